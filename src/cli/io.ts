@@ -1,0 +1,65 @@
+/**
+ * The outside world of the CLI, injected so that tests run main() in-process
+ * with captured output, a fixed pid and a fixed clock.
+ */
+import { readFile } from 'node:fs/promises';
+import type { SystemDb } from '../syntax/sysdb.js';
+import type { Lookup } from '../syntax/resolve.js';
+import { dnsLookup, systemDb } from './system.js';
+
+export interface Io {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  readFile(path: string): Promise<Uint8Array>;
+  /** standard input as a stream of chunks */
+  stdin(): AsyncIterable<Uint8Array | string>;
+  env: Readonly<Record<string, string | undefined>>;
+  pid: number;
+  /** seconds since the epoch */
+  now(): number;
+  sys: SystemDb;
+  lookup: Lookup;
+}
+
+/** Buffered stdout: many small writes become few large ones (a 100k-statement -H run). */
+class OutBuffer {
+  private parts: string[] = [];
+  private size = 0;
+  constructor(private readonly fd: NodeJS.WriteStream) {}
+  write(s: string): void {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size > 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (this.parts.length === 0) return;
+    const s = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    this.fd.write(s);
+  }
+}
+
+export function processIo(): Io & { flush(): void } {
+  const out = new OutBuffer(process.stdout);
+  const err = new OutBuffer(process.stderr);
+  return {
+    stdout: (s) => out.write(s),
+    stderr: (s) => {
+      out.flush();
+      err.write(s);
+      err.flush();
+    },
+    readFile: (p) => readFile(p),
+    stdin: () => process.stdin,
+    env: process.env,
+    pid: process.pid,
+    now: () => Math.floor(Date.now() / 1000),
+    sys: systemDb(),
+    lookup: dnsLookup,
+    flush: () => {
+      out.flush();
+      err.flush();
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Usage, version and --help texts. The usage lines are the reference's, so
+ * scripts that grep them keep working; --help tells what differs.
+ */
+export const VERSION = '0.1.0';
+
+export function versionLine(): string {
+  return `setkey @(#) setkey-ts ${VERSION} (ipsec-tools 0.8.2 compatible; https://github.com/setkey-ts)\n`;
+}
+
+export function usageText(): string {
+  return (
+    versionLine() +
+    'usage: setkey [-vrk] file ...\n' +
+    '       setkey [-nvrk] -c\n' +
+    '       setkey [-nvrk] -f filename\n' +
+    '       setkey [-Palpvrk] -D\n' +
+    '       setkey [-Pv] -F\n' +
+    '       setkey [-H] -x\n' +
+    '       setkey [-V] [-h]\n'
+  );
+}
+
+export function helpText(): string {
+  return `${versionLine()}
+setkey adds, updates, dumps and flushes IPsec Security Associations (SAD) and
+Security Policies (SPD), from the setkey(8) language of KAME / ipsec-tools.
+
+Usage:
+  setkey [-vrk] file ...          print the PF_KEY messages in each file (dump format)
+  setkey [-nvrkH] -c              read statements from stdin, run each at its ';'
+  setkey [-nvrkH] -f filename     run a file of statements ('-' = stdin)
+  setkey [-Palpv] -D              dump the SAD (-P: the SPD)
+  setkey [-Pv] -F                 flush the SAD (-P: the SPD)
+  setkey [-H] -x                  monitor PF_KEY messages (-xx: with timestamps)
+  setkey -V | -h | --help
+
+Options:
+  -n           check syntax and semantics only; touch no backend and no store
+               (with -H: print the PF_KEY messages that would be sent)
+  -H           hexdump each PF_KEY message before it is sent
+  -v           verbose: decode every message sent and received
+  -k / -r      kernel / RFC mode: in RFC mode (default) an 'in' policy also
+               installs a 'fwd' copy (Linux), 'unique' becoming 'require'
+  -a -l -p -P  dump: dead SAs too / loop / ports / policies
+  --backend=embedded|xfrm|pfkey   choose the backend (also SETKEY_BACKEND)
+  --store=PATH                    the embedded engine's store (also SETKEY_STORE)
+  --platform=linux|freebsd|xnu    PF_KEY layout and numbers for -H (default linux)
+  --format=setkey|script|json     dump format (script: re-readable statements)
+  --show-keys                     include keys in JSON output
+
+Differences from ipsec-tools 0.8.2 (on purpose):
+  * the whole input is parsed and checked before anything is applied: one
+    error applies nothing, and every error is reported (up to 50) on stderr as
+    FILE:LINE:COL: error: what; expected what, with the line and a caret;
+  * rejected although the reference let them through: SPI 0-255 and above
+    2^32-1, prefixes longer than the address, ports above 65535, TCP-MD5 SPIs
+    other than 0x1000, keys of the wrong length, -A with an AEAD cipher,
+    unique:N outside 1..32767, priority offsets out of range;
+  * accepted in addition: update, getspi, aes-gcm-16, aes-gmac,
+    chacha20-poly1305, -esn, hmac-sha256-128 (RFC 4868; plain hmac-sha256
+    keeps the 96-bit ICV the man page documents);
+  * a statement the backend refuses makes the exit status non-zero;
+  * -c runs each statement at its ';', counts lines, respects quotes;
+  * keys never appear in error messages.
+`;
+}

@@ -1,0 +1,219 @@
+/**
+ * Shared machinery of the statement parser: token access, errors as values
+ * thrown to the statement loop, numbers, address flags and address words.
+ */
+import { parseIpLiteral, type Family, type IpAddress } from '../model/address.js';
+import type { SourcePos } from '../model/command.js';
+import type { Diagnostic } from './diagnostics.js';
+import { Lexer, Tok } from './lexer.js';
+import type { SystemDb } from './sysdb.js';
+
+/** Thrown inside a statement; the statement loop records it and skips to the next ';'. */
+export class StatementError {
+  constructor(readonly diag: Diagnostic) {}
+}
+
+/** A host name the statement used where an address goes; resolved after parsing. */
+export interface HostSpec {
+  readonly name: string;
+  readonly port: number;
+  /** 0 = any family (from -4/-6) */
+  readonly family: 0 | Family;
+  readonly line: number;
+  readonly col: number;
+}
+
+/** An address word: a literal, or a host name to resolve. */
+export type AddrWord = { readonly lit: IpAddress; readonly host?: undefined } | { readonly lit?: undefined; readonly host: string };
+
+export interface AddrFlags {
+  family: 0 | Family;
+  numeric: boolean;
+}
+
+const HOSTNAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const DEC = /^[0-9]+$/;
+const HEX = /^0[xX][0-9a-fA-F]+$/;
+
+export class ParserCore {
+  readonly lx: Lexer;
+  readonly warnings: Diagnostic[] = [];
+  constructor(
+    readonly src: string,
+    readonly file: string,
+    readonly sys: SystemDb,
+    start: number,
+    end: number,
+    firstLine: number,
+    firstLineStart = start,
+  ) {
+    this.lx = new Lexer(src, start, end, firstLine, firstLineStart);
+  }
+
+  diag(line: number, col: number, code: string, message: string, expected?: string, severity: 'error' | 'warning' = 'error'): Diagnostic {
+    return expected === undefined ? { severity, code, file: this.file, line, col, message } : { severity, code, file: this.file, line, col, message, expected };
+  }
+
+  /** Throw an error at the current token. */
+  fail(code: string, message: string, expected?: string): never {
+    throw new StatementError(this.diag(this.lx.tokLine, this.lx.tokCol, code, message, expected));
+  }
+
+  failAt(line: number, col: number, code: string, message: string, expected?: string): never {
+    throw new StatementError(this.diag(line, col, code, message, expected));
+  }
+
+  warn(line: number, col: number, code: string, message: string): void {
+    this.warnings.push(this.diag(line, col, code, message, undefined, 'warning'));
+  }
+
+  /** A short description of the current token for "found ..." messages. */
+  found(): string {
+    const lx = this.lx;
+    switch (lx.kind) {
+      case Tok.EOF:
+        return 'end of input';
+      case Tok.SEMI:
+        return "';'";
+      case Tok.SLASH:
+        return "'/'";
+      case Tok.LBRACKET:
+        return "'['";
+      case Tok.RBRACKET:
+        return "']'";
+      case Tok.QUOTED:
+        return 'a quoted string';
+      case Tok.UNTERMINATED:
+        return 'an unterminated quoted string';
+      case Tok.BAD:
+        return `the character '${lx.text()}'`;
+      default: {
+        const t = lx.text();
+        return `'${t.length > 40 ? t.slice(0, 37) + '...' : t}'`;
+      }
+    }
+  }
+
+  /** Fail with "unexpected X; expected Y" at the current token. */
+  unexpected(expected: string): never {
+    if (this.lx.kind === Tok.BAD) this.fail('bad-char', `unexpected character '${this.lx.text()}'`, expected);
+    if (this.lx.kind === Tok.UNTERMINATED) this.fail('unterminated-string', 'unterminated quoted string', 'a closing "');
+    if (this.lx.kind === Tok.EOF) this.fail('missing-semicolon', 'unexpected end of input', expected);
+    this.fail('syntax', `unexpected ${this.found()}`, expected);
+  }
+
+  isWord(w?: string): boolean {
+    return this.lx.kind === Tok.WORD && (w === undefined || this.lx.text() === w);
+  }
+
+  /** The current word's text (fails with `expected` if the token is not a word). */
+  word(expected: string): string {
+    if (this.lx.kind !== Tok.WORD) this.unexpected(expected);
+    return this.lx.text();
+  }
+
+  expect(kind: Tok, expected: string): void {
+    if (this.lx.kind !== kind) this.unexpected(expected);
+    this.lx.advance();
+  }
+
+  pos(line: number, col: number): SourcePos {
+    return { file: this.file, line, col, endLine: this.lx.tokLine };
+  }
+
+  /** Parse the current word as an unsigned decimal no larger than `max` and advance. */
+  decimal(what: string, max: number): number {
+    const t = this.word(what);
+    if (!DEC.test(t)) this.fail('not-a-number', `'${t}' is not a decimal number`, what);
+    if (t.length > 16 || Number(t) > max) this.fail('out-of-range', `${t} is too large`, `${what} (at most ${max})`);
+    this.lx.advance();
+    return Number(t);
+  }
+
+  /** Unsigned 64-bit decimal (lifetimes in bytes or seconds). */
+  decimal64(what: string): bigint {
+    const t = this.word(what);
+    if (!DEC.test(t)) this.fail('not-a-number', `'${t}' is not a decimal number`, what);
+    const v = BigInt(t);
+    if (v > 0xffffffffffffffffn) this.fail('out-of-range', `${t} does not fit in 64 bits`, `${what} (at most 18446744073709551615)`);
+    this.lx.advance();
+    return v;
+  }
+
+  /** A decimal or 0x hexadecimal word as a number; undefined if neither. Values beyond 2^53 come back as Infinity. */
+  static numberWord(t: string): number | undefined {
+    if (DEC.test(t)) return t.length > 16 ? Infinity : Number(t);
+    if (HEX.test(t)) {
+      const digits = t.slice(2).replace(/^0+/, '');
+      return digits.length > 13 ? Infinity : digits.length === 0 ? 0 : parseInt(digits, 16);
+    }
+    return undefined;
+  }
+
+  /** `-4 -6 -n` and their combinations (`-6n`); the last family given wins, as in the reference. */
+  addrFlags(): AddrFlags {
+    const f: AddrFlags = { family: 0, numeric: false };
+    while (this.lx.kind === Tok.WORD) {
+      const t = this.lx.text();
+      if (t.length < 2 || t.charCodeAt(0) !== 45 || !/^-[46n]+$/.test(t)) {
+        if (/^-[0-9a-z]+$/.test(t) && /^-[46n]/.test(t)) this.fail('address-flag', `unknown address flag '${t}'`, 'a combination of -4, -6 and -n');
+        break;
+      }
+      for (const c of t.slice(1)) {
+        if (c === '4') f.family = 4;
+        else if (c === '6') f.family = 6;
+        else f.numeric = true;
+      }
+      this.lx.advance();
+    }
+    return f;
+  }
+
+  /** An address word: literal (checked against -4/-6) or a host name (refused under -n). */
+  addrWord(flags: AddrFlags, what: string): AddrWord {
+    const t = this.word(what);
+    if (t.charCodeAt(0) === 45) this.unexpected(what);
+    const lit = parseIpLiteral(t);
+    if (lit) {
+      let addr = lit.addr;
+      if (lit.zone !== undefined && !DEC.test(lit.zone)) {
+        const idx = this.sys.ifIndex(lit.zone);
+        if (idx === undefined) this.fail('unknown-zone', `unknown interface '${lit.zone}' in '${t}'`, 'an existing interface name or index after %');
+        addr = { ...addr, scopeId: idx };
+      }
+      if (flags.family !== 0 && flags.family !== addr.family) {
+        this.fail('family-flag', `'${t}' is an IPv${addr.family} address but -${flags.family} was given`, `an IPv${flags.family} address`);
+      }
+      this.lx.advance();
+      return { lit: addr };
+    }
+    if (/^[0-9.]+$/.test(t)) this.fail('bad-address', `'${t}' is not a valid IPv4 address`, 'four decimal numbers from 0 to 255, like 192.0.2.1');
+    if (t.includes(':')) this.fail('bad-address', `'${t}' is not a valid IPv6 address`, 'an IPv6 address like 2001:db8::1');
+    if (!HOSTNAME.test(t)) this.fail('bad-address', `'${t}' is neither an IP address nor a host name`, what);
+    if (flags.numeric) this.fail('numeric-only', `'${t}' is a host name but -n allows numeric addresses only`, 'a numeric IPv4 or IPv6 address');
+    this.lx.advance();
+    return { host: t };
+  }
+
+  /** `[port]`, `[any]` or `[service]`; returns the port, or -1 if there is no bracket. */
+  portSpec(proto?: string): number {
+    if (this.lx.kind !== Tok.LBRACKET) return -1;
+    this.lx.advance();
+    const line = this.lx.tokLine;
+    const col = this.lx.tokCol;
+    const t = this.word("a port number, 'any' or a service name");
+    let port: number;
+    if (t === 'any') port = 0;
+    else if (DEC.test(t)) {
+      if (t.length > 5 || Number(t) > 65535) this.fail('port-range', `port ${t} is out of range`, 'a port from 0 to 65535');
+      port = Number(t);
+    } else {
+      const p = this.sys.serviceByName(t, proto);
+      if (p === undefined) this.failAt(line, col, 'unknown-service', `unknown service '${t}'`, 'a port number or a name from the services database');
+      port = p;
+    }
+    this.lx.advance();
+    this.expect(Tok.RBRACKET, "']'");
+    return port;
+  }
+}

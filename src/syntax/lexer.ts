@@ -1,0 +1,221 @@
+/**
+ * Tokens of the setkey language (after ipsec-tools src/setkey/token.l), read
+ * without allocating: the current token lives in the lexer's fields and the
+ * parser pulls substrings only when it needs them.
+ *
+ * Words are maximal runs of [A-Za-z0-9:%.,_+-] (flex's STRING, DECSTRING,
+ * HEXSTRING and the `-X` option tokens); the parser gives them meaning by
+ * position, which keeps keywords out of the address space only where the
+ * reference's grammar does.
+ */
+
+export const enum Tok {
+  EOF = 0,
+  WORD = 1,
+  QUOTED = 2,
+  SEMI = 3,
+  SLASH = 4,
+  LBRACKET = 5,
+  RBRACKET = 6,
+  /** a character no rule accepts */
+  BAD = 7,
+  /** a `"` with no closing quote */
+  UNTERMINATED = 8,
+}
+
+const WORD_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:%.,_+-') WORD_CHAR[c.charCodeAt(0)] = 1;
+
+export function isWordChar(c: number): boolean {
+  return c < 128 && WORD_CHAR[c] === 1;
+}
+
+export class Lexer {
+  readonly src: string;
+  private i: number;
+  private readonly end: number;
+  /** current line (1-based) and index where it starts */
+  private line: number;
+  private lineStart: number;
+
+  kind: Tok = Tok.EOF;
+  start = 0;
+  stop = 0;
+  tokLine = 1;
+  tokCol = 1;
+
+  constructor(src: string, start = 0, end = src.length, firstLine = 1, firstLineStart = start) {
+    this.src = src;
+    this.i = start;
+    this.end = end;
+    this.line = firstLine;
+    this.lineStart = firstLineStart;
+    this.advance();
+  }
+
+  text(): string {
+    return this.src.slice(this.start, this.stop);
+  }
+
+  /** current scanning position (after the current token) */
+  get offset(): number {
+    return this.i;
+  }
+
+  colOf(index: number): number {
+    return index - this.lineStart + 1;
+  }
+
+  /** Move to the next token. */
+  advance(): void {
+    const s = this.src;
+    let i = this.i;
+    const end = this.end;
+    for (;;) {
+      if (i >= end) {
+        this.setToken(Tok.EOF, i, i);
+        return;
+      }
+      const c = s.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 13 || c === 12 || c === 11) {
+        i++;
+        continue;
+      }
+      if (c === 10) {
+        i++;
+        this.line++;
+        this.lineStart = i;
+        continue;
+      }
+      if (c === 35) {
+        // '#' comment to end of line
+        while (i < end && s.charCodeAt(i) !== 10) i++;
+        continue;
+      }
+      break;
+    }
+    const c = s.charCodeAt(i);
+    if (c < 128 && WORD_CHAR[c] === 1) {
+      let j = i + 1;
+      while (j < end) {
+        const d = s.charCodeAt(j);
+        if (d >= 128 || WORD_CHAR[d] !== 1) break;
+        j++;
+      }
+      this.setToken(Tok.WORD, i, j);
+      return;
+    }
+    switch (c) {
+      case 59:
+        this.setToken(Tok.SEMI, i, i + 1);
+        return;
+      case 47:
+        this.setToken(Tok.SLASH, i, i + 1);
+        return;
+      case 91:
+        this.setToken(Tok.LBRACKET, i, i + 1);
+        return;
+      case 93:
+        this.setToken(Tok.RBRACKET, i, i + 1);
+        return;
+      case 34: {
+        // "quoted": no escapes, may span lines (flex: \"[^"]*\")
+        const close = s.indexOf('"', i + 1);
+        if (close < 0 || close >= end) {
+          this.setToken(Tok.UNTERMINATED, i, end);
+          return;
+        }
+        const tokLine = this.line;
+        const tokCol = i - this.lineStart + 1;
+        for (let k = i + 1; k < close; k++) {
+          if (s.charCodeAt(k) === 10) {
+            this.line++;
+            this.lineStart = k + 1;
+          }
+        }
+        this.kind = Tok.QUOTED;
+        this.start = i;
+        this.stop = close + 1;
+        this.tokLine = tokLine;
+        this.tokCol = tokCol;
+        this.i = close + 1;
+        return;
+      }
+      default: {
+        // one code point, so the message can quote it
+        const cp = s.codePointAt(i) ?? c;
+        this.setToken(Tok.BAD, i, i + (cp > 0xffff ? 2 : 1));
+        return;
+      }
+    }
+  }
+
+  private setToken(kind: Tok, start: number, stop: number): void {
+    this.kind = kind;
+    this.start = start;
+    this.stop = stop;
+    this.tokLine = this.line;
+    this.tokCol = start - this.lineStart + 1;
+    this.i = stop;
+  }
+
+  /**
+   * Take the raw text of a `-P` policy up to (not including) the next ';'.
+   * Comments inside it are blanked so columns stay true. Leaves the lexer on the ';' (or EOF).
+   */
+  takePolicyText(): { text: string; start: number; line: number; col: number } {
+    const s = this.src;
+    const end = this.end;
+    const start = this.i;
+    const line = this.line;
+    const col = start - this.lineStart + 1;
+    let out = '';
+    let from = start;
+    let i = start;
+    while (i < end) {
+      const c = s.charCodeAt(i);
+      if (c === 59) break;
+      if (c === 10) {
+        this.line++;
+        this.lineStart = i + 1;
+      } else if (c === 35) {
+        out += s.slice(from, i);
+        let j = i;
+        while (j < end && s.charCodeAt(j) !== 10) j++;
+        out += ' '.repeat(j - i);
+        from = i = j;
+        continue;
+      }
+      i++;
+    }
+    out += s.slice(from, i);
+    this.i = i;
+    this.advance();
+    return { text: out, start, line, col };
+  }
+
+  /** Skip to just after the next ';' (error recovery). Quoted strings are skipped whole. */
+  skipStatement(): void {
+    while (this.kind !== Tok.EOF && this.kind !== Tok.SEMI) {
+      if (this.kind === Tok.UNTERMINATED) {
+        this.i = this.end;
+        this.advance();
+        return;
+      }
+      this.advance();
+    }
+    if (this.kind === Tok.SEMI) this.advance();
+  }
+
+  /** The text of source line `n` (1-based) for diagnostics. */
+  static lineText(src: string, n: number): string {
+    let start = 0;
+    for (let k = 1; k < n; k++) {
+      const nl = src.indexOf('\n', start);
+      if (nl < 0) return '';
+      start = nl + 1;
+    }
+    const nl = src.indexOf('\n', start);
+    return src.slice(start, nl < 0 ? src.length : nl);
+  }
+}
