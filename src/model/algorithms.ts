@@ -77,7 +77,8 @@ export const ALGORITHMS: readonly Algorithm[] = [
   { name: 'keyed-sha1', kind: 'auth', aliases: [], ids: { linux: 250, freebsd: 250, xnu: 4 }, keyBits: [160], icvBits: 96, dumpWord: 'sha' },
   // The setkey man page documents a 96-bit ICV for hmac-sha256 (draft-ietf-ipsec-ciph-sha-256-00),
   // which is also what Linux af_key installs; RFC 4868's 128 bits has its own spelling below.
-  { name: 'hmac-sha256', kind: 'auth', aliases: ['hmac-sha2-256'], ids: { linux: 5, freebsd: 5, xnu: 6 }, xfrm: 'hmac(sha256)', keyBits: [256], icvBits: 96, dumpWord: 'hmac-sha256' },
+  // FreeBSD's SADB_X_AALG_SHA2_256 (5) truncates to 128 bits (RFC 4868), so there 5 is the -128 entry.
+  { name: 'hmac-sha256', kind: 'auth', aliases: ['hmac-sha2-256'], ids: { linux: 5, xnu: 6 }, xfrm: 'hmac(sha256)', keyBits: [256], icvBits: 96, dumpWord: 'hmac-sha256' },
   { name: 'hmac-sha256-128', kind: 'auth', aliases: ['hmac-sha2-256-128'], ids: { freebsd: 5 }, xfrm: 'hmac(sha256)', keyBits: [256], icvBits: 128 },
   { name: 'hmac-sha384', kind: 'auth', aliases: ['hmac-sha2-384'], ids: { linux: 6, freebsd: 6, xnu: 7 }, xfrm: 'hmac(sha384)', keyBits: [384], icvBits: 192, dumpWord: 'hmac-sha384' },
   { name: 'hmac-sha512', kind: 'auth', aliases: ['hmac-sha2-512'], ids: { linux: 7, freebsd: 7, xnu: 8 }, xfrm: 'hmac(sha512)', keyBits: [512], icvBits: 256, dumpWord: 'hmac-sha512' },

@@ -10,7 +10,7 @@ import type { Command, PolicyCommand, SaRefCommand } from '../model/command.js';
 import type { PolicyRule } from '../model/policy.js';
 import type { AlgRef, SaParams, SecCtx } from '../model/sa.js';
 import { IpProto, SaType } from '../model/tables.js';
-import { AF, MsgType, af6 } from './constants.js';
+import { AF, MsgType, af6, extNumbers, type ExtKind } from './constants.js';
 import { header, type ExtPolicy, type SadbExt, type SadbMsg, type SockAddr } from './types.js';
 
 export interface WireOptions {
@@ -75,9 +75,15 @@ function addressExt(kind: 'address_src' | 'address_dst', ep: Endpoint, proto: nu
   return { kind, proto, prefixlen, reserved: 0, sa: sockaddrOf(ep.addr, ep.port, platform) };
 }
 
-function ctxExt(c: SecCtx): SadbExt {
+/** Fail clearly when the platform's PF_KEY has no extension for something the statement says. */
+function requireExt(platform: Platform, kind: ExtKind, what: string): void {
+  if (!extNumbers(platform).byKind.has(kind)) throw new EncodeError('no-ext', `PF_KEY on ${platform} has no extension for ${what}`);
+}
+
+function ctxExt(c: SecCtx, platform: Platform): SadbExt {
+  requireExt(platform, 'sec_ctx', 'security contexts');
   // setkey sends the string with its NUL: sadb_x_ctx_len = strlen + 1
-  const bytes = Buffer.from(c.ctx + '\0', 'latin1');
+  const bytes = new Uint8Array(Buffer.from(c.ctx + '\0', 'latin1'));
   return { kind: 'sec_ctx', alg: c.alg, doi: c.doi, ctxLen: bytes.length, ctx: bytes };
 }
 
@@ -120,10 +126,11 @@ function addMessage(type: number, sa: SaParams, o: Required<WireOptions>, range?
   if (sa.auth?.key) exts.push({ kind: 'key_auth', bits: sa.auth.key.bits, reserved: 0, data: sa.auth.key.data });
   if (sa.hard) exts.push({ kind: 'lifetime_hard', ...sa.hard });
   if (sa.soft) exts.push({ kind: 'lifetime_soft', ...sa.soft });
-  if (sa.ctx) exts.push(ctxExt(sa.ctx));
+  if (sa.ctx) exts.push(ctxExt(sa.ctx, p));
   if (range) exts.push({ kind: 'spirange', min: range.min, max: range.max, reserved: 0 });
   exts.push(...saExts(sa, p, true));
   if (sa.natt) {
+    requireExt(p, 'nat_t_type', 'NAT traversal (esp-udp)');
     exts.push({ kind: 'nat_t_type', natType: sa.natt.type });
     if (sa.natt.oa) {
       exts.push({ kind: 'nat_t_oa', proto: IpProto.ANY, prefixlen: fullPrefix(sa.natt.oa.family), reserved: 0, sa: sockaddrOf(sa.natt.oa, 0, p) });
@@ -166,7 +173,7 @@ function policyMessage(c: PolicyCommand, o: Required<WireOptions>): SadbMsg {
       { kind: 'address_src', proto: s.proto, prefixlen: s.sprefix, reserved: 0, sa: sockaddrOf(s.src, s.sport, o.platform) },
       { kind: 'address_dst', proto: s.proto, prefixlen: s.dprefix, reserved: 0, sa: sockaddrOf(s.dst, s.dport, o.platform) },
     );
-    if (c.ctx) exts.push(ctxExt(c.ctx));
+    if (c.ctx) exts.push(ctxExt(c.ctx, o.platform));
   }
   return { header: header(type, 0, o.pid), exts };
 }

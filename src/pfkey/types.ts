@@ -149,9 +149,12 @@ export function header(type: number, satype: number, pid = 0, seq = 0): SadbHead
   return { version: 2, type, errno: 0, satype, reserved: 0, seq, pid };
 }
 
+/** The extension interface whose `kind` union contains K. */
+export type ExtOf<K extends SadbExt['kind'], E = SadbExt> = E extends { kind: infer EK } ? (K extends EK ? E : never) : never;
+
 /** The first extension of a kind, typed. */
-export function findExt<K extends SadbExt['kind']>(m: SadbMsg, kind: K): Extract<SadbExt, { kind: K }> | undefined {
-  for (const e of m.exts) if (e.kind === kind) return e as Extract<SadbExt, { kind: K }>;
+export function findExt<K extends SadbExt['kind']>(m: SadbMsg, kind: K): ExtOf<K> | undefined {
+  for (const e of m.exts) if (e.kind === kind) return e as ExtOf<K>;
   return undefined;
 }
 

@@ -82,9 +82,9 @@ export class ParserCore {
       case Tok.RBRACKET:
         return "']'";
       case Tok.QUOTED:
-        return 'a quoted string';
+        return 'quoted string';
       case Tok.UNTERMINATED:
-        return 'an unterminated quoted string';
+        return 'unterminated quoted string';
       case Tok.BAD:
         return `the character '${lx.text()}'`;
       default: {
@@ -98,7 +98,10 @@ export class ParserCore {
   unexpected(expected: string): never {
     if (this.lx.kind === Tok.BAD) this.fail('bad-char', `unexpected character '${this.lx.text()}'`, expected);
     if (this.lx.kind === Tok.UNTERMINATED) this.fail('unterminated-string', 'unterminated quoted string', 'a closing "');
-    if (this.lx.kind === Tok.EOF) this.fail('missing-semicolon', 'unexpected end of input', expected);
+    if (this.lx.kind === Tok.EOF) {
+      const what = expected === "';'" ? "missing ';' at the end of the statement" : 'unexpected end of input';
+      this.failAt(this.lx.prevLine, this.lx.prevEndCol, 'missing-semicolon', what, expected);
+    }
     this.fail('syntax', `unexpected ${this.found()}`, expected);
   }
 
@@ -187,6 +190,7 @@ export class ParserCore {
       this.lx.advance();
       return { lit: addr };
     }
+    if (/^[0-9]+$/.test(t)) this.fail('bad-address', `'${t}' is not an address (a port goes in brackets after its address, like 192.0.2.1[${t}])`, what);
     if (/^[0-9.]+$/.test(t)) this.fail('bad-address', `'${t}' is not a valid IPv4 address`, 'four decimal numbers from 0 to 255, like 192.0.2.1');
     if (t.includes(':')) this.fail('bad-address', `'${t}' is not a valid IPv6 address`, 'an IPv6 address like 2001:db8::1');
     if (!HOSTNAME.test(t)) this.fail('bad-address', `'${t}' is neither an IP address nor a host name`, what);

@@ -43,6 +43,9 @@ export class Lexer {
   stop = 0;
   tokLine = 1;
   tokCol = 1;
+  /** where the previous token ended (for "missing ';'" at end of input) */
+  prevLine = 1;
+  prevEndCol = 1;
 
   constructor(src: string, start = 0, end = src.length, firstLine = 1, firstLineStart = start) {
     this.src = src;
@@ -125,6 +128,7 @@ export class Lexer {
           this.setToken(Tok.UNTERMINATED, i, end);
           return;
         }
+        this.notePrev();
         const tokLine = this.line;
         const tokCol = i - this.lineStart + 1;
         for (let k = i + 1; k < close; k++) {
@@ -151,6 +155,7 @@ export class Lexer {
   }
 
   private setToken(kind: Tok, start: number, stop: number): void {
+    this.notePrev();
     this.kind = kind;
     this.start = start;
     this.stop = stop;
@@ -205,6 +210,12 @@ export class Lexer {
       this.advance();
     }
     if (this.kind === Tok.SEMI) this.advance();
+  }
+
+  private notePrev(): void {
+    if (this.kind === Tok.EOF && this.stop === 0) return;
+    this.prevLine = this.tokLine;
+    this.prevEndCol = this.tokCol + (this.stop - this.start);
   }
 
   /** The text of source line `n` (1-based) for diagnostics. */

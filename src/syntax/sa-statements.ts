@@ -252,11 +252,12 @@ function keyToken(p: ParserCore, alg: Algorithm, spelled: string): SaKey {
   const lx = p.lx;
   let data: Uint8Array;
   if (lx.kind === Tok.QUOTED) {
-    data = Buffer.from(lx.text().slice(1, -1), 'latin1');
+    data = new Uint8Array(Buffer.from(lx.text().slice(1, -1), 'latin1'));
   } else if (lx.kind === Tok.WORD && /^0[xX][0-9a-fA-F]+$/.test(lx.text())) {
     const hex = lx.text().slice(2);
+    if (hex.length % 2) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
     // an odd digit count makes the first digit a byte of its own (reference behaviour)
-    data = Buffer.from(hex.length % 2 ? '0' + hex : hex, 'hex');
+    data = new Uint8Array(Buffer.from(hex.length % 2 ? '0' + hex : hex, 'hex'));
   } else {
     p.unexpected(`the key for ${spelled}, as 0x... hexadecimal or a "quoted string"`);
   }

@@ -35,13 +35,14 @@ function selectorSide(p: ParserCore, flags: AddrFlags, what: string): SelectorSi
   let prefix = -1;
   if (p.lx.kind === Tok.SLASH) {
     p.lx.advance();
-    prefix = p.decimal('a prefix length', 128);
+    const pl = p.lx.tokLine;
+    const pc = p.lx.tokCol;
+    prefix = p.decimal('a prefix length', 1e9);
+    const max = w.lit ? fullPrefix(w.lit.family) : 128;
+    if (prefix > max) p.failAt(pl, pc, 'prefix-range', `prefix length /${prefix} is longer than an IPv${w.lit ? w.lit.family : 6} address`, `a prefix length from 0 to ${max}`);
   }
   const port = Math.max(0, p.portSpec());
   const addr = w.lit ?? placeholder(flags.family);
-  if (w.lit && prefix > fullPrefix(addr.family)) {
-    p.failAt(line, col, 'prefix-range', `prefix length /${prefix} is longer than an IPv${addr.family} address`, `a prefix from 0 to ${fullPrefix(addr.family)}`);
-  }
   const side: SelectorSide = { addr, prefix: prefix < 0 ? fullPrefix(addr.family) : prefix, prefixGiven: prefix >= 0, port, line, col };
   if (w.host !== undefined) side.host = { name: w.host, port, family: flags.family, line, col };
   return side;
