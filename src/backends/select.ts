@@ -27,7 +27,7 @@ export function chooseBackend(flag: BackendName | undefined, store: string | und
 export function openBackend(choice: BackendChoice): SelectResult {
   const what =
     choice.name === 'auto'
-      ? 'no backend is available yet in this version (the embedded key engine, XFRM and PF_KEY backends are still to come)'
+      ? 'no backend: the embedded key engine, XFRM and PF_KEY backends are not available yet in this version'
       : `the ${choice.name} backend is not available yet in this version`;
   return { ok: false, message: `${what}; use -n to check a configuration without applying it` };
 }
