@@ -2,7 +2,7 @@
  * The outside world of the CLI, injected so that tests run main() in-process
  * with captured output, a fixed pid and a fixed clock.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
 import { dnsLookup, systemDb } from './system.js';
@@ -50,7 +50,8 @@ export function processIo(): Io & { flush(): void } {
       err.write(s);
       err.flush();
     },
-    readFile: (p) => readFile(p),
+    // a CLI reads its one input at once; the synchronous read skips a thread-pool round trip
+    readFile: async (p) => readFileSync(p),
     stdin: () => process.stdin,
     env: process.env,
     pid: process.pid,

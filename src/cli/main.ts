@@ -30,7 +30,8 @@ async function readInput(io: Io, path: string): Promise<string | undefined> {
   }
   try {
     // latin1 keeps every byte (quoted keys are raw bytes, as in the reference)
-    return Buffer.from(await io.readFile(path)).toString('latin1');
+    const b = await io.readFile(path);
+    return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('latin1');
   } catch (e) {
     io.stderr(`setkey: ${path}: ${errnoText(e)}\n`);
     return undefined;

@@ -101,24 +101,22 @@ export const VARIANTS: readonly Variant[] = [
   { spelling: 'simple', kind: 'enc', algorithm: 'null', obsolete: true },
 ];
 
-function key(kind: AlgKind, name: string): string {
-  return kind + ':' + name;
-}
-
-const BY_NAME = new Map<string, Algorithm>();
+// one map per kind: lookups on the parser's hot path avoid building "kind:name" keys
+const BY_NAME: Record<AlgKind, Map<string, Algorithm>> = { enc: new Map(), auth: new Map(), comp: new Map() };
 for (const a of ALGORITHMS) {
-  BY_NAME.set(key(a.kind, a.name), a);
-  for (const alias of a.aliases) BY_NAME.set(key(a.kind, alias), a);
+  BY_NAME[a.kind].set(a.name, a);
+  for (const alias of a.aliases) BY_NAME[a.kind].set(alias, a);
 }
-const VARIANT_BY_SPELLING = new Map<string, Variant>(VARIANTS.map((v) => [key(v.kind, v.spelling), v]));
+const VARIANT_BY_SPELLING: Record<AlgKind, Map<string, Variant>> = { enc: new Map(), auth: new Map(), comp: new Map() };
+for (const v of VARIANTS) VARIANT_BY_SPELLING[v.kind].set(v.spelling, v);
 
 /** Look an algorithm up by any accepted spelling. */
 export function algorithmByName(kind: AlgKind, name: string): Algorithm | undefined {
-  return BY_NAME.get(key(kind, name));
+  return BY_NAME[kind].get(name);
 }
 
 export function variantBySpelling(kind: AlgKind, spelling: string): Variant | undefined {
-  return VARIANT_BY_SPELLING.get(key(kind, spelling));
+  return VARIANT_BY_SPELLING[kind].get(spelling);
 }
 
 /** The algorithm a platform's PF_KEY number stands for (first registry entry wins). */

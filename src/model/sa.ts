@@ -61,6 +61,9 @@ export interface SaParams {
   readonly natt?: NatT;
 }
 
+/** The writable form of a readonly record, for building one field by field. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export function lifetime(addtime: bigint, bytes: bigint): Lifetime {
   return { allocations: 0, bytes, addtime, usetime: 0n };
 }

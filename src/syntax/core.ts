@@ -35,6 +35,18 @@ const HOSTNAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 const DEC = /^[0-9]+$/;
 const HEX = /^0[xX][0-9a-fA-F]+$/;
 
+/** An unsigned decimal word's value (Infinity beyond 2^53), undefined if not all digits. */
+export function decimalValue(t: string): number | undefined {
+  if (t.length === 0) return undefined;
+  let v = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return undefined;
+    v = v * 10 + c;
+  }
+  return v > Number.MAX_SAFE_INTEGER ? Infinity : v;
+}
+
 export class ParserCore {
   readonly lx: Lexer;
   readonly warnings: Diagnostic[] = [];
@@ -106,7 +118,7 @@ export class ParserCore {
   }
 
   isWord(w?: string): boolean {
-    return this.lx.kind === Tok.WORD && (w === undefined || this.lx.text() === w);
+    return this.lx.kind === Tok.WORD && (w === undefined || this.lx.is(w));
   }
 
   /** The current word's text (fails with `expected` if the token is not a word). */
@@ -127,10 +139,11 @@ export class ParserCore {
   /** Parse the current word as an unsigned decimal no larger than `max` and advance. */
   decimal(what: string, max: number): number {
     const t = this.word(what);
-    if (!DEC.test(t)) this.fail('not-a-number', `'${t}' is not a decimal number`, what);
-    if (t.length > 16 || Number(t) > max) this.fail('out-of-range', `${t} is too large`, `${what} (at most ${max})`);
+    const v = decimalValue(t);
+    if (v === undefined) this.fail('not-a-number', `'${t}' is not a decimal number`, what);
+    if (v > max) this.fail('out-of-range', `${t} is too large`, `${what} (at most ${max})`);
     this.lx.advance();
-    return Number(t);
+    return v;
   }
 
   /** Unsigned 64-bit decimal (lifetimes in bytes or seconds). */
@@ -145,12 +158,17 @@ export class ParserCore {
 
   /** A decimal or 0x hexadecimal word as a number; undefined if neither. Values beyond 2^53 come back as Infinity. */
   static numberWord(t: string): number | undefined {
-    if (DEC.test(t)) return t.length > 16 ? Infinity : Number(t);
-    if (HEX.test(t)) {
-      const digits = t.slice(2).replace(/^0+/, '');
-      return digits.length > 13 ? Infinity : digits.length === 0 ? 0 : parseInt(digits, 16);
+    if (t.length > 2 && t.charCodeAt(0) === 48 && (t.charCodeAt(1) | 0x20) === 120) {
+      let v = 0;
+      for (let i = 2; i < t.length; i++) {
+        const c = t.charCodeAt(i);
+        const d = c >= 48 && c <= 57 ? c - 48 : (c | 0x20) >= 97 && (c | 0x20) <= 102 ? (c | 0x20) - 87 : -1;
+        if (d < 0) return undefined;
+        v = v * 16 + d;
+      }
+      return v > Number.MAX_SAFE_INTEGER ? Infinity : v;
     }
-    return undefined;
+    return decimalValue(t);
   }
 
   /** `-4 -6 -n` and their combinations (`-6n`); the last family given wins, as in the reference. */

@@ -56,8 +56,16 @@ export class Lexer {
     this.advance();
   }
 
+  private cached: string | undefined;
+
+  /** The current token's text (sliced once per token). */
   text(): string {
-    return this.src.slice(this.start, this.stop);
+    return (this.cached ??= this.src.slice(this.start, this.stop));
+  }
+
+  /** Whether the current token's text is `w`, without slicing it. */
+  is(w: string): boolean {
+    return this.stop - this.start === w.length && this.src.startsWith(w, this.start);
   }
 
   /** current scanning position (after the current token) */
@@ -71,6 +79,7 @@ export class Lexer {
 
   /** Move to the next token. */
   advance(): void {
+    this.cached = undefined;
     const s = this.src;
     let i = this.i;
     const end = this.end;
@@ -138,6 +147,7 @@ export class Lexer {
           }
         }
         this.kind = Tok.QUOTED;
+        this.cached = undefined;
         this.start = i;
         this.stop = close + 1;
         this.tokLine = tokLine;

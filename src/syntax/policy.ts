@@ -52,26 +52,33 @@ interface PTok {
   at: number;
 }
 
-const POLICY_WORD = /[A-Za-z0-9:._%]/;
+/** libipsec policy_token.l {ipaddress} characters: [a-zA-Z0-9:._%] */
+const POLICY_WORD = new Uint8Array(128);
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:._%') POLICY_WORD[ch.charCodeAt(0)] = 1;
+
+function isPolicyWord(c: number): boolean {
+  return c < 128 && POLICY_WORD[c] === 1;
+}
 
 function tokenize(text: string): PTok[] | PolicyError {
   const out: PTok[] = [];
+  const n = text.length;
   let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13) {
       i++;
       continue;
     }
-    if (POLICY_WORD.test(c)) {
+    if (isPolicyWord(c)) {
       let j = i + 1;
-      while (j < text.length && POLICY_WORD.test(text[j]!)) j++;
+      while (j < n && isPolicyWord(text.charCodeAt(j))) j++;
       out.push({ t: PT.WORD, s: text.slice(i, j), at: i });
       i = j;
-    } else if (c === '/') out.push({ t: PT.SLASH, s: c, at: i++ });
-    else if (c === '-') out.push({ t: PT.HYPHEN, s: c, at: i++ });
-    else if (c === '+') out.push({ t: PT.PLUS, s: c, at: i++ });
-    else if (c === '[') {
+    } else if (c === 47) out.push({ t: PT.SLASH, s: '/', at: i++ });
+    else if (c === 45) out.push({ t: PT.HYPHEN, s: '-', at: i++ });
+    else if (c === 43) out.push({ t: PT.PLUS, s: '+', at: i++ });
+    else if (c === 91) {
       const close = text.indexOf(']', i);
       const body = close < 0 ? '' : text.slice(i + 1, close);
       if (close < 0 || !/^[0-9]+$/.test(body)) {
@@ -80,10 +87,10 @@ function tokenize(text: string): PTok[] | PolicyError {
       out.push({ t: PT.PORT, s: body, at: i });
       i = close + 1;
     } else {
-      return { offset: i, code: 'policy-char', message: `unexpected character '${c}' in policy`, expected: 'a direction, priority, action or request' };
+      return { offset: i, code: 'policy-char', message: `unexpected character '${String.fromCodePoint(text.codePointAt(i) ?? c)}' in policy`, expected: 'a direction, priority, action or request' };
     }
   }
-  out.push({ t: PT.END, s: '', at: text.length });
+  out.push({ t: PT.END, s: '', at: n });
   return out;
 }
 

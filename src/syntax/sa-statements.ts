@@ -13,7 +13,7 @@
 import { algorithmByName, describeKeyBits, keyBitsAllowed, spellings, variantBySpelling, type Algorithm, type AlgKind } from '../model/algorithms.js';
 import type { Endpoint, IpAddress } from '../model/address.js';
 import type { Command, SourcePos } from '../model/command.js';
-import type { Lifetime, NatT, SaKey, SaParams, SecCtx } from '../model/sa.js';
+import type { Lifetime, Mutable, NatT, SaKey, SaParams, SecCtx } from '../model/sa.js';
 import { Mode, SaFlag, SaType, UDP_ENCAP_ESPINUDP, padFlagTable } from '../model/tables.js';
 import { ParserCore, type AddrFlags, type AddrWord, type HostSpec } from './core.js';
 import { Tok } from './lexer.js';
@@ -248,16 +248,52 @@ interface AlgChoice {
   flags: number;
 }
 
+function latin1Bytes(s: string, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Value of a hex digit by char code, -1 if none. */
+const HEX_DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_DIGIT['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+function hexDigit(c: number): number {
+  return c < 128 ? HEX_DIGIT[c]! : -1;
+}
+
+/** `0x...` as bytes; an odd digit count makes the first digit a byte of its own (parse.y key_string). */
+function hexKey(s: string, start: number, end: number): Uint8Array | undefined {
+  if (end - start < 3 || s.charCodeAt(start) !== 48 || (s.charCodeAt(start + 1) | 0x20) !== 120) return undefined;
+  let i = start + 2;
+  const digits = end - i;
+  const out = new Uint8Array((digits + 1) >> 1);
+  let k = 0;
+  if (digits % 2) {
+    const d = hexDigit(s.charCodeAt(i++));
+    if (d < 0) return undefined;
+    out[k++] = d;
+  }
+  let bad = 0;
+  for (; i < end; i += 2) {
+    const hi = hexDigit(s.charCodeAt(i));
+    const lo = hexDigit(s.charCodeAt(i + 1));
+    bad |= hi | lo;
+    out[k++] = (hi << 4) | lo;
+  }
+  return bad < 0 ? undefined : out;
+}
+
 function keyToken(p: ParserCore, alg: Algorithm, spelled: string): SaKey {
   const lx = p.lx;
-  let data: Uint8Array;
+  let data: Uint8Array | undefined;
   if (lx.kind === Tok.QUOTED) {
-    data = new Uint8Array(Buffer.from(lx.text().slice(1, -1), 'latin1'));
-  } else if (lx.kind === Tok.WORD && /^0[xX][0-9a-fA-F]+$/.test(lx.text())) {
-    const hex = lx.text().slice(2);
-    if (hex.length % 2) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
-    // an odd digit count makes the first digit a byte of its own (reference behaviour)
-    data = new Uint8Array(Buffer.from(hex.length % 2 ? '0' + hex : hex, 'hex'));
+    data = latin1Bytes(lx.src, lx.start + 1, lx.stop - 1);
+  } else if (lx.kind === Tok.WORD && (data = hexKey(lx.src, lx.start, lx.stop)) !== undefined) {
+    if ((lx.stop - lx.start) % 2) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
   } else {
     p.unexpected(`the key for ${spelled}, as 0x... hexadecimal or a "quoted string"`);
   }
@@ -358,7 +394,7 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
   const proto = protocol(p, true);
   if (!proto.v) p.warn(proto.line, proto.col, 'no-protocol', 'no protocol given: the SA type is 0, which a kernel refuses');
   let oa: IpAddress | undefined;
-  const hosts: HostRefs = { ...pair.hosts };
+  const hosts: HostRefs = pair.hosts ?? {};
   if (proto.v?.natt && p.lx.kind === Tok.WORD && ParserCore.numberWord(p.lx.text()) === undefined && p.lx.text().charCodeAt(0) !== 45) {
     const oaLine = p.lx.tokLine;
     const oaCol = p.lx.tokCol;
@@ -406,7 +442,8 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
   const hard = lifetimeOf(ext.lh, ext.bh);
   const soft = lifetimeOf(ext.ls, ext.bs);
   const n = natt(proto.v, pair.src, pair.dst, oa);
-  const sa: SaParams = {
+  // optional fields are set only when present (no spreads: this runs once per statement of large files)
+  const sa: Mutable<SaParams> = {
     satype: proto.v?.satype ?? SaType.UNSPEC,
     src: pair.src,
     dst: pair.dst,
@@ -416,13 +453,13 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
     replay: ext.replay,
     flags: algs.flags,
     esn: ext.esn,
-    ...(algs.enc ? { enc: algs.enc } : {}),
-    ...(algs.auth ? { auth: algs.auth } : {}),
-    ...(hard ? { hard } : {}),
-    ...(soft ? { soft } : {}),
-    ...(ext.ctx ? { ctx: ext.ctx } : {}),
-    ...(n ? { natt: n } : {}),
   };
+  if (algs.enc) sa.enc = algs.enc;
+  if (algs.auth) sa.auth = algs.auth;
+  if (hard) sa.hard = hard;
+  if (soft) sa.soft = soft;
+  if (ext.ctx) sa.ctx = ext.ctx;
+  if (n) sa.natt = n;
   const pos: SourcePos = p.pos(line, col);
   const cmd: Command = kind === 'add' || kind === 'update' ? { kind, pos, sa } : spiRange ? { kind, pos, sa, spiRange } : { kind, pos, sa };
   p.lx.advance();
