@@ -11,19 +11,8 @@
  */
 import { parseIpLiteral, type Endpoint, type IpAddress } from '../model/address.js';
 import type { IpsecRequest, PolicyRule } from '../model/policy.js';
-import {
-  Action,
-  actionTable,
-  dirTable,
-  Dir,
-  Level,
-  levelTable,
-  Mode,
-  PRIORITY_DEFAULT,
-  PRIORITY_HIGH,
-  PRIORITY_LOW,
-  requestProtoTable,
-} from '../model/tables.js';
+import { Action, Dir, IpProto, Level, Mode, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW } from '../model/tables.js';
+import { decimalValue } from './core.js';
 import type { SystemDb } from './sysdb.js';
 
 /** An error inside the policy text: offset into it, message, expectation. */
@@ -46,252 +35,331 @@ const enum PT {
   BAD,
 }
 
-interface PTok {
-  t: PT;
-  s: string;
-  at: number;
-}
-
 /** libipsec policy_token.l {ipaddress} characters: [a-zA-Z0-9:._%] */
 const POLICY_WORD = new Uint8Array(128);
 for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:._%') POLICY_WORD[ch.charCodeAt(0)] = 1;
 
-function isPolicyWord(c: number): boolean {
-  return c < 128 && POLICY_WORD[c] === 1;
+/** A token's kind and extent; `at` is where it starts (a PORT's '['), [start, stop) its text. */
+interface PTok {
+  t: PT;
+  at: number;
+  start: number;
+  stop: number;
 }
 
-function tokenize(text: string): PTok[] | PolicyError {
-  const out: PTok[] = [];
-  const n = text.length;
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 32 || c === 9 || c === 10 || c === 13) {
-      i++;
-      continue;
-    }
-    if (isPolicyWord(c)) {
-      let j = i + 1;
-      while (j < n && isPolicyWord(text.charCodeAt(j))) j++;
-      out.push({ t: PT.WORD, s: text.slice(i, j), at: i });
-      i = j;
-    } else if (c === 47) out.push({ t: PT.SLASH, s: '/', at: i++ });
-    else if (c === 45) out.push({ t: PT.HYPHEN, s: '-', at: i++ });
-    else if (c === 43) out.push({ t: PT.PLUS, s: '+', at: i++ });
-    else if (c === 91) {
-      const close = text.indexOf(']', i);
-      const body = close < 0 ? '' : text.slice(i + 1, close);
-      if (close < 0 || !/^[0-9]+$/.test(body)) {
-        return { offset: i, code: 'policy-port', message: `bad port '${close < 0 ? text.slice(i) : text.slice(i, close + 1)}'`, expected: 'a port number in brackets, like [4500]' };
-      }
-      out.push({ t: PT.PORT, s: body, at: i });
-      i = close + 1;
-    } else {
-      return { offset: i, code: 'policy-char', message: `unexpected character '${String.fromCodePoint(text.codePointAt(i) ?? c)}' in policy`, expected: 'a direction, priority, action or request' };
-    }
+/**
+ * Tokens of the policy text, one at a time and without allocating strings:
+ * large files carry one policy per statement.
+ */
+class Cursor implements PTok {
+  t: PT = PT.END;
+  at = 0;
+  start = 0;
+  stop = 0;
+  private i = 0;
+  constructor(readonly text: string) {
+    this.next();
   }
-  out.push({ t: PT.END, s: '', at: n });
-  return out;
+
+  next(): void {
+    const s = this.text;
+    const n = s.length;
+    let i = this.i;
+    let c = 0;
+    while (i < n && ((c = s.charCodeAt(i)) === 32 || c === 9 || c === 10 || c === 13)) i++;
+    this.at = this.start = i;
+    if (i >= n) return this.set(PT.END, i, i);
+    if (c < 128 && POLICY_WORD[c] === 1) {
+      let j = i + 1;
+      while (j < n && (c = s.charCodeAt(j)) < 128 && POLICY_WORD[c] === 1) j++;
+      return this.set(PT.WORD, i, j);
+    }
+    if (c === 47) return this.set(PT.SLASH, i, i + 1);
+    if (c === 45) return this.set(PT.HYPHEN, i, i + 1);
+    if (c === 43) return this.set(PT.PLUS, i, i + 1);
+    if (c === 91) {
+      let j = i + 1;
+      while (j < n && (c = s.charCodeAt(j)) >= 48 && c <= 57) j++;
+      if (j > i + 1 && j < n && c === 93) {
+        this.set(PT.PORT, i + 1, j);
+        this.i = j + 1;
+        return;
+      }
+    }
+    return this.set(PT.BAD, i, i + 1);
+  }
+
+  private set(t: PT, start: number, stop: number): void {
+    this.t = t;
+    this.start = start;
+    this.stop = stop;
+    this.i = stop;
+  }
+
+  /** The current token's kind (a method, so flow typing does not pin it across next()). */
+  kind(): PT {
+    return this.t;
+  }
+
+  /** Copy of the current token (for lookahead and error positions). */
+  mark(): PTok {
+    return { t: this.t, at: this.at, start: this.start, stop: this.stop };
+  }
+
+  reset(m: PTok): void {
+    this.t = m.t;
+    this.at = m.at;
+    this.start = m.start;
+    this.stop = m.stop;
+    this.i = m.t === PT.PORT ? m.stop + 1 : m.stop;
+  }
+
+  str(tok: PTok = this): string {
+    return this.text.slice(tok.start, tok.stop);
+  }
+
+  is(w: string): boolean {
+    return this.t === PT.WORD && this.stop - this.start === w.length && this.text.startsWith(w, this.start);
+  }
+
+  /** The first of `words` the current word equals, as its index; -1 if none. */
+  oneOf(words: readonly string[]): number {
+    for (let k = 0; k < words.length; k++) if (this.is(words[k]!)) return k;
+    return -1;
+  }
 }
+
+const DIRS = ['in', 'out', 'fwd'] as const;
+const DIR_VALUES = [Dir.IN, Dir.OUT, Dir.FWD];
+const ACTIONS = ['discard', 'none', 'ipsec', 'entrust', 'bypass'] as const;
+const ACTION_VALUES = [Action.DISCARD, Action.NONE, Action.IPSEC, Action.ENTRUST, Action.BYPASS];
+const PROTOS = ['esp', 'ah', 'ipcomp'] as const;
+const PROTO_VALUES = [IpProto.ESP, IpProto.AH, IpProto.IPCOMP];
+const LEVELS = ['default', 'use', 'require', 'unique'] as const;
+const LEVEL_VALUES = [Level.DEFAULT, Level.USE, Level.REQUIRE, Level.UNIQUE];
+const BASES = ['high', 'def', 'low'] as const;
+const BASE_VALUES = [PRIORITY_HIGH, PRIORITY_DEFAULT, PRIORITY_LOW];
 
 class PolicyParser {
-  private k = 0;
   readonly warnings: PolicyError[] = [];
+  private readonly c: Cursor;
   constructor(
-    private readonly toks: PTok[],
+    text: string,
     private readonly sys: SystemDb,
-  ) {}
-
-  private c(): PTok {
-    return this.toks[this.k]!;
-  }
-
-  private peek(n = 1): PTok {
-    return this.toks[Math.min(this.k + n, this.toks.length - 1)]!;
+  ) {
+    this.c = new Cursor(text);
   }
 
   private fail(tok: PTok, code: string, message: string, expected?: string): never {
     throw { offset: tok.at, code, message, expected } satisfies PolicyError;
   }
 
-  private describe(tok: PTok): string {
-    return tok.t === PT.END ? 'end of policy' : `'${tok.t === PT.PORT ? `[${tok.s}]` : tok.s}'`;
+  private describe(tok: PTok = this.c): string {
+    if (tok.t === PT.END) return 'end of policy';
+    const text = this.c.str(tok);
+    if (tok.t === PT.PORT) return `'[${text}]'`;
+    if (tok.t === PT.BAD) return `'${String.fromCodePoint(this.c.text.codePointAt(tok.start) ?? 63)}'`;
+    return `'${text}'`;
+  }
+
+  /** Fail at a character no policy token starts with. */
+  private checkBad(): void {
+    const c = this.c;
+    if (c.kind() !== PT.BAD) return;
+    if (c.text.charCodeAt(c.start) === 91) this.fail(c, 'policy-port', `bad port ${this.describe()}`, 'a port number in brackets, like [4500]');
+    this.fail(c, 'policy-char', `unexpected character ${this.describe()} in policy`, 'a direction, priority, action or request');
   }
 
   parse(): PolicyRule {
-    const dirTok = this.c();
-    const dir = dirTok.t === PT.WORD ? dirTable.byName.get(dirTok.s) : undefined;
-    if (dir === undefined || dir === Dir.ANY) {
-      this.fail(dirTok, 'policy-direction', dirTok.t === PT.END ? 'policy has no direction' : `unknown policy direction ${this.describe(dirTok)}`, 'in, out or fwd');
-    }
-    this.k++;
-    if (this.c().t === PT.END) {
+    const c = this.c;
+    this.checkBad();
+    const d = c.oneOf(DIRS);
+    if (d < 0) this.fail(c, 'policy-direction', c.kind() === PT.END ? 'policy has no direction' : `unknown policy direction ${this.describe()}`, 'in, out or fwd');
+    const dir = DIR_VALUES[d]!;
+    c.next();
+    this.checkBad();
+    if (c.kind() === PT.END) {
       // `DIR` alone: libipsec sends type 0 (discard) with priority 0; the kernel ignores the type
       return { dir, action: Action.DISCARD, priority: 0, requests: [] };
     }
     let priority = PRIORITY_DEFAULT;
-    if (this.c().t === PT.WORD && (this.c().s === 'prio' || this.c().s === 'priority')) {
-      this.k++;
+    if (c.is('prio') || c.is('priority')) {
+      c.next();
       priority = this.priority();
     }
-    const actTok = this.c();
-    const action = actTok.t === PT.WORD ? actionTable.byName.get(actTok.s) : undefined;
-    if (action === undefined) {
-      this.fail(actTok, 'policy-action', actTok.t === PT.END ? 'policy has no action' : `unknown policy action ${this.describe(actTok)}`, 'discard, none, ipsec, entrust or bypass');
-    }
-    this.k++;
+    this.checkBad();
+    const actTok = c.mark();
+    const a = c.oneOf(ACTIONS);
+    if (a < 0) this.fail(c, 'policy-action', c.kind() === PT.END ? 'policy has no action' : `unknown policy action ${this.describe()}`, 'discard, none, ipsec, entrust or bypass');
+    const action = ACTION_VALUES[a]!;
+    c.next();
     const requests: IpsecRequest[] = [];
-    while (this.c().t !== PT.END) requests.push(this.request(dir, action));
+    for (this.checkBad(); c.kind() !== PT.END; this.checkBad()) requests.push(this.request(dir, action));
     if (action !== Action.IPSEC && requests.length > 0) {
-      this.warnings.push({ offset: actTok.at, code: 'policy-rules-ignored', message: `requests after '${actTok.s}' are sent but the kernel ignores them` });
+      this.warnings.push({ offset: actTok.at, code: 'policy-rules-ignored', message: `requests after '${ACTIONS[a]}' are sent but the kernel ignores them` });
     }
     return { dir, action, priority, requests };
   }
 
   private number(max: number, what: string): number {
-    const tok = this.c();
-    if (tok.t !== PT.WORD || !/^[0-9]+$/.test(tok.s)) this.fail(tok, 'policy-priority', `bad priority ${this.describe(tok)}`, what);
-    const n = Number(tok.s);
-    if (!(n <= max)) this.fail(tok, 'priority-range', `priority offset ${tok.s} is out of range`, `an offset from 0 to ${max}`);
-    this.k++;
-    return n;
+    const c = this.c;
+    this.checkBad();
+    const v = c.kind() === PT.WORD ? decimalValue(c.str()) : undefined;
+    if (v === undefined) this.fail(c, 'policy-priority', `bad priority ${this.describe()}`, what);
+    if (v > max) this.fail(c, 'priority-range', `priority offset ${c.str()} is out of range`, `an offset from 0 to ${max}`);
+    c.next();
+    return v;
   }
 
   private priority(): number {
-    const tok = this.c();
-    const bases: Record<string, number> = { high: PRIORITY_HIGH, def: PRIORITY_DEFAULT, low: PRIORITY_LOW };
-    if (tok.t === PT.HYPHEN) {
+    const c = this.c;
+    this.checkBad();
+    if (c.kind() === PT.HYPHEN) {
       // `prio -N`: lower priority, a larger number
-      this.k++;
+      c.next();
       return PRIORITY_DEFAULT + this.number(0x7fffffff, 'a number after prio -');
     }
-    if (tok.t === PT.WORD && /^[0-9]+$/.test(tok.s)) {
+    if (c.kind() === PT.WORD && decimalValue(c.str()) !== undefined) {
       return PRIORITY_DEFAULT - this.number(0x80000000, 'a number, or low, def or high');
     }
-    const base = tok.t === PT.WORD ? bases[tok.s] : undefined;
-    if (base === undefined) this.fail(tok, 'policy-priority', `unknown priority ${this.describe(tok)}`, 'a number, or low, def or high, optionally followed by + N or - N');
-    this.k++;
-    if (this.c().t === PT.PLUS) {
+    const b = c.oneOf(BASES);
+    if (b < 0) this.fail(c, 'policy-priority', `unknown priority ${this.describe()}`, 'a number, or low, def or high, optionally followed by + N or - N');
+    const base = BASE_VALUES[b]!;
+    c.next();
+    if (c.kind() === PT.PLUS) {
       // libipsec: base + N <= PRIORITY_OFFSET_NEGATIVE_MAX (0x40000000)
-      this.k++;
+      c.next();
       return base - this.number(0x40000000, 'a number after +');
     }
-    if (this.c().t === PT.HYPHEN) {
-      this.k++;
+    if (c.kind() === PT.HYPHEN) {
+      c.next();
       return base + this.number(0x3fffffff, 'a number after -');
     }
     return base;
   }
 
   private request(dir: number, action: number): IpsecRequest {
-    const protoTok = this.c();
-    const proto = protoTok.t === PT.WORD ? requestProtoTable.byName.get(protoTok.s) : undefined;
-    if (proto === undefined) {
-      this.fail(protoTok, 'policy-request', `unexpected ${this.describe(protoTok)} in policy`, 'a request protocol/mode/src-dst/level with protocol esp, ah or ipcomp');
-    }
-    this.k++;
+    const c = this.c;
+    const protoTok = c.mark();
+    const pi = c.oneOf(PROTOS);
+    if (pi < 0) this.fail(c, 'policy-request', `unexpected ${this.describe()} in policy`, 'a request protocol/mode/src-dst/level with protocol esp, ah or ipcomp');
+    const proto = PROTO_VALUES[pi]!;
+    const pname = PROTOS[pi]!;
+    c.next();
+    this.checkBad();
     const full = 'protocol/mode/src-dst/level, like esp/transport//require';
-    if (this.c().t !== PT.SLASH) this.fail(this.c().t === PT.END ? protoTok : this.c(), 'policy-too-few', `incomplete request '${protoTok.s}'`, full);
-    this.k++;
-    const modeTok = this.c();
-    const mode = modeTok.t === PT.WORD ? (modeTok.s === 'transport' ? Mode.TRANSPORT : modeTok.s === 'tunnel' ? Mode.TUNNEL : undefined) : undefined;
+    if (c.kind() !== PT.SLASH) this.fail(c.kind() === PT.END ? protoTok : c, 'policy-too-few', `incomplete request '${pname}'`, full);
+    c.next();
+    this.checkBad();
+    const modeTok = c.mark();
+    const mode = c.is('transport') ? Mode.TRANSPORT : c.is('tunnel') ? Mode.TUNNEL : undefined;
     if (mode === undefined) {
-      if (modeTok.t === PT.END || (modeTok.t === PT.WORD && requestProtoTable.byName.has(modeTok.s))) {
-        this.fail(protoTok, 'policy-too-few', `incomplete request '${protoTok.s}/'`, full);
-      }
-      this.fail(modeTok, 'policy-mode', `unknown mode ${this.describe(modeTok)}`, 'transport or tunnel');
+      if (c.kind() === PT.END || c.oneOf(PROTOS) >= 0) this.fail(protoTok, 'policy-too-few', `incomplete request '${pname}/'`, full);
+      this.fail(c, 'policy-mode', `unknown mode ${this.describe()}`, 'transport or tunnel');
     }
-    this.k++;
+    c.next();
+    this.checkBad();
     let level: number = Level.DEFAULT;
     let reqid = 0;
     let tunnel: { src: Endpoint; dst: Endpoint } | undefined;
-    if (this.c().t === PT.SLASH) {
-      this.k++;
-      if (this.c().t === PT.SLASH) {
+    if (c.kind() === PT.SLASH) {
+      c.next();
+      this.checkBad();
+      if (c.kind() === PT.SLASH) {
         // proto/mode//level: the level is mandatory after '//'
-        this.k++;
+        c.next();
         [level, reqid] = this.level(true);
-      } else if (!(this.c().t === PT.END || (this.c().t === PT.WORD && requestProtoTable.byName.has(this.c().s)))) {
+      } else if (!(c.kind() === PT.END || c.oneOf(PROTOS) >= 0)) {
         tunnel = this.addresses(dir);
-        if (this.c().t === PT.SLASH) {
-          this.k++;
+        this.checkBad();
+        if (c.kind() === PT.SLASH) {
+          c.next();
           [level, reqid] = this.level(false);
         }
       }
     }
     if (action === Action.IPSEC && !tunnel && mode === Mode.TUNNEL) {
-      this.fail(modeTok, 'tunnel-endpoints', 'tunnel mode needs its endpoints', `${protoTok.s}/tunnel/SRC-DST/level`);
+      this.fail(modeTok, 'tunnel-endpoints', 'tunnel mode needs its endpoints', `${pname}/tunnel/SRC-DST/level`);
     }
     return tunnel ? { proto, mode, level, reqid, tunnel } : { proto, mode, level, reqid };
   }
 
   private level(required: boolean): [number, number] {
-    const tok = this.c();
-    if (tok.t === PT.WORD) {
-      const plain = levelTable.byName.get(tok.s);
-      if (plain !== undefined) {
-        this.k++;
-        return [plain, 0];
+    const c = this.c;
+    this.checkBad();
+    if (c.kind() === PT.WORD) {
+      const l = c.oneOf(LEVELS);
+      if (l >= 0) {
+        c.next();
+        return [LEVEL_VALUES[l]!, 0];
       }
-      const m = /^unique:([0-9]+)$/.exec(tok.s);
-      if (m) {
-        const id = Number(m[1]);
-        if (!(id >= 1 && id <= 32767)) this.fail(tok, 'unique-range', `unique id ${m[1]} is out of range`, 'unique:N with N from 1 to 32767');
-        this.k++;
+      const t = c.str();
+      if (t.startsWith('unique:')) {
+        const id = decimalValue(t.slice(7));
+        if (id === undefined) this.fail(c, 'policy-level', `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
+        if (!(id >= 1 && id <= 32767)) this.fail(c, 'unique-range', `unique id ${t.slice(7)} is out of range`, 'unique:N with N from 1 to 32767');
+        c.next();
         return [Level.UNIQUE, id];
       }
-      if (requestProtoTable.byName.has(tok.s) && !required) return [Level.DEFAULT, 0];
-    } else if (tok.t === PT.END && !required) {
+      if (c.oneOf(PROTOS) >= 0 && !required) return [Level.DEFAULT, 0];
+    } else if (c.kind() === PT.END && !required) {
       return [Level.DEFAULT, 0];
     }
-    this.fail(tok, 'policy-level', tok.t === PT.END ? 'missing level after //' : `unknown level ${this.describe(tok)}`, 'default, use, require, unique or unique:N');
+    this.fail(c, 'policy-level', c.kind() === PT.END ? 'missing level after //' : `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
   }
 
   private endpoint(): Endpoint & { hasPort: boolean } {
-    const tok = this.c();
-    if (tok.t !== PT.WORD) this.fail(tok, 'policy-endpoint', `expected an address, found ${this.describe(tok)}`, 'tunnel endpoints SRC-DST, me-any or any-me');
-    const lit = parseIpLiteral(tok.s);
-    if (!lit) this.fail(tok, 'policy-endpoint', `'${tok.s}' is not an IP address`, 'a numeric IPv4 or IPv6 address');
+    const c = this.c;
+    this.checkBad();
+    if (c.kind() !== PT.WORD) this.fail(c, 'policy-endpoint', `expected an address, found ${this.describe()}`, 'tunnel endpoints SRC-DST, me-any or any-me');
+    const text = c.str();
+    const lit = parseIpLiteral(text);
+    if (!lit) this.fail(c, 'policy-endpoint', `'${text}' is not an IP address`, 'a numeric IPv4 or IPv6 address');
     let addr: IpAddress = lit.addr;
-    if (lit.zone !== undefined && !/^[0-9]+$/.test(lit.zone)) {
+    if (lit.zone !== undefined && decimalValue(lit.zone) === undefined) {
       const idx = this.sys.ifIndex(lit.zone);
-      if (idx === undefined) this.fail(tok, 'unknown-zone', `unknown interface '${lit.zone}' in '${tok.s}'`, 'an existing interface name or index');
+      if (idx === undefined) this.fail(c, 'unknown-zone', `unknown interface '${lit.zone}' in '${text}'`, 'an existing interface name or index');
       addr = { ...addr, scopeId: idx };
     }
-    this.k++;
+    c.next();
     let port = 0;
-    const hasPort = this.c().t === PT.PORT;
+    const hasPort = c.kind() === PT.PORT;
     if (hasPort) {
-      port = Number(this.c().s);
-      if (!(port <= 65535)) this.fail(this.c(), 'port-range', `port ${this.c().s} is out of range`, 'a port from 0 to 65535');
-      this.k++;
+      port = decimalValue(c.str())!;
+      if (port > 65535) this.fail(c, 'port-range', `port ${c.str()} is out of range`, 'a port from 0 to 65535');
+      c.next();
     }
     return { addr, port, hasPort };
   }
 
   private addresses(dir: number): { src: Endpoint; dst: Endpoint } | undefined {
-    const tok = this.c();
-    if (tok.t === PT.WORD && (tok.s === 'me' || tok.s === 'any') && this.peek().t === PT.HYPHEN) {
-      const other = this.peek(2);
-      const meAny = tok.s === 'me' && other.s === 'any';
-      const anyMe = tok.s === 'any' && other.s === 'me';
-      if (meAny || anyMe) {
-        if (meAny && dir !== Dir.OUT) this.fail(tok, 'me-any-direction', "'me-any' is only valid in an out policy", 'any-me for in policies');
-        if (anyMe && dir !== Dir.IN) this.fail(tok, 'any-me-direction', "'any-me' is only valid in an in policy", 'me-any for out policies');
-        this.k += 3;
-        return undefined;
+    const c = this.c;
+    const first = c.mark();
+    if (c.is('me') || c.is('any')) {
+      const meFirst = c.is('me');
+      c.next();
+      if (c.kind() === PT.HYPHEN) {
+        c.next();
+        if (meFirst ? c.is('any') : c.is('me')) {
+          if (meFirst && dir !== Dir.OUT) this.fail(first, 'me-any-direction', "'me-any' is only valid in an out policy", 'any-me for in policies');
+          if (!meFirst && dir !== Dir.IN) this.fail(first, 'any-me-direction', "'any-me' is only valid in an in policy", 'me-any for out policies');
+          c.next();
+          return undefined;
+        }
       }
+      c.reset(first);
     }
     const src = this.endpoint();
-    if (this.c().t !== PT.HYPHEN) this.fail(this.c(), 'policy-endpoint', `expected '-' between tunnel endpoints, found ${this.describe(this.c())}`, 'SRC-DST');
-    this.k++;
+    this.checkBad();
+    if (c.kind() !== PT.HYPHEN) this.fail(c, 'policy-endpoint', `expected '-' between tunnel endpoints, found ${this.describe()}`, 'SRC-DST');
+    c.next();
     const dst = this.endpoint();
     if (src.hasPort !== dst.hasPort) {
       // libipsec's grammar takes [port] on both endpoints or on neither
-      this.fail(tok, 'policy-endpoint', 'a port on one tunnel endpoint only', 'ports on both endpoints (SRC[port]-DST[port]) or on neither');
+      this.fail(first, 'policy-endpoint', 'a port on one tunnel endpoint only', 'ports on both endpoints (SRC[port]-DST[port]) or on neither');
     }
     if (src.addr.family !== dst.addr.family) {
-      this.fail(tok, 'family-mismatch', 'tunnel endpoints are of different address families', 'two IPv4 or two IPv6 endpoints');
+      this.fail(first, 'family-mismatch', 'tunnel endpoints are of different address families', 'two IPv4 or two IPv6 endpoints');
     }
     return { src: { addr: src.addr, port: src.port }, dst: { addr: dst.addr, port: dst.port } };
   }
@@ -299,9 +367,7 @@ class PolicyParser {
 
 /** Parse policy text. Offsets in errors are relative to `text`. */
 export function parsePolicy(text: string, sys: SystemDb): PolicyResult {
-  const toks = tokenize(text);
-  if (!Array.isArray(toks)) return { ok: false, error: toks };
-  const p = new PolicyParser(toks, sys);
+  const p = new PolicyParser(text, sys);
   try {
     const rule = p.parse();
     return { ok: true, rule, warnings: p.warnings };
