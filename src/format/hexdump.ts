@@ -14,3 +14,17 @@ export function hexdump(b: Uint8Array): string {
   if (b.length % 16) out += '\n';
   return out;
 }
+
+/**
+ * libipsec's ipsec_hexdump(): a space before every 4-byte group, two hex
+ * digits per byte, a bare newline before bytes 32, 64, ... (no trailing newline).
+ */
+export function ipsecHexdump(b: Uint8Array, start = 0, len = b.length - start): string {
+  let out = '';
+  for (let i = 0; i < len; i++) {
+    if (i !== 0 && i % 32 === 0) out += '\n';
+    if (i % 4 === 0) out += ' ';
+    out += HEX[b[start + i]!]!.slice(0, 2);
+  }
+  return out;
+}
