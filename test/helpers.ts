@@ -77,6 +77,7 @@ export async function runCli(argv: string[], opts: { stdin?: string | string[]; 
     env: opts.env ?? {},
     pid: 4242,
     now: () => 1700000100,
+    tz: () => 0,
     sys: testSys,
     lookup: testLookup,
   };

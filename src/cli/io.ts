@@ -3,6 +3,7 @@
  * with captured output, a fixed pid and a fixed clock.
  */
 import { readFileSync } from 'node:fs';
+import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
 import { dnsLookup, systemDb } from './system.js';
@@ -17,6 +18,8 @@ export interface Io {
   pid: number;
   /** seconds since the epoch */
   now(): number;
+  /** the local time zone (default: the process's TZ) */
+  tz?: TzOffset;
   sys: SystemDb;
   lookup: Lookup;
 }

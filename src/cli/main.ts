@@ -5,6 +5,7 @@
 import { chooseBackend, openBackend } from '../backends/select.js';
 import { parseArgs, type Options } from './args.js';
 import type { Io } from './io.js';
+import { runFileMode } from './filemode.js';
 import { runFile, runStdin } from './script.js';
 import { helpText, usageText, versionLine } from './usage.js';
 
@@ -68,10 +69,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return 1;
   }
   const o = a.options;
-  if (o.files.length > 0) {
-    io.stderr('setkey: file mode (printing PF_KEY message files) is not available yet in this version\n');
-    return 1;
-  }
+  if (o.files.length > 0) return runFileMode(io, o);
   switch (o.mode) {
     case 'script': {
       if (!o.noAct && !needBackend(io, o)) return 1;

@@ -109,29 +109,41 @@ export function* splitMessages(b: Uint8Array): Generator<{ offset: number; lengt
   }
 }
 
-/** Step 1 (pfkey_align): index the extensions of one message (`b` holds exactly the message). */
-export function indexMessage(b: Uint8Array, platform: Platform = 'linux'): MsgIndex {
-  if (b.length < Size.sadb_msg) throw new DecodeError('short', 'message shorter than its header', 0);
+/**
+ * Step 1 (pfkey_align), lenient: the extensions indexed before the first
+ * problem, and that problem. Printers use this, as setkey's -l and DEAD-SA
+ * filter use whatever pfkey_align filled in before failing.
+ */
+export function indexLenient(b: Uint8Array, platform: Platform = 'linux'): { ix: MsgIndex; error?: DecodeError } {
   const view = viewOf(b);
   const { len, ...header } = readHeader(view);
   const end = Math.min(len * 8, b.length);
   const byType = new Map<number, ExtSpan>();
   const order: ExtSpan[] = [];
+  const ix: MsgIndex = { bytes: b, view, header, byType, order, platform };
   let p = Size.sadb_msg;
   while (p < end) {
     if (end - p < Size.sadb_ext) break;
     const elen = view.getUint16(p, true) * 8;
     if (elen < Size.sadb_ext || p + elen > end) break;
     const type = view.getUint16(p + 2, true);
-    if (byType.has(type)) throw new DecodeError('exttype', `extension type ${type} appears twice`, p);
-    if (!knownExt(platform, type)) throw new DecodeError('exttype', `unknown extension type ${type}`, p);
+    if (byType.has(type)) return { ix, error: new DecodeError('exttype', `extension type ${type} appears twice`, p) };
+    if (!knownExt(platform, type)) return { ix, error: new DecodeError('exttype', `unknown extension type ${type}`, p) };
     const span = { type, offset: p, length: elen };
     byType.set(type, span);
     order.push(span);
     p += elen;
   }
-  if (p !== len * 8) throw new DecodeError('sadbmsg', `extensions end at byte ${p}, the message at ${len * 8}`, p);
-  return { bytes: b, view, header, byType, order, platform };
+  if (p !== len * 8) return { ix, error: new DecodeError('sadbmsg', `extensions end at byte ${p}, the message at ${len * 8}`, p) };
+  return { ix };
+}
+
+/** Step 1 (pfkey_align): index the extensions of one message (`b` holds exactly the message). */
+export function indexMessage(b: Uint8Array, platform: Platform = 'linux'): MsgIndex {
+  if (b.length < Size.sadb_msg) throw new DecodeError('short', 'message shorter than its header', 0);
+  const r = indexLenient(b, platform);
+  if (r.error) throw r.error;
+  return r.ix;
 }
 
 function familyOf(ix: MsgIndex, span: ExtSpan | undefined): number | undefined {
