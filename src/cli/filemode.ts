@@ -7,7 +7,9 @@
  */
 import type { Platform } from '../model/algorithms.js';
 import { DecodeError, splitMessages } from '../pfkey/decode.js';
-import { dumpView } from '../pfkey/dump-view.js';
+import { dumpView, type DumpView } from '../pfkey/dump-view.js';
+import { stateScript } from '../format/state-script.js';
+import { renderJson } from './json-output.js';
 import { localZone } from '../format/ctime.js';
 import type { DumpOptions } from '../format/dump-common.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
@@ -26,17 +28,29 @@ export function dumpOptions(io: Io, o: Options): DumpOptions {
   };
 }
 
-/** The text for a buffer of concatenated messages; problems with the framing go to `problems`. */
-export function printMessages(bytes: Uint8Array, po: PostprocOptions, problems: DecodeError[]): string {
-  const parts: string[] = [];
+/** The messages of a buffer of concatenated messages; framing problems go to `problems`. */
+export function viewsOf(bytes: Uint8Array, platform: Platform, problems: DecodeError[]): DumpView[] {
+  const views: DumpView[] = [];
   for (const m of splitMessages(bytes)) {
     if (m instanceof DecodeError) {
       problems.push(m);
       break;
     }
-    parts.push(postproc(dumpView(bytes.subarray(m.offset, m.offset + m.length), po.platform), po));
+    views.push(dumpView(bytes.subarray(m.offset, m.offset + m.length), platform));
   }
-  return parts.join('');
+  return views;
+}
+
+/** The messages in the chosen output format. */
+export function render(views: DumpView[], o: Options, po: PostprocOptions): string {
+  switch (o.format ?? 'setkey') {
+    case 'script':
+      return stateScript(views, { platform: po.platform, all: po.all });
+    case 'json':
+      return renderJson(views, po, o.showKeys);
+    case 'setkey':
+      return views.map((v) => postproc(v, po)).join('');
+  }
 }
 
 export async function runFileMode(io: Io, o: Options): Promise<number> {
@@ -56,7 +70,7 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
       return 1;
     }
     const problems: DecodeError[] = [];
-    io.stdout(printMessages(bytes, po, problems));
+    io.stdout(render(viewsOf(bytes, po.platform, problems), o, po));
     for (const p of problems) {
       io.stderr(`setkey: ${file}: byte ${p.offset}: ${p.message}\n`);
       status = 1;

@@ -53,21 +53,10 @@ function truncated(c: Ctx, what: string): Go {
   return false;
 }
 
-/** The extension [off, end) must hold at least `size` bytes of `what`. */
-function fits(c: Ctx, off: number, end: number, size: number, what: string): Go {
-  return end - off >= size || truncated(c, what);
-}
-
-/** A line after which the C code simply returns to kdebug_sadb's loop. */
-function note(c: Ctx, text: string): Go {
+/** A line the C code prints before it returns to kdebug_sadb's loop (go) or panic()s (stop). */
+function say(c: Ctx, text: string, go: Go): Go {
   c.out.push(text);
-  return true;
-}
-
-/** libipsec's panic(): printf(text); exit(1) — so the dump ends here. */
-function panic(c: Ctx, text: string): Go {
-  c.out.push(text);
-  return false;
+  return go;
 }
 
 /** sa_family: u16 host order on Linux, the byte after sa_len on the BSDs. */
@@ -104,16 +93,14 @@ function sockaddr(c: Ctx, o: number, end: number): Go {
 }
 
 /** kdebug_sadb_sa(): struct sadb_sa is 16 bytes; the SPI is network order. */
-function saExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 16, 'sadb_sa')) return false;
+function saExt(c: Ctx, o: number): Go {
   c.out.push(`sadb_sa{ spi=${be32(c, o + 4)} replay=${u8(c, o + 8)} state=${u8(c, o + 9)}\n`);
   c.out.push(`  auth=${u8(c, o + 10)} encrypt=${u8(c, o + 11)} flags=0x${hex(u32(c, o + 12), 8)} }\n`);
   return true;
 }
 
 /** kdebug_sadb_lifetime(): the u64 fields are printed through a u_int32_t cast (low half). */
-function lifetimeExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 32, 'sadb_lifetime')) return false;
+function lifetimeExt(c: Ctx, o: number): Go {
   c.out.push(`sadb_lifetime{ alloc=${u32(c, o + 4)}, bytes=${u32(c, o + 8)}\n`);
   c.out.push(`  addtime=${u32(c, o + 16)}, usetime=${u32(c, o + 24)} }\n`);
   return true;
@@ -121,7 +108,6 @@ function lifetimeExt(c: Ctx, o: number, end: number): Go {
 
 /** kdebug_sadb_address() (also SADB_X_EXT_NAT_T_OA): 8-byte header, then the sockaddr. */
 function addressExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_address')) return false;
   c.out.push(`sadb_address{ proto=${u8(c, o + 4)} prefixlen=${u8(c, o + 5)} reserved=0x${hex(u8(c, o + 6), 2)}${hex(u8(c, o + 7), 2)} }\n`);
   return sockaddr(c, o + 8, end);
 }
@@ -133,7 +119,6 @@ function addressExt(c: Ctx, o: number, end: number): Go {
  * header), clipped to the extension. The "sanity check 2" text is the C's.
  */
 function keyExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_key')) return false;
   const bytes = u16(c, o + 4) >>> 3;
   const room = end - o - 8;
   let s = `sadb_key{ bits=${u16(c, o + 4)} reserved=${u16(c, o + 6)}\n  key=`;
@@ -148,7 +133,6 @@ function keyExt(c: Ctx, o: number, end: number): Go {
  * *p before p < ep; we test the bound first so the read stays inside.
  */
 function identityExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 16, 'sadb_ident')) return false;
   const side = u16(c, o + 2) === SADB_EXT_IDENTITY_SRC ? 'src' : 'dst';
   let s = `sadb_ident_${side}{ type=${u16(c, o + 4)} id=${u64(c, o + 8)}`;
   if (end - o > 16) {
@@ -165,7 +149,6 @@ function identityExt(c: Ctx, o: number, end: number): Go {
 
 /** kdebug_sadb_prop(): whole 72-byte sadb_combs only (the count is rounded down, as in C). */
 function propExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_prop')) return false;
   c.out.push(`sadb_prop{ replay=${u8(c, o + 4)}\n`);
   const n = Math.floor((end - o - 8) / SADB_COMB_SIZE);
   for (let i = 0, p = o + 8; i < n; i++, p += SADB_COMB_SIZE) {
@@ -181,7 +164,6 @@ function propExt(c: Ctx, o: number, end: number): Go {
 
 /** kdebug_sadb_supported(): whole 8-byte sadb_algs only. */
 function supportedExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_supported')) return false;
   c.out.push('sadb_sup{\n');
   const n = Math.floor((end - o - 8) / SADB_ALG_SIZE);
   for (let i = 0, p = o + 8; i < n; i++, p += SADB_ALG_SIZE) {
@@ -192,8 +174,7 @@ function supportedExt(c: Ctx, o: number, end: number): Go {
 }
 
 /** kdebug_sadb_x_sa2(): mode u8 @4, reserved1 u8, reserved2 u16, sequence u32 @8, reqid u32 @12. */
-function sa2Ext(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 16, 'sadb_x_sa2')) return false;
+function sa2Ext(c: Ctx, o: number): Go {
   c.out.push(`sadb_x_sa2{ mode=${u8(c, o + 4)} reqid=${u32(c, o + 12)}\n`);
   c.out.push(`  reserved1=${u8(c, o + 5)} reserved2=${u16(c, o + 6)} sequence=${u32(c, o + 8)} }\n`);
   return true;
@@ -214,14 +195,13 @@ function requestLine(c: Ctx, x: number): string {
  * (the C code would read it past the extension first).
  */
 function policyExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 16, 'sadb_x_policy')) return false;
   const type = u16(c, o + 4);
   c.out.push(`sadb_x_policy{ type=${type} dir=${u8(c, o + 6)} id=${u32(c, o + 8).toString(16)} priority=${u32(c, o + 12)} }\n`);
   if (type !== IPSEC_POLICY_IPSEC) return true;
   const rs = c.plat === 'linux' ? 16 : 8;
   let tlen = end - o - 16;
   for (let x = o + 16; tlen > 0; ) {
-    if (tlen < rs) return note(c, 'invalid ipsec policy length\n');
+    if (tlen < rs) return say(c, 'invalid ipsec policy length\n', true);
     const len = u16(c, x);
     c.out.push(requestLine(c, x));
     if (len > rs) {
@@ -229,43 +209,40 @@ function policyExt(c: Ctx, o: number, end: number): Go {
       if (!sockaddr(c, x + rs + saLen(c, x + rs), end)) return false;
     }
     c.out.push(' }\n');
-    if (len === 0) return note(c, 'kdebug_sadb_x_policy: wrong policy struct.\n');
-    if (len > tlen) return note(c, 'invalid ipsec policy length\n');
+    if (len === 0) return say(c, 'kdebug_sadb_x_policy: wrong policy struct.\n', true);
+    if (len > tlen) return say(c, 'invalid ipsec policy length\n', true);
     tlen -= len;
     x += len;
   }
   // unreachable once the loop above guards tlen, kept as in the C code
-  return tlen === 0 || panic(c, 'kdebug_sadb_x_policy: wrong policy struct.\n');
+  return tlen === 0 || say(c, 'kdebug_sadb_x_policy: wrong policy struct.\n', false);
 }
 
 /** kdebug_sadb_x_nat_t_type() */
-function natTypeExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_x_nat_t_type')) return false;
+function natTypeExt(c: Ctx, o: number): Go {
   c.out.push(`sadb_x_nat_t_type{ type=${u8(c, o + 4)} }\n`);
   return true;
 }
 
 /** kdebug_sadb_x_nat_t_port(): the port is network order. */
-function natPortExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_x_nat_t_port')) return false;
+function natPortExt(c: Ctx, o: number): Go {
   c.out.push(`sadb_x_nat_t_port{ port=${be16(c, o + 4)} }\n`);
   return true;
 }
 
 /** kdebug_sadb_x_kmaddress(): two sockaddrs after an 8-byte header; its panics end the dump. */
 function kmaddressExt(c: Ctx, o: number, end: number): Go {
-  if (!fits(c, o, end, 8, 'sadb_x_kmaddress')) return false;
   const r = [4, 5, 6, 7].map((i) => hex(u8(c, o + i), 2)).join('');
   c.out.push(`sadb_x_kmaddress{ reserved=0x${r} }\n`);
   let len = end - o - 8;
   let sa = o + 8;
-  if (len < SOCKADDR_SIZE || saLen(c, sa) > len) return panic(c, 'kdebug_sadb_x_kmaddress: not enough data to read first sockaddr.\n');
+  if (len < SOCKADDR_SIZE || saLen(c, sa) > len) return say(c, 'kdebug_sadb_x_kmaddress: not enough data to read first sockaddr.\n', false);
   if (!sockaddr(c, sa, end)) return false;
   const family = saFamily(c, sa);
   const first = saLen(c, sa);
   len -= first;
   sa += first;
-  if (len < SOCKADDR_SIZE || saLen(c, sa) > len) return panic(c, 'kdebug_sadb_x_kmaddress: not enough data to read second sockaddr.\n');
+  if (len < SOCKADDR_SIZE || saLen(c, sa) > len) return say(c, 'kdebug_sadb_x_kmaddress: not enough data to read second sockaddr.\n', false);
   if (!sockaddr(c, sa, end)) return false;
   if (family !== saFamily(c, sa)) {
     c.out.push('kdebug_sadb_x_kmaddress:  !!!! Please, note the unexpected mismatch in address family.\n');
@@ -273,18 +250,44 @@ function kmaddressExt(c: Ctx, o: number, end: number): Go {
   return true;
 }
 
+/** An extension printer; false stops the dump. Its extension holds at least the struct's size. */
 type Printer = (c: Ctx, o: number, end: number) => Go;
 const none: Printer = () => true;
 
-/** The switch in kdebug_sadb() for this Linux build (24, SEC_CTX, is not in it). */
-const PRINTERS: ReadonlyMap<number, Printer> = new Map<number, Printer>([
-  [1, saExt], [2, lifetimeExt], [3, lifetimeExt], [4, lifetimeExt],
-  [5, addressExt], [6, addressExt], [7, addressExt], [8, keyExt], [9, keyExt],
-  [10, identityExt], [11, identityExt], [12, none], [13, propExt],
-  [14, supportedExt], [15, supportedExt], [16, none], [17, none],
-  [18, policyExt], [19, sa2Ext], [20, natTypeExt], [21, natPortExt],
-  [22, natPortExt], [23, addressExt], [25, kmaddressExt],
+/**
+ * The switch in kdebug_sadb() for this Linux build (24, SEC_CTX, is not in it),
+ * with the struct each case casts the extension to and that struct's size.
+ */
+const PRINTERS: ReadonlyMap<number, [string, number, Printer]> = new Map<number, [string, number, Printer]>([
+  [1, ['sadb_sa', 16, saExt]], [2, ['sadb_lifetime', 32, lifetimeExt]],
+  [3, ['sadb_lifetime', 32, lifetimeExt]], [4, ['sadb_lifetime', 32, lifetimeExt]],
+  [5, ['sadb_address', 8, addressExt]], [6, ['sadb_address', 8, addressExt]],
+  [7, ['sadb_address', 8, addressExt]], [8, ['sadb_key', 8, keyExt]], [9, ['sadb_key', 8, keyExt]],
+  [10, ['sadb_ident', 16, identityExt]], [11, ['sadb_ident', 16, identityExt]],
+  [12, ['sadb_sens', 0, none]], [13, ['sadb_prop', 8, propExt]],
+  [14, ['sadb_supported', 8, supportedExt]], [15, ['sadb_supported', 8, supportedExt]],
+  [16, ['sadb_spirange', 0, none]], [17, ['sadb_x_kmprivate', 0, none]],
+  [18, ['sadb_x_policy', 16, policyExt]], [19, ['sadb_x_sa2', 16, sa2Ext]],
+  [20, ['sadb_x_nat_t_type', 8, natTypeExt]], [21, ['sadb_x_nat_t_port', 8, natPortExt]],
+  [22, ['sadb_x_nat_t_port', 8, natPortExt]], [23, ['sadb_address', 8, addressExt]],
+  [25, ['sadb_x_kmaddress', 8, kmaddressExt]],
 ]);
+
+/** One extension at [o, o + bytes): the checks of kdebug_sadb's loop, then its switch. */
+function extension(c: Ctx, o: number, tlen: number, end: number): Go {
+  const len = u16(c, o);
+  const type = u16(c, o + 2);
+  c.out.push(`sadb_ext{ len=${len} type=${type} }\n`);
+  if (len === 0) return say(c, 'kdebug_sadb: invalid ext_len=0 was passed.\n', false);
+  // the C quirk: ext_len (8-byte units) against tlen (bytes), kept as written;
+  // Deviation: the same text when the extension's bytes run past the message
+  if (len > tlen || o + len * 8 > end) return say(c, 'kdebug_sadb: ext_len exceeds end of buffer.\n', false);
+  const entry = PRINTERS.get(type);
+  if (!entry) return say(c, `kdebug_sadb: invalid ext_type ${type} was passed.\n`, false);
+  const [name, size, print] = entry;
+  if (len * 8 < size) return truncated(c, name);
+  return print(c, o, o + len * 8);
+}
 
 /** kdebug_sadb(): the sadb_msg header, then each extension in turn. */
 export function kdebugSadb(msg: Uint8Array, platform: KdebugPlatform = 'linux'): string {
@@ -293,34 +296,15 @@ export function kdebugSadb(msg: Uint8Array, platform: KdebugPlatform = 'linux'):
   c.out.push(`sadb_msg{ version=${u8(c, 0)} type=${u8(c, 1)} errno=${u8(c, 2)} satype=${u8(c, 3)}\n`);
   c.out.push(`  len=${u16(c, 4)} reserved=${u16(c, 6)} seq=${u32(c, 8)} pid=${u32(c, 12)}\n`);
   const declared = u16(c, 4) * 8;
+  // Deviation: the declared length is clipped to the bytes actually given
   const end = Math.min(msg.length, declared);
-  let tlen = declared - 16;
-  for (let o = 16; tlen > 0; ) {
-    if (end - o < 4) {
-      truncated(c, 'sadb_ext');
-      break;
-    }
-    const len = u16(c, o);
-    const type = u16(c, o + 2);
-    c.out.push(`sadb_ext{ len=${len} type=${type} }\n`);
-    if (len === 0) {
-      c.out.push('kdebug_sadb: invalid ext_len=0 was passed.\n');
-      break;
-    }
-    // the C quirk: ext_len (8-byte units) against tlen (bytes), kept as written;
-    // Deviation: the same text when the extension's bytes run past the message
-    if (len > tlen || o + len * 8 > end) {
-      c.out.push('kdebug_sadb: ext_len exceeds end of buffer.\n');
-      break;
-    }
-    const printer = PRINTERS.get(type);
-    if (!printer) {
-      c.out.push(`kdebug_sadb: invalid ext_type ${type} was passed.\n`);
-      break;
-    }
-    if (!printer(c, o, o + len * 8)) break;
-    tlen -= len * 8;
-    o += len * 8;
+  // every pass consumes len >= 1 units, so the loop ends
+  for (let o = 16, tlen = declared - 16; tlen > 0; ) {
+    const go = end - o < 4 ? truncated(c, 'sadb_ext') : extension(c, o, tlen, end);
+    if (!go) break;
+    const bytes = u16(c, o) * 8;
+    tlen -= bytes;
+    o += bytes;
   }
   return c.out.join('');
 }

@@ -132,7 +132,14 @@ function algorithms(sa: SaParams): string[] {
 
 function saHead(kind: string, sa: SaParams, spi: string): string {
   const proto = protoWord(sa);
-  return [kind, endpoint(sa.src), endpoint(sa.dst), proto, spi].filter((x) => x !== '').join(' ');
+  let { src, dst } = sa;
+  if (sa.natt) {
+    // the language takes NAT-T ports from the address ports (0 meaning 4500); a kernel dump
+    // has them in the NAT-T extensions only, so put them back on the addresses
+    if (src.port === 0 && sa.natt.sport !== 4500) src = { ...src, port: sa.natt.sport };
+    if (dst.port === 0 && sa.natt.dport !== 4500) dst = { ...dst, port: sa.natt.dport };
+  }
+  return [kind, endpoint(src), endpoint(dst), proto, spi].filter((x) => x !== '').join(' ');
 }
 
 function priorityText(p: number): string {

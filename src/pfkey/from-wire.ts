@@ -59,7 +59,8 @@ export function saOf(m: SadbMsg, platform: Platform = 'linux'): SaParams {
   const esn = platform === 'freebsd' && (sa.flags & FREEBSD_SAFLAGS_ESN) !== 0;
   const natType = findExt(m, 'nat_t_type');
   let natt: NatT | undefined;
-  if (natType) {
+  // a NAT-T type of 0 means no UDP encapsulation (setkey prints such an SA as plain esp)
+  if (natType && natType.natType !== 0) {
     const oa = findExt(m, 'nat_t_oa');
     const sport = findExt(m, 'nat_t_sport')?.port ?? 0;
     const dport = findExt(m, 'nat_t_dport')?.port ?? 0;
