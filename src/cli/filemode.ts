@@ -9,47 +9,54 @@ import type { Platform } from '../model/algorithms.js';
 import { DecodeError, splitMessages } from '../pfkey/decode.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import { stateScript } from '../format/state-script.js';
+import { kdebugSadb } from '../format/kdebug.js';
 import { renderJson } from './json-output.js';
-import { localZone } from '../format/ctime.js';
+import { cachedStrTime, localZone } from '../format/ctime.js';
 import type { DumpOptions } from '../format/dump-common.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 
 export function dumpOptions(io: Io, o: Options): DumpOptions {
+  const tz = io.tz ?? localZone;
   return {
     withPorts: o.withPorts,
     all: o.all,
     now: io.now(),
-    tz: io.tz ?? localZone,
+    tz,
+    time: cachedStrTime(tz),
     ifName: (i) => io.sys.ifName(i),
     protoName: (n) => io.sys.protocolByNumber(n),
     platform: (o.platform ?? 'linux') as Platform,
   };
 }
 
-/** The messages of a buffer of concatenated messages; framing problems go to `problems`. */
-export function viewsOf(bytes: Uint8Array, platform: Platform, problems: DecodeError[]): DumpView[] {
-  const views: DumpView[] = [];
+/** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */
+export function* viewsOf(bytes: Uint8Array, platform: Platform, problems: DecodeError[]): Generator<DumpView> {
   for (const m of splitMessages(bytes)) {
     if (m instanceof DecodeError) {
       problems.push(m);
-      break;
+      return;
     }
-    views.push(dumpView(bytes.subarray(m.offset, m.offset + m.length), platform));
+    yield dumpView(bytes.subarray(m.offset, m.offset + m.length), platform);
   }
-  return views;
 }
 
-/** The messages in the chosen output format. */
-export function render(views: DumpView[], o: Options, po: PostprocOptions): string {
+/** The messages in the chosen output format, written to `out` piece by piece. */
+export function render(views: Iterable<DumpView>, o: Options, po: PostprocOptions, out: (s: string) => void): void {
   switch (o.format ?? 'setkey') {
     case 'script':
-      return stateScript(views, { platform: po.platform, all: po.all });
+      out(stateScript(views, { platform: po.platform, all: po.all }));
+      return;
     case 'json':
-      return renderJson(views, po, o.showKeys);
+      out(renderJson(views, po, o.showKeys));
+      return;
     case 'setkey':
-      return views.map((v) => postproc(v, po)).join('');
+      for (const v of views) {
+        // -v: the message itself first, as libipsec's kdebug_sadb() shows it
+        if (o.verbose) out(kdebugSadb(v.ix.bytes, po.platform) + '\n');
+        out(postproc(v, po));
+      }
   }
 }
 
@@ -59,7 +66,9 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
   for (const file of o.files) {
     let bytes: Uint8Array;
     try {
-      bytes = await io.readFile(file);
+      const b = await io.readFile(file);
+      // a plain Uint8Array: subarrays of a Buffer are Buffers, which cost more to make
+      bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       io.stderr(`setkey: ${file}: ${code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : (e as Error).message}\n`);
@@ -70,7 +79,7 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
       return 1;
     }
     const problems: DecodeError[] = [];
-    io.stdout(render(viewsOf(bytes, po.platform, problems), o, po));
+    render(viewsOf(bytes, po.platform, problems), o, po, (t) => io.stdout(t));
     for (const p of problems) {
       io.stderr(`setkey: ${file}: byte ${p.offset}: ${p.message}\n`);
       status = 1;

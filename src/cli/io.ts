@@ -24,7 +24,11 @@ export interface Io {
   lookup: Lookup;
 }
 
-/** Buffered stdout: many small writes become few large ones (a 100k-statement -H run). */
+/**
+ * Buffered output: many small writes become few large ones (a 100k-entry dump).
+ * Text is latin1 throughout (input files are read as latin1), so it goes out
+ * byte for byte as it came in, as the C tool's printf would write it.
+ */
 class OutBuffer {
   private parts: string[] = [];
   private size = 0;
@@ -36,10 +40,10 @@ class OutBuffer {
   }
   flush(): void {
     if (this.parts.length === 0) return;
-    const s = this.parts.join('');
+    const s = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
     this.parts = [];
     this.size = 0;
-    this.fd.write(s);
+    this.fd.write(s, 'latin1');
   }
 }
 

@@ -2,6 +2,6 @@
 import type { DumpView } from '../pfkey/dump-view.js';
 import type { PostprocOptions } from '../format/postproc.js';
 
-export function renderJson(_views: DumpView[], _po: PostprocOptions, _showKeys: boolean): string {
+export function renderJson(_views: Iterable<DumpView>, _po: PostprocOptions, _showKeys: boolean): string {
   throw new Error('--format=json is not available yet');
 }

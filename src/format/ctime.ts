@@ -58,3 +58,20 @@ export function strTime(t: bigint, tz: TzOffset): string {
   // leaves the newline (and the NUL after it ends the string)
   return (text + '\n').slice(0, 20);
 }
+
+/**
+ * str_time() with a small cache: a dump prints the same few times (the
+ * current time, common creation times) for thousands of entries.
+ */
+export function cachedStrTime(tz: TzOffset): (t: bigint) => string {
+  const cache = new Map<bigint, string>();
+  return (t) => {
+    let s = cache.get(t);
+    if (s === undefined) {
+      if (cache.size >= 4096) cache.clear();
+      s = strTime(t, tz);
+      cache.set(t, s);
+    }
+    return s;
+  };
+}

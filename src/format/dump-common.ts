@@ -7,7 +7,7 @@ import { formatIp, type IpAddress } from '../model/address.js';
 import { ALGORITHMS, type AlgKind, type Platform } from '../model/algorithms.js';
 import { AF, af6 } from '../pfkey/constants.js';
 import type { SockAddr } from '../pfkey/types.js';
-import type { TzOffset } from './ctime.js';
+import { strTime, type TzOffset } from './ctime.js';
 
 export interface DumpOptions {
   /** -p: addresses with [port] */
@@ -18,6 +18,8 @@ export interface DumpOptions {
   readonly now: number;
   /** the local time zone */
   readonly tz: TzOffset;
+  /** str_time() for this zone, when the caller keeps a cached one (see cachedStrTime) */
+  readonly time?: (t: bigint) => string;
   /** if_indextoname(), for scoped IPv6 addresses */
   readonly ifName: (index: number) => string | undefined;
   /** getprotobynumber(): the protocols database */
@@ -76,4 +78,9 @@ export function u64(v: bigint): string {
 /** %.0f of a u64 converted to double (str_lifetime_byte). */
 export function bytesText(v: bigint): string {
   return Number(BigInt.asUintN(64, v)).toFixed(0);
+}
+
+/** ctime-style text of a time under the options' zone. */
+export function timeText(t: bigint, o: DumpOptions): string {
+  return o.time ? o.time(t) : strTime(t, o.tz);
 }

@@ -6,8 +6,7 @@
 import { SaType } from '../model/tables.js';
 import type { DumpView } from '../pfkey/dump-view.js';
 import type { ExtLifetime } from '../pfkey/types.js';
-import { strTime } from './ctime.js';
-import { algWord, bytesText, ipText, portText, u64, word, type DumpOptions } from './dump-common.js';
+import { algWord, bytesText, ipText, portText, timeText, u64, word, type DumpOptions } from './dump-common.js';
 import { ipsecHexdump } from './hexdump.js';
 import { decodeErrorText } from './errors.js';
 
@@ -29,9 +28,9 @@ function lifetimes(cur: ExtLifetime, hard: ExtLifetime | undefined, soft: ExtLif
   const diff = cur.addtime === 0n ? 0n : BigInt.asUintN(64, now - add);
   const bytes = (l: ExtLifetime | undefined, name: string): string => `\t${name}: ${l ? bytesText(l.bytes) : '0'}(bytes)`;
   return (
-    `\tcreated: ${strTime(cur.addtime, o.tz)}\tcurrent: ${strTime(now, o.tz)}\n` +
+    `\tcreated: ${timeText(cur.addtime, o)}\tcurrent: ${timeText(now, o)}\n` +
     `\tdiff: ${diff}(s)\thard: ${u64(hard?.addtime ?? 0n)}(s)\tsoft: ${u64(soft?.addtime ?? 0n)}(s)\n` +
-    `\tlast: ${strTime(cur.usetime, o.tz)}\thard: ${u64(hard?.usetime ?? 0n)}(s)\tsoft: ${u64(soft?.usetime ?? 0n)}(s)\n` +
+    `\tlast: ${timeText(cur.usetime, o)}\thard: ${u64(hard?.usetime ?? 0n)}(s)\tsoft: ${u64(soft?.usetime ?? 0n)}(s)\n` +
     bytes(cur, 'current') +
     bytes(hard, 'hard') +
     bytes(soft, 'soft') +

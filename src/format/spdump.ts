@@ -9,8 +9,7 @@ import { AF, af6, Size } from '../pfkey/constants.js';
 import { readSockaddr, type ExtSpan } from '../pfkey/decode.js';
 import type { DumpView } from '../pfkey/dump-view.js';
 import { IpProto, IPSEC_MANUAL_REQID_MAX, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW } from '../model/tables.js';
-import { strTime } from './ctime.js';
-import { ipText, portText, type DumpOptions } from './dump-common.js';
+import { ipText, portText, timeText, type DumpOptions } from './dump-common.js';
 import { decodeErrorText } from './errors.js';
 import { secCtxLines } from './sadump.js';
 
@@ -169,7 +168,7 @@ export function spDump(v: DumpView, o: DumpOptions): string {
     out += `\n\tPolicy:[${e.message}]\n`;
   }
   const cur = v.ext('lifetime_current');
-  if (cur) out += `\tcreated: ${strTime(cur.addtime, o.tz)}  lastused: ${strTime(cur.usetime, o.tz)}\n`;
+  if (cur) out += `\tcreated: ${timeText(cur.addtime, o)}  lastused: ${timeText(cur.usetime, o)}\n`;
   const hard = v.ext('lifetime_hard');
   if (hard) out += `\tlifetime: ${BigInt.asUintN(64, hard.addtime)}(s) validtime: ${BigInt.asUintN(64, hard.usetime)}(s)\n`;
   out += secCtxLines(v);

@@ -12,7 +12,7 @@
  *   allocation limits) becomes a `#` comment saying so.
  */
 import type { Platform } from '../model/algorithms.js';
-import type { Command, PolicyCommand, SourcePos } from '../model/command.js';
+import type { Command, SourcePos } from '../model/command.js';
 import { forwardCopy } from '../model/rfc-mode.js';
 import { Dir, SaState, SaType } from '../model/tables.js';
 import { MsgType } from '../pfkey/constants.js';
@@ -62,53 +62,56 @@ export function entryCommand(v: DumpView, platform: Platform): Command | string 
   }
 }
 
-function samePolicy(a: PolicyCommand, b: PolicyCommand): boolean {
-  return commandToScriptSafe(a) === commandToScriptSafe(b);
+interface Line {
+  /** the statement, or a comment */
+  text: string;
+  /** for inbound policies: the statement of their RFC-mode forward copy */
+  copy?: string;
+  fwd?: boolean;
 }
 
-function commandToScriptSafe(c: Command): string {
-  try {
-    return commandToScript(c);
-  } catch {
-    return '';
-  }
-}
-
-/** The statements for a sequence of dump messages. */
+/** The statements for a sequence of dump messages (one pass; statements are kept as text). */
 export function stateScript(views: Iterable<DumpView>, o: StateScriptOptions): string {
-  const lines = ['# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)'];
-  const inbound: PolicyCommand[] = [];
-  const entries: (Command | string)[] = [];
+  const lines: Line[] = [];
+  const fwdTexts = new Set<string>();
   for (const v of views) {
     const sa = v.header.errno === 0 && v.header.type === MsgType.DUMP && !o.all ? v.ext('sa') : undefined;
     if (sa && sa.state === SaState.DEAD) continue;
     const c = entryCommand(v, o.platform);
     if (c === undefined) continue;
-    entries.push(c);
-    if (typeof c !== 'string' && c.kind === 'spdadd' && c.policy.dir === Dir.IN) inbound.push(c);
-  }
-  const policies = entries.filter((c): c is PolicyCommand => typeof c !== 'string' && c.kind === 'spdadd');
-  const isCopyOf = (f: PolicyCommand, i: PolicyCommand): boolean => f.policy.dir === Dir.FWD && samePolicy(forwardCopy(i)!, f);
-  const uncopied = inbound.filter((i) => !policies.some((f) => isCopyOf(f, i)));
-  if (uncopied.length > 0 && uncopied.length === inbound.length) {
-    // no inbound policy has its forward copy: the state was made in kernel mode
-    lines[0] = '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)';
-  }
-  const rfc = uncopied.length < inbound.length || inbound.length === 0;
-  for (const c of entries) {
     if (typeof c === 'string') {
-      lines.push(`# not recreated: ${c}`);
+      lines.push({ text: `# not recreated: ${c}` });
       continue;
     }
-    // in RFC mode the copy of an inbound policy comes back with it
-    if (rfc && c.kind === 'spdadd' && inbound.some((i) => isCopyOf(c, i))) continue;
-    if (rfc && c.kind === 'spdadd' && uncopied.includes(c)) lines.push('# note: this inbound policy had no fwd copy; RFC mode will add one');
     try {
-      lines.push(commandToScript(c));
+      const line: Line = { text: commandToScript(c) };
+      if (c.kind === 'spdadd' && c.policy.dir === Dir.IN) line.copy = commandToScript(forwardCopy(c)!);
+      if (c.kind === 'spdadd' && c.policy.dir === Dir.FWD) {
+        line.fwd = true;
+        fwdTexts.add(line.text);
+      }
+      lines.push(line);
     } catch (e) {
       if (!(e instanceof ScriptError)) throw e;
-      lines.push(`# not recreated: ${e.message}`);
+      lines.push({ text: `# not recreated: ${e.message}` });
     }
   }
-  return lines.join('\n') + '\n';
+  const inbound = lines.filter((l) => l.copy !== undefined);
+  const copied = new Set(inbound.filter((l) => fwdTexts.has(l.copy!)).map((l) => l.copy!));
+  // no inbound policy has its forward copy: the state was made in kernel mode (-k)
+  const kernelMode = inbound.length > 0 && copied.size === 0;
+  const out = [
+    kernelMode
+      ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)'
+      : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)',
+  ];
+  for (const l of lines) {
+    if (!kernelMode) {
+      // in RFC mode the copy of an inbound policy comes back with it
+      if (l.fwd && copied.has(l.text)) continue;
+      if (l.copy !== undefined && !fwdTexts.has(l.copy)) out.push('# note: this inbound policy had no fwd copy; RFC mode will add one');
+    }
+    out.push(l.text);
+  }
+  return out.join('\n') + '\n';
 }

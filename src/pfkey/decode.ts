@@ -51,6 +51,8 @@ export interface MsgIndex {
   /** extensions in message order */
   readonly order: readonly ExtSpan[];
   readonly platform: Platform;
+  /** hand out views into `bytes` instead of copies (printers, which keep nothing) */
+  readonly borrow?: boolean;
 }
 
 /** Highest message type per platform (SADB_MAX). */
@@ -63,9 +65,9 @@ function knownExt(platform: Platform, type: number): boolean {
   return extNumbers(platform).byNumber.has(type);
 }
 
-/** A plain Uint8Array copy (Buffer#slice would share memory with the input). */
-function copy(b: Uint8Array, start: number, end: number): Uint8Array {
-  return Uint8Array.prototype.slice.call(b, start, end);
+/** A plain Uint8Array copy (Buffer#slice would share memory with the input), or a view when borrowing. */
+function bytesOf(ix: MsgIndex, start: number, end: number): Uint8Array {
+  return ix.borrow ? ix.bytes.subarray(start, end) : Uint8Array.prototype.slice.call(ix.bytes, start, end);
 }
 
 export function viewOf(b: Uint8Array): DataView {
@@ -114,13 +116,13 @@ export function* splitMessages(b: Uint8Array): Generator<{ offset: number; lengt
  * problem, and that problem. Printers use this, as setkey's -l and DEAD-SA
  * filter use whatever pfkey_align filled in before failing.
  */
-export function indexLenient(b: Uint8Array, platform: Platform = 'linux'): { ix: MsgIndex; error?: DecodeError } {
+export function indexLenient(b: Uint8Array, platform: Platform = 'linux', borrow = false): { ix: MsgIndex; error?: DecodeError } {
   const view = viewOf(b);
   const { len, ...header } = readHeader(view);
   const end = Math.min(len * 8, b.length);
   const byType = new Map<number, ExtSpan>();
   const order: ExtSpan[] = [];
-  const ix: MsgIndex = { bytes: b, view, header, byType, order, platform };
+  const ix: MsgIndex = { bytes: b, view, header, byType, order, platform, borrow };
   let p = Size.sadb_msg;
   while (p < end) {
     if (end - p < Size.sadb_ext) break;
@@ -208,18 +210,18 @@ export function readSockaddr(ix: MsgIndex, at: number, room: number): { sa: Sock
   const port = v.getUint16(at + 2, false);
   if (family === AF.INET) {
     if (room < Size.sockaddr_in) throw new DecodeError('ext', 'sockaddr_in truncated', at);
-    return { sa: { family, port, addr: copy(ix.bytes, at + 4, at + 8), flowinfo: 0, scopeId: 0 }, size: Size.sockaddr_in };
+    return { sa: { family, port, addr: bytesOf(ix, at + 4, at + 8), flowinfo: 0, scopeId: 0 }, size: Size.sockaddr_in };
   }
   if (family === af6(ix.platform)) {
     if (room < Size.sockaddr_in6) throw new DecodeError('ext', 'sockaddr_in6 truncated', at);
     return {
-      sa: { family, port, addr: copy(ix.bytes, at + 8, at + 24), flowinfo: v.getUint32(at + 4, false), scopeId: v.getUint32(at + 24, true) },
+      sa: { family, port, addr: bytesOf(ix, at + 8, at + 24), flowinfo: v.getUint32(at + 4, false), scopeId: v.getUint32(at + 24, true) },
       size: Size.sockaddr_in6,
     };
   }
   // unknown family: keep the bytes (BSD sa_len says how many; Linux: the rest)
   const size = linux ? room : Math.max(4, Math.min(room, v.getUint8(at)));
-  return { sa: { family, port, addr: copy(ix.bytes, at + 4, at + size), flowinfo: 0, scopeId: 0 }, size };
+  return { sa: { family, port, addr: bytesOf(ix, at + 4, at + size), flowinfo: 0, scopeId: 0 }, size };
 }
 
 function readRequests(ix: MsgIndex, start: number, end: number): IpsecRequestWire[] {
@@ -277,7 +279,7 @@ export function readExt(ix: MsgIndex, span: ExtSpan): SadbExt {
       need(span, Size.sadb_key, 'key');
       const bits = v.getUint16(o + 4, true);
       const n = Math.min(Math.ceil(bits / 8), span.length - Size.sadb_key);
-      return { kind, bits, reserved: v.getUint16(o + 6, true), data: copy(ix.bytes, o + 8, o + 8 + n) };
+      return { kind, bits, reserved: v.getUint16(o + 6, true), data: bytesOf(ix, o + 8, o + 8 + n) };
     }
     case 'spirange':
       need(span, Size.sadb_spirange, 'SPI range');
@@ -307,7 +309,7 @@ export function readExt(ix: MsgIndex, span: ExtSpan): SadbExt {
       need(span, Size.sadb_x_sec_ctx, 'security context');
       const ctxLen = v.getUint16(o + 6, true);
       const n = Math.min(ctxLen, span.length - Size.sadb_x_sec_ctx);
-      return { kind, alg: v.getUint8(o + 4), doi: v.getUint8(o + 5), ctxLen, ctx: copy(ix.bytes, o + 8, o + 8 + n) };
+      return { kind, alg: v.getUint8(o + 4), doi: v.getUint8(o + 5), ctxLen, ctx: bytesOf(ix, o + 8, o + 8 + n) };
     }
     case 'supported_auth':
     case 'supported_encrypt': {
@@ -319,7 +321,7 @@ export function readExt(ix: MsgIndex, span: ExtSpan): SadbExt {
       return { kind, algs };
     }
     default:
-      return { kind: 'raw', exttype: span.type, body: copy(ix.bytes, o + 4, o + span.length) };
+      return { kind: 'raw', exttype: span.type, body: bytesOf(ix, o + 4, o + span.length) };
   }
 }
 

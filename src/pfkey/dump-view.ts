@@ -4,7 +4,7 @@
  * errors, and typed access to each extension that is long enough to read.
  */
 import type { Platform } from '../model/algorithms.js';
-import { extNumbers, type ExtKind } from './constants.js';
+import { extNumbers, type ExtKind, type ExtNumbers } from './constants.js';
 import { checkMessage, DecodeError, indexLenient, readExt, type ExtSpan, type MsgIndex } from './decode.js';
 import type { ExtOf, SadbExt, SadbHeader } from './types.js';
 
@@ -21,45 +21,57 @@ export interface DumpView {
   ext<K extends Exclude<SadbExt['kind'], 'raw'>>(kind: K): ExtOf<K> | undefined;
 }
 
+/** One object per message with its methods on the prototype: dumps of 100k entries build many. */
+class View implements DumpView {
+  readonly header: SadbHeader;
+  alignError?: DecodeError;
+  checkError?: DecodeError;
+  private readonly nums: ExtNumbers;
+  /** interpreted extensions by wire type: undefined = not yet, null = absent or unreadable */
+  private readonly cache: (SadbExt | null | undefined)[] = [];
+
+  constructor(readonly ix: MsgIndex) {
+    this.header = ix.header;
+    this.nums = extNumbers(ix.platform);
+  }
+
+  span(kind: ExtKind): ExtSpan | undefined {
+    const n = this.nums.byKind.get(kind);
+    return n === undefined ? undefined : this.ix.byType.get(n);
+  }
+
+  ext<K extends Exclude<SadbExt['kind'], 'raw'>>(kind: K): ExtOf<K> | undefined {
+    const n = this.nums.byKind.get(kind as ExtKind);
+    if (n === undefined) return undefined;
+    let e = this.cache[n];
+    if (e === undefined) {
+      e = null;
+      const s = this.ix.byType.get(n);
+      if (s) {
+        try {
+          const r = readExt(this.ix, s);
+          if (r.kind !== 'raw') e = r;
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err;
+        }
+      }
+      this.cache[n] = e;
+    }
+    return (e !== null && e.kind === kind ? e : undefined) as ExtOf<K> | undefined;
+  }
+}
+
 export function dumpView(bytes: Uint8Array, platform: Platform = 'linux'): DumpView {
-  const { ix, error } = indexLenient(bytes, platform);
-  let checkError: DecodeError | undefined;
-  if (!error) {
+  const { ix, error } = indexLenient(bytes, platform, true);
+  const v = new View(ix);
+  if (error) v.alignError = error;
+  else {
     try {
       checkMessage(ix);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
-      checkError = e;
+      v.checkError = e;
     }
   }
-  const nums = extNumbers(platform).byKind;
-  const cache = new Map<string, SadbExt | null>();
-  const span = (kind: ExtKind): ExtSpan | undefined => {
-    const n = nums.get(kind);
-    return n === undefined ? undefined : ix.byType.get(n);
-  };
-  return {
-    header: ix.header,
-    ix,
-    ...(error ? { alignError: error } : {}),
-    ...(checkError ? { checkError } : {}),
-    span,
-    ext<K extends Exclude<SadbExt['kind'], 'raw'>>(kind: K): ExtOf<K> | undefined {
-      let e = cache.get(kind);
-      if (e === undefined) {
-        const s = span(kind as ExtKind);
-        e = null;
-        if (s) {
-          try {
-            const r = readExt(ix, s);
-            if (r.kind === kind) e = r;
-          } catch (err) {
-            if (!(err instanceof DecodeError)) throw err;
-          }
-        }
-        cache.set(kind, e);
-      }
-      return (e ?? undefined) as ExtOf<K> | undefined;
-    },
-  };
+  return v;
 }

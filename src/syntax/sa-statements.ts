@@ -128,7 +128,7 @@ function spi(p: ParserCore, proto: ProtoSpec | undefined, allowZero: boolean): n
     p.fail('spi-range', ipcomp ? `CPI ${t} does not fit in 16 bits` : `SPI ${t} does not fit in 32 bits`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
   }
   if (v < 256 && !(allowZero && v === 0)) {
-    p.fail('spi-reserved', `${ipcomp ? 'CPI' : 'SPI'} ${t} is reserved (values 0 to 255 are not assigned to SAs, RFC 4303 §2.1)`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
+    p.fail('spi-reserved', `${ipcomp ? 'CPI' : 'SPI'} ${t} is reserved (values 0 to 255 are not assigned to SAs, RFC 4303 section 2.1)`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
   }
   p.lx.advance();
   return v;
