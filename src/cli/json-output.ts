@@ -1,7 +1,8 @@
-/** --format=json: wired to the JSON printer once it exists. */
-import type { DumpView } from '../pfkey/dump-view.js';
+/** --format=json for file mode and dumps. */
+import { dumpJson } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
+import type { DumpView } from '../pfkey/dump-view.js';
 
-export function renderJson(_views: Iterable<DumpView>, _po: PostprocOptions, _showKeys: boolean): string {
-  throw new Error('--format=json is not available yet');
+export function renderJson(views: Iterable<DumpView>, po: PostprocOptions, showKeys: boolean): string {
+  return dumpJson(views, { ...po, showKeys });
 }

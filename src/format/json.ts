@@ -9,7 +9,7 @@
  * "invalid" entry, so a hostile kernel or file cannot crash the dump.
  */
 import { formatIp } from '../model/address.js';
-import { algorithmById, type AlgKind } from '../model/algorithms.js';
+import { algorithmById, type AlgKind, type Platform } from '../model/algorithms.js';
 import { actionTable, dirTable, IpProto, levelTable, modeTable, nameOf, requestProtoTable, saProtoTable, SaState, saStateTable, SaType, type NameTable } from '../model/tables.js';
 import { AF, af6, MsgType, msgTypeTable, Size } from '../pfkey/constants.js';
 import { DecodeError, readExt, type ExtSpan } from '../pfkey/decode.js';
@@ -42,6 +42,8 @@ export type JsonSecCtx = { doi: number; alg: number; length: number; text: strin
 export type JsonKeyedAlgorithm = { name: string | null; id: number; keyBits: number | null; key: string | null };
 export type JsonAlgorithm = { name: string | null; id: number };
 export type JsonNatt = { type: number; sport: number | null; dport: number | null; oa: string | null };
+/** sadb_msg_seq, sadb_msg_pid and sadb_msg_reserved (which setkey prints as refcnt) */
+export type JsonTrailer = { sadbSeq: number; pid: number; refcnt: number };
 
 export type JsonSa = {
   kind: 'sa';
@@ -63,16 +65,14 @@ export type JsonSa = {
   state: Word;
   lifetimes: JsonLifetimes;
   securityContext: JsonSecCtx | null;
-  sadbSeq: number;
-  pid: number;
-  refcnt: number;
-};
+} & JsonTrailer;
 
 export type JsonSelector = {
   src: JsonSelectorAddress;
   dst: JsonSelectorAddress;
   upperProtocol: number;
   upperProtocolName: string | null;
+  /** ICMP, ICMPv6 and MH carry a type and code in the ports; GRE a key */
   icmpType: number | null;
   icmpCode: number | null;
   greKey: number | null;
@@ -93,10 +93,7 @@ export type JsonPolicy = {
   policyError: string | null;
   lifetimes: JsonLifetimes;
   securityContext: JsonSecCtx | null;
-  sadbSeq: number;
-  pid: number;
-  refcnt: number;
-};
+} & JsonTrailer;
 
 export type JsonError = { kind: 'error'; type: number; typeName: string | null; errno: number; message: string };
 
@@ -105,9 +102,7 @@ export type JsonInvalid = { kind: 'invalid'; type: number; typeName: string | nu
 
 export type JsonEntry = JsonSa | JsonPolicy | JsonError | JsonInvalid;
 
-export type JsonDocument = { schema: string; platform: string; now: string | null; keysShown: boolean; entries: JsonEntry[] };
-
-// ---------------------------------------------------------------- words and values
+export type JsonDocument = { schema: string; platform: Platform; now: string | null; keysShown: boolean; entries: JsonEntry[] };
 
 /** Linux setkey also prints the per-socket directions, which the model's table does not name. */
 const SOCKET_DIRS: Record<number, string> = { 4: 'in(socket)', 5: 'out(socket)' };
@@ -121,15 +116,11 @@ function typeName(type: number): string | null {
   return n === undefined ? null : `SADB_${n}`;
 }
 
-/** sadb_msg_satype as a word; SADB_SATYPE_UNSPEC has no SA-statement keyword but the text dump names it. */
-function satypeWord(satype: number): Word {
-  return satype === SaType.UNSPEC ? 'unspec' : word(saProtoTable, satype);
-}
-
 /** What the text dump prints before "mode=": esp-udp for ESP-in-UDP, natt+ before other NAT-T SA types. */
 function protocolWord(satype: number, natt: boolean): Word {
   if (natt && satype === SaType.ESP) return 'esp-udp';
-  const w = satypeWord(satype);
+  // SADB_SATYPE_UNSPEC has no SA-statement keyword, but the text dump names it
+  const w = satype === SaType.UNSPEC ? 'unspec' : word(saProtoTable, satype);
   return natt ? `natt+${w}` : w;
 }
 
@@ -166,8 +157,6 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-// ---------------------------------------------------------------- shared by SAs and policies
-
 function lifetime(l: ExtLifetime | undefined): JsonLifetime | null {
   if (!l) return null;
   const u = (x: bigint): bigint => BigInt.asUintN(64, x);
@@ -194,7 +183,7 @@ function securityContext(v: DumpView): JsonSecCtx | null {
   return { doi: c.doi, alg: c.alg, length: c.ctxLen, text };
 }
 
-function trailer(h: SadbHeader): { sadbSeq: number; pid: number; refcnt: number } {
+function trailer(h: SadbHeader): JsonTrailer {
   return { sadbSeq: h.seq, pid: h.pid, refcnt: h.reserved };
 }
 
@@ -211,8 +200,6 @@ function errorEntry(h: SadbHeader): JsonError {
   // the text dump prints a NULL string ("(null)") for ENOENT on other types; JSON says what errno means
   return { kind: 'error', type: h.type, typeName: typeName(h.type), errno: h.errno, message: text === '(null)' ? strerror(h.errno) : text };
 }
-
-// ---------------------------------------------------------------- SAs
 
 function algName(kind: AlgKind, id: number, o: JsonOptions): string | null {
   // 0 is SADB_[EA]ALG_NONE, which the text dump's tables print as "none"; the registry holds no entry for it
@@ -277,8 +264,6 @@ function saEntry(v: DumpView, o: JsonOptions): JsonEntry {
     ...trailer(h),
   };
 }
-
-// ---------------------------------------------------------------- policies
 
 function selectorAddress(a: ExtAddress, o: JsonOptions): JsonSelectorAddress {
   return { family: familyWord(a.sa.family, o), address: addressText(a.sa, o), prefixlen: a.prefixlen, port: a.sa.port };
@@ -360,8 +345,6 @@ function policyEntry(v: DumpView, o: JsonOptions): JsonEntry {
     ...trailer(v.header),
   };
 }
-
-// ---------------------------------------------------------------- messages and documents
 
 /** postproc's choice of printer, with JSON entries in place of text. */
 function convert(v: DumpView, o: JsonOptions): JsonEntry | undefined {

@@ -6,7 +6,7 @@
  * (no policy extension, a request of length 0) gets a clear line instead.
  */
 import { AF, af6, Size } from '../pfkey/constants.js';
-import { readSockaddr, type ExtSpan } from '../pfkey/decode.js';
+import { DecodeError, readSockaddr, type ExtSpan } from '../pfkey/decode.js';
 import type { DumpView } from '../pfkey/dump-view.js';
 import { IpProto, IPSEC_MANUAL_REQID_MAX, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW } from '../model/tables.js';
 import { ipText, portText, timeText, type DumpOptions } from './dump-common.js';
@@ -57,7 +57,14 @@ function requestText(v: DumpView, at: number, len: number, bound: number, o: Dum
     const l2 = at + hdr + l1 + 2 <= ix.bytes.length ? saLen(ix, at + hdr + l1) : 0;
     if (hdr + l1 + l2 !== len) throw new PolicyError('Invalid address specification');
     const one = (p: number, room: number): string => {
-      const { sa } = readSockaddr(ix, p, room);
+      let sa;
+      try {
+        ({ sa } = readSockaddr(ix, p, room));
+      } catch (e) {
+        // a sockaddr cut short by the end of the message (the reference read past it)
+        if (e instanceof DecodeError) throw new PolicyError('Invalid address specification');
+        throw e;
+      }
       const ip = ipText(sa, o);
       if (ip === '(null)') throw new PolicyError('Invalid address specification');
       return o.withPorts ? `${ip}[${portText(sa, o)}]` : ip;

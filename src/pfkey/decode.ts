@@ -117,6 +117,14 @@ export function* splitMessages(b: Uint8Array): Generator<{ offset: number; lengt
  * filter use whatever pfkey_align filled in before failing.
  */
 export function indexLenient(b: Uint8Array, platform: Platform = 'linux', borrow = false): { ix: MsgIndex; error?: DecodeError } {
+  if (b.length < Size.sadb_msg) {
+    // not even a header: an empty index over a zero-padded copy, and the reason
+    const padded = new Uint8Array(Size.sadb_msg);
+    padded.set(b);
+    const { len: _len, ...header } = readHeader(viewOf(padded));
+    const ix: MsgIndex = { bytes: padded, view: viewOf(padded), header, byType: new Map(), order: [], platform, borrow };
+    return { ix, error: new DecodeError('short', `${b.length} bytes are too few for a message header`, 0) };
+  }
   const view = viewOf(b);
   const { len, ...header } = readHeader(view);
   const end = Math.min(len * 8, b.length);
