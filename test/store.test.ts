@@ -1,0 +1,141 @@
+/**
+ * The embedded engine's store: durable, all-or-nothing transactions, no lost
+ * updates between processes, owner-only files, clear errors for damaged or
+ * foreign directories (which are never written to).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Store, StoreError } from '../src/engine/store.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const WRITER = join(here, '..', '..', 'test', 'fixtures', 'store-writer.mjs');
+
+function tempStore(): string {
+  return join(mkdtempSync(join(tmpdir(), 'setkey-store-')), 'store');
+}
+
+const text = (b: Uint8Array | undefined): string | undefined => (b ? Buffer.from(b).toString() : undefined);
+
+test('transactions commit, survive reopening, and roll back when they throw', async () => {
+  const dir = tempStore();
+  const s = await Store.open(dir);
+  await s.transact((tx) => {
+    tx.put('a', Buffer.from('1'));
+    tx.put('b', Buffer.from('2'));
+  });
+  await assert.rejects(
+    s.transact((tx) => {
+      tx.put('c', Buffer.from('3'));
+      throw new Error('no');
+    }),
+  );
+  await s.transact((tx) => tx.delete('a'));
+  const again = await Store.open(dir);
+  const m = again.read();
+  assert.deepEqual([...m.keys()].sort(), ['b']);
+  assert.equal(text(m.get('b')), '2');
+});
+
+test('files are owner-only and the directory is 0700', async () => {
+  const dir = tempStore();
+  const s = await Store.open(dir);
+  await s.transact((tx) => tx.put('k', Buffer.from('secret')));
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o077, 0, f);
+  chmodSync(dir, 0o755);
+  await assert.rejects(Store.open(dir), (e: unknown) => e instanceof StoreError && e.code === 'perm');
+});
+
+test('a damaged or foreign directory is a clear error and is left untouched', async () => {
+  const foreign = join(mkdtempSync(join(tmpdir(), 'setkey-foreign-')), 'x');
+  mkdirSync(foreign, { mode: 0o700 });
+  writeFileSync(join(foreign, 'notes.txt'), 'mine');
+  await assert.rejects(Store.open(foreign), (e: unknown) => e instanceof StoreError && e.code === 'foreign');
+  assert.deepEqual(readdirSync(foreign), ['notes.txt']);
+
+  const dir = tempStore();
+  const s = await Store.open(dir);
+  await s.transact((tx) => tx.put('k', Buffer.from('v')));
+  const snap = readdirSync(dir).find((f) => f.startsWith('snapshot-'))!;
+  const bytes = readFileSync(join(dir, snap));
+  bytes[bytes.length - 8] = bytes[bytes.length - 8]! ^ 0xff;
+  writeFileSync(join(dir, snap), bytes);
+  const before = readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).toString('hex')]);
+  await assert.rejects(Store.open(dir), (e: unknown) => e instanceof StoreError && e.code === 'corrupt' && /damaged/.test(e.message));
+  assert.deepEqual(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).toString('hex')]), before);
+
+  writeFileSync(join(dir, 'FORMAT'), JSON.stringify({ format: 'setkey-store', version: 99 }));
+  await assert.rejects(Store.open(dir), (e: unknown) => e instanceof StoreError && e.code === 'version');
+});
+
+test('a torn record at the end of the journal is not part of the store, and is cut by the next writer', async () => {
+  const dir = tempStore();
+  const s = await Store.open(dir);
+  await s.transact((tx) => tx.put('a', Buffer.from('1')));
+  const journal = join(dir, readdirSync(dir).find((f) => f.startsWith('journal-'))!);
+  appendFileSync(journal, Buffer.from([0x53, 0x4b, 0x4a, 0x31, 0xff, 0, 0, 0, 1, 2]));
+  const r = await Store.open(dir);
+  assert.deepEqual([...r.read().keys()], ['a']);
+  await r.transact((tx) => tx.put('b', Buffer.from('2')));
+  assert.deepEqual([...(await Store.open(dir)).read().keys()].sort(), ['a', 'b']);
+});
+
+test('8 processes incrementing one counter lose no update', async () => {
+  const dir = tempStore();
+  await Store.open(dir);
+  const runs = Array.from({ length: 8 }, () => new Promise<number>((resolve) => spawn(process.execPath, [WRITER, dir, 'inc', 'n', '25'], { stdio: 'inherit' }).on('exit', (c) => resolve(c ?? 1))));
+  assert.deepEqual(await Promise.all(runs), [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(text((await Store.open(dir)).read().get('n')), '200');
+});
+
+test('kill -9 during a large transaction leaves all of it or none of it', async () => {
+  const dir = tempStore();
+  await Store.open(dir);
+  const seen = new Set<string>();
+  for (let round = 0; round < 6; round++) {
+    const tag = `t${round}`;
+    const child = spawn(process.execPath, [WRITER, dir, 'big', tag, '60000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.on('exit', r));
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const delay = 40 + Math.floor(Math.random() * 400);
+    await new Promise((r) => setTimeout(r, delay));
+    child.kill('SIGKILL');
+    await exited;
+    const m = (await Store.open(dir)).read();
+    const n = [...m.keys()].filter((k) => k.startsWith(`${tag}:`)).length;
+    assert.ok(n === 0 || n === 60000, `round ${round} (killed after ${delay} ms): ${n} of 60000 entries`);
+    if (out.includes('committed')) assert.equal(n, 60000, 'an acknowledged transaction was lost');
+    seen.add(n === 0 ? 'none' : 'all');
+    process.stdout.write(`# round ${round}: killed after ${delay} ms, ${n === 0 ? 'none' : 'all'} of it\n`);
+    // the next writer works on top of whatever the killed one left
+    const s = await Store.open(dir);
+    await s.transact((tx) => tx.put(`after${round}`, Buffer.from('x')));
+  }
+  const final = (await Store.open(dir)).read();
+  for (let round = 0; round < 6; round++) assert.ok(final.has(`after${round}`));
+  void seen;
+});
+
+test('a large store compacts, and adding to it does not rewrite it', async () => {
+  const dir = tempStore();
+  const s = await Store.open(dir);
+  const value = Buffer.alloc(200, 1);
+  await s.transact((tx) => {
+    for (let i = 0; i < 60000; i++) tx.put(`k${i}`, value);
+  });
+  const files = readdirSync(dir);
+  assert.ok(files.includes('snapshot-1'), files.join(' '));
+  const snapBefore = statSync(join(dir, 'snapshot-1'));
+  await s.transact((tx) => tx.put('one-more', value));
+  const snapAfter = statSync(join(dir, 'snapshot-1'));
+  assert.equal(snapAfter.mtimeMs, snapBefore.mtimeMs);
+  assert.ok(statSync(join(dir, 'journal-1')).size < 1000);
+  assert.equal((await Store.open(dir)).read().size, 60001);
+  void spawnSync;
+});
