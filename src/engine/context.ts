@@ -1,0 +1,92 @@
+/**
+ * What a request handler works with: the transaction, the clock, and the
+ * deliveries a Linux PF_KEY socket layer would make (af_key.c
+ * pfkey_broadcast; docs/linux-pfkey-semantics.md §7): to the requester, and
+ * to promiscuous sockets (a `setkey -x` monitor), which get one extra copy
+ * of every broadcast.
+ */
+import { ALGORITHMS, type AlgKind } from '../model/algorithms.js';
+import { serialize } from '../pfkey/serialize.js';
+import type { SadbHeader, SadbMsg } from '../pfkey/types.js';
+import type { Tx } from './store.js';
+
+export class Deliveries {
+  /** what the requesting socket reads, in order */
+  readonly requester: Uint8Array[] = [];
+  /** what a promiscuous socket reads, in order */
+  readonly monitor: Uint8Array[] = [];
+
+  /** BROADCAST_ONE to the requester */
+  one(m: Uint8Array): void {
+    this.requester.push(m);
+    this.monitor.push(m);
+  }
+
+  /** BROADCAST_ALL: every socket, promiscuous ones twice */
+  all(m: Uint8Array): void {
+    this.requester.push(m);
+    this.monitor.push(m, m);
+  }
+
+  /** BROADCAST_REGISTERED with no addressee (EXPIRE): setkey registers with satype 0, so only monitors */
+  registered(m: Uint8Array): void {
+    this.monitor.push(m);
+  }
+}
+
+export interface Ctx {
+  readonly tx: Tx;
+  /** wall-clock seconds */
+  readonly now: bigint;
+  readonly out: Deliveries;
+  readonly random: () => number;
+}
+
+export class KernelError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+export const E = { EPERM: 1, ENOENT: 2, ESRCH: 3, EEXIST: 17, EINVAL: 22, ENOSYS: 38, ELOOP: 40, EPROTONOSUPPORT: 93, EOPNOTSUPP: 95, ENOBUFS: 105 } as const;
+
+export function fail(errno: number, why: string): never {
+  throw new KernelError(errno, why);
+}
+
+/** The error reply: the request's header with errno set and length 2 (af_key.c pfkey_error). */
+export function errorReply(h: SadbHeader, errno: number): Uint8Array {
+  return serialize({ header: { ...h, errno }, exts: [] });
+}
+
+export function withHeader(m: SadbMsg, patch: Partial<SadbHeader>): Uint8Array {
+  return serialize({ header: { ...m.header, ...patch }, exts: m.exts });
+}
+
+/** A u64 counter kept in the store. */
+export function nextCounter(tx: Tx, name: string, start: bigint): bigint {
+  const cur = tx.get(`m/${name}`);
+  const v = cur ? BigInt(Buffer.from(cur).toString('latin1')) : start;
+  tx.put(`m/${name}`, Buffer.from((v + 1n).toString(), 'latin1'));
+  return v;
+}
+
+export function peekCounter(tx: Tx, name: string, start: bigint): bigint {
+  const cur = tx.get(`m/${name}`);
+  return cur ? BigInt(Buffer.from(cur).toString('latin1')) : start;
+}
+
+export function setCounter(tx: Tx, name: string, v: bigint): void {
+  tx.put(`m/${name}`, Buffer.from(v.toString(), 'latin1'));
+}
+
+/**
+ * The algorithms Linux af_key installs, by PF_KEY id (xfrm_algo.c: the
+ * aalg/ealg/calg lists with pfkey_supported; AEAD ids are never looked up).
+ */
+export function afKeyAlgorithm(kind: AlgKind, id: number): (typeof ALGORITHMS)[number] | undefined {
+  return ALGORITHMS.find((a) => a.kind === kind && a.ids.linux === id && a.xfrm !== undefined && !a.aead);
+}

@@ -1,0 +1,89 @@
+/**
+ * How the engine keeps SAs and policies in the store: each one is the
+ * PF_KEY message a Linux kernel would dump for it (docs/linux-pfkey-semantics.md
+ * §2.9, §5.5), behind a small header with what only the engine needs.
+ *
+ *   value  = u8 version(1) | u8 flags | u16 0 | u32 0 | u64 order | message
+ *   flags    1: raw (loaded verbatim, served as is)  2: larval  4: dying
+ *
+ * Keys:
+ *   s/<satype>/<dst>/<spi>     an SA (dst as family + hex; spi 8 hex digits)
+ *   z/<order>                  an SA with SPI 0 (Linux never finds those by SPI)
+ *   p/<dir>/<selector>/<ctx>   a policy, by its identity (selector, direction, context)
+ *   e/<deadline>/<kind>/<sa>   an SA lifetime deadline (seconds, 16 digits), kind soft|hard|larval
+ *   m/<name>                   counters: order, spidx, reqid
+ */
+import type { IpAddress } from '../model/address.js';
+
+export const FLAG_RAW = 1;
+export const FLAG_LARVAL = 2;
+export const FLAG_DYING = 4;
+const HEADER = 16;
+
+export interface Stored {
+  readonly flags: number;
+  readonly order: bigint;
+  readonly msg: Uint8Array;
+}
+
+export function encodeStored(flags: number, order: bigint, msg: Uint8Array): Uint8Array {
+  const b = new Uint8Array(HEADER + msg.length);
+  const v = new DataView(b.buffer);
+  b[0] = 1;
+  b[1] = flags;
+  v.setBigUint64(8, order, true);
+  b.set(msg, HEADER);
+  return b;
+}
+
+export function decodeStored(b: Uint8Array): Stored {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { flags: b[1]!, order: v.getBigUint64(8, true), msg: b.subarray(HEADER) };
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+export function addrKey(a: IpAddress): string {
+  return `${a.family}:${hex(a.bytes)}`;
+}
+
+export function saKey(satype: number, dst: IpAddress, spi: number): string {
+  return `s/${satype}/${addrKey(dst)}/${(spi >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+export function spiZeroKey(order: bigint): string {
+  return `z/${order.toString().padStart(20, '0')}`;
+}
+
+export interface SelectorKey {
+  readonly family: number;
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly sprefix: number;
+  readonly dprefix: number;
+  readonly proto: number;
+  readonly sport: number;
+  readonly dport: number;
+}
+
+/** A policy's identity: direction, the whole selector as stored, and the context (§5.1). */
+export function policyKey(dir: number, s: SelectorKey, ctx: Uint8Array | undefined): string {
+  return `p/${dir}/${s.family}:${hex(s.src)}/${s.sprefix}/${hex(s.dst)}/${s.dprefix}/${s.proto}/${s.sport}/${s.dport}/${ctx ? hex(ctx) : '-'}`;
+}
+
+export function rawPolicyKey(order: bigint): string {
+  return `q/${order.toString().padStart(20, '0')}`;
+}
+
+export type DeadlineKind = 'soft' | 'hard' | 'larval';
+
+export function deadlineKey(when: bigint, kind: DeadlineKind, sa: string): string {
+  return `e/${when.toString().padStart(16, '0')}/${kind}/${sa}`;
+}
+
+export function parseDeadlineKey(k: string): { when: bigint; kind: DeadlineKind; sa: string } {
+  const [, when, kind, ...rest] = k.split('/');
+  return { when: BigInt(when!), kind: kind as DeadlineKind, sa: rest.join('/') };
+}

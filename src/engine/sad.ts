@@ -1,0 +1,225 @@
+/**
+ * The SAD requests of a Linux PF_KEY socket: ADD, UPDATE, GET, DELETE,
+ * GETSPI, FLUSH, DUMP (docs/linux-pfkey-semantics.md §1-4).
+ */
+import { Mode, SaState, SaType } from '../model/tables.js';
+import { MsgType } from '../pfkey/constants.js';
+import { decodeMessage } from '../pfkey/decode.js';
+import { addressOf } from '../pfkey/from-wire.js';
+import { serialize } from '../pfkey/serialize.js';
+import { findExt, type SadbMsg } from '../pfkey/types.js';
+import { E, errorReply, fail, nextCounter, withHeader, type Ctx } from './context.js';
+import { decodeStored, deadlineKey, encodeStored, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
+import { srcDst, validSatype, type Request } from './request.js';
+import { ACQ_EXPIRES, buildSa, larvalSa, setState, type Built } from './sa-state.js';
+
+export function nextOrder(c: Ctx): bigint {
+  return nextCounter(c.tx, 'order', 1n);
+}
+
+/** The key an SA is stored under; SPI 0 SAs are never found by SPI, so they get one of their own. */
+function keyOf(satype: number, b: { dst: ReturnType<typeof addressOf>; spi: number }, order: bigint): string {
+  return b.spi === 0 ? spiZeroKey(order) : saKey(satype, b.dst, b.spi);
+}
+
+function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigint, DeadlineKind][] {
+  const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
+  const out: [bigint, DeadlineKind][] = [];
+  if (flags & FLAG_LARVAL) return [[cur + ACQ_EXPIRES, 'larval']];
+  const hard = findExt(m, 'lifetime_hard')?.addtime ?? 0n;
+  const soft = findExt(m, 'lifetime_soft')?.addtime ?? 0n;
+  if (hard) out.push([cur + hard, 'hard']);
+  if (soft && !(flags & FLAG_DYING)) out.push([cur + soft, 'soft']);
+  void key;
+  return out;
+}
+
+/** Store an SA record and its lifetime deadlines. */
+export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): void {
+  c.tx.put(key, encodeStored(flags, order, serialize(m)));
+  for (const [when, kind] of lifetimeDeadlines(key, m, flags)) c.tx.put(deadlineKey(when, kind, key), new Uint8Array(0));
+}
+
+/** Remove an SA record and its deadlines. */
+export function removeSa(c: Ctx, key: string): void {
+  const v = c.tx.get(key);
+  if (!v) return;
+  const st = decodeStored(v);
+  if (!(st.flags & FLAG_RAW)) {
+    const m = decodeMessage(st.msg);
+    for (const [when, kind] of lifetimeDeadlines(key, m, st.flags)) c.tx.delete(deadlineKey(when, kind, key));
+  }
+  c.tx.delete(key);
+}
+
+function notifySa(c: Ctx, m: SadbMsg, type: number, req: Request): void {
+  c.out.all(withHeader(m, { type, seq: req.header.seq, pid: req.header.pid, errno: 0, reserved: 0 }));
+}
+
+export function add(c: Ctx, req: Request): void {
+  const b = buildSa(req, c.now);
+  const order = nextOrder(c);
+  const key = keyOf(req.header.satype, b, order);
+  // any SA with this (daddr, spi, proto), a larval one from GETSPI included: that one needs UPDATE
+  if (b.spi !== 0 && c.tx.has(key)) fail(E.EEXIST, 'an SA with this destination, protocol and SPI exists');
+  putSa(c, key, b.msg, 0, order);
+  notifySa(c, b.msg, MsgType.ADD, req);
+}
+
+export function update(c: Ctx, req: Request): void {
+  const b: Built = buildSa(req, c.now);
+  const key = saKey(req.header.satype, b.dst, b.spi);
+  const v = b.spi === 0 ? undefined : c.tx.get(key);
+  if (!v) fail(E.ESRCH, 'no such SA to update');
+  const st = decodeStored(v);
+  if (st.flags & FLAG_RAW) fail(E.EINVAL, 'a loaded SA cannot be updated');
+  if (st.flags & FLAG_LARVAL) {
+    // a larval SA is replaced by the new one, which goes to the front of the list
+    removeSa(c, key);
+    putSa(c, key, b.msg, 0, nextOrder(c));
+    notifySa(c, b.msg, MsgType.UPDATE, req);
+    return;
+  }
+  // a valid SA keeps everything but its lifetimes (and a same-type encapsulation)
+  const old = decodeMessage(st.msg);
+  const oldEncap = findExt(old, 'nat_t_type')?.natType ?? 0;
+  if ((oldEncap !== 0) !== (b.encap !== 0) || oldEncap !== b.encap) {
+    if (oldEncap !== 0 || b.encap !== 0) fail(E.EINVAL, 'UPDATE cannot add, remove or change UDP encapsulation');
+  }
+  const exts = old.exts.map((e) => {
+    if (e.kind === 'lifetime_hard') return b.hard;
+    if (e.kind === 'lifetime_soft') return b.soft;
+    if (e.kind === 'sa') return { ...e, state: SaState.MATURE };
+    if (e.kind === 'nat_t_sport' || e.kind === 'nat_t_dport') return findExt(b.msg, e.kind) ?? e;
+    return e;
+  });
+  removeSa(c, key);
+  putSa(c, key, { header: old.header, exts }, 0, st.order);
+  // the notification is built from the request's content, marked dead (the temporary state)
+  notifySa(c, setState(b.msg, SaState.DEAD), MsgType.UPDATE, req);
+}
+
+function lookup(c: Ctx, req: Request): { key: string; msg: Uint8Array; raw: boolean } {
+  const sa = req.ext('sa');
+  if (!sa) fail(E.EINVAL, 'an SA extension is required');
+  const { d } = srcDst(req);
+  if (!validSatype(req.header.satype) || req.header.satype === 0 || sa.spi === 0) fail(E.ESRCH, 'no such SA');
+  const key = saKey(req.header.satype, d, sa.spi);
+  const v = c.tx.get(key);
+  if (!v) fail(E.ESRCH, 'no such SA');
+  const st = decodeStored(v);
+  return { key, msg: st.msg, raw: (st.flags & FLAG_RAW) !== 0 };
+}
+
+export function get(c: Ctx, req: Request): void {
+  const found = lookup(c, req);
+  const m = decodeMessage(found.msg);
+  c.out.one(withHeader(m, { type: MsgType.GET, seq: req.header.seq, pid: req.header.pid }));
+}
+
+export function del(c: Ctx, req: Request): void {
+  const found = lookup(c, req);
+  removeSa(c, found.key);
+  const m = decodeMessage(found.msg);
+  notifySa(c, setState(m, SaState.DEAD), MsgType.DELETE, req);
+}
+
+function randomIn(c: Ctx, min: number, max: number): number {
+  return min + Math.floor(c.random() * (max - min + 1));
+}
+
+export function getspi(c: Ctx, req: Request): void {
+  const { s, d } = srcDst(req);
+  const satype = req.header.satype;
+  if (!validSatype(satype)) fail(E.EINVAL, `SA type ${satype}`);
+  const sa2 = req.ext('sa2');
+  const mode = sa2 ? sa2.mode : Mode.TRANSPORT;
+  if (mode > Mode.BEET) fail(E.EINVAL, `mode ${mode}`);
+  const reqid = sa2?.reqid ?? 0;
+  const range = req.ext('spirange');
+  const min = range ? range.min : 0x100;
+  const max = range ? range.max : 0x0fffffff;
+  // the larval state exists before the range is checked (xfrm_find_acq, then verify_spi_info)
+  const order = nextOrder(c);
+  const fresh = larvalSa(satype, s, d, mode, reqid, 0, c.now);
+  const check = (): string | undefined => {
+    if (satype !== SaType.AH && satype !== SaType.ESP && satype !== SaType.IPCOMP) return 'SA type';
+    if (satype === SaType.IPCOMP && max >= 0x10000) return 'an IPComp CPI range must end below 0x10000';
+    if (min > max) return 'an SPI range whose minimum is above its maximum';
+    return undefined;
+  };
+  const bad = check();
+  if (bad) {
+    // a failed GETSPI leaves its larval state behind with SPI 0, until it expires
+    putSa(c, spiZeroKey(order), fresh, FLAG_LARVAL, order);
+    fail(E.EINVAL, bad);
+  }
+  const tries = max - min + 1;
+  let spi = -1;
+  for (let t = 0; t < Math.min(tries, 1 << 20); t++) {
+    const cand = min === max ? min : randomIn(c, min, max);
+    if (cand !== 0 && !c.tx.has(saKey(satype, d, cand))) {
+      spi = cand;
+      break;
+    }
+  }
+  if (spi < 0) {
+    putSa(c, spiZeroKey(order), fresh, FLAG_LARVAL, order);
+    fail(E.ENOENT, 'no free SPI in the range');
+  }
+  const m = larvalSa(satype, s, d, mode, reqid, spi, c.now);
+  putSa(c, saKey(satype, d, spi), m, FLAG_LARVAL, order);
+  c.out.one(withHeader(m, { type: MsgType.GETSPI, seq: req.header.seq, pid: req.header.pid }));
+}
+
+/** Every stored SA, newest first, optionally of one SA type. */
+export function listSas(c: Ctx, satype: number): { key: string; flags: number; order: bigint; msg: Uint8Array }[] {
+  const out: { key: string; flags: number; order: bigint; msg: Uint8Array }[] = [];
+  for (const prefix of ['s/', 'z/']) {
+    for (const key of c.tx.keys(prefix)) {
+      const st = decodeStored(c.tx.get(key)!);
+      const t = st.msg.length > 3 ? st.msg[3]! : 0;
+      if (satype !== 0 && t !== satype) continue;
+      out.push({ key, flags: st.flags, order: st.order, msg: st.msg });
+    }
+  }
+  return out.sort((a, b) => (a.order < b.order ? 1 : a.order > b.order ? -1 : 0));
+}
+
+export function flush(c: Ctx, req: Request): void {
+  const satype = req.header.satype;
+  if (!validSatype(satype)) fail(E.EINVAL, `SA type ${satype}`);
+  const victims = listSas(c, satype);
+  for (const v of victims) removeSa(c, v.key);
+  // the requester always gets its header back; a non-empty flush is also announced to all
+  c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));
+  if (victims.length > 0) c.out.all(serialize({ header: { ...req.header, errno: 0, reserved: 0 }, exts: [] }));
+}
+
+/** Number the entries of a dump as Linux does: 1, 2, ..., N-1, and 0 for the last. */
+export function dumpSeq(i: number, n: number): number {
+  return i === n - 1 ? 0 : i + 1;
+}
+
+export function patchHeader(msg: Uint8Array, patch: { type?: number; seq?: number; pid?: number }): Uint8Array {
+  const b = Uint8Array.from(msg);
+  const v = new DataView(b.buffer);
+  if (patch.type !== undefined) b[1] = patch.type;
+  if (patch.seq !== undefined) v.setUint32(8, patch.seq >>> 0, true);
+  if (patch.pid !== undefined) v.setUint32(12, patch.pid >>> 0, true);
+  return b;
+}
+
+export function dump(c: Ctx, req: Request): void {
+  const satype = req.header.satype;
+  if (!validSatype(satype)) fail(E.EINVAL, `SA type ${satype}`);
+  const all = listSas(c, satype);
+  if (all.length === 0) fail(E.ENOENT, 'no SAs');
+  all.forEach((e, i) => {
+    const seq = dumpSeq(i, all.length);
+    // loaded messages are served as they are but for the numbering, as the reference's test kernel did
+    c.out.one(e.flags & FLAG_RAW ? patchHeader(e.msg, { seq }) : patchHeader(e.msg, { type: MsgType.DUMP, seq, pid: req.header.pid }));
+  });
+}
+
+export { errorReply };
