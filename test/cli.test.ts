@@ -76,12 +76,18 @@ test('-n -f: valid input is silent and exits 0; errors exit 1 and apply nothing'
   assert.match(bad.stderr, /nothing applied/);
 });
 
-test('modes that need a backend say plainly that none is available yet, and exit 1', async () => {
-  for (const argv of [['-D'], ['-DP'], ['-F'], ['-x'], ['-f', 'a.conf'], ['-c'], ['--backend=embedded', '-D'], ['--store=/tmp/x', '-D']]) {
+test('backends not built yet, and a reachable kernel, are refused plainly with exit 1', async () => {
+  for (const argv of [['--backend=xfrm', '-D'], ['--backend=pfkey', '-DP'], ['--backend=xfrm', '-f', 'a.conf']]) {
     const r = await runCli(argv, { files: { 'a.conf': 'flush;' } });
     assert.equal(r.code, 1, argv.join(' '));
     assert.match(r.stderr, /not available yet/, argv.join(' '));
     assert.equal(r.stdout, '');
+  }
+  // root on a kernel with XFRM: the engine must not stand in for it silently
+  for (const argv of [['-D'], ['-F'], ['-x'], ['-f', 'a.conf'], ['-c']]) {
+    const r = await runCli(argv, { files: { 'a.conf': 'flush;' }, kernel: true, env: { HOME: '/nonexistent' } });
+    assert.equal(r.code, 1, argv.join(' '));
+    assert.match(r.stderr, /kernel's key tables are reachable .* will not stand in/, argv.join(' '));
   }
   const env = await runCli(['-D'], { env: { SETKEY_BACKEND: 'bogus' } });
   assert.equal(env.code, 1);

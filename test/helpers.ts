@@ -59,12 +59,27 @@ export interface CliRun {
 }
 
 /** Run setkey in-process with captured output, pid 4242 and a frozen clock. */
-export async function runCli(argv: string[], opts: { stdin?: string | string[]; files?: Record<string, string>; env?: Record<string, string> } = {}): Promise<CliRun> {
+export interface CliOptions {
+  stdin?: string | string[];
+  files?: Record<string, string>;
+  env?: Record<string, string>;
+  /** whether the kernel's key tables count as reachable (default: not) */
+  kernel?: boolean;
+  /** the engine's clock in microseconds (default: frozen at 1700000100.123456) */
+  clock?: () => bigint;
+  signal?: AbortSignal;
+  stdout?: (s: string) => void;
+}
+
+export async function runCli(argv: string[], opts: CliOptions = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const files = opts.files ?? {};
   const io: Io = {
-    stdout: (s) => (stdout += s),
+    stdout: (s) => {
+      stdout += s;
+      opts.stdout?.(s);
+    },
     stderr: (s) => (stderr += s),
     readFile: async (p) => {
       if (p in files) return Buffer.from(files[p]!, 'latin1');
@@ -80,6 +95,10 @@ export async function runCli(argv: string[], opts: { stdin?: string | string[]; 
     tz: () => 0,
     sys: testSys,
     lookup: testLookup,
+    kernelReach: () => (opts.kernel ? { reachable: true, why: 'test kernel' } : { reachable: false, why: 'not privileged (test)' }),
+    clock: opts.clock ?? (() => 1700000100123456n),
+    sleep: async () => undefined,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };

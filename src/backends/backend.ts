@@ -1,20 +1,27 @@
 /**
  * The one backend interface. A backend runs commands and answers, for each,
- * with an errno and the PF_KEY messages a Linux PF_KEY socket would have
- * delivered as the reply (dump entries, the SA a `get` found, error
- * replies), so that one set of printers serves every backend, byte for byte.
+ * with an errno and the PF_KEY messages exchanged for it: what was sent and
+ * what a Linux PF_KEY socket would have read back (dump entries, the SA a
+ * `get` found, error replies), so that one set of printers serves every
+ * backend, byte for byte.
  */
 import type { Command } from '../model/command.js';
 
 export type BackendName = 'embedded' | 'xfrm' | 'pfkey';
 
+export interface Exchange {
+  /** one request */
+  readonly sent: Uint8Array;
+  /** the messages read back for it, in order (Linux layout) */
+  readonly received: readonly Uint8Array[];
+}
+
 export interface Outcome {
   /** 0 when the command was done; else the errno a kernel would give */
   readonly errno: number;
-  /** what the backend adds to the errno (a netlink extended ack, the engine's reason) */
-  readonly detail?: string;
-  /** the reply messages, in order (Linux layout) */
-  readonly replies: readonly Uint8Array[];
+  /** what the backend adds to the errno (a netlink extended ack, the engine's reason); never key material */
+  readonly why?: string;
+  readonly exchanges: readonly Exchange[];
 }
 
 export interface RunOptions {
@@ -31,22 +38,31 @@ export interface Capabilities {
   readonly esn: boolean;
   /** the largest replay window kept (PF_KEY: 32) */
   readonly replayMax: number;
+  /** a run with `atomic` is all or nothing */
   readonly atomicBatches: boolean;
+}
+
+/** One message a promiscuous socket read, and when (microseconds since the epoch). */
+export interface Observed {
+  readonly msg: Uint8Array;
+  readonly usec: bigint;
 }
 
 export interface Backend {
   readonly name: BackendName;
   readonly capabilities: Capabilities;
+  /** where the state lives, for messages ("the store at ...", "the kernel") */
+  readonly where: string;
   /**
    * Run the commands in order. With `atomic`, the first failure stops the
    * run and undoes everything (its outcome is the last one returned).
    */
   run(cmds: readonly Command[], opts: RunOptions): Promise<Outcome[]>;
   /**
-   * Every PF_KEY message exchanged from now on, by any process, until the
-   * signal aborts (setkey -x). `when` is in microseconds since the epoch.
+   * setkey -x: every PF_KEY message exchanged from now on, by any process,
+   * until the signal aborts.
    */
-  monitor(onMessage: (msg: Uint8Array, when: bigint) => void, signal: AbortSignal): Promise<void>;
+  monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 

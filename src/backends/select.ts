@@ -1,16 +1,23 @@
 /**
- * Which backend serves a run: --backend, else SETKEY_BACKEND; --store /
- * SETKEY_STORE imply the embedded engine. No backend is implemented yet in
- * this version, so selection says so plainly instead of pretending.
+ * Which backend serves a run. --backend, else SETKEY_BACKEND; --store /
+ * SETKEY_STORE imply the embedded engine. Without either, the kernel's key
+ * tables are used when this process can reach them; when it cannot (not
+ * privileged, or no XFRM/PF_KEY in the kernel) the embedded engine serves
+ * instead, and setkey says so once on stderr. It never stands in silently
+ * for a kernel that is reachable.
  */
+import { readFileSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { BackendName } from '../cli/args.js';
+import type { Backend } from './backend.js';
+import { EmbeddedBackend } from './embedded.js';
+import { StoreError } from '../engine/store.js';
 
 export interface BackendChoice {
   readonly name: BackendName | 'auto';
   readonly store?: string;
 }
-
-export type SelectResult = { ok: false; message: string };
 
 export function chooseBackend(flag: BackendName | undefined, store: string | undefined, env: Readonly<Record<string, string | undefined>>): BackendChoice | { error: string } {
   const fromEnv = env['SETKEY_BACKEND'];
@@ -18,16 +25,79 @@ export function chooseBackend(flag: BackendName | undefined, store: string | und
   if (name !== undefined && name !== 'embedded' && name !== 'xfrm' && name !== 'pfkey') {
     return { error: `SETKEY_BACKEND must be embedded, xfrm or pfkey, not '${name}'` };
   }
-  const st = store ?? env['SETKEY_STORE'] ?? undefined;
+  const st = store ?? (env['SETKEY_STORE'] || undefined);
   const chosen: BackendName | 'auto' = name ?? (st ? 'embedded' : 'auto');
   return st ? { name: chosen, store: st } : { name: chosen };
 }
 
-/** Open the chosen backend. None exists yet: a clear message, never a silent stand-in. */
-export function openBackend(choice: BackendChoice): SelectResult {
-  const what =
-    choice.name === 'auto'
-      ? 'no backend: the embedded key engine, XFRM and PF_KEY backends are not available yet in this version'
-      : `the ${choice.name} backend is not available yet in this version`;
-  return { ok: false, message: `${what}; use -n to check a configuration without applying it` };
+/** $XDG_STATE_HOME/setkey/store, else ~/.local/state/setkey/store. */
+export function defaultStorePath(env: Readonly<Record<string, string | undefined>>): string {
+  const xdg = env['XDG_STATE_HOME'];
+  const base = xdg && xdg.startsWith('/') ? xdg : join(env['HOME'] || homedir(), '.local', 'state');
+  return join(base, 'setkey', 'store');
+}
+
+/** Can this process reach the kernel's key tables? (CAP_NET_ADMIN and XFRM or PF_KEY in the kernel) */
+export function kernelReach(): { reachable: boolean; why: string } {
+  if (process.platform === 'linux') {
+    let capable = false;
+    try {
+      const status = readFileSync('/proc/self/status', 'latin1');
+      const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+      // CAP_NET_ADMIN is capability 12
+      capable = m !== null && (BigInt('0x' + m[1]!) & (1n << 12n)) !== 0n;
+    } catch {
+      capable = process.geteuid?.() === 0;
+    }
+    if (!capable) return { reachable: false, why: 'not privileged (no CAP_NET_ADMIN)' };
+    const xfrm = existsSync('/proc/net/xfrm_stat');
+    const pfkey = existsSync('/proc/net/pfkey');
+    if (!xfrm && !pfkey) return { reachable: false, why: 'the kernel has neither XFRM nor PF_KEY' };
+    return { reachable: true, why: xfrm ? 'XFRM is reachable' : 'PF_KEY is reachable' };
+  }
+  if (process.geteuid?.() !== 0) return { reachable: false, why: 'not root' };
+  return { reachable: true, why: 'PF_KEY is reachable as root' };
+}
+
+export type Opened = { ok: true; backend: Backend; note?: string } | { ok: false; message: string };
+
+function notYet(name: string): Opened {
+  return { ok: false, message: `the ${name} backend is not available yet in this version; use --backend=embedded (or --store=PATH) for the embedded key engine, or -n to check a configuration without applying it` };
+}
+
+export interface OpenOptions {
+  /** whether the kernel's key tables are reachable (default: look) */
+  readonly reach?: () => { reachable: boolean; why: string };
+  /** the engine's clock, microseconds */
+  readonly clock?: () => bigint;
+}
+
+async function openEmbedded(dir: string, opts: OpenOptions, note?: string): Promise<Opened> {
+  try {
+    const backend = await EmbeddedBackend.open(dir, opts.clock ? { clock: opts.clock } : {});
+    return note ? { ok: true, backend, note } : { ok: true, backend };
+  } catch (e) {
+    if (e instanceof StoreError) return { ok: false, message: e.message };
+    const err = e as NodeJS.ErrnoException;
+    if (err.code) return { ok: false, message: `${dir}: ${err.message}` };
+    throw e;
+  }
+}
+
+export async function openBackend(choice: BackendChoice, env: Readonly<Record<string, string | undefined>>, opts: OpenOptions = {}): Promise<Opened> {
+  switch (choice.name) {
+    case 'embedded':
+      return openEmbedded(choice.store ?? defaultStorePath(env), opts);
+    case 'xfrm':
+    case 'pfkey':
+      return notYet(choice.name);
+    case 'auto': {
+      const r = (opts.reach ?? kernelReach)();
+      if (r.reachable) {
+        return { ok: false, message: `the kernel's key tables are reachable (${r.why}), but its backend is not available yet in this version; setkey will not stand in for the kernel: use --backend=embedded or --store=PATH to use the embedded key engine instead` };
+      }
+      const dir = defaultStorePath(env);
+      return openEmbedded(dir, opts, `no kernel key tables reachable (${r.why}); using the embedded key engine, store ${dir}`);
+    }
+  }
 }

@@ -22,6 +22,14 @@ export interface Io {
   tz?: TzOffset;
   sys: SystemDb;
   lookup: Lookup;
+  /** aborts on SIGINT/SIGTERM: ends -x and -l loops */
+  signal?: AbortSignal;
+  /** the embedded engine's clock, microseconds since the epoch (default: the system's) */
+  clock?: () => bigint;
+  /** waits between -l rounds (tests make it instant) */
+  sleep?: (ms: number) => Promise<void>;
+  /** whether the kernel's key tables are reachable (backend auto-selection; tests pin it) */
+  kernelReach?: () => { reachable: boolean; why: string };
 }
 
 /**
@@ -50,7 +58,18 @@ class OutBuffer {
 export function processIo(): Io & { flush(): void } {
   const out = new OutBuffer(process.stdout);
   const err = new OutBuffer(process.stderr);
+  let stop: AbortController | undefined;
   return {
+    // -x and -l run until interrupted: they ask for this, and end cleanly with their output written;
+    // other modes keep the default (an interrupted apply leaves the store as it was)
+    get signal(): AbortSignal {
+      if (!stop) {
+        const c = new AbortController();
+        for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => c.abort());
+        stop = c;
+      }
+      return stop.signal;
+    },
     stdout: (s) => out.write(s),
     stderr: (s) => {
       out.flush();

@@ -2,7 +2,9 @@
  * setkey's entry point: argv -> mode -> run. Exit codes follow the reference
  * (usage and -V exit 1) with our additions: any error makes the status non-zero.
  */
+import type { Backend } from '../backends/backend.js';
 import { chooseBackend, openBackend } from '../backends/select.js';
+import { runDump, runFlush, runMonitor } from './modes.js';
 import { parseArgs, type Options } from './args.js';
 import type { Io } from './io.js';
 import { runFileMode } from './filemode.js';
@@ -39,16 +41,30 @@ async function readInput(io: Io, path: string): Promise<string | undefined> {
   }
 }
 
-/** Modes that talk to a backend need one; none is available yet. */
-function needBackend(io: Io, o: Options): boolean {
+/** Open the backend the options and environment choose; undefined (with the reason on stderr) if it cannot be. */
+async function needBackend(io: Io, o: Options): Promise<Backend | undefined> {
   const choice = chooseBackend(o.backend, o.store, io.env);
   if ('error' in choice) {
     io.stderr(`setkey: ${choice.error}\n`);
-    return false;
+    return undefined;
   }
-  const r = openBackend(choice);
-  io.stderr(`setkey: ${r.message}\n`);
-  return false;
+  const r = await openBackend(choice, io.env, { ...(io.kernelReach ? { reach: io.kernelReach } : {}), ...(io.clock ? { clock: io.clock } : {}) });
+  if (!r.ok) {
+    io.stderr(`setkey: ${r.message}\n`);
+    return undefined;
+  }
+  if (r.note) io.stderr(`setkey: ${r.note}\n`);
+  return r.backend;
+}
+
+async function withBackend(io: Io, o: Options, fn: (b: Backend) => Promise<number>): Promise<number> {
+  const b = await needBackend(io, o);
+  if (!b) return 1;
+  try {
+    return await fn(b);
+  } finally {
+    await b.close();
+  }
 }
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
@@ -72,18 +88,22 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   if (o.files.length > 0) return runFileMode(io, o);
   switch (o.mode) {
     case 'script': {
-      if (!o.noAct && !needBackend(io, o)) return 1;
       const text = await readInput(io, o.script!);
       if (text === undefined) return 1;
-      return runFile(io, o, o.script === '-' ? '<stdin>' : o.script!, text);
+      const file = o.script === '-' ? '<stdin>' : o.script!;
+      // -n never touches a backend or a store
+      if (o.noAct) return runFile(io, o, file, text);
+      return withBackend(io, o, (b) => runFile(io, o, file, text, b));
     }
     case 'stdin':
-      if (!o.noAct && !needBackend(io, o)) return 1;
-      return runStdin(io, o);
+      if (o.noAct) return runStdin(io, o);
+      return withBackend(io, o, (b) => runStdin(io, o, b));
     case 'dump':
+      return withBackend(io, o, (b) => runDump(io, o, b));
     case 'flush':
+      return withBackend(io, o, (b) => runFlush(io, o, b));
     case 'promisc':
-      return needBackend(io, o) ? 0 : 1;
+      return withBackend(io, o, (b) => runMonitor(io, o, b));
     case 'none':
       io.stdout(usageText());
       return 1;

@@ -3,7 +3,11 @@
  * of it or nothing) and `-c` (each statement as soon as its ';' arrives).
  * Diagnostics go to stderr with the source line; -H prints each message.
  */
+import type { Backend } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
+import type { PostprocOptions } from '../format/postproc.js';
+import { dumpOptions } from './filemode.js';
+import { printOutcome } from './outcome.js';
 import { withForwardCopies } from '../model/rfc-mode.js';
 import { hexdump } from '../format/hexdump.js';
 import { serialize } from '../pfkey/serialize.js';
@@ -72,18 +76,42 @@ function printMessages(io: Io, cmds: readonly Command[], o: Options): Diagnostic
   return diags;
 }
 
-/** Check, resolve, and (later) apply one batch of statements. Returns false if anything failed. */
-async function runStatements(io: Io, o: Options, file: string, statements: readonly Statement[], lines: Lines, st: RunState): Promise<boolean> {
+/**
+ * Apply commands on the backend and print what came back. With `atomic`
+ * (a file) the first refusal undoes the run; without (-c) each command
+ * stands on its own.
+ */
+async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Command[], atomic: boolean, lines: Lines, st: RunState): Promise<boolean> {
+  const outcomes = await backend.run(cmds, { atomic, pid: io.pid });
+  const po: PostprocOptions = { ...dumpOptions(io, o), short: false };
+  let ok = true;
+  outcomes.forEach((out, i) => {
+    const c = cmds[i]!;
+    const p = printOutcome(c, out, o, po);
+    io.stdout(p.out);
+    if (p.error) {
+      ok = false;
+      report(io, [{ severity: 'error', code: 'refused', file: c.pos.file, line: c.pos.line, col: c.pos.col, message: p.error }], lines, st);
+    }
+  });
+  return ok;
+}
+
+/** Check, resolve, and apply one batch of statements. Returns false if anything failed. */
+async function runStatements(io: Io, o: Options, file: string, statements: readonly Statement[], lines: Lines, st: RunState, backend: Backend | undefined, atomic: boolean): Promise<boolean> {
   const resolved = await resolveStatements(statements, file, io.lookup);
   report(io, resolved.diagnostics, lines, st);
   if (resolved.diagnostics.some((d) => d.severity === 'error')) return false;
   const cmds = o.rfcMode ? withForwardCopies(resolved.commands) : resolved.commands;
-  if (o.hexdump) {
-    const bad = printMessages(io, cmds, o);
-    report(io, bad, lines, st);
-    if (bad.length) return false;
+  if (!backend) {
+    if (o.hexdump) {
+      const bad = printMessages(io, cmds, o);
+      report(io, bad, lines, st);
+      if (bad.length) return false;
+    }
+    return true;
   }
-  return true;
+  return apply(io, o, backend, cmds, atomic, lines, st);
 }
 
 function finish(io: Io, st: RunState): number {
@@ -91,8 +119,8 @@ function finish(io: Io, st: RunState): number {
   return st.errors ? 1 : 0;
 }
 
-/** `-f FILE`: the whole file is parsed and checked before anything is applied. */
-export async function runFile(io: Io, o: Options, file: string, text: string): Promise<number> {
+/** `-f FILE`: the whole file is parsed and checked before anything is applied, then applied whole or not at all. */
+export async function runFile(io: Io, o: Options, file: string, text: string, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
   const lines = new Lines(text);
   // with -n and no -H nothing needs the statements after checking, except the host names to resolve
@@ -104,13 +132,13 @@ export async function runFile(io: Io, o: Options, file: string, text: string): P
     io.stderr(`setkey: ${r.errorCount} error${r.errorCount > 1 ? 's' : ''} in ${file}; nothing applied\n`);
     return finish(io, st);
   }
-  const ok = await runStatements(io, o, file, keepAll ? r.statements : pending, lines, st);
+  const ok = await runStatements(io, o, file, keepAll ? r.statements : pending, lines, st, backend, true);
   if (!ok) io.stderr(`setkey: errors in ${file}; nothing applied\n`);
   return finish(io, st);
 }
 
 /** `-c`: statements from stdin, each run as soon as its ';' arrives; errors do not stop the loop. */
-export async function runStdin(io: Io, o: Options): Promise<number> {
+export async function runStdin(io: Io, o: Options, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
   const file = '<stdin>';
   const splitter = new StatementSplitter();
@@ -119,7 +147,7 @@ export async function runStdin(io: Io, o: Options): Promise<number> {
     const lines = new Lines(chunk.text.slice(chunk.lineStart), chunk.firstLine);
     const r = parse(chunk.text, { file, sys: io.sys, firstLine: chunk.firstLine, start: chunk.start, lineStart: chunk.lineStart });
     report(io, r.diagnostics, lines, st);
-    if (r.errorCount === 0) await runStatements(io, o, file, r.statements, lines, st);
+    if (r.errorCount === 0) await runStatements(io, o, file, r.statements, lines, st, backend, false);
     return r.exited;
   };
   for await (const data of io.stdin()) {

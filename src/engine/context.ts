@@ -46,6 +46,8 @@ export class KernelError extends Error {
   constructor(
     readonly errno: number,
     readonly why: string,
+    /** what the request did before failing stays (Linux leaves a failed GETSPI's larval SA) */
+    readonly keep = false,
   ) {
     super(why);
   }

@@ -4,7 +4,7 @@
  * §2.9, §5.5), behind a small header with what only the engine needs.
  *
  *   value  = u8 version(1) | u8 flags | u16 0 | u32 0 | u64 order | message
- *   flags    1: raw (loaded verbatim, served as is)  2: larval  4: dying
+ *   flags    1: raw (loaded verbatim, served as is)  2: larval  4: dying  8: timed policy
  *
  * Keys:
  *   s/<satype>/<dst>/<spi>     an SA (dst as family + hex; spi 8 hex digits)
@@ -18,6 +18,8 @@ import type { IpAddress } from '../model/address.js';
 export const FLAG_RAW = 1;
 export const FLAG_LARVAL = 2;
 export const FLAG_DYING = 4;
+/** a policy with lifetime seconds: its kernel timer stays armed (refcnt 2 in dumps) */
+export const FLAG_TIMED = 8;
 const HEADER = 16;
 
 export interface Stored {
@@ -77,7 +79,7 @@ export function rawPolicyKey(order: bigint): string {
   return `q/${order.toString().padStart(20, '0')}`;
 }
 
-export type DeadlineKind = 'soft' | 'hard' | 'larval';
+export type DeadlineKind = 'soft' | 'hard' | 'larval' | 'policy';
 
 export function deadlineKey(when: bigint, kind: DeadlineKind, sa: string): string {
   return `e/${when.toString().padStart(16, '0')}/${kind}/${sa}`;
@@ -86,4 +88,22 @@ export function deadlineKey(when: bigint, kind: DeadlineKind, sa: string): strin
 export function parseDeadlineKey(k: string): { when: bigint; kind: DeadlineKind; sa: string } {
   const [, when, kind, ...rest] = k.split('/');
   return { when: BigInt(when!), kind: kind as DeadlineKind, sa: rest.join('/') };
+}
+
+/** Byte offset of the first extension of wire type `exttype` in a message, or -1 (a cheap walk for hot paths). */
+export function extOffset(msg: Uint8Array, exttype: number): number {
+  const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  for (let off = 16; off + 4 <= msg.length; ) {
+    const len = v.getUint16(off, true) * 8;
+    if (len === 0) return -1;
+    if (v.getUint16(off + 2, true) === exttype) return off;
+    off += len;
+  }
+  return -1;
+}
+
+/** sadb_lifetime_addtime of the message's LIFETIME_CURRENT (ext type 2), 0 without. */
+export function currentAddtime(msg: Uint8Array): bigint {
+  const off = extOffset(msg, 2);
+  return off < 0 ? 0n : new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getBigUint64(off + 16, true);
 }

@@ -8,8 +8,9 @@ import { decodeMessage } from '../pfkey/decode.js';
 import { addressOf } from '../pfkey/from-wire.js';
 import { serialize } from '../pfkey/serialize.js';
 import { findExt, type SadbMsg } from '../pfkey/types.js';
-import { E, errorReply, fail, nextCounter, withHeader, type Ctx } from './context.js';
-import { decodeStored, deadlineKey, encodeStored, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
+import { E, errorReply, fail, KernelError, nextCounter, withHeader, type Ctx } from './context.js';
+import { addDeadline, removeDeadline } from './deadlines.js';
+import { decodeStored, encodeStored, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
 import { srcDst, validSatype, type Request } from './request.js';
 import { ACQ_EXPIRES, buildSa, larvalSa, setState, type Built } from './sa-state.js';
 
@@ -22,7 +23,7 @@ function keyOf(satype: number, b: { dst: ReturnType<typeof addressOf>; spi: numb
   return b.spi === 0 ? spiZeroKey(order) : saKey(satype, b.dst, b.spi);
 }
 
-function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigint, DeadlineKind][] {
+export function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigint, DeadlineKind][] {
   const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
   const out: [bigint, DeadlineKind][] = [];
   if (flags & FLAG_LARVAL) return [[cur + ACQ_EXPIRES, 'larval']];
@@ -37,7 +38,7 @@ function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigint, Dea
 /** Store an SA record and its lifetime deadlines. */
 export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): void {
   c.tx.put(key, encodeStored(flags, order, serialize(m)));
-  for (const [when, kind] of lifetimeDeadlines(key, m, flags)) c.tx.put(deadlineKey(when, kind, key), new Uint8Array(0));
+  for (const [when, kind] of lifetimeDeadlines(key, m, flags)) addDeadline(c.tx, when, kind, key);
 }
 
 /** Remove an SA record and its deadlines. */
@@ -47,7 +48,7 @@ export function removeSa(c: Ctx, key: string): void {
   const st = decodeStored(v);
   if (!(st.flags & FLAG_RAW)) {
     const m = decodeMessage(st.msg);
-    for (const [when, kind] of lifetimeDeadlines(key, m, st.flags)) c.tx.delete(deadlineKey(when, kind, key));
+    for (const [when, kind] of lifetimeDeadlines(key, m, st.flags)) removeDeadline(c.tx, when, kind, key);
   }
   c.tx.delete(key);
 }
@@ -152,7 +153,7 @@ export function getspi(c: Ctx, req: Request): void {
   if (bad) {
     // a failed GETSPI leaves its larval state behind with SPI 0, until it expires
     putSa(c, spiZeroKey(order), fresh, FLAG_LARVAL, order);
-    fail(E.EINVAL, bad);
+    throw new KernelError(E.EINVAL, bad, true);
   }
   const tries = max - min + 1;
   let spi = -1;
@@ -165,7 +166,7 @@ export function getspi(c: Ctx, req: Request): void {
   }
   if (spi < 0) {
     putSa(c, spiZeroKey(order), fresh, FLAG_LARVAL, order);
-    fail(E.ENOENT, 'no free SPI in the range');
+    throw new KernelError(E.ENOENT, 'no free SPI in the range', true);
   }
   const m = larvalSa(satype, s, d, mode, reqid, spi, c.now);
   putSa(c, saKey(satype, d, spi), m, FLAG_LARVAL, order);

@@ -45,7 +45,25 @@ export interface StoreOptions {
 /** A transaction's view: the store as of its start plus its own changes. */
 export class Tx {
   private readonly pending = new Map<string, Uint8Array | null>();
+  /** since the last checkpoint: each changed key and its pending state before (undefined: none) */
+  private undo: [string, Uint8Array | null | undefined][] | undefined;
   constructor(private readonly base: ReadonlyMap<string, Uint8Array>) {}
+
+  /** Start recording changes, so that restore() can take them back (one level). */
+  checkpoint(): void {
+    this.undo = [];
+  }
+
+  /** Undo every change since the last checkpoint. */
+  restore(): void {
+    const u = this.undo ?? [];
+    for (let i = u.length - 1; i >= 0; i--) {
+      const [k, prev] = u[i]!;
+      if (prev === undefined) this.pending.delete(k);
+      else this.pending.set(k, prev);
+    }
+    this.undo = [];
+  }
 
   get(key: string): Uint8Array | undefined {
     const p = this.pending.get(key);
@@ -58,11 +76,14 @@ export class Tx {
   }
 
   put(key: string, value: Uint8Array): void {
+    this.undo?.push([key, this.pending.get(key)]);
     this.pending.set(key, value);
   }
 
   delete(key: string): void {
-    if (this.has(key)) this.pending.set(key, null);
+    if (!this.has(key)) return;
+    this.undo?.push([key, this.pending.get(key)]);
+    this.pending.set(key, null);
   }
 
   /** Keys starting with `prefix`, the store's first and then this transaction's new ones. */
@@ -266,13 +287,30 @@ export class Store {
    * durable when this resolves. If it throws, nothing is written.
    */
   async transact<T>(fn: (tx: Tx) => T | Promise<T>): Promise<T> {
+    return this.locked(async (tx, commit) => {
+      const result = await fn(tx);
+      commit();
+      return result;
+    });
+  }
+
+  /**
+   * Like transact, but `fn` decides: it calls `commit()` to make its changes
+   * durable (once), and may go on working under the lock afterwards, e.g.
+   * to publish what it did in the order of the commits.
+   */
+  async locked<T>(fn: (tx: Tx, commit: () => void) => T | Promise<T>): Promise<T> {
     return this.withLock(async () => {
       this.refresh();
       this.repairTail();
       const tx = new Tx(this.entries);
-      const result = await fn(tx);
-      if (tx.changed) this.commit(tx.ops());
-      return result;
+      let committed = false;
+      const commit = (): void => {
+        if (committed) throw new Error('a transaction commits once');
+        committed = true;
+        if (tx.changed) this.commit(tx.ops());
+      };
+      return await fn(tx, commit);
     });
   }
 

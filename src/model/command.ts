@@ -16,6 +16,9 @@ export interface SourcePos {
   readonly endLine: number;
 }
 
+/** The position of a command that no source text gave (-D, -F, a decoded message). */
+export const NO_POS: SourcePos = { file: '<command line>', line: 0, col: 0, endLine: 0 };
+
 export interface AddCommand {
   readonly kind: 'add' | 'update';
   readonly pos: SourcePos;

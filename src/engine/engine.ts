@@ -1,0 +1,214 @@
+/**
+ * The embedded key engine: a Linux PF_KEY kernel's SAD and SPD in user
+ * space, on the durable store. Requests and replies are PF_KEY v2 messages
+ * (Linux layout), so the engine is driven and observed exactly as a kernel
+ * socket would be, and every printer serves it unchanged.
+ *
+ * A session runs requests inside one store transaction: with `atomic`, the
+ * first refused request undoes the session (a file applies all or nothing).
+ */
+import { randomInt } from 'node:crypto';
+import { MsgType } from '../pfkey/constants.js';
+import { E, Deliveries, errorReply, KernelError, type Ctx } from './context.js';
+import { runExpiry } from './expiry.js';
+import { MonitorLog, type Logged } from './monitor-log.js';
+import { encodeStored, FLAG_RAW, rawPolicyKey, spiZeroKey } from './records.js';
+import { parseRequest, type Request } from './request.js';
+import * as sad from './sad.js';
+import * as spd from './spd.js';
+import { NO_DEADLINE } from './deadlines.js';
+import { Store, type Tx } from './store.js';
+import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
+import { serialize } from '../pfkey/serialize.js';
+import { supportedMessage } from './supported.js';
+
+export interface EngineOptions {
+  /** microseconds since the epoch (tests inject a clock) */
+  readonly clock?: () => bigint;
+  /** uniform in [0, 1): SPI allocation */
+  readonly random?: () => number;
+  readonly lockTimeoutMs?: number;
+  /** create the store when missing (default true) */
+  readonly create?: boolean;
+}
+
+export interface Reply {
+  /** sadb_msg_errno of the answer (0: done) */
+  readonly errno: number;
+  /** engine's reason for a refusal (never contains key material) */
+  readonly why?: string;
+  /** what the requesting socket reads, in order */
+  readonly replies: Uint8Array[];
+}
+
+export interface Session {
+  /** one request, as a PF_KEY socket would take it */
+  send(request: Uint8Array): Reply;
+  /** undo the whole session: nothing of it is committed (only the refused request reaches monitors) */
+  abort(): void;
+  /** wall-clock seconds of this session */
+  readonly now: bigint;
+}
+
+type Handler = (c: Ctx, r: Request) => void;
+
+const HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
+  [MsgType.ADD, sad.add],
+  [MsgType.UPDATE, sad.update],
+  [MsgType.GET, sad.get],
+  [MsgType.DELETE, sad.del],
+  [MsgType.GETSPI, sad.getspi],
+  [MsgType.FLUSH, sad.flush],
+  [MsgType.DUMP, sad.dump],
+  [MsgType.X_SPDADD, spd.spdadd],
+  [MsgType.X_SPDUPDATE, spd.spdadd],
+  [MsgType.X_SPDSETIDX, spd.spdadd],
+  [MsgType.X_SPDDELETE, spd.spddelete],
+  [MsgType.X_SPDGET, spd.spdget],
+  [MsgType.X_SPDDELETE2, spd.spddelete2],
+  [MsgType.X_SPDFLUSH, spd.spdflush],
+  [MsgType.X_SPDDUMP, spd.spddump],
+  [MsgType.X_PROMISC, promisc],
+  [MsgType.REGISTER, register],
+]);
+
+/** X_PROMISC: header only, satype 0 or 1; the message comes back to all (§7). */
+function promisc(c: Ctx, r: Request): void {
+  if (r.header.satype > 1) throw new KernelError(E.EINVAL, `X_PROMISC with satype ${r.header.satype}`);
+  c.out.all(serialize({ header: { ...r.header, errno: 0 }, exts: [] }));
+}
+
+/** SADB_REGISTER: the af_key algorithm table (§8), whatever the satype. */
+function register(c: Ctx, r: Request): void {
+  if (r.header.satype > 9) throw new KernelError(E.EINVAL, `REGISTER with satype ${r.header.satype}`);
+  c.out.one(serialize(supportedMessage(r)));
+}
+
+function systemClock(): bigint {
+  return BigInt(Date.now()) * 1000n;
+}
+
+export class Engine {
+  private readonly log: MonitorLog;
+  private constructor(
+    readonly store: Store,
+    private readonly clock: () => bigint,
+    private readonly random: () => number,
+  ) {
+    this.log = new MonitorLog(store.dir);
+  }
+
+  static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
+    const store = await Store.open(dir, { create: opts.create ?? true, ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}) });
+    return new Engine(store, opts.clock ?? systemClock, opts.random ?? (() => randomInt(0x7fffffff) / 0x7fffffff));
+  }
+
+  get dir(): string {
+    return this.store.dir;
+  }
+
+  /**
+   * Run `fn` as one session: due lifetimes first, then its requests, in one
+   * transaction. What promiscuous sockets would read goes to the monitor log
+   * after the commit, in commit order.
+   */
+  async session<T>(fn: (s: Session) => T | Promise<T>): Promise<T> {
+    const usec = this.clock();
+    const now = usec / 1000000n;
+    const logged: Logged[] = [];
+    let last: Logged[] = [];
+    let aborted = false;
+    let result: T | undefined;
+    await this.store.locked(async (tx, commit) => {
+      const out = new Deliveries();
+      const ctx: Ctx = { tx, now, out, random: this.random };
+      runExpiry(ctx);
+      for (const m of out.monitor) logged.push({ msg: m, usec });
+      const session: Session = {
+        now,
+        send: (request) => {
+          if (aborted) throw new Error('send after abort');
+          const r = this.handle(tx, now, request);
+          last = [{ msg: request, usec }, ...r.monitor.map((msg) => ({ msg, usec }))];
+          logged.push(...last);
+          return { errno: r.errno, ...(r.why ? { why: r.why } : {}), replies: r.replies };
+        },
+        abort: () => {
+          aborted = true;
+        },
+      };
+      result = await fn(session);
+      if (!aborted) commit();
+      const publish = aborted ? last : logged;
+      if (publish.length && this.log.listening()) this.log.append(publish);
+    });
+    return result as T;
+  }
+
+  private handle(tx: Tx, now: bigint, request: Uint8Array): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
+    const out = new Deliveries();
+    const ctx: Ctx = { tx, now, out, random: this.random };
+    if (request.length < 16) return { errno: E.EINVAL, why: 'a message shorter than its header', replies: [], monitor: [] };
+    const h = readHeader(new DataView(request.buffer, request.byteOffset, request.byteLength));
+    // a header af_key refuses makes send() fail: there is no reply message at all (§9)
+    if (h.version !== 2 || h.len * 8 !== request.length || h.errno !== 0) return { errno: E.EINVAL, why: 'a malformed header', replies: [], monitor: [] };
+    tx.checkpoint();
+    try {
+      const req = parseRequest(request);
+      const handler = HANDLERS.get(h.type);
+      if (!handler) throw new KernelError(E.EOPNOTSUPP, `message type ${h.type}`);
+      handler(ctx, req);
+      return { errno: 0, replies: out.requester, monitor: out.monitor };
+    } catch (e) {
+      if (!(e instanceof KernelError)) throw e;
+      // a refused request leaves nothing behind, but what Linux leaves on purpose (a failed GETSPI's larval SA)
+      if (!e.keep) tx.restore();
+      const err = errorReply(h, e.errno);
+      return { errno: e.errno, why: e.why, replies: [err], monitor: [err] };
+    }
+  }
+
+  /** The next pending lifetime deadline (seconds), without taking the lock. */
+  nextDeadline(): bigint {
+    const v = this.store.read().get('m/nextdl');
+    return v ? BigInt(Buffer.from(v).toString('latin1')) : NO_DEADLINE;
+  }
+
+  /** Seconds since the epoch on the engine's clock. */
+  now(): bigint {
+    return this.clock() / 1000000n;
+  }
+
+  /** Run due lifetimes now (a monitor's timer). */
+  async expire(): Promise<void> {
+    await this.session(() => undefined);
+  }
+
+  /**
+   * Load a file of PF_KEY messages to be served verbatim, in file order, by
+   * DUMP (`sad`) or SPDDUMP (`spd`): what the reference's test kernel did, so
+   * that the golden `out-sock-*` outputs can be reproduced through a socket-like
+   * path. Not a way to install SAs: the messages are not interpreted.
+   */
+  async load(bytes: Uint8Array, table: 'sad' | 'spd'): Promise<number> {
+    const spans: Uint8Array[] = [];
+    for (const m of splitMessages(bytes)) {
+      if (m instanceof DecodeError) throw m;
+      spans.push(bytes.slice(m.offset, m.offset + m.length));
+    }
+    await this.store.transact((tx) => {
+      const ctx: Ctx = { tx, now: 0n, out: new Deliveries(), random: this.random };
+      // dumps are newest first: the file's first message gets the highest order
+      for (let i = spans.length - 1; i >= 0; i--) {
+        const order = sad.nextOrder(ctx);
+        tx.put(table === 'sad' ? spiZeroKey(order) : rawPolicyKey(order), encodeStored(FLAG_RAW, order, spans[i]!));
+      }
+    });
+    return spans.length;
+  }
+
+  /** Register as a promiscuous reader of every message exchanged on this store. */
+  monitorLog(): MonitorLog {
+    return this.log;
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * The SPD requests of a Linux PF_KEY socket: SPDADD, SPDUPDATE, SPDSETIDX,
+ * SPDDELETE, SPDGET, SPDDELETE2, SPDFLUSH, SPDDUMP
+ * (af_key.c pfkey_spdadd() and friends over xfrm_policy.c;
+ * docs/linux-pfkey-semantics.md §5).
+ *
+ * A policy is stored as the SPDDUMP message Linux would produce for it, under
+ * its identity (direction, selector, context). Two small indexes keep the
+ * kernel's counters cheap: `i/<id>` (policy index -> key, for SPDGET and
+ * xfrm_gen_index) and `r/<reqid>` (how many templates use a reqid, for
+ * gen_reqid's check_reqid walk).
+ */
+import { type IpAddress } from '../model/address.js';
+import { IpProto, Level, Mode } from '../model/tables.js';
+import { AF, af6, MsgType } from '../pfkey/constants.js';
+import { decodeMessage } from '../pfkey/decode.js';
+import { addressOf } from '../pfkey/from-wire.js';
+import { serialize } from '../pfkey/serialize.js';
+import { findExt, type ExtAddress, type ExtLifetime, type ExtPolicy, type IpsecRequestWire, type SadbExt, type SadbMsg, type SockAddr } from '../pfkey/types.js';
+import { E, fail, nextCounter, peekCounter, setCounter, type Ctx } from './context.js';
+import { addDeadline, removeDeadline } from './deadlines.js';
+import { currentAddtime, decodeStored, encodeStored, FLAG_RAW, FLAG_TIMED, policyKey, type SelectorKey } from './records.js';
+import type { Request } from './request.js';
+import { dumpSeq, nextOrder, patchHeader } from './sad.js';
+
+const XFRM_MAX_DEPTH = 6;
+const IPSEC_MANUAL_REQID_MAX = 0x3fff;
+const INF = 0xffffffffffffffffn;
+/** xfrm_id_proto_valid(): AH, ESP, IPComp and, with IPv6, routing and destination options headers */
+const TEMPLATE_PROTOS = new Set([IpProto.AH, IpProto.ESP, IpProto.IPCOMP, 43, 60]);
+
+interface Template {
+  proto: number;
+  mode: number;
+  level: number;
+  reqid: number;
+  src?: SockAddr;
+  dst?: SockAddr;
+}
+
+function selectorOfRequest(r: Request): { sel: SelectorKey; src: ExtAddress; dst: ExtAddress } {
+  const src = r.ext('address_src');
+  const dst = r.ext('address_dst');
+  if (!src || !dst) fail(E.EINVAL, 'source and destination selectors are required');
+  if (src.sa.family !== dst.sa.family) fail(E.EINVAL, 'the selector mixes address families');
+  // pfkey_proto_to_xfrm(): 255 means any (0); set from SRC, then overwritten from DST ("Amusing, we set this twice")
+  const proto = dst.proto === IpProto.ANY ? 0 : dst.proto;
+  const s = addressOf(src.sa);
+  const d = addressOf(dst.sa);
+  return {
+    src,
+    dst,
+    sel: { family: s.family, src: s.bytes, dst: d.bytes, sprefix: src.prefixlen, dprefix: dst.prefixlen, proto, sport: src.sa.port, dport: dst.sa.port },
+  };
+}
+
+function policyOf(r: Request): ExtPolicy {
+  const p = r.ext('policy');
+  if (!p) fail(E.EINVAL, 'an X_POLICY extension is required');
+  return p;
+}
+
+function checkDir(dir: number): void {
+  if (dir === 0 || dir >= 4) fail(E.EINVAL, `policy direction ${dir}`);
+}
+
+/** PF_KEY direction (1 in, 2 out, 3 fwd) -> XFRM direction (0, 1, 2). */
+function xfrmDir(dir: number): number {
+  return dir - 1;
+}
+
+function reqidKey(reqid: number): string {
+  return `r/${(reqid >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function indexKey(id: number): string {
+  return `i/${(id >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function countReqid(c: Ctx, reqid: number, delta: number): void {
+  if (reqid === 0) return;
+  const k = reqidKey(reqid);
+  const cur = c.tx.get(k);
+  const n = (cur ? new DataView(cur.buffer, cur.byteOffset).getUint32(0, true) : 0) + delta;
+  if (n <= 0) c.tx.delete(k);
+  else {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n, true);
+    c.tx.put(k, b);
+  }
+}
+
+/** gen_reqid(): a global counter from 0x3fff, skipping reqids a policy template uses; 0 when all are taken. */
+function genReqid(c: Ctx): number {
+  let reqid = Number(peekCounter(c.tx, 'reqid', BigInt(IPSEC_MANUAL_REQID_MAX)));
+  const start = reqid;
+  do {
+    reqid = (reqid + 1) >>> 0;
+    if (reqid === 0) reqid = IPSEC_MANUAL_REQID_MAX + 1;
+    if (!c.tx.has(reqidKey(reqid))) {
+      setCounter(c.tx, 'reqid', BigInt(reqid));
+      return reqid;
+    }
+  } while (reqid !== start);
+  return 0;
+}
+
+/** xfrm_gen_index(): generator | dir, stepping by 8, skipping indexes in use. */
+function genIndex(c: Ctx, xdir: number): number {
+  for (;;) {
+    const g = nextCounter(c.tx, 'polidx', 0n);
+    setCounter(c.tx, 'polidx', (g + 8n) & 0xffffffffn);
+    let idx = Number((g | BigInt(xdir)) & 0xffffffffn);
+    if (idx === 0) idx = 8;
+    if (!c.tx.has(indexKey(idx))) return idx;
+  }
+}
+
+function sameFamilyPair(t: IpsecRequestWire): boolean {
+  return t.src !== undefined && t.dst !== undefined && t.src.family === t.dst.family && (t.src.family === AF.INET || t.src.family === AF.INET6_LINUX);
+}
+
+/** parse_ipsecrequests(): the templates Linux keeps, in order (§5.4). */
+function templatesOf(c: Ctx, p: ExtPolicy): Template[] {
+  const out: Template[] = [];
+  for (const t of p.requests) {
+    if (out.length >= XFRM_MAX_DEPTH) fail(E.ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);
+    if (t.mode === Mode.ANY) fail(E.EINVAL, 'a template in mode any');
+    if (!TEMPLATE_PROTOS.has(t.proto as never)) fail(E.EINVAL, `template protocol ${t.proto}`);
+    if (t.mode > Mode.BEET) fail(E.EINVAL, `template mode ${t.mode}`);
+    let reqid = 0;
+    let level: number = Level.REQUIRE;
+    if (t.level === Level.USE) {
+      // 2023: an optional tunnel or BEET template cannot protect outbound traffic
+      if (p.dir === 2 && (t.mode === Mode.TUNNEL || t.mode === Mode.BEET)) fail(E.EINVAL, 'level use with a tunnel or BEET template in an outbound policy');
+      level = Level.USE;
+    } else if (t.level === Level.UNIQUE) {
+      level = Level.UNIQUE;
+      reqid = t.reqid;
+      if (reqid === 0 || reqid > IPSEC_MANUAL_REQID_MAX) {
+        reqid = genReqid(c);
+        if (reqid === 0) fail(E.ENOBUFS, 'no reqid left');
+      }
+    }
+    const tpl: Template = { proto: t.proto, mode: t.mode, level, reqid };
+    if (t.mode === Mode.TUNNEL) {
+      if (!sameFamilyPair(t)) fail(E.EINVAL, 'a tunnel template needs two endpoints of one family');
+      // only the addresses are kept: the ports are dropped
+      tpl.src = { ...t.src!, port: 0, flowinfo: 0, scopeId: 0 };
+      tpl.dst = { ...t.dst!, port: 0, flowinfo: 0, scopeId: 0 };
+    }
+    out.push(tpl);
+  }
+  return out;
+}
+
+function sockaddrFor(family: number, bytes: Uint8Array, port: number): SockAddr {
+  return { family: family === 4 ? AF.INET : af6('linux'), port, addr: bytes, flowinfo: 0, scopeId: 0 };
+}
+
+function lifetimeIn(kind: 'lifetime_hard' | 'lifetime_soft', l: ExtLifetime | undefined): ExtLifetime {
+  // _KEY2X then _X2KEY: 0 is infinite going in, and infinite dumps as 0
+  const back = (v: bigint): bigint => (v === INF ? 0n : v);
+  return l ? { kind, allocations: l.allocations === 0xffffffff ? 0 : l.allocations, bytes: back(l.bytes), addtime: l.addtime, usetime: l.usetime } : { kind, allocations: 0, bytes: 0n, addtime: 0n, usetime: 0n };
+}
+
+/** The message Linux dumps for a policy (pfkey_xfrm_policy2msg, §5.5); refcnt goes in by the caller. */
+function policyMessage(sel: SelectorKey, dir: number, id: number, priority: number, action: number, tpls: Template[], hard: ExtLifetime, soft: ExtLifetime, now: bigint, ctx: SadbExt | undefined): SadbMsg {
+  const proto = sel.proto === 0 ? IpProto.ANY : sel.proto;
+  const exts: SadbExt[] = [
+    { kind: 'address_src', proto, prefixlen: sel.sprefix, reserved: 0, sa: sockaddrFor(sel.family, sel.src, sel.sport) },
+    { kind: 'address_dst', proto, prefixlen: sel.dprefix, reserved: 0, sa: sockaddrFor(sel.family, sel.dst, sel.dport) },
+    hard,
+    soft,
+    { kind: 'lifetime_current', allocations: 0, bytes: 0n, addtime: now, usetime: 0n },
+    {
+      kind: 'policy',
+      // BLOCK dumps as discard; ALLOW as ipsec when it has templates, else none
+      ptype: action === 0 ? 0 : tpls.length > 0 ? 2 : 1,
+      dir,
+      reserved: 0,
+      id,
+      priority,
+      requests: tpls.map((t) => ({ proto: t.proto, mode: t.mode, level: t.level === Level.USE ? Level.USE : t.reqid !== 0 ? Level.UNIQUE : Level.REQUIRE, reqid: t.reqid, ...(t.src ? { src: t.src, dst: t.dst } : {}) })),
+    },
+  ];
+  if (ctx) exts.push(ctx);
+  return { header: { version: 2, type: MsgType.X_SPDDUMP, errno: 0, satype: 0, reserved: 0, seq: 0, pid: 0 }, exts };
+}
+
+/** The refcount Linux reports (§5.5): 3 in the ADD notification; settled, 1 (2 with a lifetime timer armed). */
+export function refcnt(m: SadbMsg, now: bigint): number {
+  const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
+  if (now - cur < 1n) return 2;
+  const hard = findExt(m, 'lifetime_hard');
+  const soft = findExt(m, 'lifetime_soft');
+  const timed = !!(hard?.addtime || hard?.usetime || soft?.addtime || soft?.usetime);
+  return timed ? 2 : 1;
+}
+
+/** When a policy hard-expires: add time + hard add, or (unused) add time + hard use (§6.2). */
+function policyDeadline(m: SadbMsg): bigint | undefined {
+  const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
+  const hard = findExt(m, 'lifetime_hard');
+  const ds = [hard?.addtime, hard?.usetime].filter((v): v is bigint => !!v).map((v) => cur + v);
+  return ds.length ? ds.reduce((a, b) => (b < a ? b : a)) : undefined;
+}
+
+function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): void {
+  c.tx.put(key, encodeStored(refcnt(m, 1n << 62n) === 2 ? FLAG_TIMED : 0, order, serialize(m)));
+  const p = findExt(m, 'policy')!;
+  c.tx.put(indexKey(p.id), new TextEncoder().encode(key));
+  for (const t of p.requests) countReqid(c, t.reqid, 1);
+  const when = policyDeadline(m);
+  if (when !== undefined) addDeadline(c.tx, when, 'policy', key);
+}
+
+export function removePolicy(c: Ctx, key: string): SadbMsg | undefined {
+  const v = c.tx.get(key);
+  if (!v) return undefined;
+  const st = decodeStored(v);
+  c.tx.delete(key);
+  if (st.flags & FLAG_RAW) return undefined;
+  const m = decodeMessage(st.msg);
+  const p = findExt(m, 'policy')!;
+  c.tx.delete(indexKey(p.id));
+  for (const t of p.requests) countReqid(c, t.reqid, -1);
+  const when = policyDeadline(m);
+  if (when !== undefined) removeDeadline(c.tx, when, 'policy', key);
+  return m;
+}
+
+function notify(c: Ctx, m: SadbMsg, type: number, req: Request, reserved: number): void {
+  c.out.all(serialize({ header: { version: 2, type, errno: 0, satype: 0, reserved, seq: req.header.seq, pid: req.header.pid }, exts: m.exts }));
+}
+
+/** SPDADD, SPDUPDATE, SPDSETIDX (§5.2). */
+export function spdadd(c: Ctx, req: Request): void {
+  const { sel } = selectorOfRequest(req);
+  const p = policyOf(req);
+  if (p.ptype > 2) fail(E.EINVAL, `policy type ${p.ptype === 3 ? 'entrust' : p.ptype === 4 ? 'bypass' : p.ptype} (Linux knows discard, none and ipsec)`);
+  checkDir(p.dir);
+  const ctx = req.ext('sec_ctx');
+  // templates are read only for ipsec; with none or discard they are ignored
+  const tpls = p.ptype === 2 ? templatesOf(c, p) : [];
+  const key = policyKey(p.dir, sel, ctx?.ctx);
+  const update = req.header.type === MsgType.X_SPDUPDATE;
+  const old = c.tx.get(key);
+  if (old && !update) fail(E.EEXIST, 'a policy with this selector and direction exists');
+  let id: number;
+  if (old) {
+    // the replacement takes over the old policy's index, and goes to the front of the list
+    const st = decodeStored(old);
+    const prev = st.flags & FLAG_RAW ? undefined : findExt(decodeMessage(st.msg), 'policy');
+    removePolicy(c, key);
+    id = prev ? prev.id : genIndex(c, xfrmDir(p.dir));
+  } else id = genIndex(c, xfrmDir(p.dir));
+  const action = p.ptype === 0 ? 0 : 1;
+  const m = policyMessage(sel, p.dir, id, p.priority, action, tpls, lifetimeIn('lifetime_hard', req.ext('lifetime_hard')), lifetimeIn('lifetime_soft', req.ext('lifetime_soft')), c.now, ctx);
+  putPolicy(c, key, m, nextOrder(c));
+  notify(c, m, update ? MsgType.X_SPDUPDATE : MsgType.X_SPDADD, req, 3);
+}
+
+/** SPDDELETE: by selector and direction (§5.7). */
+export function spddelete(c: Ctx, req: Request): void {
+  const { sel } = selectorOfRequest(req);
+  const p = policyOf(req);
+  checkDir(p.dir);
+  const ctx = req.ext('sec_ctx');
+  const key = policyKey(p.dir, sel, ctx?.ctx);
+  const m = removePolicy(c, key);
+  if (!m) fail(E.ENOENT, 'no such policy');
+  notify(c, m, MsgType.X_SPDDELETE, req, refcnt(m, c.now));
+}
+
+function byId(c: Ctx, req: Request): { key: string; m: SadbMsg } {
+  const p = policyOf(req);
+  if ((p.id & 7) >= 3) fail(E.EINVAL, `policy id ${p.id} names a per-socket policy`);
+  const k = c.tx.get(indexKey(p.id));
+  if (!k) fail(E.ENOENT, 'no policy with this id');
+  const key = new TextDecoder().decode(k);
+  return { key, m: decodeMessage(decodeStored(c.tx.get(key)!).msg) };
+}
+
+/** SPDGET: by id, to the requester only. */
+export function spdget(c: Ctx, req: Request): void {
+  const { m } = byId(c, req);
+  c.out.one(serialize({ header: { version: 2, type: req.header.type, errno: 0, satype: 0, reserved: refcnt(m, c.now) + 1, seq: req.header.seq, pid: req.header.pid }, exts: m.exts }));
+}
+
+/** SPDDELETE2: by id, announced to all. */
+export function spddelete2(c: Ctx, req: Request): void {
+  const { key, m } = byId(c, req);
+  removePolicy(c, key);
+  notify(c, m, MsgType.X_SPDDELETE2, req, refcnt(m, c.now));
+}
+
+/** Every stored policy, newest first. */
+export function listPolicies(c: Ctx): { key: string; flags: number; msg: Uint8Array }[] {
+  const out: { key: string; flags: number; order: bigint; msg: Uint8Array }[] = [];
+  for (const prefix of ['p/', 'q/']) {
+    for (const key of c.tx.keys(prefix)) {
+      const st = decodeStored(c.tx.get(key)!);
+      out.push({ key, flags: st.flags, order: st.order, msg: st.msg });
+    }
+  }
+  return out.sort((a, b) => (a.order < b.order ? 1 : a.order > b.order ? -1 : 0));
+}
+
+export function spdflush(c: Ctx, req: Request): void {
+  const all = listPolicies(c);
+  for (const p of all) removePolicy(c, p.key);
+  c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));
+  if (all.length > 0) c.out.all(serialize({ header: { ...req.header, errno: 0, satype: 0, reserved: 0 }, exts: [] }));
+}
+
+export function spddump(c: Ctx, req: Request): void {
+  const all = listPolicies(c);
+  if (all.length === 0) fail(E.ENOENT, 'no policies');
+  all.forEach((e, i) => {
+    const seq = dumpSeq(i, all.length);
+    if (e.flags & FLAG_RAW) {
+      c.out.one(patchHeader(e.msg, { seq }));
+      return;
+    }
+    const m = patchHeader(e.msg, { type: MsgType.X_SPDDUMP, seq, pid: req.header.pid });
+    // sadb_msg_reserved carries the refcount (bytes 6-7)
+    const r = c.now - currentAddtime(e.msg) < 1n || e.flags & FLAG_TIMED ? 2 : 1;
+    new DataView(m.buffer, m.byteOffset).setUint16(6, r, true);
+    c.out.one(m);
+  });
+}
+
+export type { IpAddress };
