@@ -41,9 +41,12 @@ function exchangeText(x: Exchange, o: Options, po: PostprocOptions, c: Command, 
     if (errno !== 0) {
       // an empty dump is an answer, not a failure: "No SAD entries." as the reference prints it
       if (benign(c, errno) || showErrors) s += `${errnoText(v.header.type, errno)}.\n`;
-      continue;
+      // sendkeymsg stops reading at an error (postproc returns -1)
+      break;
     }
     s += postproc(v, po);
+    // ... and at the last message of an answer (seq 0): a dump's last entry, or the one reply
+    if (v.header.seq === 0) break;
   }
   return s;
 }
