@@ -117,7 +117,7 @@ export class EmbeddedBackend implements Backend {
 
   async monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal): Promise<void> {
     const log = this.engine.monitorLog();
-    const reg = log.register(pid);
+    const reg = log.register();
     try {
       // setkey -x sends X_PROMISC with satype 1; its echo comes back to all
       const req = serialize({ header: { ...header(MsgType.X_PROMISC, 1, pid) }, exts: [] });

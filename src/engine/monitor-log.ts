@@ -21,6 +21,7 @@ const MAGIC = 0x314d4b53; // "SKM1" little-endian
 const HEAD = 16;
 const ROTATE_BYTES = 4 << 20;
 const LOG = 'monitor.log';
+let serial = 0;
 
 export interface Logged {
   readonly msg: Uint8Array;
@@ -54,7 +55,7 @@ export class MonitorLog {
     }
     let any = false;
     for (const n of names) {
-      const pid = Number(n);
+      const pid = Number(n.split('.')[0]);
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) any = true;
       else {
         try {
@@ -95,10 +96,11 @@ export class MonitorLog {
     }
   }
 
-  /** Register this process as a monitor; returns the log offset to read from. */
-  register(pid: number): { offset: number; unregister(): void } {
+  /** Register a monitor of this process; returns the log offset to read from. */
+  register(): { offset: number; unregister(): void } {
     mkdirSync(this.monitorsDir, { recursive: true, mode: 0o700 });
-    const mine = join(this.monitorsDir, String(pid));
+    // named by the OS process id (its liveness is what counts) and a serial, for several in one process
+    const mine = join(this.monitorsDir, `${process.pid}.${++serial}`);
     closeSync(openSync(mine, 'w', 0o600));
     const fd = openSync(join(this.dir, LOG), 'a', 0o600);
     const offset = fstatSync(fd).size;
@@ -162,12 +164,14 @@ export class MonitorLog {
         await tick();
         drain();
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 250);
-          wake = () => {
+          const done = (): void => {
             clearTimeout(t);
+            signal.removeEventListener('abort', done);
             resolve();
           };
-          signal.addEventListener('abort', wake, { once: true });
+          const t = setTimeout(done, 250);
+          wake = done;
+          signal.addEventListener('abort', done, { once: true });
         });
         wake = undefined;
       }

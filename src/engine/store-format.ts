@@ -94,11 +94,18 @@ export function replayJournal(buf: Buffer, start: number, entries: Map<string, U
     o = JOURNAL_MAGIC.length;
   }
   while (o + 12 <= buf.length) {
-    if (buf.readUInt32LE(o) !== RECORD_MAGIC) break;
+    // a record's header is written first, in the same write(): a wrong magic is damage, not a tear
+    if (buf.readUInt32LE(o) !== RECORD_MAGIC) throw new FormatError('journal record has no record header', o);
     const len = buf.readUInt32LE(o + 4);
+    // cut short: the last write() of a writer that died (or one still being written); not committed
     if (o + 12 + len > buf.length) break;
     const payload = buf.subarray(o + 12, o + 12 + len);
-    if (crc32(payload) !== buf.readUInt32LE(o + 8)) break;
+    if (crc32(payload) !== buf.readUInt32LE(o + 8)) {
+      // at the very end this is a record that was never acknowledged (lost before its fsync);
+      // anywhere else it is damage to committed data, which must not be cut away
+      if (o + 12 + len === buf.length) break;
+      throw new FormatError('journal record checksum does not match its contents', o);
+    }
     applyPayload(payload, entries);
     o += 12 + len;
   }
