@@ -122,20 +122,34 @@ test('kill -9 during a large transaction leaves all of it or none of it', async 
   void seen;
 });
 
-test('a large store compacts, and adding to it does not rewrite it', async () => {
+test('the journal is folded into a snapshot once it holds more dead data than live; adding one entry rewrites nothing', async () => {
   const dir = tempStore();
   const s = await Store.open(dir);
   const value = Buffer.alloc(200, 1);
   await s.transact((tx) => {
     for (let i = 0; i < 60000; i++) tx.put(`k${i}`, value);
   });
-  const files = readdirSync(dir);
-  assert.ok(files.includes('snapshot-1'), files.join(' '));
-  const snapBefore = statSync(join(dir, 'snapshot-1'));
+  // one large transaction into an empty store is all live: not rewritten at once
+  assert.ok(!readdirSync(dir).includes('snapshot-1'));
+  const journalBefore = statSync(join(dir, 'journal-0')).size;
   await s.transact((tx) => tx.put('one-more', value));
-  const snapAfter = statSync(join(dir, 'snapshot-1'));
-  assert.equal(snapAfter.mtimeMs, snapBefore.mtimeMs);
-  assert.ok(statSync(join(dir, 'journal-1')).size < 1000);
-  assert.equal((await Store.open(dir)).read().size, 60001);
+  // adding one entry appends one small record
+  assert.ok(statSync(join(dir, 'journal-0')).size - journalBefore < 1000);
+  // overwriting everything twice makes most of the journal dead: it is folded
+  for (let round = 0; round < 2; round++) {
+    await s.transact((tx) => {
+      for (let i = 0; i < 60000; i++) tx.put(`k${i}`, Buffer.alloc(200, round + 2));
+    });
+  }
+  const files = readdirSync(dir);
+  const gen = readFileSync(join(dir, 'CURRENT'), 'latin1').trim();
+  assert.ok(Number(gen) >= 1 && files.includes(`snapshot-${gen}`), files.join(' '));
+  assert.ok(!files.includes('journal-0'), 'the old generation is removed');
+  const snap = statSync(join(dir, `snapshot-${gen}`));
+  await s.transact((tx) => tx.put('again', value));
+  assert.equal(statSync(join(dir, `snapshot-${gen}`)).mtimeMs, snap.mtimeMs, 'the snapshot is not rewritten for one entry');
+  const m = (await Store.open(dir)).read();
+  assert.equal(m.size, 60002);
+  assert.equal(m.get('k5')![0], 3);
   void spawnSync;
 });

@@ -29,6 +29,11 @@ export interface RunOptions {
   readonly atomic: boolean;
   /** sadb_msg_pid of the requests */
   readonly pid: number;
+  /**
+   * Each command's outcome as soon as it is known (then run() keeps none and
+   * resolves to []): a large file's replies need not all be held at once.
+   */
+  readonly onOutcome?: (o: Outcome, index: number) => void;
 }
 
 /** What a backend cannot do: the conformance suite skips with this reason. */

@@ -103,9 +103,11 @@ export class EmbeddedBackend implements Backend {
   async run(cmds: readonly Command[], opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     await this.engine.session((s) => {
-      for (const c of cmds) {
+      for (let i = 0; i < cmds.length; i++) {
+        const c = cmds[i]!;
         const o = runOne(s, c, opts.pid);
-        outcomes.push(o);
+        if (opts.onOutcome) opts.onOutcome(o, i);
+        else outcomes.push(o);
         if (opts.atomic && o.errno !== 0 && !benign(c, o.errno)) {
           s.abort();
           break;

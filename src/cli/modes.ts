@@ -43,10 +43,9 @@ export async function runDump(io: Io, o: Options, backend: Backend): Promise<num
       const views = out!.exchanges.flatMap((x) => x.received.map((r) => dumpView(r, po.platform))).filter((v) => v.header.errno === 0);
       render(views, o, po, (t) => io.stdout(t));
     } else {
-      const p = printOutcome(cmd, out!, o, po);
-      io.stdout(p.out);
-      if (p.error) {
-        io.stderr(`setkey: ${p.error}\n`);
+      const error = printOutcome(cmd, out!, o, po, (t) => io.stdout(t));
+      if (error) {
+        io.stderr(`setkey: ${error}\n`);
         return 1;
       }
     }
@@ -61,10 +60,9 @@ export async function runDump(io: Io, o: Options, backend: Backend): Promise<num
 export async function runFlush(io: Io, o: Options, backend: Backend): Promise<number> {
   const cmd: Command = o.policy ? { kind: 'spdflush', pos: NO_POS } : { kind: 'flush', pos: NO_POS, satype: 0 };
   const [out] = await backend.run([cmd], { atomic: false, pid: io.pid });
-  const p = printOutcome(cmd, out!, o, postprocOptions(io, o));
-  io.stdout(p.out);
-  if (p.error) {
-    io.stderr(`setkey: ${p.error}\n`);
+  const error = printOutcome(cmd, out!, o, postprocOptions(io, o), (t) => io.stdout(t));
+  if (error) {
+    io.stderr(`setkey: ${error}\n`);
     return 1;
   }
   return 0;

@@ -17,44 +17,40 @@ import { dumpView } from '../pfkey/dump-view.js';
 import { benign } from '../backends/embedded.js';
 import type { Options } from './args.js';
 
-export interface Printed {
-  /** stdout text */
-  readonly out: string;
-  /** the refusal, if the command failed (one line, no position) */
-  readonly error?: string;
-}
-
 /** Why a command failed, in words: the backend's reason, the errno's name and text. */
 export function refusalText(c: Command, errno: number, why: string | undefined): string {
   const what = why ?? strerror(errno).toLowerCase();
   return `${describeCommand(c)}: ${what} (${errnoName(errno)}${why ? `, ${strerror(errno)}` : ''})`;
 }
 
-function exchangeText(x: Exchange, o: Options, po: PostprocOptions, c: Command, showErrors: boolean): string {
-  let s = '';
-  if (o.verbose) s += kdebugSadb(x.sent, po.platform) + '\n';
-  if (o.hexdump) s += hexdump(x.sent);
+function printExchange(x: Exchange, o: Options, po: PostprocOptions, c: Command, write: (s: string) => void): void {
+  if (o.verbose) write(kdebugSadb(x.sent, po.platform) + '\n');
+  if (o.hexdump) write(hexdump(x.sent));
   for (const r of x.received) {
-    if (o.verbose) s += kdebugSadb(r, po.platform) + '\n';
+    if (o.verbose) write(kdebugSadb(r, po.platform) + '\n');
     const v = dumpView(r, po.platform);
     const errno = v.header.errno;
     if (errno !== 0) {
       // an empty dump is an answer, not a failure: "No SAD entries." as the reference prints it
-      if (benign(c, errno) || showErrors) s += `${errnoText(v.header.type, errno)}.\n`;
+      if (benign(c, errno)) write(`${errnoText(v.header.type, errno)}.\n`);
       // sendkeymsg stops reading at an error (postproc returns -1)
       break;
     }
-    s += postproc(v, po);
+    const text = postproc(v, po);
+    if (text) write(text);
     // ... and at the last message of an answer (seq 0): a dump's last entry, or the one reply
     if (v.header.seq === 0) break;
   }
-  return s;
 }
 
-/** The text for one command's outcome. */
-export function printOutcome(c: Command, out: Outcome, o: Options, po: PostprocOptions): Printed {
-  let text = '';
-  for (const x of out.exchanges) text += exchangeText(x, o, po, c, false);
-  if (out.errno === 0 || benign(c, out.errno)) return { out: text };
-  return { out: text, error: refusalText(c, out.errno, out.why) };
+/**
+ * Print one command's outcome to `write` (stdout) piece by piece; returns
+ * the refusal, in one line without position, if the command failed.
+ */
+export function printOutcome(c: Command, out: Outcome, o: Options, po: PostprocOptions, write: (s: string) => void): string | undefined {
+  if (o.verbose || o.hexdump || c.kind === 'get' || c.kind === 'dump' || c.kind === 'spddump') {
+    for (const x of out.exchanges) printExchange(x, o, po, c, write);
+  }
+  if (out.errno === 0 || benign(c, out.errno)) return undefined;
+  return refusalText(c, out.errno, out.why);
 }

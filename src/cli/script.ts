@@ -82,17 +82,20 @@ function printMessages(io: Io, cmds: readonly Command[], o: Options): Diagnostic
  * stands on its own.
  */
 async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Command[], atomic: boolean, lines: Lines, st: RunState): Promise<boolean> {
-  const outcomes = await backend.run(cmds, { atomic, pid: io.pid });
   const po: PostprocOptions = { ...dumpOptions(io, o), short: false };
+  const write = (t: string): void => io.stdout(t);
   let ok = true;
-  outcomes.forEach((out, i) => {
-    const c = cmds[i]!;
-    const p = printOutcome(c, out, o, po);
-    io.stdout(p.out);
-    if (p.error) {
-      ok = false;
-      report(io, [{ severity: 'error', code: 'refused', file: c.pos.file, line: c.pos.line, col: c.pos.col, message: p.error }], lines, st);
-    }
+  await backend.run(cmds, {
+    atomic,
+    pid: io.pid,
+    onOutcome: (out, i) => {
+      const c = cmds[i]!;
+      const error = printOutcome(c, out, o, po, write);
+      if (error) {
+        ok = false;
+        report(io, [{ severity: 'error', code: 'refused', file: c.pos.file, line: c.pos.line, col: c.pos.col, message: error }], lines, st);
+      }
+    },
   });
   return ok;
 }

@@ -68,21 +68,27 @@ export function withHeader(m: SadbMsg, patch: Partial<SadbHeader>): Uint8Array {
   return serialize({ header: { ...m.header, ...patch }, exts: m.exts });
 }
 
-/** A u64 counter kept in the store. */
-export function nextCounter(tx: Tx, name: string, start: bigint): bigint {
-  const cur = tx.get(`m/${name}`);
-  const v = cur ? BigInt(Buffer.from(cur).toString('latin1')) : start;
-  tx.put(`m/${name}`, Buffer.from((v + 1n).toString(), 'latin1'));
-  return v;
+function u64(v: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, v, true);
+  return b;
 }
 
-export function peekCounter(tx: Tx, name: string, start: bigint): bigint {
+/** A u64 counter kept in the store (8 bytes, little-endian). */
+export function peekCounter(tx: Pick<Tx, 'get'>, name: string, start: bigint): bigint {
   const cur = tx.get(`m/${name}`);
-  return cur ? BigInt(Buffer.from(cur).toString('latin1')) : start;
+  return cur ? new DataView(cur.buffer, cur.byteOffset, cur.byteLength).getBigUint64(0, true) : start;
 }
 
 export function setCounter(tx: Tx, name: string, v: bigint): void {
-  tx.put(`m/${name}`, Buffer.from(v.toString(), 'latin1'));
+  tx.put(`m/${name}`, u64(v));
+}
+
+/** The counter's value, which is then advanced by one. */
+export function nextCounter(tx: Tx, name: string, start: bigint): bigint {
+  const v = peekCounter(tx, name, start);
+  setCounter(tx, name, v + 1n);
+  return v;
 }
 
 /**

@@ -4,18 +4,18 @@
  * transaction with nothing due does not look further.
  */
 import type { Tx } from './store.js';
+import { peekCounter, setCounter } from './context.js';
 import { deadlineKey, type DeadlineKind } from './records.js';
 
-const NEXT = 'm/nextdl';
+const NEXT = 'nextdl';
 const NONE = 1n << 62n;
 
-export function nextDeadline(tx: Tx): bigint {
-  const v = tx.get(NEXT);
-  return v ? BigInt(Buffer.from(v).toString('latin1')) : NONE;
+export function nextDeadline(tx: Pick<Tx, 'get'>): bigint {
+  return peekCounter(tx, NEXT, NONE);
 }
 
 export function setNextDeadline(tx: Tx, when: bigint): void {
-  tx.put(NEXT, Buffer.from(when.toString(), 'latin1'));
+  setCounter(tx, NEXT, when);
 }
 
 export function addDeadline(tx: Tx, when: bigint, kind: DeadlineKind, key: string): void {

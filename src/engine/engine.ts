@@ -16,7 +16,7 @@ import { encodeStored, FLAG_RAW, rawPolicyKey, spiZeroKey } from './records.js';
 import { parseRequest, type Request } from './request.js';
 import * as sad from './sad.js';
 import * as spd from './spd.js';
-import { NO_DEADLINE } from './deadlines.js';
+import { nextDeadline } from './deadlines.js';
 import { Store, type Tx } from './store.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
@@ -120,17 +120,21 @@ export class Engine {
     let aborted = false;
     let result: T | undefined;
     await this.store.locked(async (tx, commit) => {
+      // what monitors would read is kept only while one is listening: an apply alone pays nothing for it
+      const listening = this.log.listening();
       const out = new Deliveries();
       const ctx: Ctx = { tx, now, out, random: this.random };
       runExpiry(ctx);
-      for (const m of out.monitor) logged.push({ msg: m, usec });
+      if (listening) for (const m of out.monitor) logged.push({ msg: m, usec });
       const session: Session = {
         now,
         send: (request) => {
           if (aborted) throw new Error('send after abort');
           const r = this.handle(tx, now, request);
-          last = [{ msg: request, usec }, ...r.monitor.map((msg) => ({ msg, usec }))];
-          logged.push(...last);
+          if (listening) {
+            last = [{ msg: request, usec }, ...r.monitor.map((msg) => ({ msg, usec }))];
+            for (const l of last) logged.push(l);
+          }
           return { errno: r.errno, ...(r.why ? { why: r.why } : {}), replies: r.replies };
         },
         abort: () => {
@@ -140,7 +144,7 @@ export class Engine {
       result = await fn(session);
       if (!aborted) commit();
       const publish = aborted ? last : logged;
-      if (publish.length && this.log.listening()) this.log.append(publish);
+      if (publish.length) this.log.append(publish);
     });
     return result as T;
   }
@@ -170,8 +174,7 @@ export class Engine {
 
   /** The next pending lifetime deadline (seconds), without taking the lock. */
   nextDeadline(): bigint {
-    const v = this.store.read().get('m/nextdl');
-    return v ? BigInt(Buffer.from(v).toString('latin1')) : NO_DEADLINE;
+    return nextDeadline(this.store.read());
   }
 
   /** Seconds since the epoch on the engine's clock. */

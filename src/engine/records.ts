@@ -14,6 +14,8 @@
  *   m/<name>                   counters: order, spidx, reqid
  */
 import type { IpAddress } from '../model/address.js';
+import { serialize } from '../pfkey/serialize.js';
+import type { SadbMsg } from '../pfkey/types.js';
 
 export const FLAG_RAW = 1;
 export const FLAG_LARVAL = 2;
@@ -35,6 +37,15 @@ export function encodeStored(flags: number, order: bigint, msg: Uint8Array): Uin
   b[1] = flags;
   v.setBigUint64(8, order, true);
   b.set(msg, HEADER);
+  return b;
+}
+
+/** A record for a message, serialized in place behind its header (one copy, not two). */
+export function storedOf(flags: number, order: bigint, m: SadbMsg): Uint8Array {
+  const b = serialize(m, 'linux', HEADER);
+  b[0] = 1;
+  b[1] = flags;
+  new DataView(b.buffer, b.byteOffset, b.byteLength).setBigUint64(8, order, true);
   return b;
 }
 

@@ -10,7 +10,7 @@ import { serialize } from '../pfkey/serialize.js';
 import { findExt, type SadbMsg } from '../pfkey/types.js';
 import { E, errorReply, fail, KernelError, nextCounter, withHeader, type Ctx } from './context.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
-import { decodeStored, encodeStored, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
+import { decodeStored, storedOf, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
 import { srcDst, validSatype, type Request } from './request.js';
 import { ACQ_EXPIRES, buildSa, larvalSa, setState, type Built } from './sa-state.js';
 
@@ -35,10 +35,12 @@ export function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigi
   return out;
 }
 
-/** Store an SA record and its lifetime deadlines. */
-export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): void {
-  c.tx.put(key, encodeStored(flags, order, serialize(m)));
+/** Store an SA record and its lifetime deadlines; returns the stored message's bytes. */
+export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): Uint8Array {
+  const rec = storedOf(flags, order, m);
+  c.tx.put(key, rec);
   for (const [when, kind] of lifetimeDeadlines(key, m, flags)) addDeadline(c.tx, when, kind, key);
+  return rec.subarray(16);
 }
 
 /** Remove an SA record and its deadlines. */
@@ -63,8 +65,9 @@ export function add(c: Ctx, req: Request): void {
   const key = keyOf(req.header.satype, b, order);
   // any SA with this (daddr, spi, proto), a larval one from GETSPI included: that one needs UPDATE
   if (b.spi !== 0 && c.tx.has(key)) fail(E.EEXIST, 'an SA with this destination, protocol and SPI exists');
-  putSa(c, key, b.msg, 0, order);
-  notifySa(c, b.msg, MsgType.ADD, req);
+  const bytes = putSa(c, key, b.msg, 0, order);
+  // the notification is the stored SA under the request's header fields (a copy, not a second encoding)
+  c.out.all(patchHeader(bytes, { type: MsgType.ADD, seq: req.header.seq, pid: req.header.pid }));
 }
 
 export function update(c: Ctx, req: Request): void {

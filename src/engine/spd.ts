@@ -19,7 +19,7 @@ import { serialize } from '../pfkey/serialize.js';
 import { findExt, type ExtAddress, type ExtLifetime, type ExtPolicy, type IpsecRequestWire, type SadbExt, type SadbMsg, type SockAddr } from '../pfkey/types.js';
 import { E, fail, nextCounter, peekCounter, setCounter, type Ctx } from './context.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
-import { currentAddtime, decodeStored, encodeStored, FLAG_RAW, FLAG_TIMED, policyKey, type SelectorKey } from './records.js';
+import { currentAddtime, decodeStored, storedOf, FLAG_RAW, FLAG_TIMED, policyKey, type SelectorKey } from './records.js';
 import type { Request } from './request.js';
 import { dumpSeq, nextOrder, patchHeader } from './sad.js';
 
@@ -108,7 +108,7 @@ function genReqid(c: Ctx): number {
 /** xfrm_gen_index(): generator | dir, stepping by 8, skipping indexes in use. */
 function genIndex(c: Ctx, xdir: number): number {
   for (;;) {
-    const g = nextCounter(c.tx, 'polidx', 0n);
+    const g = peekCounter(c.tx, 'polidx', 0n);
     setCounter(c.tx, 'polidx', (g + 8n) & 0xffffffffn);
     let idx = Number((g | BigInt(xdir)) & 0xffffffffn);
     if (idx === 0) idx = 8;
@@ -206,13 +206,15 @@ function policyDeadline(m: SadbMsg): bigint | undefined {
   return ds.length ? ds.reduce((a, b) => (b < a ? b : a)) : undefined;
 }
 
-function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): void {
-  c.tx.put(key, encodeStored(refcnt(m, 1n << 62n) === 2 ? FLAG_TIMED : 0, order, serialize(m)));
+function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): Uint8Array {
+  const rec = storedOf(refcnt(m, 1n << 62n) === 2 ? FLAG_TIMED : 0, order, m);
+  c.tx.put(key, rec);
   const p = findExt(m, 'policy')!;
   c.tx.put(indexKey(p.id), new TextEncoder().encode(key));
   for (const t of p.requests) countReqid(c, t.reqid, 1);
   const when = policyDeadline(m);
   if (when !== undefined) addDeadline(c.tx, when, 'policy', key);
+  return rec.subarray(16);
 }
 
 export function removePolicy(c: Ctx, key: string): SadbMsg | undefined {
@@ -257,8 +259,11 @@ export function spdadd(c: Ctx, req: Request): void {
   } else id = genIndex(c, xfrmDir(p.dir));
   const action = p.ptype === 0 ? 0 : 1;
   const m = policyMessage(sel, p.dir, id, p.priority, action, tpls, lifetimeIn('lifetime_hard', req.ext('lifetime_hard')), lifetimeIn('lifetime_soft', req.ext('lifetime_soft')), c.now, ctx);
-  putPolicy(c, key, m, nextOrder(c));
-  notify(c, m, update ? MsgType.X_SPDUPDATE : MsgType.X_SPDADD, req, 3);
+  const bytes = putPolicy(c, key, m, nextOrder(c));
+  // the notification: the stored policy under the request's seq and pid, refcnt 3 (§5.5)
+  const n = patchHeader(bytes, { type: update ? MsgType.X_SPDUPDATE : MsgType.X_SPDADD, seq: req.header.seq, pid: req.header.pid });
+  new DataView(n.buffer, n.byteOffset).setUint16(6, 3, true);
+  c.out.all(n);
 }
 
 /** SPDDELETE: by selector and direction (§5.7). */

@@ -22,8 +22,20 @@ import { decodeSnapshot, encodeRecord, encodeSnapshot, FormatError, JOURNAL_MAGI
 
 export const STORE_VERSION = 1;
 const FORMAT_TEXT = JSON.stringify({ format: 'setkey-store', version: STORE_VERSION }) + '\n';
-/** fold the journal into a new snapshot when it is this large and larger than the snapshot */
+/**
+ * Fold the journal into a new snapshot when it is this large and more than
+ * twice the live data: what it holds beyond the live entries (overwritten
+ * and deleted ones) is then at least half of it, so the rewrite costs no more
+ * than the writes that made it necessary. One large transaction into an
+ * empty store is not rewritten at once: its journal is all live.
+ */
 const COMPACT_BYTES = 8 << 20;
+
+function liveSize(entries: ReadonlyMap<string, Uint8Array>): number {
+  let n = 0;
+  for (const [k, v] of entries) n += k.length + v.length + 8;
+  return n;
+}
 
 export type StoreErrorCode = 'foreign' | 'version' | 'corrupt' | 'busy' | 'perm' | 'notdir';
 
@@ -140,6 +152,7 @@ export class Store {
   private entries = new Map<string, Uint8Array>();
   private journalEnd = 0;
   private snapshotBytes = 0;
+  private nextCompactCheck = 0;
 
   private constructor(
     readonly dir: string,
@@ -344,7 +357,11 @@ export class Store {
       if ('put' in op) this.entries.set(op.put, op.value);
       else this.entries.delete(op.del);
     }
-    if (this.journalEnd > COMPACT_BYTES && this.journalEnd > this.snapshotBytes) this.compact();
+    // measuring the live data costs a pass over the map: only when the journal has grown by a tenth since
+    if (this.journalEnd > COMPACT_BYTES && this.journalEnd > this.nextCompactCheck) {
+      this.nextCompactCheck = this.journalEnd + (this.journalEnd >> 3);
+      if (this.journalEnd + this.snapshotBytes > 2 * liveSize(this.entries)) this.compact();
+    }
   }
 
   /** Fold snapshot and journal into generation G+1 (we hold the lock). */
@@ -357,6 +374,7 @@ export class Store {
     this.gen = next;
     this.journalEnd = JOURNAL_MAGIC.length;
     this.snapshotBytes = snap.length;
+    this.nextCompactCheck = 0;
     // the previous generation, and any left by a writer that died mid-compaction
     for (const f of readdirSync(this.dir)) {
       const m = /^(?:snapshot|journal)-([0-9]+)$/.exec(f);

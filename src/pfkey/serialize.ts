@@ -100,8 +100,18 @@ function extTypeNumber(e: SadbExt, platform: Platform): number {
   return e.kind === 'raw' ? e.exttype : extNumber(platform, e.kind as ExtKind);
 }
 
-export function serialize(m: SadbMsg, platform: Platform = 'linux'): Uint8Array {
-  const w = new Writer(128);
+/**
+ * One scratch writer for every message: serialize() runs to completion
+ * synchronously, so it is never shared by two messages at once, and a large
+ * apply allocates one exact-size copy per message instead of growing a buffer.
+ */
+const scratch = new Writer(4096);
+
+/** The message's bytes; with `headroom`, that many zero bytes come first (for a caller's own header). */
+export function serialize(m: SadbMsg, platform: Platform = 'linux', headroom = 0): Uint8Array {
+  const w = scratch.reset();
+  if (headroom) w.zeros(headroom);
+  const base = headroom;
   const h = m.header;
   w.u8(h.version).u8(h.type).u8(h.errno).u8(h.satype).u16(0).u16(h.reserved).u32(h.seq).u32(h.pid);
   for (const e of m.exts) {
@@ -111,6 +121,6 @@ export function serialize(m: SadbMsg, platform: Platform = 'linux'): Uint8Array 
     w.pad8(start);
     w.patch16(start, (w.length - start) / 8);
   }
-  w.patch16(4, w.length / 8);
+  w.patch16(base + 4, (w.length - base) / 8);
   return w.finish();
 }

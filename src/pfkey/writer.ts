@@ -90,6 +90,12 @@ export class Writer {
     this.buf.writeUInt16LE(v & 0xffff, at);
   }
 
+  /** Start over, keeping the buffer (a scratch writer reused for every message). */
+  reset(): this {
+    this.n = 0;
+    return this;
+  }
+
   /** A copy of the bytes written so far. */
   finish(): Uint8Array {
     return Uint8Array.prototype.slice.call(this.buf, 0, this.n);
