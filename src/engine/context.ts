@@ -34,8 +34,49 @@ export class Deliveries {
   }
 }
 
+/**
+ * The store's counters (SA order, policy index generator, reqid generator,
+ * earliest deadline), held in memory for a session and written once at its
+ * end: a large apply would otherwise rewrite them for every request. A
+ * refused request does not take its increments back, as the kernel's own
+ * generators do not.
+ */
+export class Counters {
+  private readonly cache = new Map<string, bigint>();
+  private readonly dirty = new Set<string>();
+  constructor(private readonly tx: Tx) {}
+
+  peek(name: string, start: bigint): bigint {
+    let v = this.cache.get(name);
+    if (v === undefined) {
+      v = peekCounter(this.tx, name, start);
+      this.cache.set(name, v);
+    }
+    return v;
+  }
+
+  set(name: string, v: bigint): void {
+    this.cache.set(name, v);
+    this.dirty.add(name);
+  }
+
+  /** The counter's value, which is then advanced by one. */
+  next(name: string, start: bigint): bigint {
+    const v = this.peek(name, start);
+    this.set(name, v + 1n);
+    return v;
+  }
+
+  /** Write what changed into the transaction. */
+  flush(): void {
+    for (const n of this.dirty) setCounter(this.tx, n, this.cache.get(n)!);
+    this.dirty.clear();
+  }
+}
+
 export interface Ctx {
   readonly tx: Tx;
+  readonly counters: Counters;
   /** wall-clock seconds */
   readonly now: bigint;
   readonly out: Deliveries;
@@ -84,12 +125,6 @@ export function setCounter(tx: Tx, name: string, v: bigint): void {
   tx.put(`m/${name}`, u64(v));
 }
 
-/** The counter's value, which is then advanced by one. */
-export function nextCounter(tx: Tx, name: string, start: bigint): bigint {
-  const v = peekCounter(tx, name, start);
-  setCounter(tx, name, v + 1n);
-  return v;
-}
 
 /**
  * The algorithms Linux af_key installs, by PF_KEY id (xfrm_algo.c: the

@@ -9,14 +9,14 @@
  */
 import { randomInt } from 'node:crypto';
 import { MsgType } from '../pfkey/constants.js';
-import { E, Deliveries, errorReply, KernelError, type Ctx } from './context.js';
+import { Counters, E, Deliveries, errorReply, KernelError, type Ctx } from './context.js';
 import { runExpiry } from './expiry.js';
 import { MonitorLog, type Logged } from './monitor-log.js';
 import { encodeStored, FLAG_RAW, rawPolicyKey, spiZeroKey } from './records.js';
 import { parseRequest, type Request } from './request.js';
 import * as sad from './sad.js';
 import * as spd from './spd.js';
-import { nextDeadline } from './deadlines.js';
+import { storedNextDeadline } from './deadlines.js';
 import { Store, type Tx } from './store.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
@@ -123,14 +123,15 @@ export class Engine {
       // what monitors would read is kept only while one is listening: an apply alone pays nothing for it
       const listening = this.log.listening();
       const out = new Deliveries();
-      const ctx: Ctx = { tx, now, out, random: this.random };
+      const counters = new Counters(tx);
+      const ctx: Ctx = { tx, counters, now, out, random: this.random };
       runExpiry(ctx);
       if (listening) for (const m of out.monitor) logged.push({ msg: m, usec });
       const session: Session = {
         now,
         send: (request) => {
           if (aborted) throw new Error('send after abort');
-          const r = this.handle(tx, now, request);
+          const r = this.handle(tx, counters, now, request);
           if (listening) {
             last = [{ msg: request, usec }, ...r.monitor.map((msg) => ({ msg, usec }))];
             for (const l of last) logged.push(l);
@@ -142,16 +143,19 @@ export class Engine {
         },
       };
       result = await fn(session);
-      if (!aborted) commit();
+      if (!aborted) {
+        counters.flush();
+        commit();
+      }
       const publish = aborted ? last : logged;
       if (publish.length) this.log.append(publish);
     });
     return result as T;
   }
 
-  private handle(tx: Tx, now: bigint, request: Uint8Array): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
+  private handle(tx: Tx, counters: Counters, now: bigint, request: Uint8Array): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
     const out = new Deliveries();
-    const ctx: Ctx = { tx, now, out, random: this.random };
+    const ctx: Ctx = { tx, counters, now, out, random: this.random };
     if (request.length < 16) return { errno: E.EINVAL, why: 'a message shorter than its header', replies: [], monitor: [] };
     const h = readHeader(new DataView(request.buffer, request.byteOffset, request.byteLength));
     // a header af_key refuses makes send() fail: there is no reply message at all (§9)
@@ -174,7 +178,7 @@ export class Engine {
 
   /** The next pending lifetime deadline (seconds), without taking the lock. */
   nextDeadline(): bigint {
-    return nextDeadline(this.store.read());
+    return storedNextDeadline(this.store.read());
   }
 
   /** Seconds since the epoch on the engine's clock. */
@@ -200,12 +204,14 @@ export class Engine {
       spans.push(bytes.slice(m.offset, m.offset + m.length));
     }
     await this.store.transact((tx) => {
-      const ctx: Ctx = { tx, now: 0n, out: new Deliveries(), random: this.random };
+      const counters = new Counters(tx);
+      const ctx: Ctx = { tx, counters, now: 0n, out: new Deliveries(), random: this.random };
       // dumps are newest first: the file's first message gets the highest order
       for (let i = spans.length - 1; i >= 0; i--) {
         const order = sad.nextOrder(ctx);
         tx.put(table === 'sad' ? spiZeroKey(order) : rawPolicyKey(order), encodeStored(FLAG_RAW, order, spans[i]!));
       }
+      counters.flush();
     });
     return spans.length;
   }

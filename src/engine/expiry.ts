@@ -22,7 +22,7 @@ import { removePolicy } from './spd.js';
 
 /** Run every deadline that is due at c.now; returns the next one still pending (or NO_DEADLINE). */
 export function runExpiry(c: Ctx): bigint {
-  if (nextDeadline(c.tx) > c.now) return nextDeadline(c.tx);
+  if (nextDeadline(c) > c.now) return nextDeadline(c);
   const keys = [...c.tx.keys('e/')].sort();
   let next = NO_DEADLINE;
   for (const k of keys) {
@@ -54,6 +54,6 @@ export function runExpiry(c: Ctx): bigint {
       c.out.registered(serialize(expireMessage(m, true)));
     }
   }
-  setNextDeadline(c.tx, next);
+  setNextDeadline(c, next);
   return next;
 }

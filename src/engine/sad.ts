@@ -8,14 +8,14 @@ import { decodeMessage } from '../pfkey/decode.js';
 import { addressOf } from '../pfkey/from-wire.js';
 import { serialize } from '../pfkey/serialize.js';
 import { findExt, type SadbMsg } from '../pfkey/types.js';
-import { E, errorReply, fail, KernelError, nextCounter, withHeader, type Ctx } from './context.js';
+import { E, errorReply, fail, KernelError, withHeader, type Ctx } from './context.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
 import { decodeStored, storedOf, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
 import { srcDst, validSatype, type Request } from './request.js';
 import { ACQ_EXPIRES, buildSa, larvalSa, setState, type Built } from './sa-state.js';
 
 export function nextOrder(c: Ctx): bigint {
-  return nextCounter(c.tx, 'order', 1n);
+  return c.counters.next('order', 1n);
 }
 
 /** The key an SA is stored under; SPI 0 SAs are never found by SPI, so they get one of their own. */
@@ -39,7 +39,7 @@ export function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigi
 export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): Uint8Array {
   const rec = storedOf(flags, order, m);
   c.tx.put(key, rec);
-  for (const [when, kind] of lifetimeDeadlines(key, m, flags)) addDeadline(c.tx, when, kind, key);
+  for (const [when, kind] of lifetimeDeadlines(key, m, flags)) addDeadline(c, when, kind, key);
   return rec.subarray(16);
 }
 
@@ -50,7 +50,7 @@ export function removeSa(c: Ctx, key: string): void {
   const st = decodeStored(v);
   if (!(st.flags & FLAG_RAW)) {
     const m = decodeMessage(st.msg);
-    for (const [when, kind] of lifetimeDeadlines(key, m, st.flags)) removeDeadline(c.tx, when, kind, key);
+    for (const [when, kind] of lifetimeDeadlines(key, m, st.flags)) removeDeadline(c, when, kind, key);
   }
   c.tx.delete(key);
 }
@@ -206,7 +206,7 @@ export function dumpSeq(i: number, n: number): number {
 }
 
 export function patchHeader(msg: Uint8Array, patch: { type?: number; seq?: number; pid?: number }): Uint8Array {
-  const b = Uint8Array.from(msg);
+  const b = new Uint8Array(msg);
   const v = new DataView(b.buffer);
   if (patch.type !== undefined) b[1] = patch.type;
   if (patch.seq !== undefined) v.setUint32(8, patch.seq >>> 0, true);

@@ -17,7 +17,7 @@ import { decodeMessage } from '../pfkey/decode.js';
 import { addressOf } from '../pfkey/from-wire.js';
 import { serialize } from '../pfkey/serialize.js';
 import { findExt, type ExtAddress, type ExtLifetime, type ExtPolicy, type IpsecRequestWire, type SadbExt, type SadbMsg, type SockAddr } from '../pfkey/types.js';
-import { E, fail, nextCounter, peekCounter, setCounter, type Ctx } from './context.js';
+import { E, fail, type Ctx } from './context.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
 import { currentAddtime, decodeStored, storedOf, FLAG_RAW, FLAG_TIMED, policyKey, type SelectorKey } from './records.js';
 import type { Request } from './request.js';
@@ -92,13 +92,13 @@ function countReqid(c: Ctx, reqid: number, delta: number): void {
 
 /** gen_reqid(): a global counter from 0x3fff, skipping reqids a policy template uses; 0 when all are taken. */
 function genReqid(c: Ctx): number {
-  let reqid = Number(peekCounter(c.tx, 'reqid', BigInt(IPSEC_MANUAL_REQID_MAX)));
+  let reqid = Number(c.counters.peek('reqid', BigInt(IPSEC_MANUAL_REQID_MAX)));
   const start = reqid;
   do {
     reqid = (reqid + 1) >>> 0;
     if (reqid === 0) reqid = IPSEC_MANUAL_REQID_MAX + 1;
     if (!c.tx.has(reqidKey(reqid))) {
-      setCounter(c.tx, 'reqid', BigInt(reqid));
+      c.counters.set('reqid', BigInt(reqid));
       return reqid;
     }
   } while (reqid !== start);
@@ -108,8 +108,8 @@ function genReqid(c: Ctx): number {
 /** xfrm_gen_index(): generator | dir, stepping by 8, skipping indexes in use. */
 function genIndex(c: Ctx, xdir: number): number {
   for (;;) {
-    const g = peekCounter(c.tx, 'polidx', 0n);
-    setCounter(c.tx, 'polidx', (g + 8n) & 0xffffffffn);
+    const g = c.counters.peek('polidx', 0n);
+    c.counters.set('polidx', (g + 8n) & 0xffffffffn);
     let idx = Number((g | BigInt(xdir)) & 0xffffffffn);
     if (idx === 0) idx = 8;
     if (!c.tx.has(indexKey(idx))) return idx;
@@ -213,7 +213,7 @@ function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): Uint8Array {
   c.tx.put(indexKey(p.id), new TextEncoder().encode(key));
   for (const t of p.requests) countReqid(c, t.reqid, 1);
   const when = policyDeadline(m);
-  if (when !== undefined) addDeadline(c.tx, when, 'policy', key);
+  if (when !== undefined) addDeadline(c, when, 'policy', key);
   return rec.subarray(16);
 }
 
@@ -228,7 +228,7 @@ export function removePolicy(c: Ctx, key: string): SadbMsg | undefined {
   c.tx.delete(indexKey(p.id));
   for (const t of p.requests) countReqid(c, t.reqid, -1);
   const when = policyDeadline(m);
-  if (when !== undefined) removeDeadline(c.tx, when, 'policy', key);
+  if (when !== undefined) removeDeadline(c, when, 'policy', key);
   return m;
 }
 

@@ -96,8 +96,10 @@ export class Writer {
     return this;
   }
 
-  /** A copy of the bytes written so far. */
+  /** A copy of the bytes written so far (a plain Uint8Array: a Buffer costs more to make). */
   finish(): Uint8Array {
-    return Uint8Array.prototype.slice.call(this.buf, 0, this.n);
+    const out = new Uint8Array(this.n);
+    out.set(new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.n));
+    return out;
   }
 }
