@@ -33,7 +33,12 @@ export interface RunOptions {
    * Each command's outcome as soon as it is known (then run() keeps none and
    * resolves to []): a large file's replies need not all be held at once.
    */
-  readonly onOutcome?: (o: Outcome, index: number) => void;
+  readonly onOutcome?: (o: Outcome, cmd: Command) => void;
+  /**
+   * The caller reads only answers (what get, dump, getspi return), not the
+   * notifications a request also brings back: they need not be made.
+   */
+  readonly quiet?: boolean;
 }
 
 /** What a backend cannot do: the conformance suite skips with this reason. */
@@ -59,10 +64,12 @@ export interface Backend {
   /** where the state lives, for messages ("the store at ...", "the kernel") */
   readonly where: string;
   /**
-   * Run the commands in order. With `atomic`, the first failure stops the
-   * run and undoes everything (its outcome is the last one returned).
+   * Run the commands in order: an array, or chunks as they come (a large
+   * file is read statement by statement, never held whole). With `atomic`,
+   * the first failure stops the run and undoes everything (its outcome is
+   * the last one returned).
    */
-  run(cmds: readonly Command[], opts: RunOptions): Promise<Outcome[]>;
+  run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]>;
   /**
    * setkey -x: every PF_KEY message exchanged from now on, by any process,
    * until the signal aborts.

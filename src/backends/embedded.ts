@@ -27,8 +27,8 @@ export function benign(c: Command, errno: number): boolean {
   return errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump');
 }
 
-function exchangeOne(s: Session, msg: Uint8Array, into: Exchange[]): { errno: number; why?: string; received: Uint8Array[] } {
-  const r = s.send(msg);
+function exchangeOne(s: Session, msg: Uint8Array, into: Exchange[], quiet = false): { errno: number; why?: string; received: Uint8Array[] } {
+  const r = s.send(msg, { notifications: !quiet });
   into.push({ sent: msg, received: r.replies });
   return { errno: r.errno, ...(r.why ? { why: r.why } : {}), received: r.replies };
 }
@@ -69,7 +69,7 @@ function deleteAll(s: Session, c: DeleteAllCommand, pid: number): Outcome {
   return { errno: 0, exchanges };
 }
 
-function runOne(s: Session, c: Command, pid: number): Outcome {
+function runOne(s: Session, c: Command, pid: number, quiet: boolean): Outcome {
   if (c.kind === 'deleteall') return deleteAll(s, c, pid);
   let msgs: SadbMsg[];
   try {
@@ -80,7 +80,7 @@ function runOne(s: Session, c: Command, pid: number): Outcome {
   }
   const exchanges: Exchange[] = [];
   for (const m of msgs) {
-    const r = exchangeOne(s, serialize(m), exchanges);
+    const r = exchangeOne(s, serialize(m), exchanges, quiet);
     if (r.errno) return { errno: r.errno, ...(r.why ? { why: r.why } : {}), exchanges };
   }
   return { errno: 0, exchanges };
@@ -100,17 +100,19 @@ export class EmbeddedBackend implements Backend {
     return `the embedded engine's store at ${this.engine.dir}`;
   }
 
-  async run(cmds: readonly Command[], opts: RunOptions): Promise<Outcome[]> {
+  async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    await this.engine.session((s) => {
-      for (let i = 0; i < cmds.length; i++) {
-        const c = cmds[i]!;
-        const o = runOne(s, c, opts.pid);
-        if (opts.onOutcome) opts.onOutcome(o, i);
-        else outcomes.push(o);
-        if (opts.atomic && o.errno !== 0 && !benign(c, o.errno)) {
-          s.abort();
-          break;
+    const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+    await this.engine.session(async (s) => {
+      for await (const chunk of chunks) {
+        for (const c of chunk) {
+          const o = runOne(s, c, opts.pid, opts.quiet ?? false);
+          if (opts.onOutcome) opts.onOutcome(o, c);
+          else outcomes.push(o);
+          if (opts.atomic && o.errno !== 0 && !benign(c, o.errno)) {
+            s.abort();
+            return;
+          }
         }
       }
     });

@@ -13,7 +13,7 @@ import { hexdump } from '../format/hexdump.js';
 import { serialize } from '../pfkey/serialize.js';
 import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
 import { formatDiagnostic, type Diagnostic } from '../syntax/diagnostics.js';
-import { parse, type Statement } from '../syntax/parser.js';
+import { parse, StatementReader, type Statement } from '../syntax/parser.js';
 import { resolveStatements } from '../syntax/resolve.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
@@ -81,15 +81,16 @@ function printMessages(io: Io, cmds: readonly Command[], o: Options): Diagnostic
  * (a file) the first refusal undoes the run; without (-c) each command
  * stands on its own.
  */
-async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Command[], atomic: boolean, lines: Lines, st: RunState): Promise<boolean> {
+async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Command[] | AsyncIterable<readonly Command[]>, atomic: boolean, lines: Lines, st: RunState): Promise<boolean> {
   const po: PostprocOptions = { ...dumpOptions(io, o), short: false };
   const write = (t: string): void => io.stdout(t);
   let ok = true;
   await backend.run(cmds, {
     atomic,
     pid: io.pid,
-    onOutcome: (out, i) => {
-      const c = cmds[i]!;
+    // without -v nothing prints what a request's notifications say
+    quiet: !o.verbose,
+    onOutcome: (out, c) => {
       const error = printOutcome(c, out, o, po, write);
       if (error) {
         ok = false;
@@ -122,12 +123,62 @@ function finish(io: Io, st: RunState): number {
   return st.errors ? 1 : 0;
 }
 
+const CHUNK = 1024;
+
+/**
+ * The commands of a checked file, in chunks, read a second time from its
+ * text: a large file is never held whole as statements. Host names were
+ * resolved in the first pass (by statement position).
+ */
+async function* commandChunks(text: string, file: string, io: Io, o: Options, resolved: ReadonlyMap<string, readonly Command[]>): AsyncGenerator<readonly Command[]> {
+  const reader = new StatementReader(text, { file, sys: io.sys });
+  let chunk: Command[] = [];
+  for (const s of reader) {
+    const c = s.cmd;
+    const cmds = s.hosts ? (resolved.get(`${c.pos.line}:${c.pos.col}`) ?? []) : [c as Command];
+    for (const x of o.rfcMode ? withForwardCopies(cmds) : cmds) chunk.push(x);
+    if (chunk.length >= CHUNK) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length) yield chunk;
+}
+
+/** -f on a backend: check everything (first pass), then apply all of it or none (second pass). */
+async function applyFile(io: Io, o: Options, file: string, text: string, backend: Backend, lines: Lines, st: RunState): Promise<number> {
+  const hosts: Statement[] = [];
+  const r = parse(text, { file, sys: io.sys }, (s) => s.hosts && hosts.push(s));
+  report(io, r.diagnostics, lines, st);
+  if (r.errorCount > 0) {
+    io.stderr(`setkey: ${r.errorCount} error${r.errorCount > 1 ? 's' : ''} in ${file}; nothing applied\n`);
+    return finish(io, st);
+  }
+  const res = await resolveStatements(hosts, file, io.lookup);
+  report(io, res.diagnostics, lines, st);
+  if (res.diagnostics.some((d) => d.severity === 'error')) {
+    io.stderr(`setkey: errors in ${file}; nothing applied\n`);
+    return finish(io, st);
+  }
+  const resolved = new Map<string, Command[]>();
+  for (const c of res.commands) {
+    const k = `${c.pos.line}:${c.pos.col}`;
+    const list = resolved.get(k);
+    if (list) list.push(c);
+    else resolved.set(k, [c]);
+  }
+  const ok = await apply(io, o, backend, commandChunks(text, file, io, o, resolved), true, lines, st);
+  if (!ok) io.stderr(`setkey: ${file}: nothing applied\n`);
+  return finish(io, st);
+}
+
 /** `-f FILE`: the whole file is parsed and checked before anything is applied, then applied whole or not at all. */
 export async function runFile(io: Io, o: Options, file: string, text: string, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
   const lines = new Lines(text);
+  if (backend) return applyFile(io, o, file, text, backend, lines, st);
   // with -n and no -H nothing needs the statements after checking, except the host names to resolve
-  const keepAll = !o.noAct || o.hexdump;
+  const keepAll = o.hexdump;
   const pending: Statement[] = [];
   const r = parse(text, { file, sys: io.sys }, keepAll ? undefined : (s) => s.hosts && pending.push(s));
   report(io, r.diagnostics, lines, st);

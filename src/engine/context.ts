@@ -10,27 +10,47 @@ import { serialize } from '../pfkey/serialize.js';
 import type { SadbHeader, SadbMsg } from '../pfkey/types.js';
 import type { Tx } from './store.js';
 
+/** A message, or how to make it when someone will read it. */
+export type Lazy = Uint8Array | (() => Uint8Array);
+
+function made(m: Lazy): Uint8Array {
+  return typeof m === 'function' ? m() : m;
+}
+
 export class Deliveries {
   /** what the requesting socket reads, in order */
   readonly requester: Uint8Array[] = [];
   /** what a promiscuous socket reads, in order */
   readonly monitor: Uint8Array[] = [];
 
-  /** BROADCAST_ONE to the requester */
-  one(m: Uint8Array): void {
-    this.requester.push(m);
-    this.monitor.push(m);
+  /**
+   * @param notifications does the requester read broadcast notifications (its
+   *   ADD echo...)? A caller that prints none of them says no, and they are not made.
+   * @param monitors is a monitor listening?
+   */
+  constructor(
+    private readonly notifications = true,
+    private readonly monitors = true,
+  ) {}
+
+  /** BROADCAST_ONE to the requester (an answer: always made) */
+  one(m: Lazy): void {
+    const b = made(m);
+    this.requester.push(b);
+    if (this.monitors) this.monitor.push(b);
   }
 
   /** BROADCAST_ALL: every socket, promiscuous ones twice */
-  all(m: Uint8Array): void {
-    this.requester.push(m);
-    this.monitor.push(m, m);
+  all(m: Lazy): void {
+    if (!this.notifications && !this.monitors) return;
+    const b = made(m);
+    if (this.notifications) this.requester.push(b);
+    if (this.monitors) this.monitor.push(b, b);
   }
 
   /** BROADCAST_REGISTERED with no addressee (EXPIRE): setkey registers with satype 0, so only monitors */
-  registered(m: Uint8Array): void {
-    this.monitor.push(m);
+  registered(m: Lazy): void {
+    if (this.monitors) this.monitor.push(made(m));
   }
 }
 

@@ -41,9 +41,14 @@ export interface Reply {
   readonly replies: Uint8Array[];
 }
 
+export interface SendOptions {
+  /** make the broadcast notifications the requester would read (its ADD echo...); default yes */
+  readonly notifications?: boolean;
+}
+
 export interface Session {
   /** one request, as a PF_KEY socket would take it */
-  send(request: Uint8Array): Reply;
+  send(request: Uint8Array, opts?: SendOptions): Reply;
   /** undo the whole session: nothing of it is committed (only the refused request reaches monitors) */
   abort(): void;
   /** wall-clock seconds of this session */
@@ -75,7 +80,7 @@ const HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
 /** X_PROMISC: header only, satype 0 or 1; the message comes back to all (§7). */
 function promisc(c: Ctx, r: Request): void {
   if (r.header.satype > 1) throw new KernelError(E.EINVAL, `X_PROMISC with satype ${r.header.satype}`);
-  c.out.all(serialize({ header: { ...r.header, errno: 0 }, exts: [] }));
+  c.out.all(() => serialize({ header: { ...r.header, errno: 0 }, exts: [] }));
 }
 
 /** SADB_REGISTER: the af_key algorithm table (§8), whatever the satype. */
@@ -122,16 +127,16 @@ export class Engine {
     await this.store.locked(async (tx, commit) => {
       // what monitors would read is kept only while one is listening: an apply alone pays nothing for it
       const listening = this.log.listening();
-      const out = new Deliveries();
+      const out = new Deliveries(true, listening);
       const counters = new Counters(tx);
       const ctx: Ctx = { tx, counters, now, out, random: this.random };
       runExpiry(ctx);
       if (listening) for (const m of out.monitor) logged.push({ msg: m, usec });
       const session: Session = {
         now,
-        send: (request) => {
+        send: (request, so) => {
           if (aborted) throw new Error('send after abort');
-          const r = this.handle(tx, counters, now, request);
+          const r = this.handle(tx, counters, now, request, so?.notifications ?? true, listening);
           if (listening) {
             last = [{ msg: request, usec }, ...r.monitor.map((msg) => ({ msg, usec }))];
             for (const l of last) logged.push(l);
@@ -153,8 +158,8 @@ export class Engine {
     return result as T;
   }
 
-  private handle(tx: Tx, counters: Counters, now: bigint, request: Uint8Array): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
-    const out = new Deliveries();
+  private handle(tx: Tx, counters: Counters, now: bigint, request: Uint8Array, notifications: boolean, monitors: boolean): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
+    const out = new Deliveries(notifications, monitors);
     const ctx: Ctx = { tx, counters, now, out, random: this.random };
     if (request.length < 16) return { errno: E.EINVAL, why: 'a message shorter than its header', replies: [], monitor: [] };
     const h = readHeader(new DataView(request.buffer, request.byteOffset, request.byteLength));

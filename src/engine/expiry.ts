@@ -47,11 +47,11 @@ export function runExpiry(c: Ctx): bigint {
       // dying: it stays, dumps as state 2, and gets one soft EXPIRE
       const dying = setState(m, SaState.DYING);
       c.tx.put(d.sa, encodeStored(st.flags | FLAG_DYING, st.order, serialize(dying)));
-      c.out.registered(serialize(expireMessage(dying, false)));
+      c.out.registered(() => serialize(expireMessage(dying, false)));
     } else {
       // hard (and larval after acq_expires): deleted, then a hard EXPIRE; no DELETE message
       removeSa(c, d.sa);
-      c.out.registered(serialize(expireMessage(m, true)));
+      c.out.registered(() => serialize(expireMessage(m, true)));
     }
   }
   setNextDeadline(c, next);

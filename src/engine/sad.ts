@@ -56,7 +56,7 @@ export function removeSa(c: Ctx, key: string): void {
 }
 
 function notifySa(c: Ctx, m: SadbMsg, type: number, req: Request): void {
-  c.out.all(withHeader(m, { type, seq: req.header.seq, pid: req.header.pid, errno: 0, reserved: 0 }));
+  c.out.all(() => withHeader(m, { type, seq: req.header.seq, pid: req.header.pid, errno: 0, reserved: 0 }));
 }
 
 export function add(c: Ctx, req: Request): void {
@@ -67,7 +67,7 @@ export function add(c: Ctx, req: Request): void {
   if (b.spi !== 0 && c.tx.has(key)) fail(E.EEXIST, 'an SA with this destination, protocol and SPI exists');
   const bytes = putSa(c, key, b.msg, 0, order);
   // the notification is the stored SA under the request's header fields (a copy, not a second encoding)
-  c.out.all(patchHeader(bytes, { type: MsgType.ADD, seq: req.header.seq, pid: req.header.pid }));
+  c.out.all(() => patchHeader(bytes, { type: MsgType.ADD, seq: req.header.seq, pid: req.header.pid }));
 }
 
 export function update(c: Ctx, req: Request): void {
@@ -197,7 +197,7 @@ export function flush(c: Ctx, req: Request): void {
   for (const v of victims) removeSa(c, v.key);
   // the requester always gets its header back; a non-empty flush is also announced to all
   c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));
-  if (victims.length > 0) c.out.all(serialize({ header: { ...req.header, errno: 0, reserved: 0 }, exts: [] }));
+  if (victims.length > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, reserved: 0 }, exts: [] }));
 }
 
 /** Number the entries of a dump as Linux does: 1, 2, ..., N-1, and 0 for the last. */

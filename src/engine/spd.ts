@@ -233,7 +233,7 @@ export function removePolicy(c: Ctx, key: string): SadbMsg | undefined {
 }
 
 function notify(c: Ctx, m: SadbMsg, type: number, req: Request, reserved: number): void {
-  c.out.all(serialize({ header: { version: 2, type, errno: 0, satype: 0, reserved, seq: req.header.seq, pid: req.header.pid }, exts: m.exts }));
+  c.out.all(() => serialize({ header: { version: 2, type, errno: 0, satype: 0, reserved, seq: req.header.seq, pid: req.header.pid }, exts: m.exts }));
 }
 
 /** SPDADD, SPDUPDATE, SPDSETIDX (§5.2). */
@@ -261,9 +261,11 @@ export function spdadd(c: Ctx, req: Request): void {
   const m = policyMessage(sel, p.dir, id, p.priority, action, tpls, lifetimeIn('lifetime_hard', req.ext('lifetime_hard')), lifetimeIn('lifetime_soft', req.ext('lifetime_soft')), c.now, ctx);
   const bytes = putPolicy(c, key, m, nextOrder(c));
   // the notification: the stored policy under the request's seq and pid, refcnt 3 (§5.5)
-  const n = patchHeader(bytes, { type: update ? MsgType.X_SPDUPDATE : MsgType.X_SPDADD, seq: req.header.seq, pid: req.header.pid });
-  new DataView(n.buffer, n.byteOffset).setUint16(6, 3, true);
-  c.out.all(n);
+  c.out.all(() => {
+    const n = patchHeader(bytes, { type: update ? MsgType.X_SPDUPDATE : MsgType.X_SPDADD, seq: req.header.seq, pid: req.header.pid });
+    new DataView(n.buffer, n.byteOffset).setUint16(6, 3, true);
+    return n;
+  });
 }
 
 /** SPDDELETE: by selector and direction (§5.7). */
@@ -316,7 +318,7 @@ export function spdflush(c: Ctx, req: Request): void {
   const all = listPolicies(c);
   for (const p of all) removePolicy(c, p.key);
   c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));
-  if (all.length > 0) c.out.all(serialize({ header: { ...req.header, errno: 0, satype: 0, reserved: 0 }, exts: [] }));
+  if (all.length > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, satype: 0, reserved: 0 }, exts: [] }));
 }
 
 export function spddump(c: Ctx, req: Request): void {

@@ -45,33 +45,34 @@ export function crc32(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-export type Op = { put: string; value: Uint8Array } | { del: string };
+/** A transaction's changes: key -> new value, or null for a deletion. */
+export type Ops = ReadonlyMap<string, Uint8Array | null>;
 
-function opsSize(ops: readonly Op[]): number {
+function opsSize(ops: Ops): number {
   let n = 4;
-  for (const op of ops) n += 'put' in op ? 9 + op.put.length + op.value.length : 5 + op.del.length;
+  for (const [k, v] of ops) n += v ? 9 + k.length + v.length : 5 + k.length;
   return n;
 }
 
 /** One journal record holding a transaction's operations. */
-export function encodeRecord(ops: readonly Op[]): Buffer {
+export function encodeRecord(ops: Ops): Buffer {
   const payloadLen = opsSize(ops);
   const b = Buffer.allocUnsafe(12 + payloadLen);
   let o = 12;
-  b.writeUInt32LE(ops.length, o);
+  b.writeUInt32LE(ops.size, o);
   o += 4;
-  for (const op of ops) {
-    if ('put' in op) {
+  for (const [k, v] of ops) {
+    if (v) {
       b[o++] = PUT;
-      b.writeUInt32LE(op.put.length, o);
-      o += 4 + b.write(op.put, o + 4, 'latin1');
-      b.writeUInt32LE(op.value.length, o);
-      b.set(op.value, o + 4);
-      o += 4 + op.value.length;
+      b.writeUInt32LE(k.length, o);
+      o += 4 + b.write(k, o + 4, 'latin1');
+      b.writeUInt32LE(v.length, o);
+      b.set(v, o + 4);
+      o += 4 + v.length;
     } else {
       b[o++] = DEL;
-      b.writeUInt32LE(op.del.length, o);
-      o += 4 + b.write(op.del, o + 4, 'latin1');
+      b.writeUInt32LE(k.length, o);
+      o += 4 + b.write(k, o + 4, 'latin1');
     }
   }
   b.writeUInt32LE(RECORD_MAGIC, 0);

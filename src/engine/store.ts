@@ -18,7 +18,7 @@
 import { closeSync, fdatasyncSync, fsyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { acquireLock, LockTimeout } from './lock.js';
-import { decodeSnapshot, encodeRecord, encodeSnapshot, FormatError, JOURNAL_MAGIC, replayJournal, type Op } from './store-format.js';
+import { decodeSnapshot, encodeRecord, encodeSnapshot, FormatError, JOURNAL_MAGIC, replayJournal, type Ops } from './store-format.js';
 
 export const STORE_VERSION = 1;
 const FORMAT_TEXT = JSON.stringify({ format: 'setkey-store', version: STORE_VERSION }) + '\n';
@@ -108,12 +108,10 @@ export class Tx {
     return this.pending.size > 0;
   }
 
-  ops(): Op[] {
-    const out: Op[] = [];
-    for (const [k, v] of this.pending) out.push(v === null ? { del: k } : { put: k, value: v });
-    return out;
-  }
-}
+  /** The changes, for the commit (not to be modified). */
+  ops(): Ops {
+    return this.pending;
+  }}
 
 function readIfExists(path: string): Buffer | undefined {
   try {
@@ -341,7 +339,7 @@ export class Store {
     }
   }
 
-  private commit(ops: Op[]): void {
+  private commit(ops: Ops): void {
     const record = encodeRecord(ops);
     const fd = openSync(join(this.dir, `journal-${this.gen}`), 'a', 0o600);
     try {
@@ -353,9 +351,9 @@ export class Store {
       closeSync(fd);
     }
     this.journalEnd += record.length;
-    for (const op of ops) {
-      if ('put' in op) this.entries.set(op.put, op.value);
-      else this.entries.delete(op.del);
+    for (const [k, v] of ops) {
+      if (v) this.entries.set(k, v);
+      else this.entries.delete(k);
     }
     // measuring the live data costs a pass over the map: only when the journal has grown by a tenth since
     if (this.journalEnd > COMPACT_BYTES && this.journalEnd > this.nextCompactCheck) {

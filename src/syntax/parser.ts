@@ -44,38 +44,66 @@ export interface ParseResult {
 const COMMANDS = 'a command: add, update, get, getspi, delete, deleteall, flush, dump, spdadd, spdupdate, spddelete, spdflush, spddump or exit';
 
 /**
- * Parse statements. With `each`, statements are handed over one by one and
- * not kept (constant memory for `-n` over large files).
+ * Statements one at a time, as a resumable iteration: a caller can stop
+ * between two statements (to apply what it has, or to wait), and the
+ * diagnostics so far are in `result()`.
  */
-export function parse(src: string, opts: ParseOptions, each?: (s: Statement) => void): ParseResult {
-  const start = opts.start ?? 0;
-  const p = new ParserCore(src, opts.file, opts.sys, start, opts.end ?? src.length, opts.firstLine ?? 1, opts.lineStart ?? start);
-  const sink = new DiagnosticSink(opts.maxErrors ?? 50);
-  const statements: Statement[] = [];
-  const lx = p.lx;
-  let exited = false;
-  while (lx.kind !== Tok.EOF) {
-    const line = lx.tokLine;
-    const col = lx.tokCol;
-    try {
-      const st = statement(p, line, col);
-      if (st.cmd.kind === 'exit') {
-        exited = true;
+export class StatementReader implements Iterable<Statement> {
+  private readonly p: ParserCore;
+  private readonly sink: DiagnosticSink;
+  private exited = false;
+
+  constructor(src: string, opts: ParseOptions) {
+    const start = opts.start ?? 0;
+    this.p = new ParserCore(src, opts.file, opts.sys, start, opts.end ?? src.length, opts.firstLine ?? 1, opts.lineStart ?? start);
+    this.sink = new DiagnosticSink(opts.maxErrors ?? 50);
+  }
+
+  *[Symbol.iterator](): Generator<Statement> {
+    const p = this.p;
+    const lx = p.lx;
+    const sink = this.sink;
+    while (lx.kind !== Tok.EOF) {
+      const line = lx.tokLine;
+      const col = lx.tokCol;
+      let st: Statement | undefined;
+      try {
+        st = statement(p, line, col);
+      } catch (e) {
+        if (!(e instanceof StatementError)) throw e;
+        sink.add(e.diag);
+        if (lx.kind === Tok.UNTERMINATED) break;
+        lx.skipStatement();
+      }
+      for (const w of p.warnings) sink.add(w);
+      p.warnings.length = 0;
+      if (st?.cmd.kind === 'exit') {
+        this.exited = true;
         break;
       }
-      if (each) each(st);
-      else statements.push(st);
-    } catch (e) {
-      if (!(e instanceof StatementError)) throw e;
-      sink.add(e.diag);
-      if (lx.kind === Tok.UNTERMINATED) break;
-      lx.skipStatement();
+      if (st) yield st;
     }
     for (const w of p.warnings) sink.add(w);
     p.warnings.length = 0;
   }
-  for (const w of p.warnings) sink.add(w);
-  return { statements, diagnostics: sink.list, errorCount: sink.errorCount, exited, stoppedAt: lx.offset };
+
+  result(statements: Statement[] = []): ParseResult {
+    return { statements, diagnostics: this.sink.list, errorCount: this.sink.errorCount, exited: this.exited, stoppedAt: this.p.lx.offset };
+  }
+}
+
+/**
+ * Parse statements. With `each`, statements are handed over one by one and
+ * not kept (constant memory for `-n` over large files).
+ */
+export function parse(src: string, opts: ParseOptions, each?: (s: Statement) => void): ParseResult {
+  const r = new StatementReader(src, opts);
+  const statements: Statement[] = [];
+  for (const st of r) {
+    if (each) each(st);
+    else statements.push(st);
+  }
+  return r.result(statements);
 }
 
 function statement(p: ParserCore, line: number, col: number): Statement {
