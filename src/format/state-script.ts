@@ -105,6 +105,9 @@ export function stateScript(views: Iterable<DumpView>, o: StateScriptOptions): s
       ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)'
       : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)',
   ];
+  // a Linux dump lists the newest entry first: replaying it oldest first recreates the same
+  // order (and the same kernel-generated policy ids and reqids on a fresh store)
+  if (o.platform === 'linux') lines.reverse();
   for (const l of lines) {
     if (!kernelMode) {
       // in RFC mode the copy of an inbound policy comes back with it
