@@ -20,3 +20,8 @@ export { decodeMessage, indexMessage, checkMessage, readExt, splitMessages, Deco
 export type * from './pfkey/types.js';
 export { hexdump } from './format/hexdump.js';
 export { commandToScript, policyText, ScriptError } from './format/script.js';
+export type { Backend, BackendName, Capabilities, Exchange, Observed, Outcome, RunOptions } from './backends/backend.js';
+export { EmbeddedBackend } from './backends/embedded.js';
+export { chooseBackend, defaultStorePath, openBackend } from './backends/select.js';
+export { Engine, type EngineOptions, type Reply, type Session } from './engine/engine.js';
+export { Store, StoreError } from './engine/store.js';
