@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from './helpers.js';
+import type { Options } from '../src/cli/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = join(here, '..', '..', 'examples');
@@ -141,4 +142,17 @@ test('with no backend named and no kernel reachable, the engine serves and says 
   assert.match(h.stderr, new RegExp(`store ${join(home, '.local', 'state', 'setkey', 'store')}`));
   rmSync(dir, { recursive: true, force: true });
   rmSync(home, { recursive: true, force: true });
+});
+
+test('-x time stamps: HH:MM:SS.micro in the local zone, -xx seconds.micro; -xH adds the hexdump; a bare X_PROMISC echo is a date only', async () => {
+  const { printDate, monitorText } = await import('../src/cli/modes.js');
+  assert.equal(printDate(1700000100123456n, 1, 0), '22:15:00.123456 \n');
+  assert.equal(printDate(1700000100123456n, 1, 3600), '23:15:00.123456 \n');
+  assert.equal(printDate(1700000100000042n, 2, 0), '1700000100.000042 \n');
+  const base: Options = { files: [], mode: 'promisc', all: false, forever: false, noAct: false, hexdump: false, promiscCount: 1, policy: false, withPorts: false, verbose: false, rfcMode: true, showKeys: false };
+  const promisc = Uint8Array.of(2, 11, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0x92, 0x10, 0, 0);
+  assert.equal(monitorText({ msg: promisc, usec: 1700000100123456n }, { ...base }, 0), '22:15:00.123456 \n');
+  const flush = Uint8Array.of(2, 9, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0x92, 0x10, 0, 0);
+  const xh = monitorText({ msg: flush, usec: 1700000100123456n }, { ...base, hexdump: true }, 0);
+  assert.equal(xh, '22:15:00.123456 \n00000000: 02 09 00 00 02 00 00 00 00 00 00 00 92 10 00 00 \nsadb_msg{ version=2 type=9 errno=0 satype=0\n  len=2 reserved=0 seq=0 pid=4242\n\n');
 });
