@@ -33,7 +33,6 @@ export interface AddrFlags {
 
 const HOSTNAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const DEC = /^[0-9]+$/;
-const HEX = /^0[xX][0-9a-fA-F]+$/;
 
 /** An unsigned decimal word's value (Infinity beyond 2^53), undefined if not all digits. */
 export function decimalValue(t: string): number | undefined {
