@@ -29,14 +29,8 @@ const INF = 0xffffffffffffffffn;
 /** xfrm_id_proto_valid(): AH, ESP, IPComp and, with IPv6, routing and destination options headers */
 const TEMPLATE_PROTOS = new Set([IpProto.AH, IpProto.ESP, IpProto.IPCOMP, 43, 60]);
 
-interface Template {
-  proto: number;
-  mode: number;
-  level: number;
-  reqid: number;
-  src?: SockAddr;
-  dst?: SockAddr;
-}
+/** A template as Linux keeps it: the wire request's fields, level and reqid as stored (§5.4). */
+type Template = IpsecRequestWire;
 
 function selectorOfRequest(r: Request): { sel: SelectorKey; src: ExtAddress; dst: ExtAddress } {
   const src = r.ext('address_src');
