@@ -273,3 +273,39 @@ test('requests af_key refuses: malformed headers get no reply, bad extensions EI
   );
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('policy lookup: the lowest priority value wins, then the first inserted; the dump lists newest first', async () => {
+  const dir = tempDir();
+  const backend = await EmbeddedBackend.open(join(dir, 'store'));
+  const cmds = await compile(
+    [
+      'spdadd 10.0.0.0/8 10.1.0.0/16 any -P out prio 100 discard;',
+      'spdadd 10.0.0.0/16 10.1.0.0/16 any -P out prio 100 none;',
+      'spdadd 10.0.0.0/24 10.1.2.0/24 tcp -P out prio 150 ipsec esp/transport//require;',
+      'spdadd 10.0.0.0/8 10.9.0.0/16 any -P out prio 200 none;',
+    ].join('\n'),
+  );
+  const outs = await backend.run(cmds, { atomic: true, pid: 1 });
+  assert.ok(outs.every((o) => o.errno === 0));
+  const { addressOf } = await import('../src/pfkey/from-wire.js');
+  const { parseIpLiteral } = await import('../src/model/address.js');
+  const ip = (s: string) => parseIpLiteral(s)!.addr;
+  const which = async (src: string, dst: string, proto?: number): Promise<string> => {
+    const m = await backend.engine.lookup(2, { src: ip(src), dst: ip(dst), ...(proto !== undefined ? { proto } : {}) });
+    if (!m) return 'none found';
+    const s = findExt(m, 'address_src')!;
+    return `${Buffer.from(addressOf(s.sa).bytes).join('.')}/${s.prefixlen} ${findExt(m, 'policy')!.ptype}`;
+  };
+  // (setkey's `prio N` is 0x80000000 - N: a larger N is a smaller value, which wins)
+  // tcp to 10.1.2.x: the prio 150 ipsec policy (A and B match too, with a larger value)
+  assert.equal(await which('10.0.0.5', '10.1.2.9', 6), '10.0.0.0/24 2');
+  // udp: A and B match with one priority; the first inserted (discard) wins, though B is more specific
+  assert.equal(await which('10.0.0.5', '10.1.2.9', 17), '10.0.0.0/8 0');
+  assert.equal(await which('10.0.0.1', '10.9.0.1'), '10.0.0.0/8 1');
+  assert.equal(await which('192.0.2.1', '10.0.0.1'), 'none found');
+  // a dump lists them newest first, whatever their priority
+  const [d] = await backend.run(await compile('spddump;'), { atomic: false, pid: 1 });
+  const prios = d!.exchanges[0]!.received.map((r) => findExt(decodeMessage(r), 'policy')!.priority);
+  assert.deepEqual(prios, [0x80000000 - 200, 0x80000000 - 150, 0x80000000 - 100, 0x80000000 - 100]);
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -17,10 +17,12 @@ import { parseRequest, type Request } from './request.js';
 import * as sad from './sad.js';
 import * as spd from './spd.js';
 import { storedNextDeadline } from './deadlines.js';
-import { Store, type Tx } from './store.js';
+import { Store, Tx } from './store.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { supportedMessage } from './supported.js';
+import { lookupPolicy, type Flow } from './lookup.js';
+import type { SadbMsg } from '../pfkey/types.js';
 
 export interface EngineOptions {
   /** microseconds since the epoch (tests inject a clock) */
@@ -189,6 +191,18 @@ export class Engine {
   /** Seconds since the epoch on the engine's clock. */
   now(): bigint {
     return this.clock() / 1000000n;
+  }
+
+  /**
+   * The policy of direction `dir` (1 in, 2 out, 3 fwd) a packet would meet:
+   * lowest priority value first, then the first inserted (what the kernel's
+   * lookup does; dumps list policies newest first instead).
+   */
+  async lookup(dir: number, flow: Flow): Promise<SadbMsg | undefined> {
+    // what has expired by now goes first (and reaches monitors), then a lock-free read
+    await this.expire();
+    const tx = new Tx(this.store.read());
+    return lookupPolicy({ tx, counters: new Counters(tx), now: this.now(), out: new Deliveries(false, false), random: this.random }, dir, flow);
   }
 
   /** Run due lifetimes now (a monitor's timer). */

@@ -297,7 +297,7 @@ export function spddelete2(c: Ctx, req: Request): void {
 }
 
 /** Every stored policy, newest first. */
-export function listPolicies(c: Ctx): { key: string; flags: number; msg: Uint8Array }[] {
+export function listPolicies(c: Ctx): { key: string; flags: number; order: bigint; msg: Uint8Array }[] {
   const out: { key: string; flags: number; order: bigint; msg: Uint8Array }[] = [];
   for (const prefix of ['p/', 'q/']) {
     for (const key of c.tx.keys(prefix)) {
