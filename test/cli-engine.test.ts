@@ -81,6 +81,8 @@ test('a refused statement in -c is reported with its line and errno, and the res
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^<stdin>:2:1: error: add 10\.0\.0\.1 10\.0\.0\.2 esp 0x1000: an SA with this destination, protocol and SPI exists \(EEXIST, File exists\)$/m);
   assert.doesNotMatch(r.stderr, /00112233/);
+  // and the reference's own line on stdout, for scripts that read it
+  assert.equal(r.stdout, 'The result of line 2: File exists.\n');
   assert.equal(((await runCli(['--store', s.store, '-D'])).stdout.match(/esp mode=/g) ?? []).length, 2);
   s.done();
 });

@@ -2,9 +2,9 @@
  * What setkey prints for the messages a command exchanged with its backend,
  * in the reference's order (setkey.c sendkeymsg + postproc): with -v each
  * request and reply as kdebug_sadb shows it, with -H the request's hexdump,
- * then each reply's dump text. A refusal is not printed as the reference's
- * "The result of line N: ..." on stdout but as a diagnostic on stderr that
- * names the statement, its position and the errno.
+ * then each reply's dump text. A refusal prints the reference's
+ * "The result of line N: File exists." on stdout, and a diagnostic on stderr
+ * that names the statement, its position and the errno.
  */
 import type { Exchange, Outcome } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
@@ -31,8 +31,10 @@ function printExchange(x: Exchange, o: Options, po: PostprocOptions, c: Command,
     const v = dumpView(r, po.platform);
     const errno = v.header.errno;
     if (errno !== 0) {
-      // an empty dump is an answer, not a failure: "No SAD entries." as the reference prints it
-      if (benign(c, errno)) write(`${errnoText(v.header.type, errno)}.\n`);
+      // postproc's line, on stdout as the reference prints it (for scripts that read it); an empty
+      // dump is an answer ("No SAD entries."), anything else is also a diagnostic on stderr
+      const where = !benign(c, errno) && c.pos.line > 0 ? `The result of line ${c.pos.endLine}: ` : '';
+      write(`${where}${errnoText(v.header.type, errno)}.\n`);
       // sendkeymsg stops reading at an error (postproc returns -1)
       break;
     }
@@ -48,7 +50,7 @@ function printExchange(x: Exchange, o: Options, po: PostprocOptions, c: Command,
  * the refusal, in one line without position, if the command failed.
  */
 export function printOutcome(c: Command, out: Outcome, o: Options, po: PostprocOptions, write: (s: string) => void): string | undefined {
-  if (o.verbose || o.hexdump || c.kind === 'get' || c.kind === 'dump' || c.kind === 'spddump') {
+  if (o.verbose || o.hexdump || out.errno !== 0 || c.kind === 'get' || c.kind === 'dump' || c.kind === 'spddump') {
     for (const x of out.exchanges) printExchange(x, o, po, c, write);
   }
   if (out.errno === 0 || benign(c, out.errno)) return undefined;
