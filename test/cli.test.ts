@@ -76,8 +76,9 @@ test('-n -f: valid input is silent and exits 0; errors exit 1 and apply nothing'
   assert.match(bad.stderr, /nothing applied/);
 });
 
-test('backends not built yet, and a reachable kernel, are refused plainly with exit 1', async () => {
-  for (const argv of [['--backend=xfrm', '-D'], ['--backend=pfkey', '-DP'], ['--backend=xfrm', '-f', 'a.conf']]) {
+test('a backend not built yet, and a reachable kernel without one, are refused plainly with exit 1', async () => {
+  // (never --backend=xfrm here: it would reach the host's own tables; the xfrm suites run in namespaces)
+  for (const argv of [['--backend=pfkey', '-D'], ['--backend=pfkey', '-DP'], ['--backend=pfkey', '-f', 'a.conf']]) {
     const r = await runCli(argv, { files: { 'a.conf': 'flush;' } });
     assert.equal(r.code, 1, argv.join(' '));
     assert.match(r.stderr, /not available yet/, argv.join(' '));

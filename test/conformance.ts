@@ -31,6 +31,8 @@ export interface Harness {
   readonly serve?: (messages: Uint8Array, table: 'sad' | 'spd') => Promise<void>;
   /** run the setkey CLI against this backend */
   readonly cli: (argv: string[]) => Promise<CliRun>;
+  /** why this backend's kernel can hold no SAs (no ESP/AH/IPComp), if it cannot: the SA cases skip */
+  readonly noSas?: string;
   close(): Promise<void>;
 }
 
@@ -314,7 +316,7 @@ const CASES: Record<string, Case> = {
     assert.equal(errnoName(o!.errno), 'ENOENT');
   },
 
-  'an atomic run that meets a refusal leaves nothing behind': async (h) => {
+  'an atomic run stops at a refusal; where the backend has transactions nothing of it stays': async (h) => {
     await ok(h, esp('10.0.0.1', '10.0.0.2', 0x1000));
     const outs = await run(h, esp('10.0.0.1', '10.0.0.2', 0x2000) + 'spdadd 10.0.0.1 10.0.0.2 any -P out none;' + esp('10.0.0.1', '10.0.0.2', 0x1000) + esp('10.0.0.1', '10.0.0.2', 0x3000), { atomic: true });
     assert.deepEqual(
@@ -322,8 +324,14 @@ const CASES: Record<string, Case> = {
       [0, 0, 17],
       'the run stops at the refusal (EEXIST)',
     );
-    assert.deepEqual(spis(await dumpSad(h)), [0x1000]);
-    assert.deepEqual(await dumpSpd(h), []);
+    if (h.backend.capabilities.atomicBatches) {
+      assert.deepEqual(spis(await dumpSad(h)), [0x1000]);
+      assert.deepEqual(await dumpSpd(h), []);
+    } else {
+      // a kernel has no transactions: what came before the refusal stays, what came after was not sent
+      assert.deepEqual(spis(await dumpSad(h)).sort(), [0x1000, 0x2000]);
+      assert.equal((await dumpSpd(h)).length, 1);
+    }
   },
 
   'lifetimes: soft add time makes the SA dying, hard deletes it': async (h) => {
@@ -348,6 +356,11 @@ const CASES: Record<string, Case> = {
 
 const NEEDS_CLOCK = new Set(['lifetimes: soft add time makes the SA dying, hard deletes it', 'a larval SA from getspi expires after 30 seconds']);
 
+/** The cases that need SAs (a kernel without ESP, AH and IPComp skips them). */
+export const SA_CASES = new Set(
+  Object.keys(CASES).filter((t) => !/^(spdadd|policy|spdupdate|spddelete|RFC mode|templates|a policy takes|spdflush)/.test(t)),
+);
+
 export function conformance(o: SuiteOptions): void {
   goldenSocketDumps(o);
   for (const [title, body] of Object.entries(CASES)) {
@@ -362,6 +375,10 @@ export function conformance(o: SuiteOptions): void {
       try {
         if (NEEDS_CLOCK.has(title) && !h.advance) {
           t.skip('the backend\'s clock cannot be moved (a real kernel): covered by waiting in the kernel suite');
+          return;
+        }
+        if (h.noSas && SA_CASES.has(title)) {
+          t.skip(h.noSas);
           return;
         }
         await body(h);

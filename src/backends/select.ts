@@ -1,10 +1,10 @@
 /**
  * Which backend serves a run. --backend, else SETKEY_BACKEND; --store /
  * SETKEY_STORE imply the embedded engine. Without either, the kernel's key
- * tables are used when this process can reach them; when it cannot (not
- * privileged, or no XFRM/PF_KEY in the kernel) the embedded engine serves
- * instead, and setkey says so once on stderr. It never stands in silently
- * for a kernel that is reachable.
+ * tables are used when this process can reach them (over XFRM on Linux);
+ * when it cannot (not privileged, or no XFRM/PF_KEY in the kernel) the
+ * embedded engine serves instead, and setkey says so once on stderr. It never
+ * stands in silently for a kernel that is reachable.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -38,7 +38,14 @@ export function defaultStorePath(env: Readonly<Record<string, string | undefined
 }
 
 /** Can this process reach the kernel's key tables? (CAP_NET_ADMIN and XFRM or PF_KEY in the kernel) */
-export function kernelReach(): { reachable: boolean; why: string } {
+export interface Reach {
+  readonly reachable: boolean;
+  readonly why: string;
+  /** which interface reaches them */
+  readonly via?: 'xfrm' | 'pfkey';
+}
+
+export function kernelReach(): Reach {
   if (process.platform === 'linux') {
     let capable = false;
     try {
@@ -53,10 +60,10 @@ export function kernelReach(): { reachable: boolean; why: string } {
     const xfrm = existsSync('/proc/net/xfrm_stat');
     const pfkey = existsSync('/proc/net/pfkey');
     if (!xfrm && !pfkey) return { reachable: false, why: 'the kernel has neither XFRM nor PF_KEY' };
-    return { reachable: true, why: xfrm ? 'XFRM is reachable' : 'PF_KEY is reachable' };
+    return xfrm ? { reachable: true, why: 'XFRM is reachable', via: 'xfrm' } : { reachable: true, why: 'PF_KEY is reachable', via: 'pfkey' };
   }
   if (process.geteuid?.() !== 0) return { reachable: false, why: 'not root' };
-  return { reachable: true, why: 'PF_KEY is reachable as root' };
+  return { reachable: true, why: 'PF_KEY is reachable as root', via: 'pfkey' };
 }
 
 export type Opened = { ok: true; backend: Backend; note?: string } | { ok: false; message: string };
@@ -65,9 +72,30 @@ function notYet(name: string): Opened {
   return { ok: false, message: `the ${name} backend is not available yet in this version; use --backend=embedded (or --store=PATH) for the embedded key engine, or -n to check a configuration without applying it` };
 }
 
+/** The kernel's XFRM tables, or why they cannot be used (never a silent stand-in). */
+async function openXfrm(): Promise<Opened> {
+  try {
+    const { XfrmBackend } = await import('./xfrm.js');
+    return { ok: true, backend: await XfrmBackend.open() };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    switch (code) {
+      case 'no-koffi':
+        return { ok: false, message: 'the xfrm backend needs the optional package koffi for its netlink socket (npm install koffi); --backend=embedded needs nothing' };
+      case 'EPERM':
+      case 'EACCES':
+        return { ok: false, message: "the xfrm backend needs CAP_NET_ADMIN (run as root) to reach the kernel's XFRM tables" };
+      case 'EPROTONOSUPPORT':
+      case 'EAFNOSUPPORT':
+        return { ok: false, message: 'this kernel has no XFRM netlink (CONFIG_XFRM_USER); --backend=embedded works anywhere' };
+    }
+    throw e;
+  }
+}
+
 export interface OpenOptions {
   /** whether the kernel's key tables are reachable (default: look) */
-  readonly reach?: () => { reachable: boolean; why: string };
+  readonly reach?: () => Reach;
   /** the engine's clock, microseconds */
   readonly clock?: () => bigint;
 }
@@ -89,11 +117,13 @@ export async function openBackend(choice: BackendChoice, env: Readonly<Record<st
     case 'embedded':
       return openEmbedded(choice.store ?? defaultStorePath(env), opts);
     case 'xfrm':
+      return openXfrm();
     case 'pfkey':
       return notYet(choice.name);
     case 'auto': {
       const r = (opts.reach ?? kernelReach)();
       if (r.reachable) {
+        if (r.via === 'xfrm') return openXfrm();
         return { ok: false, message: `the kernel's key tables are reachable (${r.why}), but its backend is not available yet in this version; setkey will not stand in for the kernel: use --backend=embedded or --store=PATH to use the embedded key engine instead` };
       }
       const dir = defaultStorePath(env);

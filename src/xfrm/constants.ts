@@ -24,6 +24,8 @@ export const XfrmMsg = {
   GETAE: 0x1f,
   REPORT: 0x20,
   MIGRATE: 0x21,
+  NEWSADINFO: 0x22,
+  GETSADINFO: 0x23,
   MAPPING: 0x26,
 } as const;
 

@@ -1,0 +1,332 @@
+/**
+ * The Linux kernel over NETLINK_XFRM: the way to reach the SAD and SPD of a
+ * kernel without PF_KEY, and the only way to AEAD ciphers, ESN and replay
+ * windows above 32. Each command becomes the XFRM request(s) af_key would
+ * have made of it; what comes back is turned into the PF_KEY messages a
+ * Linux PF_KEY socket would have delivered, so that every printer serves
+ * this backend byte for byte like the others.
+ *
+ * The kernel has no transactions: a run with `atomic` stops at the first
+ * refusal, and what came before it stays (the outcome says so).
+ */
+import { sameAddress } from '../model/address.js';
+import type { Command, DeleteAllCommand, PolicyCommand, SaRefCommand } from '../model/command.js';
+import { MsgType } from '../pfkey/constants.js';
+import { serialize } from '../pfkey/serialize.js';
+import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
+import { header, type SadbMsg } from '../pfkey/types.js';
+import { IPPROTO_COMP, XfrmGroup, XfrmMsg, XSize } from '../xfrm/constants.js';
+import { XfrmConn, type Answer, type Transport } from '../xfrm/conn.js';
+import { parseAttrs, splitDatagram, type NlMessage } from '../xfrm/netlink.js';
+import { policyToPfkey, policyToXfrm } from '../xfrm/policy.js';
+import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTranslateError, xfrmMode } from '../xfrm/sa.js';
+import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
+import { selectorToXfrm } from '../xfrm/policy.js';
+import type { Backend, Capabilities, Exchange, Observed, Outcome, RunOptions } from './backend.js';
+import { eventToPfkey } from '../xfrm/events.js';
+
+const ENOENT = 2;
+const EINVAL = 22;
+const IPSEC_PROTO_ANY = 255;
+
+export const XFRM_CAPABILITIES: Capabilities = { aead: true, esn: true, replayMax: 4096, atomicBatches: false };
+
+/** The PF_KEY request setkey would send for a command (for -v/-H), or its bare header where PF_KEY cannot say it. */
+function pfkeyRequest(c: Command, pid: number): Uint8Array {
+  try {
+    const m = commandToWire(c, { platform: 'linux', pid }).messages[0];
+    if (m) return serialize(m);
+  } catch (e) {
+    if (!(e instanceof EncodeError)) throw e;
+  }
+  const type = { add: MsgType.ADD, update: MsgType.UPDATE, getspi: MsgType.GETSPI } as Record<string, number>;
+  return serialize({ header: header(type[c.kind] ?? MsgType.DUMP, 'sa' in c ? c.sa.satype : 0, pid), exts: [] });
+}
+
+function errorReply(sent: Uint8Array, errno: number): Uint8Array {
+  const b = sent.slice(0, 16);
+  b[2] = errno;
+  new DataView(b.buffer).setUint16(4, 2, true);
+  return b;
+}
+
+function withHeader(m: SadbMsg, type: number, seq: number, pid: number): Uint8Array {
+  return serialize({ header: { ...m.header, type, seq, pid }, exts: m.exts });
+}
+
+interface Step {
+  readonly errno: number;
+  readonly why?: string;
+  readonly received: Uint8Array[];
+}
+
+function failed(a: Answer, sent: Uint8Array): Step {
+  return { errno: a.errno, ...(a.message ? { why: a.message } : {}), received: [errorReply(sent, a.errno)] };
+}
+
+function states(replies: readonly NlMessage[]): { msg: SadbMsg; proto: number }[] {
+  const out: { msg: SadbMsg; proto: number }[] = [];
+  for (const r of replies) {
+    if (r.header.type !== XfrmMsg.NEWSA) continue;
+    const info = readUsersaInfo(r.payload);
+    out.push({ msg: stateToPfkey(info, parseAttrs(r.payload, XSize.usersaInfo)).msg, proto: info.id.proto });
+  }
+  return out;
+}
+
+/** Number dump entries as Linux does: 1..N-1, and 0 for the last. */
+function numbered(msgs: readonly SadbMsg[], type: number, pid: number): Uint8Array[] {
+  return msgs.map((m, i) => withHeader(m, type, i === msgs.length - 1 ? 0 : i + 1, pid));
+}
+
+export class XfrmBackend implements Backend {
+  readonly name = 'xfrm' as const;
+  readonly capabilities = XFRM_CAPABILITIES;
+  readonly where = "the kernel's XFRM tables";
+  private readonly conn: XfrmConn;
+  /** reqids that policy templates use, loaded on first need (gen_reqid's walk) */
+  private usedReqids: Set<number> | undefined;
+  private nextReqid = 0x3fff;
+
+  private constructor(
+    transport: Transport,
+    private readonly openTransport: (groups: readonly number[]) => Promise<Transport>,
+  ) {
+    this.conn = new XfrmConn(transport);
+  }
+
+  /** Open the kernel's XFRM socket (needs CAP_NET_ADMIN; koffi for the socket). */
+  static async open(): Promise<XfrmBackend> {
+    const { openNetlink, NETLINK_XFRM } = await import('../xfrm/netlink-socket.js');
+    const open = (groups: readonly number[]): Promise<Transport> => openNetlink(NETLINK_XFRM, { extAck: true, groups, rcvbufBytes: 4 << 20 });
+    const b = new XfrmBackend(await open([]), open);
+    // the socket opens for anyone; the kernel checks CAP_NET_ADMIN per request: ask once, cheaply
+    const a = await b.conn.request(XfrmMsg.GETSADINFO, new Uint8Array(4));
+    if (a.errno === 1 || a.errno === 13) {
+      b.conn.close();
+      throw Object.assign(new Error("the kernel's XFRM tables need CAP_NET_ADMIN"), { code: a.errno === 1 ? 'EPERM' : 'EACCES' });
+    }
+    return b;
+  }
+
+  /** For tests: a backend over any transport. */
+  static over(t: Transport, open: (groups: readonly number[]) => Promise<Transport>): XfrmBackend {
+    return new XfrmBackend(t, open);
+  }
+
+  async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+    for await (const chunk of chunks) {
+      for (const c of chunk) {
+        const o = await this.runOne(c, opts.pid);
+        if (opts.onOutcome) opts.onOutcome(o, c);
+        else outcomes.push(o);
+        if (opts.atomic && o.errno !== 0 && !(o.errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump'))) return outcomes;
+      }
+    }
+    return outcomes;
+  }
+
+  private async runOne(c: Command, pid: number): Promise<Outcome> {
+    const sent = pfkeyRequest(c, pid);
+    let step: Step;
+    try {
+      step = await this.step(c, sent, pid);
+    } catch (e) {
+      if (!(e instanceof XfrmTranslateError)) throw e;
+      step = { errno: e.errno, why: e.message, received: [errorReply(sent, e.errno)] };
+    }
+    const exchanges: Exchange[] = [{ sent, received: step.received }];
+    return { errno: step.errno, ...(step.why ? { why: step.why } : {}), exchanges };
+  }
+
+  private async step(c: Command, sent: Uint8Array, pid: number): Promise<Step> {
+    switch (c.kind) {
+      case 'add':
+      case 'update': {
+        const r = saToXfrm(c.sa);
+        const a = await this.conn.request(c.kind === 'add' ? XfrmMsg.NEWSA : XfrmMsg.UPDSA, encodeUsersaInfo(r.info), r.attrs);
+        if (a.errno) return failed(a, sent);
+        const echo = stateToPfkey(r.info, r.attrs).msg;
+        return { errno: 0, received: [withHeader(echo, c.kind === 'add' ? MsgType.ADD : MsgType.UPDATE, 0, pid)] };
+      }
+      case 'get':
+      case 'delete':
+        return this.byId(c, sent, pid);
+      case 'getspi':
+        return this.getspi(c, sent, pid);
+      case 'deleteall':
+        return this.deleteAll(c, sent, pid);
+      case 'flush': {
+        const proto = c.satype === 0 ? IPSEC_PROTO_ANY : protoOfSatype(c.satype);
+        const a = await this.conn.request(XfrmMsg.FLUSHSA, Uint8Array.of(proto));
+        if (a.errno) return failed(a, sent);
+        return { errno: 0, received: [sent.slice()] };
+      }
+      case 'dump': {
+        const a = await this.conn.dump(XfrmMsg.GETSA);
+        if (a.errno) return failed(a, sent);
+        const proto = c.satype === 0 ? 0 : protoOfSatype(c.satype);
+        const all = states(a.replies).filter((s) => proto === 0 || s.proto === proto);
+        // an empty table answers ENOENT, as PF_KEY does ("No SAD entries.")
+        if (all.length === 0) return { errno: ENOENT, received: [errorReply(sent, ENOENT)] };
+        return { errno: 0, received: numbered(all.map((s) => s.msg), MsgType.DUMP, pid) };
+      }
+      case 'spdadd':
+      case 'spdupdate':
+        return this.policyAdd(c, sent, pid);
+      case 'spddelete':
+        return this.policyDelete(c, sent, pid);
+      case 'spdflush': {
+        const a = await this.conn.request(XfrmMsg.FLUSHPOLICY, new Uint8Array(0));
+        if (a.errno) return failed(a, sent);
+        this.usedReqids = undefined;
+        return { errno: 0, received: [sent.slice()] };
+      }
+      case 'spddump': {
+        const a = await this.conn.dump(XfrmMsg.GETPOLICY);
+        if (a.errno) return failed(a, sent);
+        const ps = a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY).map((r) => policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo)).msg);
+        if (ps.length === 0) return { errno: ENOENT, received: [errorReply(sent, ENOENT)] };
+        return { errno: 0, received: numbered(ps, MsgType.X_SPDDUMP, pid) };
+      }
+      case 'exit':
+        return { errno: 0, received: [] };
+    }
+  }
+
+  private usersaId(c: SaRefCommand): Uint8Array {
+    return encodeUsersaId({ daddr: addr16(c.sa.dst.addr), spi: c.sa.spi, family: afOf(c.sa.dst.addr), proto: protoOfSatype(c.sa.satype) });
+  }
+
+  private async byId(c: SaRefCommand, sent: Uint8Array, pid: number): Promise<Step> {
+    const a = await this.conn.request(c.kind === 'get' ? XfrmMsg.GETSA : XfrmMsg.DELSA, this.usersaId(c));
+    if (a.errno) return failed(a, sent);
+    if (c.kind === 'delete') {
+      const echo = new Uint8Array(sent);
+      return { errno: 0, received: [echo] };
+    }
+    const [s] = states(a.replies);
+    return { errno: 0, received: s ? [withHeader(s.msg, MsgType.GET, 0, pid)] : [] };
+  }
+
+  /** ALLOCSPI: a larval state with a free SPI of the range (xfrm_user.c xfrm_alloc_userspi). */
+  private async getspi(c: SaRefCommand, sent: Uint8Array, pid: number): Promise<Step> {
+    const family = afOf(c.sa.dst.addr);
+    const info = {
+      sel: emptySelector(family),
+      id: { daddr: addr16(c.sa.dst.addr), spi: 0, proto: protoOfSatype(c.sa.satype) },
+      saddr: addr16(c.sa.src.addr),
+      lft: infiniteLifetime(),
+      curlft: zeroCur(),
+      stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
+      seq: 0,
+      reqid: c.sa.reqid,
+      family,
+      mode: xfrmMode(c.sa.mode),
+      replayWindow: 0,
+      flags: 0,
+    };
+    // without a range, af_key's default; an IPComp CPI must stay below 0x10000 (EINVAL otherwise, as there)
+    const range = c.spiRange ?? { min: 0x100, max: 0x0fffffff };
+    if (info.id.proto === IPPROTO_COMP && range.max >= 0x10000) return { errno: EINVAL, why: 'an IPComp CPI range must end below 0x10000', received: [errorReply(sent, EINVAL)] };
+    const a = await this.conn.request(XfrmMsg.ALLOCSPI, encodeUserspiInfo(info, range.min, range.max));
+    if (a.errno) return failed(a, sent);
+    const [s] = states(a.replies);
+    return { errno: 0, received: s ? [withHeader(s.msg, MsgType.GETSPI, 0, pid)] : [] };
+  }
+
+  /** deleteall: every SA of the protocol between the two addresses (a dump, then DELSA each). */
+  private async deleteAll(c: DeleteAllCommand, sent: Uint8Array, pid: number): Promise<Step> {
+    void pid;
+    const proto = protoOfSatype(c.satype);
+    const a = await this.conn.dump(XfrmMsg.GETSA);
+    if (a.errno) return failed(a, sent);
+    for (const r of a.replies) {
+      if (r.header.type !== XfrmMsg.NEWSA) continue;
+      const info = readUsersaInfo(r.payload);
+      if (info.id.proto !== proto) continue;
+      if (!sameAddress(addrOf(info.family, info.saddr), c.src) || !sameAddress(addrOf(info.family, info.id.daddr), c.dst)) continue;
+      const d = await this.conn.request(XfrmMsg.DELSA, encodeUsersaId({ daddr: info.id.daddr, spi: info.id.spi, family: info.family, proto }));
+      // one that went away meanwhile is what we wanted anyway
+      if (d.errno && d.errno !== 3) return failed(d, sent);
+    }
+    return { errno: 0, received: [] };
+  }
+
+  /** reqids in use by any policy template, for choosing a unique one (af_key gen_reqid). */
+  private async reqidAllocator(): Promise<() => number> {
+    if (!this.usedReqids) {
+      const used = new Set<number>();
+      const a = await this.conn.dump(XfrmMsg.GETPOLICY);
+      for (const r of a.replies) {
+        if (r.header.type !== XfrmMsg.NEWPOLICY) continue;
+        const p = policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo)).msg;
+        for (const e of p.exts) if (e.kind === 'policy') for (const q of e.requests) if (q.reqid) used.add(q.reqid);
+      }
+      this.usedReqids = used;
+    }
+    const used = this.usedReqids;
+    return () => {
+      for (let n = 0; n < 0x100000000; n++) {
+        this.nextReqid = this.nextReqid >= 0xffffffff ? 0x4000 : this.nextReqid + 1;
+        if (!used.has(this.nextReqid)) {
+          used.add(this.nextReqid);
+          return this.nextReqid;
+        }
+      }
+      throw new XfrmTranslateError(105, 'no reqid left');
+    };
+  }
+
+  private async policyAdd(c: PolicyCommand, sent: Uint8Array, pid: number): Promise<Step> {
+    const needsReqid = c.policy.requests.some((r) => r.level === 3 && (r.reqid === 0 || r.reqid > 0x3fff));
+    const alloc = needsReqid ? await this.reqidAllocator() : () => 0;
+    const r = policyToXfrm(c, alloc);
+    const a = await this.conn.request(c.kind === 'spdadd' ? XfrmMsg.NEWPOLICY : XfrmMsg.UPDPOLICY, encodeUserpolicyInfo(r.info), r.attrs);
+    if (a.errno) return failed(a, sent);
+    // the next unique reqid must also avoid the ones this policy took
+    const echo = policyToPfkey(r.info, r.attrs).msg;
+    return { errno: 0, received: [serialize({ header: { ...echo.header, type: c.kind === 'spdadd' ? MsgType.X_SPDADD : MsgType.X_SPDUPDATE, reserved: 3, pid }, exts: echo.exts })] };
+  }
+
+  private async policyDelete(c: PolicyCommand, sent: Uint8Array, pid: number): Promise<Step> {
+    void pid;
+    if (!c.selector) throw new XfrmTranslateError(EINVAL, 'a tagged policy has no selector; Linux has no policy tags');
+    const r = policyToXfrm({ ...c, policy: { ...c.policy, requests: [] } }, () => 0);
+    const a = await this.conn.request(XfrmMsg.DELPOLICY, encodeUserpolicyId({ sel: selectorToXfrm(c.selector), index: 0, dir: c.policy.dir - 1 }), r.attrs);
+    if (a.errno) return failed(a, sent);
+    this.usedReqids = undefined;
+    return { errno: 0, received: [sent.slice()] };
+  }
+
+  /** setkey -x: the kernel's XFRM events, as the PF_KEY messages a promiscuous socket would have shown. */
+  async monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal): Promise<void> {
+    void pid;
+    const t = await this.openTransport([XfrmGroup.ACQUIRE, XfrmGroup.EXPIRE, XfrmGroup.SA, XfrmGroup.POLICY]);
+    try {
+      while (!signal.aborted) {
+        let d: Uint8Array;
+        try {
+          d = await t.recv(signal);
+        } catch (e) {
+          if (signal.aborted) break;
+          throw e;
+        }
+        const usec = BigInt(Date.now()) * 1000n;
+        for (const m of splitDatagram(d)) {
+          const msg = eventToPfkey(m);
+          if (msg) onMessage({ msg, usec });
+        }
+      }
+    } finally {
+      t.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.conn.close();
+  }
+}
+

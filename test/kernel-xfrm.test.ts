@@ -1,0 +1,132 @@
+/**
+ * The backend conformance suite on the real kernel over XFRM netlink, never
+ * on the host's own tables: the file re-runs itself under `unshare -n`, and
+ * every case gets a network namespace of its own (fresh tables, fresh policy
+ * index generator). Where the kernel has no ESP/AH/IPComp (the machines'
+ * own kernel), the SA cases skip with that reason and the kernel's refusal
+ * is checked instead; in the VM (`npm run test:kernel`, Debian's kernel) they
+ * all run. `ip xfrm` is the independent oracle.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { XfrmBackend } from '../src/backends/xfrm.js';
+import { conformance, compile } from './conformance.js';
+import { runCli } from './helpers.js';
+
+const INSIDE = process.env['SETKEY_TEST_NETNS'] === '1';
+const CLONE_NEWNET = 0x40000000;
+
+function whyNot(): string | undefined {
+  if (process.platform !== 'linux') return 'XFRM is Linux only';
+  if (process.getuid?.() !== 0) return 'not root: a private network namespace needs CAP_SYS_ADMIN';
+  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n does not work here';
+  return undefined;
+}
+
+type Unshare = (flags: number) => number;
+
+async function unshareFn(): Promise<Unshare | string> {
+  try {
+    const koffi = (await import('koffi')).default;
+    const libc = koffi.load('libc.so.6');
+    return libc.func('int unshare(int flags)') as Unshare;
+  } catch (e) {
+    return `koffi is not installed (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+if (!INSIDE) {
+  const reason = whyNot();
+  test('XFRM conformance in a private network namespace', { skip: reason ?? false }, () => {
+    const self = fileURLToPath(import.meta.url);
+    // the child is a test run of its own (not a nested `--test`, which node refuses)
+    const env: NodeJS.ProcessEnv = { ...process.env, SETKEY_TEST_NETNS: '1' };
+    delete env['NODE_TEST_CONTEXT'];
+    const r = spawnSync('unshare', ['-n', process.execPath, '--test-reporter=spec', self], { env, encoding: 'utf8', timeout: 600000 });
+    process.stdout.write(r.stdout.replace(/^/gm, '# '));
+    if (r.stderr) process.stdout.write(r.stderr.replace(/^/gm, '# '));
+    assert.equal(r.status, 0, 'the suite inside the namespace failed (its output is above)');
+    assert.match(r.stdout, /ℹ pass [1-9]/, 'the suite inside the namespace ran');
+  });
+} else {
+  const unshare = await unshareFn();
+  if (typeof unshare === 'string') {
+    test('XFRM conformance', { skip: unshare }, () => undefined);
+  } else {
+    /** A fresh network namespace for this thread, and an XFRM backend in it. */
+    const fresh = async (): Promise<XfrmBackend> => {
+      if (unshare(CLONE_NEWNET) !== 0) throw new Error('unshare(CLONE_NEWNET) failed');
+      spawnSync('ip', ['link', 'set', 'lo', 'up']);
+      return XfrmBackend.open();
+    };
+    const probe = await fresh();
+    const [o] = await probe.run(await compile('add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;'), { atomic: false, pid: process.pid });
+    await probe.close();
+    const noSas = o!.errno === 0 ? undefined : `this kernel cannot hold ESP SAs (${o!.why ?? `errno ${o!.errno}`}); the VM suite (npm run test:kernel) runs them on Debian's kernel`;
+
+    conformance({
+      name: 'xfrm',
+      open: async () => {
+        const backend = await fresh();
+        return {
+          backend,
+          cli: (argv: string[]) => runCli(['--backend=xfrm', ...argv]),
+          ...(noSas ? { noSas } : {}),
+          close: () => backend.close(),
+        };
+      },
+    });
+
+    test('xfrm: what setkey installs shows in ip xfrm as it was meant (the independent oracle)', async () => {
+      const b = await fresh();
+      const conf = [
+        'spdadd 10.0.0.0/24[80] 10.0.1.0/24 tcp -P out prio def + 10 ipsec esp/tunnel/192.0.2.1-192.0.2.2/unique:7 ah/transport//use;',
+        'spdadd 10.0.1.0/24 10.0.0.0/24 icmp 8,0 -P in discard;',
+      ];
+      if (!noSas) {
+        conf.push(
+          'add 192.0.2.1 192.0.2.2 esp 0x1000 -m tunnel -u 7 -E aes-cbc 0x00112233445566778899aabbccddeeff -A hmac-sha256 0x0011223344556677889900112233445566778899001122334455667788990011;',
+          'add 192.0.2.1 192.0.2.2 esp 0x1001 -E aes-cbc 0x00112233445566778899aabbccddeeff -A hmac-sha256-128 0x0011223344556677889900112233445566778899001122334455667788990011;',
+          `add 192.0.2.1 192.0.2.2 esp 0x1002 -esn -r 1024 -E aes-gcm-16 0x${'ab'.repeat(20)};`,
+        );
+      }
+      const outs = await b.run(await compile(conf.join('\n')), { atomic: true, pid: process.pid });
+      assert.ok(
+        outs.every((x) => x.errno === 0),
+        outs.map((x) => x.why).join(' '),
+      );
+      const pol = spawnSync('ip', ['xfrm', 'policy'], { encoding: 'utf8' }).stdout;
+      assert.match(pol, /src 10\.0\.0\.0\/24 dst 10\.0\.1\.0\/24 proto tcp sport 80 \n\tdir out priority 2147483638 ptype main \n\ttmpl src 192\.0\.2\.1 dst 192\.0\.2\.2\n\t\tproto esp reqid 7 mode tunnel\n\ttmpl src 0\.0\.0\.0 dst 0\.0\.0\.0\n\t\tproto ah reqid 0 mode transport\n\t\tlevel use/);
+      // ICMP type and code ride in the ports; a code of 0 has no mask, as af_key does it (any code)
+      assert.match(pol, /src 10\.0\.1\.0\/24 dst 10\.0\.0\.0\/24 proto icmp type 8 \n\tdir in action block priority 2147483648/);
+      // the RFC-mode forward copy
+      assert.match(pol, /dir fwd action block priority 2147483648/);
+      if (!noSas) {
+        const st = spawnSync('ip', ['xfrm', 'state'], { encoding: 'utf8' }).stdout;
+        assert.match(st, /proto esp spi 0x00001000 reqid 7 mode tunnel[\s\S]*?auth-trunc hmac\(sha256\) 0x0011223344556677889900112233445566778899001122334455667788990011 96\n\tenc cbc\(aes\) 0x00112233445566778899aabbccddeeff/);
+        assert.match(st, /proto esp spi 0x00001001 [\s\S]*?auth-trunc hmac\(sha256\) 0x[0-9a-f]{64} 128/);
+        assert.match(st, /proto esp spi 0x00001002 [\s\S]*?replay-window 0 flag esn\n\taead rfc4106\(gcm\(aes\)\) 0x(ab){20} 128[\s\S]*?anti-replay esn context:[\s\S]*?replay_window 1024/);
+      }
+      await b.close();
+    });
+
+    test('xfrm: the kernel refuses an SA it cannot hold with a clear error and exit 1', { skip: noSas ? false : 'this kernel holds SAs' }, async () => {
+      await fresh();
+      const r = await runCli(['--backend=xfrm', '-f', 'a.conf'], { files: { 'a.conf': 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;\n' } });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /a\.conf:1:1: error: add 10\.0\.0\.1 10\.0\.0\.2 esp 0x1000: .*\(EPROTONOSUPPORT, Protocol not supported\)/);
+    });
+
+    test('xfrm: real-time lifetimes: soft expiry makes the SA dying, hard expiry removes it', { skip: noSas ?? false }, async () => {
+      const b = await fresh();
+      const [a] = await b.run(await compile('add 10.0.0.1 10.0.0.2 esp 0x1000 -lh 3 -ls 1 -E aes-cbc 0x00112233445566778899aabbccddeeff;'), { atomic: false, pid: 1 });
+      assert.equal(a!.errno, 0, a!.why);
+      await new Promise((r) => setTimeout(r, 4500));
+      const [d] = await b.run(await compile('dump;'), { atomic: false, pid: 1 });
+      assert.equal(d!.errno, 2, 'gone after its hard lifetime');
+      await b.close();
+    });
+  }
+}
