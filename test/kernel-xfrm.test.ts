@@ -112,6 +112,25 @@ if (!INSIDE) {
       await b.close();
     });
 
+    test('xfrm: -x shows another process\'s changes as PF_KEY messages, as they happen', async () => {
+      await fresh();
+      const ac = new AbortController();
+      let seen = '';
+      const mon = runCli(['--backend=xfrm', '-x'], { signal: ac.signal, stdout: (t) => (seen += t) });
+      await new Promise((r) => setTimeout(r, 300));
+      const setkey = fileURLToPath(new URL('../../bin/setkey', import.meta.url));
+      const child = spawnSync(setkey, ['--backend=xfrm', '-c'], { input: 'spdadd 10.1.0.0/16 10.2.0.0/16 any -P out none;\nspdflush;\n', encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      const end = Date.now() + 5000;
+      while (!/type=19 /.test(seen) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      ac.abort();
+      assert.equal((await mon).code, 0);
+      // SPDADD (14) with the policy, then SPDFLUSH (19), each after a time stamp
+      assert.match(seen, /^\d\d:\d\d:\d\d\.\d{6} \nsadb_msg\{ version=2 type=14 errno=0 satype=0/m);
+      assert.match(seen, /sadb_x_policy\{ type=1 dir=2 /);
+      assert.match(seen, /type=19 /);
+    });
+
     test('xfrm: the kernel refuses an SA it cannot hold with a clear error and exit 1', { skip: noSas ? false : 'this kernel holds SAs' }, async () => {
       await fresh();
       const r = await runCli(['--backend=xfrm', '-f', 'a.conf'], { files: { 'a.conf': 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;\n' } });

@@ -6,6 +6,7 @@
  * backend, byte for byte.
  */
 import type { Command } from '../model/command.js';
+import type { Json } from '../format/json.js';
 
 export type BackendName = 'embedded' | 'xfrm' | 'pfkey';
 
@@ -14,6 +15,8 @@ export interface Exchange {
   readonly sent: Uint8Array;
   /** the messages read back for it, in order (Linux layout) */
   readonly received: readonly Uint8Array[];
+  /** for each received message, what the backend knows beyond PF_KEY (XFRM: replay window, ESN, marks...) */
+  readonly extras?: readonly (Readonly<Record<string, Json>> | undefined)[];
 }
 
 export interface Outcome {

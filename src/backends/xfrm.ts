@@ -23,6 +23,7 @@ import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTransl
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
 import type { Backend, Capabilities, Exchange, Observed, Outcome, RunOptions } from './backend.js';
+import type { Json } from '../format/json.js';
 import { eventToPfkey } from '../xfrm/events.js';
 
 const ENOENT = 2;
@@ -58,18 +59,25 @@ interface Step {
   readonly errno: number;
   readonly why?: string;
   readonly received: Uint8Array[];
+  readonly extras?: (Readonly<Record<string, Json>> | undefined)[];
+}
+
+/** XFRM-only facts for JSON; undefined when there are none. */
+function jsonExtras(x: object): Readonly<Record<string, Json>> | undefined {
+  return Object.keys(x).length ? (x as Record<string, Json>) : undefined;
 }
 
 function failed(a: Answer, sent: Uint8Array): Step {
   return { errno: a.errno, ...(a.message ? { why: a.message } : {}), received: [errorReply(sent, a.errno)] };
 }
 
-function states(replies: readonly NlMessage[]): { msg: SadbMsg; proto: number }[] {
-  const out: { msg: SadbMsg; proto: number }[] = [];
+function states(replies: readonly NlMessage[]): { msg: SadbMsg; proto: number; extras: Readonly<Record<string, Json>> | undefined }[] {
+  const out: { msg: SadbMsg; proto: number; extras: Readonly<Record<string, Json>> | undefined }[] = [];
   for (const r of replies) {
     if (r.header.type !== XfrmMsg.NEWSA) continue;
     const info = readUsersaInfo(r.payload);
-    out.push({ msg: stateToPfkey(info, parseAttrs(r.payload, XSize.usersaInfo)).msg, proto: info.id.proto });
+    const t = stateToPfkey(info, parseAttrs(r.payload, XSize.usersaInfo));
+    out.push({ msg: t.msg, proto: info.id.proto, extras: jsonExtras(t.extras) });
   }
   return out;
 }
@@ -137,7 +145,7 @@ export class XfrmBackend implements Backend {
       if (!(e instanceof XfrmTranslateError)) throw e;
       step = { errno: e.errno, why: e.message, received: [errorReply(sent, e.errno)] };
     }
-    const exchanges: Exchange[] = [{ sent, received: step.received }];
+    const exchanges: Exchange[] = [step.extras ? { sent, received: step.received, extras: step.extras } : { sent, received: step.received }];
     return { errno: step.errno, ...(step.why ? { why: step.why } : {}), exchanges };
   }
 
@@ -171,7 +179,7 @@ export class XfrmBackend implements Backend {
         const all = states(a.replies).filter((s) => proto === 0 || s.proto === proto);
         // an empty table answers ENOENT, as PF_KEY does ("No SAD entries.")
         if (all.length === 0) return { errno: ENOENT, received: [errorReply(sent, ENOENT)] };
-        return { errno: 0, received: numbered(all.map((s) => s.msg), MsgType.DUMP, pid) };
+        return { errno: 0, received: numbered(all.map((s) => s.msg), MsgType.DUMP, pid), extras: all.map((s) => s.extras) };
       }
       case 'spdadd':
       case 'spdupdate':
@@ -187,9 +195,9 @@ export class XfrmBackend implements Backend {
       case 'spddump': {
         const a = await this.conn.dump(XfrmMsg.GETPOLICY);
         if (a.errno) return failed(a, sent);
-        const ps = a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY).map((r) => policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo)).msg);
+        const ps = a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY).map((r) => policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo)));
         if (ps.length === 0) return { errno: ENOENT, received: [errorReply(sent, ENOENT)] };
-        return { errno: 0, received: numbered(ps, MsgType.X_SPDDUMP, pid) };
+        return { errno: 0, received: numbered(ps.map((p) => p.msg), MsgType.X_SPDDUMP, pid), extras: ps.map((p) => jsonExtras(p.extras)) };
       }
       case 'exit':
         return { errno: 0, received: [] };
@@ -208,7 +216,7 @@ export class XfrmBackend implements Backend {
       return { errno: 0, received: [echo] };
     }
     const [s] = states(a.replies);
-    return { errno: 0, received: s ? [withHeader(s.msg, MsgType.GET, 0, pid)] : [] };
+    return { errno: 0, received: s ? [withHeader(s.msg, MsgType.GET, 0, pid)] : [], extras: [s?.extras] };
   }
 
   /** ALLOCSPI: a larval state with a free SPI of the range (xfrm_user.c xfrm_alloc_userspi). */

@@ -11,6 +11,7 @@ import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import { stateScript } from '../format/state-script.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { renderJson } from './json-output.js';
+import type { Json } from '../format/json.js';
 import { cachedStrTime, localZone } from '../format/ctime.js';
 import type { DumpOptions } from '../format/dump-common.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
@@ -43,13 +44,13 @@ export function* viewsOf(bytes: Uint8Array, platform: Platform, problems: Decode
 }
 
 /** The messages in the chosen output format, written to `out` piece by piece. */
-export function render(views: Iterable<DumpView>, o: Options, po: PostprocOptions, out: (s: string) => void): void {
+export function render(views: Iterable<DumpView>, o: Options, po: PostprocOptions, out: (s: string) => void, extras?: (v: DumpView) => { readonly [key: string]: Json } | undefined): void {
   switch (o.format ?? 'setkey') {
     case 'script':
       out(stateScript(views, { platform: po.platform, all: po.all }));
       return;
     case 'json':
-      out(renderJson(views, po, o.showKeys));
+      out(renderJson(views, po, o.showKeys, extras));
       return;
     case 'setkey':
       for (const v of views) {

@@ -9,7 +9,8 @@ import { hexdump } from '../format/hexdump.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { shortdumpHeader } from '../format/shortdump.js';
 import { MsgType } from '../pfkey/constants.js';
-import { dumpView } from '../pfkey/dump-view.js';
+import { dumpView, type DumpView } from '../pfkey/dump-view.js';
+import type { Json } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import { dumpOptions, render } from './filemode.js';
@@ -40,8 +41,18 @@ export async function runDump(io: Io, o: Options, backend: Backend): Promise<num
     if (o.forever && !o.policy) io.stdout(shortdumpHeader());
     if ((o.format ?? 'setkey') !== 'setkey') {
       // script and JSON print the entries only; an empty table is an empty document
-      const views = out!.exchanges.flatMap((x) => x.received.map((r) => dumpView(r, po.platform))).filter((v) => v.header.errno === 0);
-      render(views, o, po, (t) => io.stdout(t));
+      const extra = new Map<DumpView, { readonly [key: string]: Json }>();
+      const views: DumpView[] = [];
+      for (const x of out!.exchanges) {
+        x.received.forEach((r, i) => {
+          const v = dumpView(r, po.platform);
+          if (v.header.errno !== 0) return;
+          views.push(v);
+          const e = x.extras?.[i];
+          if (e) extra.set(v, e);
+        });
+      }
+      render(views, o, po, (t) => io.stdout(t), (v) => extra.get(v));
     } else {
       const error = printOutcome(cmd, out!, o, po, (t) => io.stdout(t));
       if (error) {

@@ -65,6 +65,8 @@ export type JsonSa = {
   state: Word;
   lifetimes: JsonLifetimes;
   securityContext: JsonSecCtx | null;
+  /** what the kernel's XFRM interface says beyond PF_KEY (xfrm backend): replay window, ESN, AEAD ICV, marks... */
+  xfrm: { readonly [key: string]: Json } | null;
 } & JsonTrailer;
 
 export type JsonSelector = {
@@ -93,6 +95,7 @@ export type JsonPolicy = {
   policyError: string | null;
   lifetimes: JsonLifetimes;
   securityContext: JsonSecCtx | null;
+  xfrm: { readonly [key: string]: Json } | null;
 } & JsonTrailer;
 
 export type JsonError = { kind: 'error'; type: number; typeName: string | null; errno: number; message: string };
@@ -261,6 +264,7 @@ function saEntry(v: DumpView, o: JsonOptions): JsonEntry {
     state: word(saStateTable, sa.state),
     lifetimes: lifetimes(v, o),
     securityContext: securityContext(v),
+    xfrm: null,
     ...trailer(h),
   };
 }
@@ -342,6 +346,7 @@ function policyEntry(v: DumpView, o: JsonOptions): JsonEntry {
     policyError: policyVerdict(v, span, o),
     lifetimes: lifetimes(v, o),
     securityContext: securityContext(v),
+    xfrm: null,
     ...trailer(v.header),
   };
 }
@@ -382,11 +387,14 @@ export function jsonDocument(entries: JsonEntry[], o: JsonOptions): JsonDocument
 }
 
 /** The whole document for a sequence of messages (e.g. one dump reply stream or one file). */
-export function dumpJson(views: Iterable<DumpView>, o: JsonOptions): string {
+export function dumpJson(views: Iterable<DumpView>, o: JsonOptions, extras?: (v: DumpView) => { readonly [key: string]: Json } | undefined): string {
   const entries: JsonEntry[] = [];
   for (const v of views) {
     const e = messageJson(v, o);
-    if (e) entries.push(e);
+    if (!e) continue;
+    const x = extras?.(v);
+    if (x && (e.kind === 'sa' || e.kind === 'policy')) e.xfrm = x;
+    entries.push(e);
   }
   return stringifyJson(jsonDocument(entries, o)) + '\n';
 }
