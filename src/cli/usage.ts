@@ -32,7 +32,7 @@ Usage:
   setkey [-nvrkH] -f filename     run a file of statements ('-' = stdin)
   setkey [-Palpv] -D              dump the SAD (-P: the SPD)
   setkey [-Pv] -F                 flush the SAD (-P: the SPD)
-  setkey [-H] -x                  monitor PF_KEY messages (-xx: with timestamps)
+  setkey [-H] -x                  monitor every message exchanged (-xx: epoch timestamps)
   setkey -V | -h | --help
 
 Options:
@@ -43,8 +43,10 @@ Options:
   -k / -r      kernel / RFC mode: in RFC mode (default) an 'in' policy also
                installs a 'fwd' copy (Linux), 'unique' becoming 'require'
   -a -l -p -P  dump: dead SAs too / loop / ports / policies
-  --backend=embedded|xfrm|pfkey   choose the backend (also SETKEY_BACKEND)
-  --store=PATH                    the embedded engine's store (also SETKEY_STORE)
+  --backend=embedded|xfrm|pfkey   choose the backend (also SETKEY_BACKEND); default:
+                                  xfrm when the kernel is reachable, else embedded
+  --store=PATH                    the embedded engine's store (also SETKEY_STORE;
+                                  default $XDG_STATE_HOME/setkey/store)
   --platform=linux|freebsd|xnu    PF_KEY layout and numbers for -H (default linux)
   --format=setkey|script|json     dump format (script: re-readable statements)
   --show-keys                     include keys in JSON output
@@ -60,7 +62,9 @@ Differences from ipsec-tools 0.8.2 (on purpose):
   * accepted in addition: update, getspi, aes-gcm-16, aes-gmac,
     chacha20-poly1305, -esn, hmac-sha256-128 (RFC 4868; plain hmac-sha256
     keeps the 96-bit ICV the man page documents);
-  * a statement the backend refuses makes the exit status non-zero;
+  * a statement the backend refuses makes the exit status non-zero and is
+    reported with its position and errno; on the embedded engine a file
+    applies whole or not at all;
   * -c runs each statement at its ';', counts lines, respects quotes;
   * keys never appear in error messages.
 `;
