@@ -17,7 +17,7 @@ import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
 import { header, type SadbMsg } from '../pfkey/types.js';
 import { IPPROTO_COMP, XfrmGroup, XfrmMsg, XSize } from '../xfrm/constants.js';
 import { XfrmConn, type Answer, type Transport } from '../xfrm/conn.js';
-import { parseAttrs, splitDatagram, type NlMessage } from '../xfrm/netlink.js';
+import { parseAttrs, splitDatagram, type Attr, type NlMessage } from '../xfrm/netlink.js';
 import { policyToPfkey, policyToXfrm } from '../xfrm/policy.js';
 import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTranslateError, xfrmMode } from '../xfrm/sa.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
@@ -31,6 +31,28 @@ const EINVAL = 22;
 const IPSEC_PROTO_ANY = 255;
 
 export const XFRM_CAPABILITIES: Capabilities = { aead: true, esn: true, replayMax: 4096, atomicBatches: false };
+
+/** requests per datagram in a run of adds (the kernel acks each; ~64 KiB of requests) */
+const PIPELINE = 128;
+const EMPTY = new Uint8Array(0);
+const XfrmaTmpl = 5;
+
+interface XfrmRequest {
+  readonly type: number;
+  readonly fixed: Uint8Array;
+  readonly attrs: readonly Attr[];
+}
+
+interface Prepared {
+  readonly req: XfrmRequest;
+  readonly undo: XfrmRequest;
+  readonly echo: () => Uint8Array[];
+}
+
+/** Commands that need only an ack and can be taken back: pipelined. */
+function isBulk(c: Command): boolean {
+  return c.kind === 'add' || c.kind === 'spdadd';
+}
 
 /** The PF_KEY request setkey would send for a command (for -v/-H), or its bare header where PF_KEY cannot say it. */
 function pfkeyRequest(c: Command, pid: number): Uint8Array {
@@ -125,18 +147,107 @@ export class XfrmBackend implements Backend {
   async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+    const report = (o: Outcome, c: Command): boolean => {
+      if (opts.onOutcome) opts.onOutcome(o, c);
+      else outcomes.push(o);
+      return opts.atomic && o.errno !== 0 && !(o.errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump'));
+    };
     for await (const chunk of chunks) {
-      for (const c of chunk) {
-        const o = await this.runOne(c, opts.pid);
-        if (opts.onOutcome) opts.onOutcome(o, c);
-        else outcomes.push(o);
-        if (opts.atomic && o.errno !== 0 && !(o.errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump'))) return outcomes;
+      for (let i = 0; i < chunk.length; ) {
+        // a run of adds and spdadds goes to the kernel in one datagram per PIPELINE requests
+        let j = i;
+        while (j < chunk.length && j - i < PIPELINE && isBulk(chunk[j]!)) j++;
+        if (j - i >= 2) {
+          const done = await this.runBulk(chunk.slice(i, j), opts);
+          for (let k = 0; k < done.length; k++) if (report(done[k]!, chunk[i + k]!)) return outcomes;
+          i += done.length;
+          continue;
+        }
+        const c = chunk[i++]!;
+        if (report(await this.runOne(c, opts.pid, opts.quiet ?? false), c)) return outcomes;
       }
     }
     return outcomes;
   }
 
-  private async runOne(c: Command, pid: number): Promise<Outcome> {
+  /** The XFRM request of an add or spdadd, what it answers when done, and how to take it back. */
+  private async prepare(c: Command, pid: number, quiet: boolean): Promise<Prepared> {
+    if (c.kind === 'add') {
+      const r = saToXfrm(c.sa);
+      const id = encodeUsersaId({ daddr: r.info.id.daddr, spi: r.info.id.spi, family: r.info.family, proto: r.info.id.proto });
+      return {
+        req: { type: XfrmMsg.NEWSA, fixed: encodeUsersaInfo(r.info), attrs: r.attrs },
+        undo: { type: XfrmMsg.DELSA, fixed: id, attrs: [] },
+        echo: () => (quiet ? [] : [withHeader(stateToPfkey(r.info, r.attrs).msg, MsgType.ADD, 0, pid)]),
+      };
+    }
+    const p = c as PolicyCommand;
+    const needsReqid = p.policy.requests.some((q) => q.level === 3 && (q.reqid === 0 || q.reqid > 0x3fff));
+    const r = policyToXfrm(p, needsReqid ? await this.reqidAllocator() : () => 0);
+    return {
+      req: { type: XfrmMsg.NEWPOLICY, fixed: encodeUserpolicyInfo(r.info), attrs: r.attrs },
+      undo: { type: XfrmMsg.DELPOLICY, fixed: encodeUserpolicyId({ sel: r.info.sel, index: 0, dir: r.info.dir }), attrs: r.attrs.filter((a) => a.type !== XfrmaTmpl) },
+      echo: () => {
+        if (quiet) return [];
+        const e = policyToPfkey(r.info, r.attrs).msg;
+        return [serialize({ header: { ...e.header, type: MsgType.X_SPDADD, reserved: 3, pid }, exts: e.exts })];
+      },
+    };
+  }
+
+  /**
+   * Adds and spdadds pipelined. The outcomes up to the first refusal; with
+   * `atomic`, what the kernel did after it (the rest of that datagram) is
+   * taken back, so a file still stops exactly at its first refusal.
+   */
+  private async runBulk(cmds: readonly Command[], opts: RunOptions): Promise<Outcome[]> {
+    const quiet = opts.quiet ?? false;
+    const prepared: Prepared[] = [];
+    const out: Outcome[] = [];
+    for (const c of cmds) {
+      try {
+        prepared.push(await this.prepare(c, opts.pid, quiet));
+      } catch (e) {
+        if (!(e instanceof XfrmTranslateError)) throw e;
+        break;
+      }
+    }
+    const answers = prepared.length ? await this.conn.requestMany(prepared.map((p) => p.req)) : [];
+    let failedAt = -1;
+    for (let k = 0; k < answers.length; k++) {
+      const a = answers[k]!;
+      const c = cmds[k]!;
+      const sent = quiet ? EMPTY : pfkeyRequest(c, opts.pid);
+      if (a.errno === 0) {
+        out.push({ errno: 0, exchanges: [{ sent, received: prepared[k]!.echo() }] });
+        continue;
+      }
+      out.push({ errno: a.errno, ...(a.message ? { why: a.message } : {}), exchanges: [{ sent, received: [errorReply(quiet ? pfkeyRequest(c, opts.pid) : sent, a.errno)] }] });
+      failedAt = k;
+      break;
+    }
+    if (failedAt >= 0) {
+      if (opts.atomic) {
+        const undo = answers.map((a, k) => (k > failedAt && a.errno === 0 ? prepared[k]!.undo : undefined)).filter((u): u is XfrmRequest => u !== undefined);
+        if (undo.length) await this.conn.requestMany(undo);
+      } else {
+        // without atomic, each command stands alone: report the rest as the kernel answered them
+        for (let k = failedAt + 1; k < answers.length; k++) {
+          const a = answers[k]!;
+          const sent = pfkeyRequest(cmds[k]!, opts.pid);
+          out.push(a.errno ? { errno: a.errno, ...(a.message ? { why: a.message } : {}), exchanges: [{ sent, received: [errorReply(sent, a.errno)] }] } : { errno: 0, exchanges: [{ sent: quiet ? EMPTY : sent, received: prepared[k]!.echo() }] });
+        }
+      }
+      return out;
+    }
+    // a command that could not be translated ends the pipeline: it is run (and refused) on its own
+    if (prepared.length < cmds.length) out.push(await this.runOne(cmds[prepared.length]!, opts.pid, quiet));
+    return out;
+  }
+
+  private async runOne(c: Command, pid: number, quiet: boolean): Promise<Outcome> {
+    // what setkey would have sent, for -v and -H (and the header of an error reply)
+    void quiet;
     const sent = pfkeyRequest(c, pid);
     let step: Step;
     try {

@@ -88,8 +88,8 @@ async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Comman
   await backend.run(cmds, {
     atomic,
     pid: io.pid,
-    // without -v nothing prints what a request's notifications say
-    quiet: !o.verbose,
+    // without -v and -H nothing prints requests or what their notifications say
+    quiet: !o.verbose && !o.hexdump,
     onOutcome: (out, c) => {
       const error = printOutcome(c, out, o, po, write);
       if (error) {
@@ -146,9 +146,19 @@ async function* commandChunks(text: string, file: string, io: Io, o: Options, re
 }
 
 /** -f on a backend: check everything (first pass), then apply all of it or none (second pass). */
+/** Statements a file may have for its commands to be kept from the check instead of read again (memory). */
+const KEEP_STATEMENTS = 20000;
+
 async function applyFile(io: Io, o: Options, file: string, text: string, backend: Backend, lines: Lines, st: RunState): Promise<number> {
   const hosts: Statement[] = [];
-  const r = parse(text, { file, sys: io.sys }, (s) => s.hosts && hosts.push(s));
+  let kept: Statement[] | undefined = [];
+  const r = parse(text, { file, sys: io.sys }, (s) => {
+    if (s.hosts) hosts.push(s);
+    if (kept) {
+      if (kept.length < KEEP_STATEMENTS) kept.push(s);
+      else kept = undefined;
+    }
+  });
   report(io, r.diagnostics, lines, st);
   if (r.errorCount > 0) {
     io.stderr(`setkey: ${r.errorCount} error${r.errorCount > 1 ? 's' : ''} in ${file}; nothing applied\n`);
@@ -167,9 +177,28 @@ async function applyFile(io: Io, o: Options, file: string, text: string, backend
     if (list) list.push(c);
     else resolved.set(k, [c]);
   }
-  const ok = await apply(io, o, backend, commandChunks(text, file, io, o, resolved), true, lines, st);
-  if (!ok) io.stderr(`setkey: ${file}: nothing applied\n`);
+  // a small file's statements were kept by the check; a large one is read again, chunk by chunk
+  const chunks = kept ? commandsOf(kept, o, resolved) : commandChunks(text, file, io, o, resolved);
+  const ok = await apply(io, o, backend, chunks, true, lines, st);
+  if (!ok) {
+    io.stderr(
+      backend.capabilities.atomicBatches
+        ? `setkey: ${file}: nothing applied\n`
+        : `setkey: ${file}: stopped at the first refusal; the statements before it were applied (${backend.where} has no transactions)\n`,
+    );
+  }
   return finish(io, st);
+}
+
+/** The commands of kept statements, as one chunk. */
+function commandsOf(statements: readonly Statement[], o: Options, resolved: ReadonlyMap<string, readonly Command[]>): readonly Command[] {
+  const out: Command[] = [];
+  for (const s of statements) {
+    const c = s.cmd;
+    const cmds = s.hosts ? (resolved.get(`${c.pos.line}:${c.pos.col}`) ?? []) : [c as Command];
+    for (const x of o.rfcMode ? withForwardCopies(cmds) : cmds) out.push(x);
+  }
+  return out;
 }
 
 /** `-f FILE`: the whole file is parsed and checked before anything is applied, then applied whole or not at all. */

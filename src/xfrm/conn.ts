@@ -31,7 +31,7 @@ export class XfrmConn {
   constructor(private readonly t: Transport) {}
 
   private nextSeq(): number {
-    this.seq = (this.seq + 1) >>> 0 || 1;
+    this.seq = (this.seq + 1) >>> 0;
     return this.seq;
   }
 
@@ -51,6 +51,38 @@ export class XfrmConn {
         replies.push(m);
       }
     }
+  }
+
+  /**
+   * Several requests in one datagram (the kernel handles them in order and
+   * acks each): the answers in request order. For bulk work that needs no
+   * reply but the ack, one system call instead of one per request.
+   */
+  async requestMany(reqs: readonly { type: number; fixed: Uint8Array; attrs: readonly Attr[] }[]): Promise<Answer[]> {
+    const seqs = reqs.map(() => this.nextSeq());
+    const parts = reqs.map((r, i) => buildMessage({ type: r.type, flags: NlmF.REQUEST | NlmF.ACK, seq: seqs[i]!, pid: 0 }, r.fixed, r.attrs));
+    let size = 0;
+    for (const p of parts) size += p.length;
+    const datagram = new Uint8Array(size);
+    let at = 0;
+    for (const p of parts) {
+      datagram.set(p, at);
+      at += p.length;
+    }
+    this.t.send(datagram);
+    const first = seqs[0]!;
+    const answers: (Answer | undefined)[] = new Array(reqs.length);
+    let left = reqs.length;
+    while (left > 0) {
+      for (const m of splitDatagram(await this.t.recv())) {
+        const i = (m.header.seq - first) >>> 0;
+        if (i >= reqs.length || m.header.type !== Nlmsg.ERROR || answers[i]) continue;
+        const a = readAck(m);
+        answers[i] = a.message !== undefined ? { errno: a.errno, message: a.message, replies: [] } : { errno: a.errno, replies: [] };
+        left--;
+      }
+    }
+    return answers as Answer[];
   }
 
   /** A dump: every message up to NLMSG_DONE; walked again if the kernel says the walk was interrupted. */
