@@ -131,6 +131,21 @@ if (!INSIDE) {
       assert.match(seen, /type=19 /);
     });
 
+    test('xfrm: a file stops at its first refusal even inside a pipelined run of adds', async () => {
+      await fresh();
+      const lines = ['spdadd 10.0.0.1 10.0.0.2 any -P out none;', 'spdadd 10.0.0.3 10.0.0.4 any -P out none;', 'spdadd 10.0.0.1 10.0.0.2 any -P out none;', 'spdadd 10.0.0.5 10.0.0.6 any -P out none;', 'spdadd 10.0.0.7 10.0.0.8 any -P out none;'];
+      const r = await runCli(['--backend=xfrm', '-f', 'a.conf'], { files: { 'a.conf': lines.join('\n') + '\n' } });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /a\.conf:3:1: error: spdadd 10\.0\.0\.1 10\.0\.0\.2 any -P out: .*\(EEXIST, File exists\)/);
+      assert.match(r.stderr, /stopped at the first refusal; the statements before it were applied/);
+      const pol = spawnSync('ip', ['xfrm', 'policy'], { encoding: 'utf8' }).stdout;
+      assert.deepEqual(
+        [...pol.matchAll(/^src (\S+) dst (\S+)/gm)].map((m) => m[1]).sort(),
+        ['10.0.0.1/32', '10.0.0.3/32'],
+        'what came after the refusal was taken back',
+      );
+    });
+
     test('xfrm: the kernel refuses an SA it cannot hold with a clear error and exit 1', { skip: noSas ? false : 'this kernel holds SAs' }, async () => {
       await fresh();
       const r = await runCli(['--backend=xfrm', '-f', 'a.conf'], { files: { 'a.conf': 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;\n' } });

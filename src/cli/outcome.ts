@@ -8,7 +8,7 @@
  */
 import type { Exchange, Outcome } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
-import { describeCommand } from '../format/describe.js';
+import { describeCommand, refusalReason } from '../format/describe.js';
 import { hexdump } from '../format/hexdump.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { errnoText, postproc, type PostprocOptions } from '../format/postproc.js';
@@ -19,8 +19,8 @@ import type { Options } from './args.js';
 
 /** Why a command failed, in words: the backend's reason, the errno's name and text. */
 export function refusalText(c: Command, errno: number, why: string | undefined): string {
-  const what = why ?? strerror(errno).toLowerCase();
-  return `${describeCommand(c)}: ${what} (${errnoName(errno)}${why ? `, ${strerror(errno)}` : ''})`;
+  const what = why ?? refusalReason(c, errno) ?? strerror(errno).toLowerCase();
+  return `${describeCommand(c)}: ${what} (${errnoName(errno)}, ${strerror(errno)})`;
 }
 
 function printExchange(x: Exchange, o: Options, po: PostprocOptions, c: Command, write: (s: string) => void): void {

@@ -184,7 +184,7 @@ async function applyFile(io: Io, o: Options, file: string, text: string, backend
     io.stderr(
       backend.capabilities.atomicBatches
         ? `setkey: ${file}: nothing applied\n`
-        : `setkey: ${file}: stopped at the first refusal; the statements before it were applied (${backend.where} has no transactions)\n`,
+        : `setkey: ${file}: stopped at the first refusal; the statements before it were applied (the kernel has no transactions)\n`,
     );
   }
   return finish(io, st);

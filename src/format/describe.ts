@@ -50,3 +50,21 @@ export function describeCommand(c: Command): string {
       return c.kind;
   }
 }
+
+const ENOENT = 2;
+const ESRCH = 3;
+const EEXIST = 17;
+const EPERM = 1;
+
+/** What a refusal means for this command, when the backend said no more than the errno. */
+export function refusalReason(c: Command, errno: number): string | undefined {
+  const sa = c.kind === 'add' || c.kind === 'update' || c.kind === 'get' || c.kind === 'delete';
+  const policy = c.kind === 'spdadd' || c.kind === 'spdupdate' || c.kind === 'spddelete';
+  if (errno === EEXIST && sa) return 'an SA with this destination, protocol and SPI exists';
+  if (errno === EEXIST && policy) return 'a policy with this selector and direction exists';
+  if ((errno === ESRCH || errno === ENOENT) && sa) return 'no such SA';
+  if (errno === ENOENT && policy) return 'no such policy';
+  if (errno === ENOENT && c.kind === 'getspi') return 'no free SPI in the range';
+  if (errno === EPERM) return "not permitted: the kernel's key tables need CAP_NET_ADMIN";
+  return undefined;
+}

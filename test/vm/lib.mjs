@@ -204,12 +204,12 @@ function cpuKhz() {
 }
 
 function qemuArgs({ vmlinux, initrd }, io, serial) {
-  const machine = env.SETKEY_VM_MACHINE || 'microvm'; // or pc
+  // microvm under TCG hangs in TSC calibration 2 boots in 3 without tsc_early_khz
+  const khz = cpuKhz();
+  const machine = env.SETKEY_VM_MACHINE || (khz ? 'microvm' : 'pc');
   const accel = env.SETKEY_VM_ACCEL || 'tcg'; // kvm works only with real hardware virtualisation
   const dev = machine === 'pc' ? 'virtio-9p-pci' : 'virtio-9p-device';
   let append = 'console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off tsc=reliable no_timer_check random.trust_cpu=on';
-  // microvm under TCG hangs in TSC calibration 2 boots in 3 without this
-  const khz = cpuKhz();
   if (machine === 'microvm' && khz) append += ` tsc_early_khz=${khz}`;
   return [
     '-M', machine === 'microvm' ? 'microvm,acpi=on' : machine,
