@@ -82,3 +82,8 @@ export interface Backend {
 }
 
 export class BackendUnavailable extends Error {}
+
+/** Is a refusal the normal answer of a query (an empty dump: ENOENT), not a failure? */
+export function benign(c: Command, errno: number): boolean {
+  return errno === 2 && (c.kind === 'dump' || c.kind === 'spddump');
+}

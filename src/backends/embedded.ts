@@ -15,17 +15,14 @@ import { serialize } from '../pfkey/serialize.js';
 import { commandToWire, EncodeError, sockaddrOf } from '../pfkey/to-wire.js';
 import { header, type SadbMsg } from '../pfkey/types.js';
 import { Engine, type EngineOptions, type Session } from '../engine/engine.js';
-import type { Backend, Capabilities, Exchange, Observed, Outcome, RunOptions } from './backend.js';
+import { benign, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
 
 const ENOENT = 2;
 const EINVAL = 22;
 
 export const EMBEDDED_CAPABILITIES: Capabilities = { aead: false, esn: false, replayMax: 32, atomicBatches: true };
 
-/** Is a refusal the normal answer of a query (an empty dump), not a failure? */
-export function benign(c: Command, errno: number): boolean {
-  return errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump');
-}
+export { benign };
 
 function exchangeOne(s: Session, msg: Uint8Array, into: Exchange[], quiet = false): { errno: number; why?: string; received: Uint8Array[] } {
   const r = s.send(msg, { notifications: !quiet });

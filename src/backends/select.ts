@@ -11,8 +11,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../cli/args.js';
 import type { Backend } from './backend.js';
-import { EmbeddedBackend } from './embedded.js';
-import { StoreError } from '../engine/store.js';
 
 export interface BackendChoice {
   readonly name: BackendName | 'auto';
@@ -101,6 +99,8 @@ export interface OpenOptions {
 }
 
 async function openEmbedded(dir: string, opts: OpenOptions, note?: string): Promise<Opened> {
+  // each backend's code is loaded only when it is the one chosen (startup time)
+  const [{ EmbeddedBackend }, { StoreError }] = await Promise.all([import('./embedded.js'), import('../engine/store.js')]);
   try {
     const backend = await EmbeddedBackend.open(dir, opts.clock ? { clock: opts.clock } : {});
     return note ? { ok: true, backend, note } : { ok: true, backend };

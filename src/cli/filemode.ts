@@ -12,25 +12,12 @@ import { stateScript } from '../format/state-script.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { renderJson } from './json-output.js';
 import type { Json } from '../format/json.js';
-import { cachedStrTime, localZone } from '../format/ctime.js';
-import type { DumpOptions } from '../format/dump-common.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
+import { dumpOptions } from './dump-options.js';
+export { dumpOptions };
 
-export function dumpOptions(io: Io, o: Options): DumpOptions {
-  const tz = io.tz ?? localZone;
-  return {
-    withPorts: o.withPorts,
-    all: o.all,
-    now: io.now(),
-    tz,
-    time: cachedStrTime(tz),
-    ifName: (i) => io.sys.ifName(i),
-    protoName: (n) => io.sys.protocolByNumber(n),
-    platform: (o.platform ?? 'linux') as Platform,
-  };
-}
 
 /** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */
 export function* viewsOf(bytes: Uint8Array, platform: Platform, problems: DecodeError[]): Generator<DumpView> {

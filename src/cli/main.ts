@@ -4,12 +4,13 @@
  */
 import type { Backend } from '../backends/backend.js';
 import { chooseBackend, openBackend } from '../backends/select.js';
-import { runDump, runFlush, runMonitor } from './modes.js';
 import { parseArgs, type Options } from './args.js';
 import type { Io } from './io.js';
-import { runFileMode } from './filemode.js';
-import { runFile, runStdin } from './script.js';
 import { helpText, usageText, versionLine } from './usage.js';
+
+// the modes' code is loaded by the mode that runs (startup time of a one-shot tool)
+const modes = (): Promise<typeof import('./modes.js')> => import('./modes.js');
+const script = (): Promise<typeof import('./script.js')> => import('./script.js');
 
 function errnoText(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
@@ -85,25 +86,34 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return 1;
   }
   const o = a.options;
-  if (o.files.length > 0) return runFileMode(io, o);
+  if (o.files.length > 0) return (await import('./filemode.js')).runFileMode(io, o);
   switch (o.mode) {
     case 'script': {
       const text = await readInput(io, o.script!);
       if (text === undefined) return 1;
       const file = o.script === '-' ? '<stdin>' : o.script!;
       // -n never touches a backend or a store
+      const { runFile } = await script();
       if (o.noAct) return runFile(io, o, file, text);
       return withBackend(io, o, (b) => runFile(io, o, file, text, b));
     }
-    case 'stdin':
+    case 'stdin': {
+      const { runStdin } = await script();
       if (o.noAct) return runStdin(io, o);
       return withBackend(io, o, (b) => runStdin(io, o, b));
-    case 'dump':
+    }
+    case 'dump': {
+      const { runDump } = await modes();
       return withBackend(io, o, (b) => runDump(io, o, b));
-    case 'flush':
+    }
+    case 'flush': {
+      const { runFlush } = await modes();
       return withBackend(io, o, (b) => runFlush(io, o, b));
-    case 'promisc':
+    }
+    case 'promisc': {
+      const { runMonitor } = await modes();
       return withBackend(io, o, (b) => runMonitor(io, o, b));
+    }
     case 'none':
       io.stdout(usageText());
       return 1;

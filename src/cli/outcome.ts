@@ -6,7 +6,7 @@
  * "The result of line N: File exists." on stdout, and a diagnostic on stderr
  * that names the statement, its position and the errno.
  */
-import type { Exchange, Outcome } from '../backends/backend.js';
+import { benign, type Exchange, type Outcome } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
 import { describeCommand, refusalReason } from '../format/describe.js';
 import { hexdump } from '../format/hexdump.js';
@@ -14,7 +14,6 @@ import { kdebugSadb } from '../format/kdebug.js';
 import { errnoText, postproc, type PostprocOptions } from '../format/postproc.js';
 import { errnoName, strerror } from '../format/strerror.js';
 import { dumpView } from '../pfkey/dump-view.js';
-import { benign } from '../backends/embedded.js';
 import type { Options } from './args.js';
 
 /** Why a command failed, in words: the backend's reason, the errno's name and text. */

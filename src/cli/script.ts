@@ -6,7 +6,7 @@
 import type { Backend } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
 import type { PostprocOptions } from '../format/postproc.js';
-import { dumpOptions } from './filemode.js';
+import { dumpOptions } from './dump-options.js';
 import { printOutcome } from './outcome.js';
 import { withForwardCopies } from '../model/rfc-mode.js';
 import { hexdump } from '../format/hexdump.js';

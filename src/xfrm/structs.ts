@@ -168,9 +168,11 @@ function addr(b: Uint8Array, at: number): Uint8Array {
   return b.slice(at, at + 16);
 }
 
+/** 16 address bytes at `at` (zero beyond a shorter address); the buffer is fresh, so only the bytes are written */
 function putAddr(b: Uint8Array, at: number, a: Uint8Array): void {
-  b.fill(0, at, at + 16);
-  b.set(a.subarray(0, 16), at);
+  const n = a.length < 16 ? a.length : 16;
+  for (let i = 0; i < n; i++) b[at + i] = a[i]!;
+  for (let i = n; i < 16; i++) b[at + i] = 0;
 }
 
 // ---------- selector (56)
