@@ -148,7 +148,9 @@ test('a monitor (-x) sees another setkey process add an SA: the request once, th
       notify();
     },
   });
-  await new Promise((r) => setTimeout(r, 300));
+  // listening once its X_PROMISC echo (two bare date lines) is out
+  const ready = Date.now() + 20000;
+  while (!/^(\d\d:\d\d:\d\d\.\d{6} \n){2}/.test(seen) && Date.now() < ready) await new Promise((r) => setTimeout(r, 20));
   const child = await setkey(['--store', store, '-c'], `add 10.0.0.1 10.0.0.2 esp 0x1234 -E aes-cbc ${K16};\n`);
   assert.equal(child.code, 0, child.stderr);
   const deadline = Date.now() + 5000;

@@ -117,11 +117,13 @@ if (!INSIDE) {
       const ac = new AbortController();
       let seen = '';
       const mon = runCli(['--backend=xfrm', '-x'], { signal: ac.signal, stdout: (t) => (seen += t) });
-      await new Promise((r) => setTimeout(r, 300));
+      // listening once its X_PROMISC echo (two bare date lines) is out
+      const ready = Date.now() + 20000;
+      while (!/^(\d\d:\d\d:\d\d\.\d{6} \n){2}/.test(seen) && Date.now() < ready) await new Promise((r) => setTimeout(r, 20));
       const setkey = fileURLToPath(new URL('../../bin/setkey', import.meta.url));
       const child = spawnSync(setkey, ['--backend=xfrm', '-c'], { input: 'spdadd 10.1.0.0/16 10.2.0.0/16 any -P out none;\nspdflush;\n', encoding: 'utf8' });
       assert.equal(child.status, 0, child.stderr);
-      const end = Date.now() + 5000;
+      const end = Date.now() + 20000;
       while (!/type=19 /.test(seen) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
       ac.abort();
       assert.equal((await mon).code, 0);

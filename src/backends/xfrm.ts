@@ -422,8 +422,13 @@ export class XfrmBackend implements Backend {
 
   /** setkey -x: the kernel's XFRM events, as the PF_KEY messages a promiscuous socket would have shown. */
   async monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal): Promise<void> {
-    void pid;
     const t = await this.openTransport([XfrmGroup.ACQUIRE, XfrmGroup.EXPIRE, XfrmGroup.SA, XfrmGroup.POLICY]);
+    // listening now: what a PF_KEY socket shows for its own X_PROMISC (its echo, twice), so that -x
+    // starts alike on every backend and a reader knows it will miss nothing from here on
+    const echo = serialize({ header: header(MsgType.X_PROMISC, 1, pid), exts: [] });
+    const now = BigInt(Date.now()) * 1000n;
+    onMessage({ msg: echo, usec: now });
+    onMessage({ msg: echo, usec: now });
     try {
       while (!signal.aborted) {
         let d: Uint8Array;
