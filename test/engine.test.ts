@@ -102,8 +102,10 @@ test('the store and the monitor log are the owner\'s only', async () => {
   const dir = tempDir();
   const store = join(dir, 'store');
   const ac = new AbortController();
-  const mon = runCli(['--store', store, '-x'], { signal: ac.signal });
-  await new Promise((r) => setTimeout(r, 300));
+  let seen = '';
+  const mon = runCli(['--store', store, '-x'], { signal: ac.signal, stdout: (t) => (seen += t) });
+  const ready = Date.now() + 20000;
+  while (!/^(\d\d:\d\d:\d\d\.\d{6} \n){2}/.test(seen) && Date.now() < ready) await new Promise((r) => setTimeout(r, 20));
   assert.equal((await runCli(['--store', store, '-f', 'a.conf'], { files: { 'a.conf': sas(2, 0x1000) } })).code, 0);
   ac.abort();
   await mon;
