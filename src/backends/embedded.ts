@@ -4,84 +4,18 @@
  * Linux kernel would. A run is one engine session, so with `atomic` a file
  * applies whole or not at all.
  */
-import { fullPrefix, sameAddress } from '../model/address.js';
-import type { Command, DeleteAllCommand } from '../model/command.js';
-import { IpProto } from '../model/tables.js';
+import type { Command } from '../model/command.js';
 import { MsgType } from '../pfkey/constants.js';
 import { readHeader } from '../pfkey/decode.js';
-import { dumpView } from '../pfkey/dump-view.js';
-import { addressOf } from '../pfkey/from-wire.js';
 import { serialize } from '../pfkey/serialize.js';
-import { commandToWire, EncodeError, sockaddrOf } from '../pfkey/to-wire.js';
-import { header, type SadbMsg } from '../pfkey/types.js';
-import { Engine, type EngineOptions, type Session } from '../engine/engine.js';
-import { benign, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
-
-const ENOENT = 2;
-const EINVAL = 22;
+import { header } from '../pfkey/types.js';
+import { Engine, type EngineOptions } from '../engine/engine.js';
+import { benign, type Backend, type Capabilities, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
 export const EMBEDDED_CAPABILITIES: Capabilities = { aead: false, esn: false, replayMax: 32, atomicBatches: true };
 
 export { benign };
-
-function exchangeOne(s: Session, msg: Uint8Array, into: Exchange[], quiet = false): { errno: number; why?: string; received: Uint8Array[] } {
-  const r = s.send(msg, { notifications: !quiet });
-  into.push({ sent: msg, received: r.replies });
-  return { errno: r.errno, ...(r.why ? { why: r.why } : {}), received: r.replies };
-}
-
-/**
- * deleteall on Linux, as setkey does it (Linux has no DELETE without SPI):
- * dump the SA type, then DELETE each SA between the two addresses. setkey's
- * own loop stops after the first match (docs/linux-pfkey-semantics.md §4.3);
- * this one deletes them all, which is what the statement says.
- */
-function deleteAll(s: Session, c: DeleteAllCommand, pid: number): Outcome {
-  const exchanges: Exchange[] = [];
-  const dump = exchangeOne(s, serialize({ header: header(MsgType.DUMP, c.satype, pid), exts: [] }), exchanges);
-  if (dump.errno === ENOENT) return { errno: 0, exchanges };
-  if (dump.errno) return { errno: dump.errno, ...(dump.why ? { why: dump.why } : {}), exchanges };
-  const spis: number[] = [];
-  for (const m of dump.received) {
-    const v = dumpView(m, 'linux');
-    const sa = v.ext('sa');
-    const src = v.ext('address_src');
-    const dst = v.ext('address_dst');
-    if (v.header.satype !== c.satype || !sa || !src || !dst) continue;
-    if (sameAddress(addressOf(src.sa), c.src) && sameAddress(addressOf(dst.sa), c.dst)) spis.push(sa.spi);
-  }
-  const plen = fullPrefix(c.src.family);
-  for (const spi of spis) {
-    const del: SadbMsg = {
-      header: header(MsgType.DELETE, c.satype, pid),
-      exts: [
-        { kind: 'sa', spi, replay: 0, state: 0, auth: 0, encrypt: 0, flags: c.flags },
-        { kind: 'address_src', proto: IpProto.ANY, prefixlen: plen, reserved: 0, sa: sockaddrOf(c.src, 0, 'linux') },
-        { kind: 'address_dst', proto: IpProto.ANY, prefixlen: plen, reserved: 0, sa: sockaddrOf(c.dst, 0, 'linux') },
-      ],
-    };
-    const r = exchangeOne(s, serialize(del), exchanges);
-    if (r.errno) return { errno: r.errno, ...(r.why ? { why: r.why } : {}), exchanges };
-  }
-  return { errno: 0, exchanges };
-}
-
-function runOne(s: Session, c: Command, pid: number, quiet: boolean): Outcome {
-  if (c.kind === 'deleteall') return deleteAll(s, c, pid);
-  let msgs: SadbMsg[];
-  try {
-    msgs = commandToWire(c, { platform: 'linux', pid }).messages;
-  } catch (e) {
-    if (e instanceof EncodeError) return { errno: EINVAL, why: e.message, exchanges: [] };
-    throw e;
-  }
-  const exchanges: Exchange[] = [];
-  for (const m of msgs) {
-    const r = exchangeOne(s, serialize(m), exchanges, quiet);
-    if (r.errno) return { errno: r.errno, ...(r.why ? { why: r.why } : {}), exchanges };
-  }
-  return { errno: 0, exchanges };
-}
 
 export class EmbeddedBackend implements Backend {
   readonly name = 'embedded' as const;
@@ -101,9 +35,10 @@ export class EmbeddedBackend implements Backend {
     const outcomes: Outcome[] = [];
     const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
     await this.engine.session(async (s) => {
+      const x: Exchanger = { platform: 'linux', exchange: (msg, quiet) => s.send(msg, { notifications: !quiet }) };
       for await (const chunk of chunks) {
         for (const c of chunk) {
-          const o = runOne(s, c, opts.pid, opts.quiet ?? false);
+          const o = runPfkeyCommand(x, c, opts.pid, opts.quiet ?? false);
           if (opts.onOutcome) opts.onOutcome(o, c);
           else outcomes.push(o);
           if (opts.atomic && o.errno !== 0 && !benign(c, o.errno)) {
