@@ -76,23 +76,31 @@ test('-n -f: valid input is silent and exits 0; errors exit 1 and apply nothing'
   assert.match(bad.stderr, /nothing applied/);
 });
 
-test('a backend not built yet, and a reachable kernel without one, are refused plainly with exit 1', async () => {
-  // (never --backend=xfrm here: it would reach the host's own tables; the xfrm suites run in namespaces)
-  for (const argv of [['--backend=pfkey', '-D'], ['--backend=pfkey', '-DP'], ['--backend=pfkey', '-f', 'a.conf']]) {
-    const r = await runCli(argv, { files: { 'a.conf': 'flush;' } });
-    assert.equal(r.code, 1, argv.join(' '));
-    assert.match(r.stderr, /not available yet/, argv.join(' '));
-    assert.equal(r.stdout, '');
-  }
-  // root on a kernel with XFRM: the engine must not stand in for it silently
-  for (const argv of [['-D'], ['-F'], ['-x'], ['-f', 'a.conf'], ['-c']]) {
-    const r = await runCli(argv, { files: { 'a.conf': 'flush;' }, kernel: true, env: { HOME: '/nonexistent' } });
-    assert.equal(r.code, 1, argv.join(' '));
-    assert.match(r.stderr, /kernel's key tables are reachable .* will not stand in/, argv.join(' '));
-  }
-  const env = await runCli(['-D'], { env: { SETKEY_BACKEND: 'bogus' } });
-  assert.equal(env.code, 1);
-  assert.match(env.stderr, /SETKEY_BACKEND must be embedded, xfrm or pfkey/);
+test('backend choice: named, by store, or the kernel when reachable (xfrm, else pfkey), else the engine with a note', async () => {
+  const { chooseBackend, openBackend } = await import('../src/backends/select.js');
+  const opened: string[] = [];
+  // stand-ins for the kernel backends: a test never reaches the host's own tables
+  const kernel = {
+    xfrm: async () => (opened.push('xfrm'), { ok: false as const, message: 'xfrm stand-in' }),
+    pfkey: async () => (opened.push('pfkey'), { ok: false as const, message: 'pfkey stand-in' }),
+  };
+  const env = { HOME: '/nonexistent', XDG_STATE_HOME: '' };
+  const open = (flag: 'embedded' | 'xfrm' | 'pfkey' | undefined, via: 'xfrm' | 'pfkey' | undefined, reachable: boolean) => {
+    const choice = chooseBackend(flag, undefined, env);
+    assert.ok(!('error' in choice));
+    return openBackend(choice, env, { kernel, reach: () => (via ? { reachable, why: 'test', via } : { reachable, why: 'test' }) });
+  };
+  assert.equal(((await open('xfrm', undefined, false)) as { message: string }).message, 'xfrm stand-in');
+  assert.equal(((await open('pfkey', undefined, false)) as { message: string }).message, 'pfkey stand-in');
+  assert.equal(((await open(undefined, 'xfrm', true)) as { message: string }).message, 'xfrm stand-in');
+  assert.equal(((await open(undefined, 'pfkey', true)) as { message: string }).message, 'pfkey stand-in');
+  assert.deepEqual(opened, ['xfrm', 'pfkey', 'xfrm', 'pfkey']);
+  assert.deepEqual(chooseBackend(undefined, '/tmp/x', env), { name: 'embedded', store: '/tmp/x' });
+  assert.deepEqual(chooseBackend(undefined, undefined, { SETKEY_STORE: '/tmp/y' }), { name: 'embedded', store: '/tmp/y' });
+  assert.deepEqual(chooseBackend(undefined, undefined, { SETKEY_BACKEND: 'pfkey' }), { name: 'pfkey' });
+  const bad = await runCli(['-D'], { env: { SETKEY_BACKEND: 'bogus' } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /SETKEY_BACKEND must be embedded, xfrm or pfkey/);
 });
 
 test('-n -H: deleteall shows the DUMP it starts with and says why the rest is missing', async () => {

@@ -14,51 +14,18 @@ import { fileURLToPath } from 'node:url';
 import { XfrmBackend } from '../src/backends/xfrm.js';
 import { conformance, compile } from './conformance.js';
 import { runCli } from './helpers.js';
-
-const INSIDE = process.env['SETKEY_TEST_NETNS'] === '1';
-const CLONE_NEWNET = 0x40000000;
-
-function whyNot(): string | undefined {
-  if (process.platform !== 'linux') return 'XFRM is Linux only';
-  if (process.getuid?.() !== 0) return 'not root: a private network namespace needs CAP_SYS_ADMIN';
-  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n does not work here';
-  return undefined;
-}
-
-type Unshare = (flags: number) => number;
-
-async function unshareFn(): Promise<Unshare | string> {
-  try {
-    const koffi = (await import('koffi')).default;
-    const libc = koffi.load('libc.so.6');
-    return libc.func('int unshare(int flags)') as Unshare;
-  } catch (e) {
-    return `koffi is not installed (${(e as Error).message.split('\n')[0]})`;
-  }
-}
+import { INSIDE, freshNetns, rerunInNetns } from './netns.js';
 
 if (!INSIDE) {
-  const reason = whyNot();
-  test('XFRM conformance in a private network namespace', { skip: reason ?? false }, () => {
-    const self = fileURLToPath(import.meta.url);
-    // the child is a test run of its own (not a nested `--test`, which node refuses)
-    const env: NodeJS.ProcessEnv = { ...process.env, SETKEY_TEST_NETNS: '1' };
-    delete env['NODE_TEST_CONTEXT'];
-    const r = spawnSync('unshare', ['-n', process.execPath, '--test-reporter=spec', self], { env, encoding: 'utf8', timeout: 600000 });
-    process.stdout.write(r.stdout.replace(/^/gm, '# '));
-    if (r.stderr) process.stdout.write(r.stderr.replace(/^/gm, '# '));
-    assert.equal(r.status, 0, 'the suite inside the namespace failed (its output is above)');
-    assert.match(r.stdout, /ℹ pass [1-9]/, 'the suite inside the namespace ran');
-  });
+  rerunInNetns(import.meta.url, 'XFRM conformance in a private network namespace');
 } else {
-  const unshare = await unshareFn();
-  if (typeof unshare === 'string') {
-    test('XFRM conformance', { skip: unshare }, () => undefined);
+  const netns = await freshNetns();
+  if (typeof netns === 'string') {
+    test('XFRM conformance', { skip: netns }, () => undefined);
   } else {
     /** A fresh network namespace for this thread, and an XFRM backend in it. */
     const fresh = async (): Promise<XfrmBackend> => {
-      if (unshare(CLONE_NEWNET) !== 0) throw new Error('unshare(CLONE_NEWNET) failed');
-      spawnSync('ip', ['link', 'set', 'lo', 'up']);
+      netns();
       return XfrmBackend.open();
     };
     const probe = await fresh();

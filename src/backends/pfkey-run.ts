@@ -90,9 +90,12 @@ function* deleteAllLinux(c: DeleteAllCommand, pid: number): Steps {
   return { errno: 0, exchanges };
 }
 
-function* commandSteps(platform: Platform, c: Command, pid: number, quiet: boolean, refuse?: (c: Command) => string | undefined): Steps {
-  const why = refuse?.(c);
-  if (why) return { errno: EINVAL, why, exchanges: [] };
+/** A refusal made before anything is sent: the errno a kernel would give, and why. */
+export type Refuse = (c: Command) => { readonly errno: number; readonly why: string } | undefined;
+
+function* commandSteps(platform: Platform, c: Command, pid: number, quiet: boolean, refuse?: Refuse): Steps {
+  const early = refuse?.(c);
+  if (early) return { errno: early.errno, why: early.why, exchanges: [] };
   if (c.kind === 'deleteall' && platform === 'linux') return yield* deleteAllLinux(c, pid);
   let msgs: SadbMsg[];
   try {
@@ -112,7 +115,7 @@ function* commandSteps(platform: Platform, c: Command, pid: number, quiet: boole
 }
 
 /** One command over a synchronous PF_KEY exchanger (the engine: no promise per command). */
-export function runPfkeyCommand(x: Exchanger, c: Command, pid: number, quiet: boolean, refuse?: (c: Command) => string | undefined): Outcome {
+export function runPfkeyCommand(x: Exchanger, c: Command, pid: number, quiet: boolean, refuse?: Refuse): Outcome {
   const g = commandSteps(x.platform, c, pid, quiet, refuse);
   let step = g.next();
   while (!step.done) step = g.next(x.exchange(step.value.msg, step.value.quiet));
@@ -120,7 +123,7 @@ export function runPfkeyCommand(x: Exchanger, c: Command, pid: number, quiet: bo
 }
 
 /** One command over a kernel's PF_KEY socket. `refuse` may stop it before anything is sent. */
-export async function runPfkeyCommandAsync(x: AsyncExchanger, c: Command, pid: number, quiet: boolean, refuse?: (c: Command) => string | undefined): Promise<Outcome> {
+export async function runPfkeyCommandAsync(x: AsyncExchanger, c: Command, pid: number, quiet: boolean, refuse?: Refuse): Promise<Outcome> {
   const g = commandSteps(x.platform, c, pid, quiet, refuse);
   let step = g.next();
   while (!step.done) step = g.next(await x.exchange(step.value.msg, step.value.quiet));

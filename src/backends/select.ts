@@ -66,8 +66,24 @@ export function kernelReach(): Reach {
 
 export type Opened = { ok: true; backend: Backend; note?: string } | { ok: false; message: string };
 
-function notYet(name: string): Opened {
-  return { ok: false, message: `the ${name} backend is not available yet in this version; use --backend=embedded (or --store=PATH) for the embedded key engine, or -n to check a configuration without applying it` };
+/** A kernel's PF_KEY socket, or why there is none (never a silent stand-in). */
+async function openPfkey(): Promise<Opened> {
+  try {
+    const { PfkeyBackend } = await import('./pfkey.js');
+    return { ok: true, backend: await PfkeyBackend.open() };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    switch (code) {
+      case 'no-koffi':
+        return { ok: false, message: 'the pfkey backend needs the optional package koffi for its socket (npm install koffi); --backend=embedded needs nothing' };
+      case 'EAFNOSUPPORT':
+        return { ok: false, message: `this kernel has no PF_KEY (CONFIG_NET_KEY, module af_key)${process.platform === 'linux' ? '; on Linux the xfrm backend (--backend=xfrm) reaches the same tables' : ''}` };
+      case 'EPERM':
+      case 'EACCES':
+        return { ok: false, message: 'a PF_KEY socket needs root (CAP_NET_ADMIN)' };
+    }
+    throw e;
+  }
 }
 
 /** The kernel's XFRM tables, or why they cannot be used (never a silent stand-in). */
@@ -96,6 +112,8 @@ export interface OpenOptions {
   readonly reach?: () => Reach;
   /** the engine's clock, microseconds */
   readonly clock?: () => bigint;
+  /** how the kernel backends are opened (tests replace them: a test never reaches the host's tables) */
+  readonly kernel?: { readonly xfrm: () => Promise<Opened>; readonly pfkey: () => Promise<Opened> };
 }
 
 async function openEmbedded(dir: string, opts: OpenOptions, note?: string): Promise<Opened> {
@@ -117,15 +135,12 @@ export async function openBackend(choice: BackendChoice, env: Readonly<Record<st
     case 'embedded':
       return openEmbedded(choice.store ?? defaultStorePath(env), opts);
     case 'xfrm':
-      return openXfrm();
+      return (opts.kernel?.xfrm ?? openXfrm)();
     case 'pfkey':
-      return notYet(choice.name);
+      return (opts.kernel?.pfkey ?? openPfkey)();
     case 'auto': {
       const r = (opts.reach ?? kernelReach)();
-      if (r.reachable) {
-        if (r.via === 'xfrm') return openXfrm();
-        return { ok: false, message: `the kernel's key tables are reachable (${r.why}), but its backend is not available yet in this version; setkey will not stand in for the kernel: use --backend=embedded or --store=PATH to use the embedded key engine instead` };
-      }
+      if (r.reachable) return r.via === 'pfkey' ? (opts.kernel?.pfkey ?? openPfkey)() : (opts.kernel?.xfrm ?? openXfrm)();
       const dir = defaultStorePath(env);
       return openEmbedded(dir, opts, `no kernel key tables reachable (${r.why}); using the embedded key engine, store ${dir}`);
     }
