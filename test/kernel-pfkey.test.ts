@@ -17,6 +17,8 @@ import { INSIDE, freshNetns, rerunInNetns } from './netns.js';
 import { DecodeError, decodeMessage, splitMessages } from '../src/pfkey/decode.js';
 import { saOf } from '../src/pfkey/from-wire.js';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { NO_POS, type Command } from '../src/model/command.js';
 
 async function pfkeyOrWhy(): Promise<PfkeyBackend | string> {
@@ -61,6 +63,43 @@ if (!INSIDE) {
         const backend = await fresh();
         return { backend, cli: (argv: string[]) => runCli(['--backend=pfkey', ...argv]), close: () => backend.close() };
       },
+    });
+
+    test('pfkey: -x shows another process\'s add as the kernel delivers it (X_PROMISC)', async () => {
+      netns();
+      const ac = new AbortController();
+      let seen = '';
+      const mon = runCli(['--backend=pfkey', '-x'], { signal: ac.signal, stdout: (t) => (seen += t) });
+      // listening once the kernel's echo of X_PROMISC (twice, a bare date line each) is out
+      const ready = Date.now() + 20000;
+      while (!/^(\d\d:\d\d:\d\d\.\d{6} \n){2}/.test(seen) && Date.now() < ready) await new Promise((r) => setTimeout(r, 20));
+      const setkey = fileURLToPath(new URL('../../bin/setkey', import.meta.url));
+      const child = spawnSync(setkey, ['--backend=pfkey', '-c'], { input: 'spdadd 10.1.0.0/16 10.2.0.0/16 any -P out none;\n', encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      const end = Date.now() + 20000;
+      while ((seen.match(/type=14 /g) ?? []).length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      ac.abort();
+      assert.equal((await mon).code, 0);
+      // the request once, the SPDADD broadcast twice (a promiscuous socket gets broadcasts twice)
+      assert.equal((seen.match(/sadb_msg\{ version=2 type=14 /g) ?? []).length, 3, seen);
+    });
+
+    test('pfkey: -D -l repeats the one-line dump every second until interrupted', async () => {
+      netns();
+      const b = await PfkeyBackend.open();
+      await b.run(await compile('add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;'), { atomic: true, pid: 1 });
+      const ac = new AbortController();
+      let rounds = 0;
+      const r = await runCli(['--backend=pfkey', '-D', '-l'], {
+        signal: ac.signal,
+        stdout: (t) => {
+          if (t.startsWith('time ')) rounds++;
+          if (rounds === 2) ac.abort();
+        },
+      });
+      assert.equal(r.code, 0);
+      assert.equal((r.stdout.match(/^\d{4} esp M 00001000 /gm) ?? []).length, 2);
+      await b.close();
     });
 
     const text = async (b: Backend, what: 'dump' | 'spddump'): Promise<string> => {

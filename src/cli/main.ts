@@ -55,6 +55,9 @@ async function needBackend(io: Io, o: Options): Promise<Backend | undefined> {
     return undefined;
   }
   if (r.note) io.stderr(`setkey: ${r.note}\n`);
+  // a kernel's own PF_KEY speaks its platform's layout (BSD, macOS): read it so, unless told otherwise
+  const platform = (r.backend as { platform?: Options['platform'] }).platform;
+  if (r.backend.name === 'pfkey' && platform && !o.platform) o.platform = platform;
   return r.backend;
 }
 
