@@ -7,7 +7,7 @@
  * ciphers' ICV, ESN, replay windows above 255, marks...) is kept aside as
  * XfrmExtras.
  */
-import { algorithmByName, algorithmByXfrmName, type AlgKind, type Algorithm } from '../model/algorithms.js';
+import { ALGORITHMS, algorithmByName, algorithmByXfrmName, type AlgKind, type Algorithm } from '../model/algorithms.js';
 import type { IpAddress } from '../model/address.js';
 import type { SaParams } from '../model/sa.js';
 import { Mode, SaState, SaType } from '../model/tables.js';
@@ -190,8 +190,16 @@ export interface XfrmExtras {
 
 const _X2KEY = (v: bigint): bigint => (v === XFRM_INF ? 0n : v);
 
+/**
+ * The Linux PF_KEY number af_key would report for an XFRM algorithm: by name
+ * (and ICV, which tells hmac-sha256 from hmac-sha256-128), else any registry
+ * entry of that XFRM name that has one (af_key looks names up, truncation
+ * aside); 0 when PF_KEY has none (ChaCha20-Poly1305).
+ */
 function linuxId(kind: AlgKind, name: string, icv?: number): number {
-  return algorithmByXfrmName(kind, name, icv)?.ids.linux ?? 0;
+  const exact = algorithmByXfrmName(kind, name, icv)?.ids.linux;
+  if (exact !== undefined) return exact;
+  return ALGORITHMS.find((a) => a.kind === kind && a.xfrm === name && a.ids.linux !== undefined)?.ids.linux ?? 0;
 }
 
 function sockaddr(family: number, b: Uint8Array): { family: number; port: number; addr: Uint8Array; flowinfo: number; scopeId: number } {
@@ -225,7 +233,8 @@ export function stateToPfkey(info: UsersaInfo, attrs: readonly Attr[]): { msg: S
   } else if (aeadA) {
     const a = readAlgo(aeadA, true);
     encrypt = linuxId('enc', a.name, a.extraBits);
-    ekey = { bits: a.keyBits, data: a.key };
+    // a cipher PF_KEY has no number for shows as af_key shows AEAD states: no algorithm, no key (JSON has both)
+    if (encrypt !== 0) ekey = { bits: a.keyBits, data: a.key };
     extras.aead = { name: a.name, icvBits: a.extraBits ?? 0 };
   } else if (comp) {
     encrypt = linuxId('comp', readAlgo(comp, false).name);
