@@ -25,3 +25,5 @@ export { EmbeddedBackend } from './backends/embedded.js';
 export { chooseBackend, defaultStorePath, openBackend } from './backends/select.js';
 export { Engine, type EngineOptions, type Reply, type Session } from './engine/engine.js';
 export { Store, StoreError } from './engine/store.js';
+export { XfrmBackend } from './backends/xfrm.js';
+export { PfkeyBackend } from './backends/pfkey.js';
