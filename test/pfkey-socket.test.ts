@@ -11,24 +11,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PfkeyUnavailable, openPfkey } from '../src/pfkey/pfkey-socket.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const FIXTURE = join(here, '..', '..', 'test', 'fixtures', 'pfkey.mjs');
-
-async function koffiMissing(): Promise<string | undefined> {
-  try {
-    await import('koffi' as string);
-    return undefined;
-  } catch {
-    return 'the optional package koffi is not installed';
-  }
-}
+import { assertCloseRejects, assertRecvAborts, fixtureInNamespace, importWithoutKoffi, koffiMissing } from './socket-seam.js';
 
 let pfkeyReason: string | undefined | null = null;
 /** Why this process cannot open a PF_KEY socket, if it cannot (checked once). */
@@ -61,14 +45,7 @@ async function noNamespace(): Promise<string | undefined> {
 
 /** Run the fixture in a fresh network namespace; its JSON result, or undefined when skipped. */
 async function inNamespace(t: TestContext, ...args: string[]): Promise<Record<string, any> | undefined> {
-  const reason = await noNamespace();
-  if (reason) {
-    t.skip(reason);
-    return undefined;
-  }
-  const r = spawnSync('unshare', ['-n', process.execPath, FIXTURE, ...args], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, `fixture ${args.join(' ')} failed (${r.signal ?? r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, any>;
+  return fixtureInNamespace(t, await noNamespace(), 'pfkey.mjs', args, 120_000);
 }
 
 const SADB_EXT_SUPPORTED_AUTH = 14;
@@ -105,60 +82,22 @@ test('recv is aborted by its signal while nothing arrives, and the event loop ru
   const reason = await noPfkey();
   if (reason) return t.skip(reason);
   // a socket that is neither registered nor promiscuous: nothing is sent to it unless the SAD changes
-  const s = await openPfkey();
-  try {
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 10);
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 300);
-    const t0 = performance.now();
-    let abortedAt = 0;
-    controller.signal.addEventListener('abort', () => (abortedAt = performance.now()));
-    await assert.rejects(s.recv(controller.signal), (e: Error) => e.name === 'AbortError');
-    const late = performance.now() - abortedAt;
-    clearInterval(timer);
-    assert.ok(performance.now() - t0 >= 290);
-    assert.ok(ticks >= 15, `only ${ticks} ticks of a 10 ms interval in 300 ms`);
-    assert.ok(late < 100, `rejected ${late} ms after the abort`);
-    // an already aborted signal rejects at once
-    await assert.rejects(s.recv(AbortSignal.abort()), (e: Error) => e.name === 'AbortError');
-  } finally {
-    s.close();
-  }
+  await assertRecvAborts(await openPfkey());
 });
 
 test('close() rejects a pending recv at once, and the socket refuses use after it', async (t) => {
   const reason = await noPfkey();
   if (reason) return t.skip(reason);
-  const s = await openPfkey({ rcvbufBytes: 65536 });
-  const pending = s.recv();
-  setTimeout(() => s.close(), 50);
-  await assert.rejects(pending, { code: 'ECLOSED' });
-  await assert.rejects(s.recv(), { code: 'ECLOSED' });
-  assert.throws(() => s.send(new Uint8Array(16)), { code: 'ECLOSED' });
-  s.close();
+  await assertCloseRejects(await openPfkey({ rcvbufBytes: 65536 }));
 });
 
 test('without koffi, opening is PfkeyUnavailable no-koffi', async (t) => {
-  // the module and its one import, copied where no node_modules can provide koffi
-  const root = mkdtempSync(join(tmpdir(), 'setkey-nokoffi-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  try {
-    createRequire(join(root, 'x.js')).resolve('koffi');
-    return t.skip(`koffi is reachable from ${root}`);
-  } catch {
-    // as wanted
-  }
-  const dist = join(here, '..', 'src');
-  for (const f of ['pfkey/pfkey-socket.js', 'format/strerror.js']) {
-    mkdirSync(dirname(join(root, f)), { recursive: true });
-    copyFileSync(join(dist, f), join(root, f));
-  }
-  writeFileSync(join(root, 'package.json'), '{"type":"module"}\n');
-  const copy = (await import(pathToFileURL(join(root, 'pfkey', 'pfkey-socket.js')).href)) as typeof import('../src/pfkey/pfkey-socket.js');
+  const copy = await importWithoutKoffi<typeof import('../src/pfkey/pfkey-socket.js')>(t, 'pfkey/pfkey-socket.js');
+  if (!copy) return;
   if (process.platform !== 'linux') return t.skip('PF_KEY is reached on Linux only');
   await assert.rejects(copy.openPfkey(), (e: unknown) => e instanceof copy.PfkeyUnavailable && e.code === 'no-koffi' && /koffi/.test((e as Error).message));
 });
+
 test('REGISTER brings the supported algorithms; DUMP of an empty SAD is ENOENT; a header the kernel refuses fails in send()', async (t) => {
   const r = await inNamespace(t, 'basic');
   if (!r) return;
