@@ -164,7 +164,7 @@ export class XfrmBackend implements Backend {
           continue;
         }
         const c = chunk[i++]!;
-        if (report(await this.runOne(c, opts.pid, opts.quiet ?? false), c)) return outcomes;
+        if (report(await this.runOne(c, opts.pid), c)) return outcomes;
       }
     }
     return outcomes;
@@ -241,13 +241,12 @@ export class XfrmBackend implements Backend {
       return out;
     }
     // a command that could not be translated ends the pipeline: it is run (and refused) on its own
-    if (prepared.length < cmds.length) out.push(await this.runOne(cmds[prepared.length]!, opts.pid, quiet));
+    if (prepared.length < cmds.length) out.push(await this.runOne(cmds[prepared.length]!, opts.pid));
     return out;
   }
 
-  private async runOne(c: Command, pid: number, quiet: boolean): Promise<Outcome> {
+  private async runOne(c: Command, pid: number): Promise<Outcome> {
     // what setkey would have sent, for -v and -H (and the header of an error reply)
-    void quiet;
     const sent = pfkeyRequest(c, pid);
     let step: Step;
     try {
@@ -276,7 +275,7 @@ export class XfrmBackend implements Backend {
       case 'getspi':
         return this.getspi(c, sent, pid);
       case 'deleteall':
-        return this.deleteAll(c, sent, pid);
+        return this.deleteAll(c, sent);
       case 'flush': {
         const proto = c.satype === 0 ? IPSEC_PROTO_ANY : protoOfSatype(c.satype);
         const a = await this.conn.request(XfrmMsg.FLUSHSA, Uint8Array.of(proto));
@@ -296,7 +295,7 @@ export class XfrmBackend implements Backend {
       case 'spdupdate':
         return this.policyAdd(c, sent, pid);
       case 'spddelete':
-        return this.policyDelete(c, sent, pid);
+        return this.policyDelete(c, sent);
       case 'spdflush': {
         const a = await this.conn.request(XfrmMsg.FLUSHPOLICY, new Uint8Array(0));
         if (a.errno) return failed(a, sent);
@@ -357,8 +356,7 @@ export class XfrmBackend implements Backend {
   }
 
   /** deleteall: every SA of the protocol between the two addresses (a dump, then DELSA each). */
-  private async deleteAll(c: DeleteAllCommand, sent: Uint8Array, pid: number): Promise<Step> {
-    void pid;
+  private async deleteAll(c: DeleteAllCommand, sent: Uint8Array): Promise<Step> {
     const proto = protoOfSatype(c.satype);
     const a = await this.conn.dump(XfrmMsg.GETSA);
     if (a.errno) return failed(a, sent);
@@ -410,8 +408,7 @@ export class XfrmBackend implements Backend {
     return { errno: 0, received: [serialize({ header: { ...echo.header, type: c.kind === 'spdadd' ? MsgType.X_SPDADD : MsgType.X_SPDUPDATE, reserved: 3, pid }, exts: echo.exts })] };
   }
 
-  private async policyDelete(c: PolicyCommand, sent: Uint8Array, pid: number): Promise<Step> {
-    void pid;
+  private async policyDelete(c: PolicyCommand, sent: Uint8Array): Promise<Step> {
     if (!c.selector) throw new XfrmTranslateError(EINVAL, 'a tagged policy has no selector; Linux has no policy tags');
     const r = policyToXfrm({ ...c, policy: { ...c.policy, requests: [] } }, () => 0);
     const a = await this.conn.request(XfrmMsg.DELPOLICY, encodeUserpolicyId({ sel: selectorToXfrm(c.selector), index: 0, dir: c.policy.dir - 1 }), r.attrs);

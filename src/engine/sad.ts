@@ -23,7 +23,7 @@ function keyOf(satype: number, b: { dst: ReturnType<typeof addressOf>; spi: numb
   return b.spi === 0 ? spiZeroKey(order) : saKey(satype, b.dst, b.spi);
 }
 
-export function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigint, DeadlineKind][] {
+export function lifetimeDeadlines(m: SadbMsg, flags: number): [bigint, DeadlineKind][] {
   const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
   const out: [bigint, DeadlineKind][] = [];
   if (flags & FLAG_LARVAL) return [[cur + ACQ_EXPIRES, 'larval']];
@@ -31,7 +31,6 @@ export function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigi
   const soft = findExt(m, 'lifetime_soft')?.addtime ?? 0n;
   if (hard) out.push([cur + hard, 'hard']);
   if (soft && !(flags & FLAG_DYING)) out.push([cur + soft, 'soft']);
-  void key;
   return out;
 }
 
@@ -39,7 +38,7 @@ export function lifetimeDeadlines(key: string, m: SadbMsg, flags: number): [bigi
 export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): Uint8Array {
   const rec = storedOf(flags, order, m);
   c.tx.put(key, rec);
-  for (const [when, kind] of lifetimeDeadlines(key, m, flags)) addDeadline(c, when, kind, key);
+  for (const [when, kind] of lifetimeDeadlines(m, flags)) addDeadline(c, when, kind, key);
   return rec.subarray(16);
 }
 
@@ -50,7 +49,7 @@ export function removeSa(c: Ctx, key: string): void {
   const st = decodeStored(v);
   if (!(st.flags & FLAG_RAW)) {
     const m = decodeMessage(st.msg);
-    for (const [when, kind] of lifetimeDeadlines(key, m, st.flags)) removeDeadline(c, when, kind, key);
+    for (const [when, kind] of lifetimeDeadlines(m, st.flags)) removeDeadline(c, when, kind, key);
   }
   c.tx.delete(key);
 }
