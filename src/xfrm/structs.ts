@@ -146,8 +146,19 @@ export interface UserSecCtx {
 
 // ---------- primitives
 
+/**
+ * A DataView of `b`; the one made last is kept, because a struct's readers
+ * and writers ask for the view of the same buffer one field group after the
+ * other (a bulk install encodes tens of thousands of structs).
+ */
+let lastBytes: Uint8Array | undefined;
+let lastView: DataView | undefined;
 function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b !== lastBytes) {
+    lastBytes = b;
+    lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  return lastView!;
 }
 
 export class StructError extends Error {
@@ -404,11 +415,18 @@ export function readAlgo(b: Uint8Array, withExtra: boolean): Algo {
   return a;
 }
 
+/** the few algorithm names there are, as bytes once each */
+const NAME_BYTES = new Map<string, Uint8Array>();
+
 export function encodeAlgo(a: Algo, withExtra: boolean): Uint8Array {
   const head = withExtra ? XSize.algoAuth : XSize.algo;
   const b = new Uint8Array(head + a.key.length);
-  const name = Buffer.from(a.name, 'latin1');
-  if (name.length > 63) throw new Error(`algorithm name '${a.name}' is longer than 63 bytes`);
+  let name = NAME_BYTES.get(a.name);
+  if (!name) {
+    name = new Uint8Array(Buffer.from(a.name, 'latin1'));
+    if (name.length > 63) throw new Error(`algorithm name '${a.name}' is longer than 63 bytes`);
+    NAME_BYTES.set(a.name, name);
+  }
   b.set(name, 0);
   const v = view(b);
   v.setUint32(64, a.keyBits, true);
