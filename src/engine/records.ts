@@ -41,8 +41,29 @@ export function encodeStored(flags: number, order: bigint, msg: Uint8Array): Uin
 }
 
 /** A record for a message, serialized in place behind its header (one copy, not two). */
+/**
+ * Stored records are cut from 1 MiB slabs: a large apply makes hundreds of
+ * thousands of them, and one ArrayBuffer each costs more memory and garbage
+ * collection than the bytes themselves. (A slab lives while any record in it
+ * does; records live as long as the store's map holds them anyway.)
+ */
+const SLAB = 1 << 20;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+function fromSlab(n: number): Uint8Array {
+  if (n > SLAB / 4) return new Uint8Array(n);
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB);
+    slabUsed = 0;
+  }
+  const b = slab.subarray(slabUsed, slabUsed + n);
+  // 8-byte alignment keeps every record's u64 fields naturally aligned
+  slabUsed += (n + 7) & ~7;
+  return b;
+}
+
 export function storedOf(flags: number, order: bigint, m: SadbMsg): Uint8Array {
-  const b = serialize(m, 'linux', HEADER);
+  const b = serialize(m, 'linux', HEADER, fromSlab);
   b[0] = 1;
   b[1] = flags;
   new DataView(b.buffer, b.byteOffset, b.byteLength).setBigUint64(8, order, true);

@@ -108,7 +108,7 @@ function extTypeNumber(e: SadbExt, platform: Platform): number {
 const scratch = new Writer(4096);
 
 /** The message's bytes; with `headroom`, that many zero bytes come first (for a caller's own header). */
-export function serialize(m: SadbMsg, platform: Platform = 'linux', headroom = 0): Uint8Array {
+export function serialize(m: SadbMsg, platform: Platform = 'linux', headroom = 0, into?: (n: number) => Uint8Array): Uint8Array {
   const w = scratch.reset();
   if (headroom) w.zeros(headroom);
   const base = headroom;
@@ -122,5 +122,5 @@ export function serialize(m: SadbMsg, platform: Platform = 'linux', headroom = 0
     w.patch16(start, (w.length - start) / 8);
   }
   w.patch16(base + 4, (w.length - base) / 8);
-  return w.finish();
+  return w.finish(into);
 }

@@ -96,9 +96,9 @@ export class Writer {
     return this;
   }
 
-  /** A copy of the bytes written so far (a plain Uint8Array: a Buffer costs more to make). */
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.n);
+  /** A copy of the bytes written so far (a plain Uint8Array: a Buffer costs more to make), in memory `into` gives if it is given. */
+  finish(into?: (n: number) => Uint8Array): Uint8Array {
+    const out = into ? into(this.n) : new Uint8Array(this.n);
     out.set(new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.n));
     return out;
   }
