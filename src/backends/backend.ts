@@ -87,3 +87,13 @@ export class BackendUnavailable extends Error {}
 export function benign(c: Command, errno: number): boolean {
   return errno === 2 && (c.kind === 'dump' || c.kind === 'spddump');
 }
+
+/** Does this outcome end an atomic run (a refusal that is not an empty dump)? */
+export function endsRun(c: Command, o: Outcome, opts: RunOptions): boolean {
+  return opts.atomic && o.errno !== 0 && !benign(c, o.errno);
+}
+
+/** run()'s commands as chunks, whether an array or chunks as they come. */
+export function chunksOf(cmds: readonly Command[] | AsyncIterable<readonly Command[]>): AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> {
+  return Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+}

@@ -10,7 +10,7 @@ import { readHeader } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { header } from '../pfkey/types.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
-import { benign, type Backend, type Capabilities, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { benign, chunksOf, endsRun, type Backend, type Capabilities, type Observed, type Outcome, type RunOptions } from './backend.js';
 import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
 export const EMBEDDED_CAPABILITIES: Capabilities = { aead: false, esn: false, replayMax: 32, atomicBatches: true };
@@ -33,7 +33,7 @@ export class EmbeddedBackend implements Backend {
 
   async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+    const chunks = chunksOf(cmds);
     await this.engine.session(async (s) => {
       const x: Exchanger = { platform: 'linux', exchange: (msg, quiet) => s.send(msg, { notifications: !quiet }) };
       for await (const chunk of chunks) {
@@ -41,7 +41,7 @@ export class EmbeddedBackend implements Backend {
           const o = runPfkeyCommand(x, c, opts.pid, opts.quiet ?? false);
           if (opts.onOutcome) opts.onOutcome(o, c);
           else outcomes.push(o);
-          if (opts.atomic && o.errno !== 0 && !benign(c, o.errno)) {
+          if (endsRun(c, o, opts)) {
             s.abort();
             return;
           }

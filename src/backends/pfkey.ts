@@ -17,10 +17,9 @@ import { decodeMessage, readHeader } from '../pfkey/decode.js';
 import type { PfkeySocket } from '../pfkey/pfkey-socket.js';
 import { serialize } from '../pfkey/serialize.js';
 import { findExt, header } from '../pfkey/types.js';
-import type { Backend, Capabilities, Observed, Outcome, RunOptions } from './backend.js';
+import { chunksOf, endsRun, type Backend, type Capabilities, type Observed, type Outcome, type RunOptions } from './backend.js';
 import { runPfkeyCommandAsync, type Answer, type AsyncExchanger } from './pfkey-run.js';
 
-const ENOENT = 2;
 const EINVAL = 22;
 const ENOSYS = 38;
 /** how long the kernel may take to answer one request before we say so */
@@ -153,7 +152,7 @@ export class PfkeyBackend implements Backend {
 
   async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+    const chunks = chunksOf(cmds);
     const x: AsyncExchanger = { platform: this.platform, exchange: (msg) => this.exchange(msg) };
     for await (const chunk of chunks) {
       for (const c of chunk) {
@@ -161,7 +160,7 @@ export class PfkeyBackend implements Backend {
         const o = await runPfkeyCommandAsync(x, c, opts.pid, opts.quiet ?? false, sup ? (cmd) => this.refusal(cmd, sup) : undefined);
         if (opts.onOutcome) opts.onOutcome(o, c);
         else outcomes.push(o);
-        if (opts.atomic && o.errno !== 0 && !(o.errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump'))) return outcomes;
+        if (endsRun(c, o, opts)) return outcomes;
       }
     }
     return outcomes;

@@ -13,6 +13,7 @@ import { sameAddress } from '../model/address.js';
 import type { Command, DeleteAllCommand, PolicyCommand, SaRefCommand } from '../model/command.js';
 import { MsgType } from '../pfkey/constants.js';
 import { serialize } from '../pfkey/serialize.js';
+import { dumpSeq, errorReplyOf, withHeader } from '../pfkey/reply.js';
 import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
 import { header, type SadbMsg } from '../pfkey/types.js';
 import { IPPROTO_COMP, XfrmGroup, XfrmMsg, XSize } from '../xfrm/constants.js';
@@ -22,7 +23,7 @@ import { policyToPfkey, policyToXfrm } from '../xfrm/policy.js';
 import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTranslateError, xfrmMode } from '../xfrm/sa.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
-import type { Backend, Capabilities, Exchange, Observed, Outcome, RunOptions } from './backend.js';
+import { chunksOf, endsRun, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
 import type { Json } from '../format/json.js';
 import { eventToPfkey } from '../xfrm/events.js';
 
@@ -66,16 +67,6 @@ function pfkeyRequest(c: Command, pid: number): Uint8Array {
   return serialize({ header: header(type[c.kind] ?? MsgType.DUMP, 'sa' in c ? c.sa.satype : 0, pid), exts: [] });
 }
 
-function errorReply(sent: Uint8Array, errno: number): Uint8Array {
-  const b = sent.slice(0, 16);
-  b[2] = errno;
-  new DataView(b.buffer).setUint16(4, 2, true);
-  return b;
-}
-
-function withHeader(m: SadbMsg, type: number, seq: number, pid: number): Uint8Array {
-  return serialize({ header: { ...m.header, type, seq, pid }, exts: m.exts });
-}
 
 interface Step {
   readonly errno: number;
@@ -90,7 +81,7 @@ function jsonExtras(x: object): Readonly<Record<string, Json>> | undefined {
 }
 
 function failed(a: Answer, sent: Uint8Array): Step {
-  return { errno: a.errno, ...(a.message ? { why: a.message } : {}), received: [errorReply(sent, a.errno)] };
+  return { errno: a.errno, ...(a.message ? { why: a.message } : {}), received: [errorReplyOf(sent, a.errno)] };
 }
 
 function states(replies: readonly NlMessage[]): { msg: SadbMsg; proto: number; extras: Readonly<Record<string, Json>> | undefined }[] {
@@ -104,9 +95,9 @@ function states(replies: readonly NlMessage[]): { msg: SadbMsg; proto: number; e
   return out;
 }
 
-/** Number dump entries as Linux does: 1..N-1, and 0 for the last. */
+/** Dump entries, numbered as Linux numbers them. */
 function numbered(msgs: readonly SadbMsg[], type: number, pid: number): Uint8Array[] {
-  return msgs.map((m, i) => withHeader(m, type, i === msgs.length - 1 ? 0 : i + 1, pid));
+  return msgs.map((m, i) => withHeader(m, { type, seq: dumpSeq(i, msgs.length), pid }));
 }
 
 export class XfrmBackend implements Backend {
@@ -146,11 +137,11 @@ export class XfrmBackend implements Backend {
 
   async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    const chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> = Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);
+    const chunks = chunksOf(cmds);
     const report = (o: Outcome, c: Command): boolean => {
       if (opts.onOutcome) opts.onOutcome(o, c);
       else outcomes.push(o);
-      return opts.atomic && o.errno !== 0 && !(o.errno === ENOENT && (c.kind === 'dump' || c.kind === 'spddump'));
+      return endsRun(c, o, opts);
     };
     for await (const chunk of chunks) {
       for (let i = 0; i < chunk.length; ) {
@@ -178,7 +169,7 @@ export class XfrmBackend implements Backend {
       return {
         req: { type: XfrmMsg.NEWSA, fixed: encodeUsersaInfo(r.info), attrs: r.attrs },
         undo: { type: XfrmMsg.DELSA, fixed: id, attrs: [] },
-        echo: () => (quiet ? [] : [withHeader(stateToPfkey(r.info, r.attrs).msg, MsgType.ADD, 0, pid)]),
+        echo: () => (quiet ? [] : [withHeader(stateToPfkey(r.info, r.attrs).msg, { type: MsgType.ADD, seq: 0, pid })]),
       };
     }
     const p = c as PolicyCommand;
@@ -222,7 +213,7 @@ export class XfrmBackend implements Backend {
         out.push({ errno: 0, exchanges: [{ sent, received: prepared[k]!.echo() }] });
         continue;
       }
-      out.push({ errno: a.errno, ...(a.message ? { why: a.message } : {}), exchanges: [{ sent, received: [errorReply(quiet ? pfkeyRequest(c, opts.pid) : sent, a.errno)] }] });
+      out.push({ errno: a.errno, ...(a.message ? { why: a.message } : {}), exchanges: [{ sent, received: [errorReplyOf(quiet ? pfkeyRequest(c, opts.pid) : sent, a.errno)] }] });
       failedAt = k;
       break;
     }
@@ -235,7 +226,7 @@ export class XfrmBackend implements Backend {
         for (let k = failedAt + 1; k < answers.length; k++) {
           const a = answers[k]!;
           const sent = pfkeyRequest(cmds[k]!, opts.pid);
-          out.push(a.errno ? { errno: a.errno, ...(a.message ? { why: a.message } : {}), exchanges: [{ sent, received: [errorReply(sent, a.errno)] }] } : { errno: 0, exchanges: [{ sent: quiet ? EMPTY : sent, received: prepared[k]!.echo() }] });
+          out.push(a.errno ? { errno: a.errno, ...(a.message ? { why: a.message } : {}), exchanges: [{ sent, received: [errorReplyOf(sent, a.errno)] }] } : { errno: 0, exchanges: [{ sent: quiet ? EMPTY : sent, received: prepared[k]!.echo() }] });
         }
       }
       return out;
@@ -253,7 +244,7 @@ export class XfrmBackend implements Backend {
       step = await this.step(c, sent, pid);
     } catch (e) {
       if (!(e instanceof XfrmTranslateError)) throw e;
-      step = { errno: e.errno, why: e.message, received: [errorReply(sent, e.errno)] };
+      step = { errno: e.errno, why: e.message, received: [errorReplyOf(sent, e.errno)] };
     }
     const exchanges: Exchange[] = [step.extras ? { sent, received: step.received, extras: step.extras } : { sent, received: step.received }];
     return { errno: step.errno, ...(step.why ? { why: step.why } : {}), exchanges };
@@ -267,7 +258,7 @@ export class XfrmBackend implements Backend {
         const a = await this.conn.request(c.kind === 'add' ? XfrmMsg.NEWSA : XfrmMsg.UPDSA, encodeUsersaInfo(r.info), r.attrs);
         if (a.errno) return failed(a, sent);
         const echo = stateToPfkey(r.info, r.attrs).msg;
-        return { errno: 0, received: [withHeader(echo, c.kind === 'add' ? MsgType.ADD : MsgType.UPDATE, 0, pid)] };
+        return { errno: 0, received: [withHeader(echo, { type: c.kind === 'add' ? MsgType.ADD : MsgType.UPDATE, seq: 0, pid })] };
       }
       case 'get':
       case 'delete':
@@ -288,7 +279,7 @@ export class XfrmBackend implements Backend {
         const proto = c.satype === 0 ? 0 : protoOfSatype(c.satype);
         const all = states(a.replies).filter((s) => proto === 0 || s.proto === proto);
         // an empty table answers ENOENT, as PF_KEY does ("No SAD entries.")
-        if (all.length === 0) return { errno: ENOENT, received: [errorReply(sent, ENOENT)] };
+        if (all.length === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
         return { errno: 0, received: numbered(all.map((s) => s.msg), MsgType.DUMP, pid), extras: all.map((s) => s.extras) };
       }
       case 'spdadd':
@@ -306,7 +297,7 @@ export class XfrmBackend implements Backend {
         const a = await this.conn.dump(XfrmMsg.GETPOLICY);
         if (a.errno) return failed(a, sent);
         const ps = a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY).map((r) => policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo)));
-        if (ps.length === 0) return { errno: ENOENT, received: [errorReply(sent, ENOENT)] };
+        if (ps.length === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
         return { errno: 0, received: numbered(ps.map((p) => p.msg), MsgType.X_SPDDUMP, pid), extras: ps.map((p) => jsonExtras(p.extras)) };
       }
       case 'exit':
@@ -326,7 +317,7 @@ export class XfrmBackend implements Backend {
       return { errno: 0, received: [echo] };
     }
     const [s] = states(a.replies);
-    return { errno: 0, received: s ? [withHeader(s.msg, MsgType.GET, 0, pid)] : [], extras: [s?.extras] };
+    return { errno: 0, received: s ? [withHeader(s.msg, { type: MsgType.GET, seq: 0, pid })] : [], extras: [s?.extras] };
   }
 
   /** ALLOCSPI: a larval state with a free SPI of the range (xfrm_user.c xfrm_alloc_userspi). */
@@ -348,11 +339,11 @@ export class XfrmBackend implements Backend {
     };
     // without a range, af_key's default; an IPComp CPI must stay below 0x10000 (EINVAL otherwise, as there)
     const range = c.spiRange ?? { min: 0x100, max: 0x0fffffff };
-    if (info.id.proto === IPPROTO_COMP && range.max >= 0x10000) return { errno: EINVAL, why: 'an IPComp CPI range must end below 0x10000', received: [errorReply(sent, EINVAL)] };
+    if (info.id.proto === IPPROTO_COMP && range.max >= 0x10000) return { errno: EINVAL, why: 'an IPComp CPI range must end below 0x10000', received: [errorReplyOf(sent, EINVAL)] };
     const a = await this.conn.request(XfrmMsg.ALLOCSPI, encodeUserspiInfo(info, range.min, range.max));
     if (a.errno) return failed(a, sent);
     const [s] = states(a.replies);
-    return { errno: 0, received: s ? [withHeader(s.msg, MsgType.GETSPI, 0, pid)] : [] };
+    return { errno: 0, received: s ? [withHeader(s.msg, { type: MsgType.GETSPI, seq: 0, pid })] : [] };
   }
 
   /** deleteall: every SA of the protocol between the two addresses (a dump, then DELSA each). */
@@ -403,7 +394,6 @@ export class XfrmBackend implements Backend {
     const r = policyToXfrm(c, alloc);
     const a = await this.conn.request(c.kind === 'spdadd' ? XfrmMsg.NEWPOLICY : XfrmMsg.UPDPOLICY, encodeUserpolicyInfo(r.info), r.attrs);
     if (a.errno) return failed(a, sent);
-    // the next unique reqid must also avoid the ones this policy took
     const echo = policyToPfkey(r.info, r.attrs).msg;
     return { errno: 0, received: [serialize({ header: { ...echo.header, type: c.kind === 'spdadd' ? MsgType.X_SPDADD : MsgType.X_SPDUPDATE, reserved: 3, pid }, exts: echo.exts })] };
   }

@@ -16,7 +16,6 @@ import { postproc, type PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
-export { dumpOptions };
 
 
 /** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */

@@ -13,7 +13,8 @@ import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import type { Json } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
-import { dumpOptions, render } from './filemode.js';
+import { render } from './filemode.js';
+import { dumpOptions } from './dump-options.js';
 import type { Io } from './io.js';
 import { printOutcome } from './outcome.js';
 

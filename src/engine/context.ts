@@ -6,8 +6,6 @@
  * of every broadcast.
  */
 import { ALGORITHMS, type AlgKind } from '../model/algorithms.js';
-import { serialize } from '../pfkey/serialize.js';
-import type { SadbHeader, SadbMsg } from '../pfkey/types.js';
 import type { Tx } from './store.js';
 
 /** A message, or how to make it when someone will read it. */
@@ -118,15 +116,6 @@ export const E = { EPERM: 1, ENOENT: 2, ESRCH: 3, EEXIST: 17, EINVAL: 22, ENOSYS
 
 export function fail(errno: number, why: string): never {
   throw new KernelError(errno, why);
-}
-
-/** The error reply: the request's header with errno set and length 2 (af_key.c pfkey_error). */
-export function errorReply(h: SadbHeader, errno: number): Uint8Array {
-  return serialize({ header: { ...h, errno }, exts: [] });
-}
-
-export function withHeader(m: SadbMsg, patch: Partial<SadbHeader>): Uint8Array {
-  return serialize({ header: { ...m.header, ...patch }, exts: m.exts });
 }
 
 function u64(v: bigint): Uint8Array {

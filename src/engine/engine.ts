@@ -9,7 +9,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { MsgType } from '../pfkey/constants.js';
-import { Counters, E, Deliveries, errorReply, KernelError, type Ctx } from './context.js';
+import { Counters, E, Deliveries, KernelError, type Ctx } from './context.js';
+import { errorReplyOf } from '../pfkey/reply.js';
 import { runExpiry } from './expiry.js';
 import { MonitorLog, type Logged } from './monitor-log.js';
 import { encodeStored, FLAG_RAW, rawPolicyKey, spiZeroKey } from './records.js';
@@ -178,7 +179,7 @@ export class Engine {
       if (!(e instanceof KernelError)) throw e;
       // a refused request leaves nothing behind, but what Linux leaves on purpose (a failed GETSPI's larval SA)
       if (!e.keep) tx.restore();
-      const err = errorReply(h, e.errno);
+      const err = errorReplyOf(request, e.errno);
       return { errno: e.errno, why: e.why, replies: [err], monitor: [err] };
     }
   }

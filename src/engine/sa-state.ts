@@ -19,7 +19,7 @@ const UDP_ENCAP_ESPINUDP = 2;
 const INF = 0xffffffffffffffffn;
 
 /** _KEY2X then _X2KEY: 0 means "infinite" going in, and infinite dumps as 0. */
-function limitBack(v: bigint): bigint {
+export function limitBack(v: bigint): bigint {
   return v === INF ? 0n : v;
 }
 

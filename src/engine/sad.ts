@@ -8,7 +8,8 @@ import { decodeMessage } from '../pfkey/decode.js';
 import { addressOf } from '../pfkey/from-wire.js';
 import { serialize } from '../pfkey/serialize.js';
 import { findExt, type SadbMsg } from '../pfkey/types.js';
-import { E, errorReply, fail, KernelError, withHeader, type Ctx } from './context.js';
+import { E, fail, KernelError, type Ctx } from './context.js';
+import { dumpSeq, patchHeader, withHeader } from '../pfkey/reply.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
 import { decodeStored, storedOf, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
 import { srcDst, validSatype, type Request } from './request.js';
@@ -199,20 +200,6 @@ export function flush(c: Ctx, req: Request): void {
   if (victims.length > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, reserved: 0 }, exts: [] }));
 }
 
-/** Number the entries of a dump as Linux does: 1, 2, ..., N-1, and 0 for the last. */
-export function dumpSeq(i: number, n: number): number {
-  return i === n - 1 ? 0 : i + 1;
-}
-
-export function patchHeader(msg: Uint8Array, patch: { type?: number; seq?: number; pid?: number }): Uint8Array {
-  const b = new Uint8Array(msg);
-  const v = new DataView(b.buffer);
-  if (patch.type !== undefined) b[1] = patch.type;
-  if (patch.seq !== undefined) v.setUint32(8, patch.seq >>> 0, true);
-  if (patch.pid !== undefined) v.setUint32(12, patch.pid >>> 0, true);
-  return b;
-}
-
 export function dump(c: Ctx, req: Request): void {
   const satype = req.header.satype;
   if (!validSatype(satype)) fail(E.EINVAL, `SA type ${satype}`);
@@ -225,4 +212,3 @@ export function dump(c: Ctx, req: Request): void {
   });
 }
 
-export { errorReply };

@@ -21,11 +21,12 @@ import { E, fail, type Ctx } from './context.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
 import { currentAddtime, decodeStored, storedOf, FLAG_RAW, FLAG_TIMED, policyKey, type SelectorKey } from './records.js';
 import type { Request } from './request.js';
-import { dumpSeq, nextOrder, patchHeader } from './sad.js';
+import { nextOrder } from './sad.js';
+import { limitBack } from './sa-state.js';
+import { dumpSeq, patchHeader } from '../pfkey/reply.js';
 
 const XFRM_MAX_DEPTH = 6;
 const IPSEC_MANUAL_REQID_MAX = 0x3fff;
-const INF = 0xffffffffffffffffn;
 /** xfrm_id_proto_valid(): AH, ESP, IPComp and, with IPv6, routing and destination options headers */
 const TEMPLATE_PROTOS = new Set([IpProto.AH, IpProto.ESP, IpProto.IPCOMP, 43, 60]);
 
@@ -153,9 +154,7 @@ function sockaddrFor(family: number, bytes: Uint8Array, port: number): SockAddr 
 }
 
 function lifetimeIn(kind: 'lifetime_hard' | 'lifetime_soft', l: ExtLifetime | undefined): ExtLifetime {
-  // _KEY2X then _X2KEY: 0 is infinite going in, and infinite dumps as 0
-  const back = (v: bigint): bigint => (v === INF ? 0n : v);
-  return l ? { kind, allocations: l.allocations === 0xffffffff ? 0 : l.allocations, bytes: back(l.bytes), addtime: l.addtime, usetime: l.usetime } : { kind, allocations: 0, bytes: 0n, addtime: 0n, usetime: 0n };
+  return l ? { kind, allocations: l.allocations === 0xffffffff ? 0 : l.allocations, bytes: limitBack(l.bytes), addtime: l.addtime, usetime: l.usetime } : { kind, allocations: 0, bytes: 0n, addtime: 0n, usetime: 0n };
 }
 
 /** The message Linux dumps for a policy (pfkey_xfrm_policy2msg, §5.5); refcnt goes in by the caller. */

@@ -8,11 +8,11 @@
 import type { PolicyCommand } from '../model/command.js';
 import type { Selector as ModelSelector } from '../model/policy.js';
 import { Action, IpProto, Level, Mode } from '../model/tables.js';
-import { AF, MsgType } from '../pfkey/constants.js';
-import type { IpsecRequestWire, SadbExt, SadbMsg, SockAddr } from '../pfkey/types.js';
-import { Xfrma, XfrmAction, XFRM_INF } from './constants.js';
+import { MsgType } from '../pfkey/constants.js';
+import type { IpsecRequestWire, SadbExt, SadbMsg } from '../pfkey/types.js';
+import { Xfrma, XfrmAction } from './constants.js';
 import { attr, type Attr } from './netlink.js';
-import { addr16, afOf, pfkeyMode, XfrmTranslateError, xfrmMode } from './sa.js';
+import { addr16, afOf, pfkeyMode, sockaddr, x2key, XfrmTranslateError, xfrmMode } from './sa.js';
 import { encodeSecCtx, encodeTmpls, infiniteLifetime, readSecCtx, readTmpls, readU32, readMark, zeroCur, type Selector, type UserpolicyInfo, type UserTmpl } from './structs.js';
 
 const EINVAL = 22;
@@ -103,11 +103,6 @@ export interface PolicyExtras {
   readonly policyType?: number;
 }
 
-function sockaddr(family: number, b: Uint8Array, port: number): SockAddr {
-  return { family, port, addr: family === AF.INET ? b.slice(0, 4) : b.slice(0, 16), flowinfo: 0, scopeId: 0 };
-}
-
-const X2KEY = (v: bigint): bigint => (v === XFRM_INF ? 0n : v);
 
 /** A kernel policy as af_key's pfkey_xfrm_policy2msg shows it (type SPDDUMP; the caller sets type, seq, pid). */
 export function policyToPfkey(info: UserpolicyInfo, attrs: readonly Attr[]): { msg: SadbMsg; extras: PolicyExtras } {
@@ -128,8 +123,8 @@ export function policyToPfkey(info: UserpolicyInfo, attrs: readonly Attr[]): { m
   const exts: SadbExt[] = [
     { kind: 'address_src', proto, prefixlen: s.prefixlenS, reserved: 0, sa: sockaddr(s.family, s.saddr, s.sport) },
     { kind: 'address_dst', proto, prefixlen: s.prefixlenD, reserved: 0, sa: sockaddr(s.family, s.daddr, s.dport) },
-    { kind: 'lifetime_hard', allocations: Number(X2KEY(l.hardPacketLimit) & 0xffffffffn), bytes: X2KEY(l.hardByteLimit), addtime: l.hardAddExpires, usetime: l.hardUseExpires },
-    { kind: 'lifetime_soft', allocations: Number(X2KEY(l.softPacketLimit) & 0xffffffffn), bytes: X2KEY(l.softByteLimit), addtime: l.softAddExpires, usetime: l.softUseExpires },
+    { kind: 'lifetime_hard', allocations: Number(x2key(l.hardPacketLimit) & 0xffffffffn), bytes: x2key(l.hardByteLimit), addtime: l.hardAddExpires, usetime: l.hardUseExpires },
+    { kind: 'lifetime_soft', allocations: Number(x2key(l.softPacketLimit) & 0xffffffffn), bytes: x2key(l.softByteLimit), addtime: l.softAddExpires, usetime: l.softUseExpires },
     { kind: 'lifetime_current', allocations: Number(info.curlft.packets & 0xffffffffn), bytes: info.curlft.bytes, addtime: info.curlft.addTime, usetime: info.curlft.useTime },
     {
       kind: 'policy',

@@ -12,7 +12,7 @@ import type { IpAddress } from '../model/address.js';
 import type { SaParams } from '../model/sa.js';
 import { Mode, SaState, SaType } from '../model/tables.js';
 import { AF, MsgType } from '../pfkey/constants.js';
-import type { SadbExt, SadbMsg } from '../pfkey/types.js';
+import type { SadbExt, SadbMsg, SockAddr } from '../pfkey/types.js';
 import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, Xfrma, XfrmMode, XfrmStateFlag, XFRM_INF, XFRMA_REPLAY_ESN_MAX } from './constants.js';
 import { attr, type Attr } from './netlink.js';
 import { encodeAlgo, encodeEncap, encodeReplayEsn, encodeSecCtx, emptySelector, infiniteLifetime, readAlgo, readEncap, readMark, readReplayEsn, readSecCtx, readU32, zeroCur, type LifetimeCfg, type UsersaInfo } from './structs.js';
@@ -188,7 +188,8 @@ export interface XfrmExtras {
   readonly extraFlags?: number;
 }
 
-const _X2KEY = (v: bigint): bigint => (v === XFRM_INF ? 0n : v);
+/** _X2KEY: the kernel's "no limit" reads back as 0, as af_key shows it */
+export const x2key = (v: bigint): bigint => (v === XFRM_INF ? 0n : v);
 
 /**
  * The Linux PF_KEY number af_key would report for an XFRM algorithm: by name
@@ -202,8 +203,9 @@ function linuxId(kind: AlgKind, name: string, icv?: number): number {
   return ALGORITHMS.find((a) => a.kind === kind && a.xfrm === name && a.ids.linux !== undefined)?.ids.linux ?? 0;
 }
 
-function sockaddr(family: number, b: Uint8Array): { family: number; port: number; addr: Uint8Array; flowinfo: number; scopeId: number } {
-  return { family, port: 0, addr: family === AF.INET ? b.slice(0, 4) : b.slice(0, 16), flowinfo: 0, scopeId: 0 };
+/** A PF_KEY sockaddr of an XFRM address (16 bytes, IPv4 in the first four). */
+export function sockaddr(family: number, b: Uint8Array, port = 0): SockAddr {
+  return { family, port, addr: family === AF.INET ? b.slice(0, 4) : b.slice(0, 16), flowinfo: 0, scopeId: 0 };
 }
 
 /**
@@ -286,7 +288,7 @@ export function stateToPfkey(info: UsersaInfo, attrs: readonly Attr[]): { msg: S
   const lt = (kind: 'lifetime_hard' | 'lifetime_soft'): SadbExt => {
     const h = kind === 'lifetime_hard';
     const l = info.lft;
-    return { kind, allocations: Number(_X2KEY(h ? l.hardPacketLimit : l.softPacketLimit) & 0xffffffffn), bytes: _X2KEY(h ? l.hardByteLimit : l.softByteLimit), addtime: h ? l.hardAddExpires : l.softAddExpires, usetime: h ? l.hardUseExpires : l.softUseExpires };
+    return { kind, allocations: Number(x2key(h ? l.hardPacketLimit : l.softPacketLimit) & 0xffffffffn), bytes: x2key(h ? l.hardByteLimit : l.softByteLimit), addtime: h ? l.hardAddExpires : l.softAddExpires, usetime: h ? l.hardUseExpires : l.softUseExpires };
   };
   const exts: SadbExt[] = [
     { kind: 'sa', spi: info.id.spi, replay: Math.min(replay, 255), state: larval ? SaState.LARVAL : SaState.MATURE, auth: authId, encrypt, flags },

@@ -1,0 +1,37 @@
+/**
+ * Replies as a Linux PF_KEY socket makes them, for every backend that
+ * answers in PF_KEY form (the embedded engine, XFRM translated): an error
+ * reply is the request's header with sadb_msg_errno set and length 2
+ * (af_key.c pfkey_error), and dump entries are numbered 1..N-1, the last 0
+ * (pfkey_do_dump).
+ */
+import { serialize } from './serialize.js';
+import type { SadbHeader, SadbMsg } from './types.js';
+
+/** The error reply to a request (its bytes): the header alone, errno set, length 2. */
+export function errorReplyOf(request: Uint8Array, errno: number): Uint8Array {
+  const b = request.slice(0, 16);
+  b[2] = errno;
+  new DataView(b.buffer).setUint16(4, 2, true);
+  return b;
+}
+
+/** sadb_msg_seq of entry i of n in a dump. */
+export function dumpSeq(i: number, n: number): number {
+  return i === n - 1 ? 0 : i + 1;
+}
+
+/** A copy of a message with header fields replaced. */
+export function patchHeader(msg: Uint8Array, patch: { type?: number; seq?: number; pid?: number }): Uint8Array {
+  const b = new Uint8Array(msg);
+  const v = new DataView(b.buffer);
+  if (patch.type !== undefined) b[1] = patch.type;
+  if (patch.seq !== undefined) v.setUint32(8, patch.seq >>> 0, true);
+  if (patch.pid !== undefined) v.setUint32(12, patch.pid >>> 0, true);
+  return b;
+}
+
+/** A message's bytes under other header fields. */
+export function withHeader(m: SadbMsg, patch: Partial<SadbHeader>): Uint8Array {
+  return serialize({ header: { ...m.header, ...patch }, exts: m.exts });
+}
