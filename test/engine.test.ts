@@ -107,12 +107,14 @@ test('the store and the monitor log are the owner\'s only', async () => {
   const ready = Date.now() + 20000;
   while (!/^(\d\d:\d\d:\d\d\.\d{6} \n){2}/.test(seen) && Date.now() < ready) await new Promise((r) => setTimeout(r, 20));
   assert.equal((await runCli(['--store', store, '-f', 'a.conf'], { files: { 'a.conf': sas(2, 0x1000) } })).code, 0);
-  ac.abort();
-  await mon;
   assert.equal(statSync(store).mode & 0o777, 0o700);
   const files = readdirSync(store);
   assert.ok(files.includes('monitor.log'), files.join(' '));
   for (const f of files) assert.equal(statSync(join(store, f)).mode & 0o077, 0, `${f} is readable by others`);
+  ac.abort();
+  await mon;
+  // the last monitor to go takes the log (it holds keys) with it
+  assert.deepEqual(readdirSync(store).filter((f) => f.startsWith('monitor')), ['monitors']);
   rmSync(dir, { recursive: true, force: true });
 });
 

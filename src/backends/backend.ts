@@ -77,7 +77,8 @@ export interface Backend {
    * setkey -x: every PF_KEY message exchanged from now on, by any process,
    * until the signal aborts.
    */
-  monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal): Promise<void>;
+  /** `onLoss`: messages were lost (the reader fell behind, as a socket's buffer overflows) */
+  monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal, onLoss?: () => void): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -51,9 +51,9 @@ export class EmbeddedBackend implements Backend {
     return outcomes;
   }
 
-  async monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal): Promise<void> {
+  async monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal, onLoss?: () => void): Promise<void> {
     const log = this.engine.monitorLog();
-    const reg = log.register();
+    const reg = await this.engine.registerMonitor();
     try {
       // setkey -x sends X_PROMISC with satype 1; its echo comes back to all
       const req = serialize({ header: { ...header(MsgType.X_PROMISC, 1, pid) }, exts: [] });
@@ -76,11 +76,14 @@ export class EmbeddedBackend implements Backend {
         async () => {
           if (this.engine.nextDeadline() <= this.engine.now()) await this.engine.expire();
         },
+        () => onLoss?.(),
       );
     } finally {
-      reg.unregister();
+      await this.engine.unregisterMonitor(reg);
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.engine.close();
+  }
 }

@@ -12,7 +12,7 @@ import { MsgType } from '../pfkey/constants.js';
 import { Counters, E, Deliveries, KernelError, type Ctx } from './context.js';
 import { errorReplyOf } from '../pfkey/reply.js';
 import { runExpiry } from './expiry.js';
-import { MonitorLog, type Logged } from './monitor-log.js';
+import { MonitorLog, type Logged, type Registration } from './monitor-log.js';
 import { encodeStored, FLAG_RAW, rawPolicyKey, spiZeroKey } from './records.js';
 import { parseRequest, type Request } from './request.js';
 import * as sad from './sad.js';
@@ -33,6 +33,8 @@ export interface EngineOptions {
   readonly lockTimeoutMs?: number;
   /** create the store when missing (default true) */
   readonly create?: boolean;
+  /** called once when a writer has waited about a second for the store's lock */
+  readonly onLockWait?: (holder: string | undefined) => void;
 }
 
 export interface Reply {
@@ -103,11 +105,15 @@ export class Engine {
     private readonly clock: () => bigint,
     private readonly random: () => number,
   ) {
-    this.log = new MonitorLog(store.dir);
+    this.log = new MonitorLog(store.files);
   }
 
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
-    const store = await Store.open(dir, { create: opts.create ?? true, ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}) });
+    const store = await Store.open(dir, {
+      create: opts.create ?? true,
+      ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
+      ...(opts.onLockWait ? { onLockWait: opts.onLockWait } : {}),
+    });
     return new Engine(store, opts.clock ?? systemClock, opts.random ?? (() => randomInt(0x7fffffff) / 0x7fffffff));
   }
 
@@ -236,8 +242,22 @@ export class Engine {
     return spans.length;
   }
 
-  /** Register as a promiscuous reader of every message exchanged on this store. */
+  /** Register as a promiscuous reader of every message exchanged on this store (under the lock). */
+  async registerMonitor(): Promise<Registration & { name: string }> {
+    return this.store.locked(() => this.log.register());
+  }
+
+  /** The last monitor to go takes the log with it (under the lock). */
+  async unregisterMonitor(r: { name: string }): Promise<void> {
+    await this.store.locked(() => this.log.unregister(r));
+  }
+
+  /** The monitor log, to tail. */
   monitorLog(): MonitorLog {
     return this.log;
+  }
+
+  close(): void {
+    this.store.close();
   }
 }

@@ -1,26 +1,37 @@
 /**
  * What a promiscuous PF_KEY socket would read (setkey -x), for every process
- * that uses one store: an append-only file of messages beside the store.
+ * that uses one store: an append-only file of messages in the store.
  *
  * Why a file and not a service: the engine has no daemon to keep alive, and
  * any setkey process may come and go (or be killed) at any moment. Writers
  * append under the store's lock, right after their commit, so the log is in
- * commit order; a monitor tails it. It is written only while a monitor is
- * registered (`monitors/<pid>`, checked for liveness), so an ordinary apply
- * pays nothing for it, and it is cut back (rotated once) past 4 MiB.
+ * commit order; a monitor tails it. It exists only while a monitor is
+ * registered (`monitors/<pid>.<n>`, checked for liveness): registering and
+ * unregistering happen under the store's lock, and the last monitor to go
+ * (or the first writer to find only dead ones) removes the log. An apply
+ * with no monitor pays nothing for it.
+ *
+ * Size: the log is rotated (renamed to monitor.log.1, replacing the previous
+ * one) before it would pass 4 MiB, also inside one large append, so the two
+ * files never hold more than about 8 MiB. A monitor more than a whole file
+ * behind misses messages, as a kernel's promiscuous socket does when its
+ * receive buffer overflows, and says so.
  *
  *   record = "SKM1" | u32 length | u64 microseconds | message
  *
  * Messages carry keys (an ADD notification does, as on a kernel), so the
- * file is the owner's only, like the store.
+ * files are the owner's only, like the store, and reached through the
+ * store's checked directory (store-dir.ts).
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, readSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import type { StoreDir } from './store-dir.js';
 
 const MAGIC = 0x314d4b53; // "SKM1" little-endian
 const HEAD = 16;
-const ROTATE_BYTES = 4 << 20;
+export const ROTATE_BYTES = 4 << 20;
 const LOG = 'monitor.log';
+const OLD = 'monitor.log.1';
+const MONITORS = 'monitors';
 let serial = 0;
 
 export interface Logged {
@@ -38,116 +49,123 @@ function alive(pid: number): boolean {
   }
 }
 
-export class MonitorLog {
-  constructor(private readonly dir: string) {}
-
-  private get monitorsDir(): string {
-    return join(this.dir, 'monitors');
+function encode(records: readonly Logged[]): Buffer {
+  let size = 0;
+  for (const r of records) size += HEAD + r.msg.length;
+  const b = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const r of records) {
+    b.writeUInt32LE(MAGIC, off);
+    b.writeUInt32LE(r.msg.length, off + 4);
+    b.writeBigUInt64LE(r.usec, off + 8);
+    b.set(r.msg, off + HEAD);
+    off += HEAD + r.msg.length;
   }
+  return b;
+}
 
-  /** Is any monitor listening? Stale registrations (killed monitors) are removed. */
+export interface Registration {
+  /** where in the log this monitor starts reading */
+  readonly offset: number;
+}
+
+export class MonitorLog {
+  constructor(private readonly files: StoreDir) {}
+
+  /**
+   * Is any monitor listening? Registrations of dead monitors are removed,
+   * and with the last of them the log (call with the store's lock held).
+   */
   listening(): boolean {
-    let names: string[];
-    try {
-      names = readdirSync(this.monitorsDir);
-    } catch {
-      return false;
-    }
     let any = false;
-    for (const n of names) {
+    for (const n of this.files.list(MONITORS)) {
       const pid = Number(n.split('.')[0]);
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) any = true;
-      else {
-        try {
-          unlinkSync(join(this.monitorsDir, n));
-        } catch {
-          // another writer removed it
-        }
-      }
+      else this.files.remove(`${MONITORS}/${n}`);
     }
+    if (!any) this.removeLog();
     return any;
   }
 
-  /** Append records in one write (call with the store's lock held). */
+  private removeLog(): void {
+    this.files.remove(LOG);
+    this.files.remove(OLD);
+  }
+
+  /** Append records, rotating before the log passes ROTATE_BYTES (call with the store's lock held). */
   append(records: readonly Logged[]): void {
-    if (records.length === 0) return;
-    const path = join(this.dir, LOG);
-    try {
-      if (statSync(path).size > ROTATE_BYTES) renameSync(path, `${path}.1`);
-    } catch {
-      // no log yet
+    let i = 0;
+    while (i < records.length) {
+      const size = this.files.lstat(LOG)?.size ?? 0;
+      // as many records as fit; one at least (a message is at most 512 KiB)
+      let j = i;
+      let bytes = 0;
+      while (j < records.length && (j === i || size + bytes + HEAD + records[j]!.msg.length <= ROTATE_BYTES)) bytes += HEAD + records[j++]!.msg.length;
+      if (size > 0 && size + bytes > ROTATE_BYTES) {
+        this.files.rename(LOG, OLD);
+        continue;
+      }
+      const b = encode(records.slice(i, j));
+      const fd = this.files.openWrite(LOG, 'create-or-append');
+      try {
+        for (let w = 0; w < b.length; ) w += writeSync(fd, b, w, b.length - w);
+      } finally {
+        closeSync(fd);
+      }
+      i = j;
     }
-    let size = 0;
-    for (const r of records) size += HEAD + r.msg.length;
-    const b = Buffer.allocUnsafe(size);
-    let off = 0;
-    for (const r of records) {
-      b.writeUInt32LE(MAGIC, off);
-      b.writeUInt32LE(r.msg.length, off + 4);
-      b.writeBigUInt64LE(r.usec, off + 8);
-      b.set(r.msg, off + HEAD);
-      off += HEAD + r.msg.length;
-    }
-    const fd = openSync(path, 'a', 0o600);
+  }
+
+  /** Register a monitor of this process (call with the store's lock held). */
+  register(): Registration & { name: string } {
+    this.files.subdir(MONITORS);
+    // named by the OS process id (its liveness is what counts) and a serial, for several in one process
+    const name = `${MONITORS}/${process.pid}.${++serial}`;
+    closeSync(this.files.openWrite(name, 'create-new'));
+    const fd = this.files.openWrite(LOG, 'create-or-append');
     try {
-      for (let w = 0; w < b.length; ) w += writeSync(fd, b, w, b.length - w);
+      return { name, offset: fstatSync(fd).size };
     } finally {
       closeSync(fd);
     }
   }
 
-  /** Register a monitor of this process; returns the log offset to read from. */
-  register(): { offset: number; unregister(): void } {
-    mkdirSync(this.monitorsDir, { recursive: true, mode: 0o700 });
-    // named by the OS process id (its liveness is what counts) and a serial, for several in one process
-    const mine = join(this.monitorsDir, `${process.pid}.${++serial}`);
-    closeSync(openSync(mine, 'w', 0o600));
-    const fd = openSync(join(this.dir, LOG), 'a', 0o600);
-    const offset = fstatSync(fd).size;
-    closeSync(fd);
-    return {
-      offset,
-      unregister: () => {
-        try {
-          unlinkSync(mine);
-        } catch {
-          // gone already
-        }
-      },
-    };
+  /** Remove a registration; the last monitor removes the log (call with the store's lock held). */
+  unregister(r: { name: string }): void {
+    this.files.remove(r.name);
+    this.listening();
   }
 
   /**
    * Read records from `offset` on, following rotation, until the signal
-   * aborts; `tick` runs on every wake-up (the monitor runs due expiries there).
+   * aborts; `tick` runs on every wake-up (the monitor runs due expiries there),
+   * `onLoss` when whole files went by unread.
    */
-  async tail(offset: number, onRecord: (r: Logged) => void, signal: AbortSignal, tick: () => Promise<void>): Promise<void> {
-    const path = join(this.dir, LOG);
-    let fd = openSync(path, 'r');
-    let ino = fstatSync(fd).ino;
+  async tail(offset: number, onRecord: (r: Logged) => void, signal: AbortSignal, tick: () => Promise<void>, onLoss: () => void): Promise<void> {
+    let fd = this.openLog();
+    let ino = fd === undefined ? -1 : fstatSync(fd).ino;
     let pos = offset;
     let pending: Buffer = Buffer.alloc(0);
     const drain = (): void => {
       for (;;) {
-        const size = fstatSync(fd).size;
-        if (size > pos) {
-          const chunk = Buffer.allocUnsafe(size - pos);
-          const n = readSync(fd, chunk, 0, chunk.length, pos);
-          pos += n;
-          pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : chunk.subarray(0, n);
-          pending = this.parse(pending, onRecord);
+        if (fd !== undefined) {
+          const size = fstatSync(fd).size;
+          if (size > pos) {
+            const chunk = Buffer.allocUnsafe(size - pos);
+            const n = readSync(fd, chunk, 0, chunk.length, pos);
+            pos += n;
+            pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+            pending = this.parse(pending, onRecord);
+          }
         }
-        // rotated: finish the old file (done above), then continue with the new one
-        let now: number;
-        try {
-          now = statSync(path).ino;
-        } catch {
-          return;
-        }
-        if (now === ino) return;
-        closeSync(fd);
-        fd = openSync(path, 'r');
-        ino = fstatSync(fd).ino;
+        // rotated: the old file was finished above; if the rotated one is not ours, whole files went by
+        const now = this.files.lstat(LOG)?.ino ?? -1;
+        if (now === ino || now === -1) return;
+        const old = this.files.lstat(OLD)?.ino;
+        if (fd !== undefined && old !== ino) onLoss();
+        if (fd !== undefined) closeSync(fd);
+        fd = this.openLog();
+        ino = fd === undefined ? -1 : fstatSync(fd).ino;
         pos = 0;
         pending = Buffer.alloc(0);
       }
@@ -155,7 +173,7 @@ export class MonitorLog {
     let wake: (() => void) | undefined;
     let watcher: FSWatcher | undefined;
     try {
-      watcher = watch(this.dir, { persistent: false }, () => wake?.());
+      watcher = watch(this.files.path('.'), { persistent: false }, () => wake?.());
     } catch {
       // no inotify: polling alone
     }
@@ -177,8 +195,12 @@ export class MonitorLog {
       }
     } finally {
       watcher?.close();
-      closeSync(fd);
+      if (fd !== undefined) closeSync(fd);
     }
+  }
+
+  private openLog(): number | undefined {
+    return this.files.openRead(LOG);
   }
 
   /** Complete records out of `b`; returns what is left (a record still being written). */

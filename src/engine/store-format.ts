@@ -1,22 +1,60 @@
 /**
- * On-disk format of the embedded engine's store (version 1), pure encoders
- * and decoders:
+ * On-disk format of the embedded engine's store, version 2: pure encoders
+ * and decoders (store.ts does the files). The store is a map of byte strings
+ * (latin1 keys), kept as an immutable sorted table per generation plus a
+ * journal of the transactions since.
  *
- *   snapshot-G   "SKSNAP" 0x00 0x01 | u32 count | (u32 klen key u32 vlen value)* | u32 crc32
- *   journal-G    "SKJRNL" 0x00 0x01 | record*
- *   record       u32 'SKJ1' | u32 length | u32 crc32(payload) | payload
- *   payload      u32 nops | (u8 1 u32 klen key u32 vlen value | u8 2 u32 klen key)*
+ *   table-G     "SKTABLE" 0x02 | block* | index | footer
+ *     block     u32 count | (u32 klen key u32 vlen value)* | u32 crc32(block)
+ *     index     (u64 offset u32 length u32 count u32 klen firstkey)* | u32 crc32(index)
+ *     footer    "SKTFOOT" 0x02 | u64 G | u64 lastTx | u64 entries | u64 indexOffset | u32 indexLength | u32 crc32(footer)
+ *   journal-G   header | frame*
+ *     header    "SKJRNL" 0x00 0x02 | u64 G | u64 baseTx | u32 0 | u32 crc32(header)
+ *     frame     u32 'SKF2' | u32 hcrc | u64 tx | u32 plen | u32 flags | u32 pcrc | payload | trailer
+ *     trailer   u32 'SKC2' | u32 plen | u64 tx | u32 crc32(trailer)
+ *     payload   u32 nops | (u8 PUT u32 klen key u32 vlen value | u8 DEL u32 klen key | u8 DELPREFIX u32 klen prefix)*
  *
- * All integers little-endian; keys latin1. One record is one transaction:
- * a record that is cut short or fails its checksum is not part of the store.
+ * All integers little-endian. Keys in a table are strictly increasing, so a
+ * reader can find one key (index, then one block) or stream a range without
+ * the rest; blocks are checksummed one by one, so streaming verifies as it goes.
+ *
+ * Transactions are numbered from 1 and never reused (the table records the
+ * last one it holds, the journal's frames continue from there). A
+ * transaction is one frame, or several (a large one is written as it is
+ * built) of which the last has flag COMMIT. The header checksum (hcrc,
+ * over tx, plen, flags and pcrc) makes the length trustworthy; the trailer,
+ * written last in the same write(), is the commit marker: it says the frame
+ * was written out whole. So a reader can tell the two things that make a
+ * frame invalid apart:
+ *
+ * - a torn write (a writer killed, a crash before fsync): the last frame in
+ *   the file, cut short or without its trailer, or a transaction whose
+ *   COMMIT frame never came; it was never acknowledged and is not part of
+ *   the store (the next writer cuts it off);
+ * - damage: anything else (a bad header with bytes after it, a checksum
+ *   failure in a frame whose trailer is there, a frame after the tear, a gap
+ *   in the numbering); an error with its offset, and nothing is written.
  */
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
-export const SNAP_MAGIC = Buffer.from('SKSNAP\x00\x01', 'latin1');
-export const JOURNAL_MAGIC = Buffer.from('SKJRNL\x00\x01', 'latin1');
-const RECORD_MAGIC = 0x314a4b53; // "SKJ1"
+export const TABLE_MAGIC = Buffer.from('SKTABLE\x02', 'latin1');
+const FOOTER_MAGIC = Buffer.from('SKTFOOT\x02', 'latin1');
+export const JOURNAL_MAGIC = Buffer.from('SKJRNL\x00\x02', 'latin1');
+export const JOURNAL_HEADER = 32;
+const FRAME_MAGIC = 0x32464b53; // "SKF2"
+const TRAILER_MAGIC = 0x32434b53; // "SKC2"
+export const FRAME_HEAD = 28;
+export const FRAME_TAIL = 20;
+const FOOTER = 48;
+export const FLAG_COMMIT = 1;
+/** frames are cut at this payload size; a larger plen is damage */
+export const FRAME_PAYLOAD = 8 << 20;
+const MAX_PAYLOAD = 64 << 20;
+const BLOCK = 64 << 10;
+
 const PUT = 1;
 const DEL = 2;
+const DELPREFIX = 3;
 
 export class FormatError extends Error {
   constructor(
@@ -45,131 +83,333 @@ export function crc32(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** A transaction's changes: key -> new value, or null for a deletion. */
+/** A transaction's changes, in order: key -> new value, null for a deletion. */
 export type Ops = ReadonlyMap<string, Uint8Array | null>;
 
-function opsSize(ops: Ops): number {
+// ---------------------------------------------------------------- journal
+
+export interface JournalHeader {
+  readonly gen: number;
+  readonly baseTx: number;
+}
+
+export function encodeJournalHeader(h: JournalHeader): Buffer {
+  const b = Buffer.alloc(JOURNAL_HEADER);
+  JOURNAL_MAGIC.copy(b, 0);
+  b.writeBigUInt64LE(BigInt(h.gen), 8);
+  b.writeBigUInt64LE(BigInt(h.baseTx), 16);
+  b.writeUInt32LE(crc32(b.subarray(0, 28)), 28);
+  return b;
+}
+
+export function decodeJournalHeader(b: Buffer): JournalHeader {
+  if (b.length < JOURNAL_HEADER || !b.subarray(0, 8).equals(JOURNAL_MAGIC)) throw new FormatError('not a setkey store journal (version 2)', 0);
+  if (crc32(b.subarray(0, 28)) !== b.readUInt32LE(28)) throw new FormatError('journal header checksum does not match', 0);
+  return { gen: safe(b.readBigUInt64LE(8), 8), baseTx: safe(b.readBigUInt64LE(16), 16) };
+}
+
+function safe(v: bigint, at: number): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('number out of range', at);
+  return Number(v);
+}
+
+function opsSize(ops: Iterable<[string, Uint8Array | null]>): number {
   let n = 4;
   for (const [k, v] of ops) n += v ? 9 + k.length + v.length : 5 + k.length;
   return n;
 }
 
-/** One journal record holding a transaction's operations. */
-export function encodeRecord(ops: Ops): Buffer {
-  const payloadLen = opsSize(ops);
-  const b = Buffer.allocUnsafe(12 + payloadLen);
-  let o = 12;
-  b.writeUInt32LE(ops.size, o);
+function writeOps(b: Buffer, o: number, ops: readonly [string, Uint8Array | null][]): void {
+  b.writeUInt32LE(ops.length, o);
   o += 4;
   for (const [k, v] of ops) {
+    b[o++] = v ? PUT : DEL;
+    b.writeUInt32LE(k.length, o);
+    o += 4 + b.write(k, o + 4, 'latin1');
     if (v) {
-      b[o++] = PUT;
-      b.writeUInt32LE(k.length, o);
-      o += 4 + b.write(k, o + 4, 'latin1');
       b.writeUInt32LE(v.length, o);
       b.set(v, o + 4);
       o += 4 + v.length;
-    } else {
-      b[o++] = DEL;
-      b.writeUInt32LE(k.length, o);
-      o += 4 + b.write(k, o + 4, 'latin1');
     }
   }
-  b.writeUInt32LE(RECORD_MAGIC, 0);
-  b.writeUInt32LE(payloadLen, 4);
-  b.writeUInt32LE(crc32(b.subarray(12)), 8);
+}
+
+function frame(tx: number, flags: number, ops: readonly [string, Uint8Array | null][]): Buffer {
+  const plen = opsSize(ops);
+  const b = Buffer.allocUnsafe(FRAME_HEAD + plen + FRAME_TAIL);
+  writeOps(b, FRAME_HEAD, ops);
+  const pcrc = crc32(b.subarray(FRAME_HEAD, FRAME_HEAD + plen));
+  b.writeUInt32LE(FRAME_MAGIC, 0);
+  b.writeBigUInt64LE(BigInt(tx), 8);
+  b.writeUInt32LE(plen, 16);
+  b.writeUInt32LE(flags, 20);
+  b.writeUInt32LE(pcrc, 24);
+  b.writeUInt32LE(crc32(b.subarray(8, FRAME_HEAD)), 4);
+  const t = FRAME_HEAD + plen;
+  b.writeUInt32LE(TRAILER_MAGIC, t);
+  b.writeUInt32LE(plen, t + 4);
+  b.writeBigUInt64LE(BigInt(tx), t + 8);
+  b.writeUInt32LE(crc32(b.subarray(t, t + 16)), t + 16);
   return b;
 }
 
-/**
- * Apply the journal's complete records to `entries`, from byte `start`.
- * Returns where the valid records end, and whether anything (a torn or
- * corrupt tail) follows.
- */
-export function replayJournal(buf: Buffer, start: number, entries: Map<string, Uint8Array>): { end: number; torn: boolean } {
-  let o = start;
-  if (o === 0) {
-    if (buf.length < JOURNAL_MAGIC.length || !buf.subarray(0, JOURNAL_MAGIC.length).equals(JOURNAL_MAGIC)) {
-      throw new FormatError('journal header is not a setkey store journal', 0);
+/** The frames of transaction `tx`: cut at FRAME_PAYLOAD, the last one flagged COMMIT. */
+export function encodeTransaction(tx: number, ops: Ops): Buffer[] {
+  const frames: Buffer[] = [];
+  let cur: [string, Uint8Array | null][] = [];
+  let size = 4;
+  for (const [k, v] of ops) {
+    const n = v ? 9 + k.length + v.length : 5 + k.length;
+    if (cur.length > 0 && size + n > FRAME_PAYLOAD) {
+      frames.push(frame(tx, 0, cur));
+      cur = [];
+      size = 4;
     }
-    o = JOURNAL_MAGIC.length;
+    cur.push([k, v]);
+    size += n;
   }
-  while (o + 12 <= buf.length) {
-    // a record's header is written first, in the same write(): a wrong magic is damage, not a tear
-    if (buf.readUInt32LE(o) !== RECORD_MAGIC) throw new FormatError('journal record has no record header', o);
-    const len = buf.readUInt32LE(o + 4);
-    // cut short: the last write() of a writer that died (or one still being written); not committed
-    if (o + 12 + len > buf.length) break;
-    const payload = buf.subarray(o + 12, o + 12 + len);
-    if (crc32(payload) !== buf.readUInt32LE(o + 8)) {
-      // at the very end this is a record that was never acknowledged (lost before its fsync);
-      // anywhere else it is damage to committed data, which must not be cut away
-      if (o + 12 + len === buf.length) break;
-      throw new FormatError('journal record checksum does not match its contents', o);
-    }
-    applyPayload(payload, entries);
-    o += 12 + len;
-  }
-  return { end: o, torn: o < buf.length };
+  frames.push(frame(tx, FLAG_COMMIT, cur));
+  return frames;
 }
 
-function applyPayload(p: Buffer, entries: Map<string, Uint8Array>): void {
+/** Apply a payload's operations to a map (values are views into `p`). */
+export function applyOps(p: Buffer, entries: Map<string, Uint8Array>): void {
+  const fail = (o: number): never => {
+    throw new FormatError('journal payload is malformed', o);
+  };
+  if (p.length < 4) fail(0);
   const n = p.readUInt32LE(0);
   let o = 4;
   for (let i = 0; i < n; i++) {
+    if (o + 5 > p.length) fail(o);
     const kind = p[o++];
     const klen = p.readUInt32LE(o);
+    if (o + 4 + klen > p.length) fail(o);
     const key = p.toString('latin1', o + 4, o + 4 + klen);
     o += 4 + klen;
     if (kind === PUT) {
+      if (o + 4 > p.length) fail(o);
       const vlen = p.readUInt32LE(o);
+      if (o + 4 + vlen > p.length) fail(o);
       // a plain view, not a Buffer: cheaper to make by the hundred thousand
       entries.set(key, new Uint8Array(p.buffer, p.byteOffset + o + 4, vlen));
       o += 4 + vlen;
-    } else {
+    } else if (kind === DEL) {
       entries.delete(key);
+    } else if (kind === DELPREFIX) {
+      for (const k of entries.keys()) if (k.startsWith(key)) entries.delete(k);
+    } else fail(o - 5 - klen);
+  }
+  if (o !== p.length) fail(o);
+}
+
+export interface Replayed {
+  /** file offset just after the last committed frame */
+  readonly end: number;
+  /** the last committed transaction */
+  readonly lastTx: number;
+  /** bytes after `end` that are a torn, unacknowledged write */
+  readonly torn: boolean;
+}
+
+function allZero(b: Buffer, from: number): boolean {
+  for (let i = from; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/** A valid trailer ends the buffer: some frame there was written out whole. */
+function trailerAtEnd(b: Buffer, tx: number): boolean {
+  if (b.length < FRAME_TAIL) return false;
+  const t = b.length - FRAME_TAIL;
+  return b.readUInt32LE(t) === TRAILER_MAGIC && crc32(b.subarray(t, t + 16)) === b.readUInt32LE(t + 16) && Number(b.readBigUInt64LE(t + 8)) >= tx;
+}
+
+/**
+ * Replay the frames in `buf` (which starts at a frame boundary, file offset
+ * `base`) into `entries`, transactions from `lastTx + 1` on. Returns where
+ * the committed frames end; throws FormatError (file offset) on damage.
+ */
+export function replayFrames(buf: Buffer, base: number, lastTx: number, entries: Map<string, Uint8Array>): Replayed {
+  let o = 0;
+  let committedEnd = 0;
+  const pending: Buffer[] = [];
+  const damage = (why: string, at: number): never => {
+    throw new FormatError(why, base + at);
+  };
+  while (o < buf.length) {
+    const expect = lastTx + 1;
+    if (buf.length - o < FRAME_HEAD) {
+      // the start of a frame, cut short; unless a whole frame's trailer ends the file
+      if (trailerAtEnd(buf, expect) && buf.length - o >= FRAME_TAIL) damage('journal frame header is damaged', o);
+      break;
+    }
+    const magicOk = buf.readUInt32LE(o) === FRAME_MAGIC;
+    const hcrcOk = magicOk && crc32(buf.subarray(o + 8, o + FRAME_HEAD)) === buf.readUInt32LE(o + 4);
+    const tx = Number(buf.readBigUInt64LE(o + 8));
+    const plen = buf.readUInt32LE(o + 16);
+    const flags = buf.readUInt32LE(o + 20);
+    if (!hcrcOk) {
+      // zeros where a frame should be: blocks allocated but never written before a crash
+      if (allZero(buf, o)) break;
+      damage(magicOk ? 'journal frame header checksum does not match' : 'journal frame has no frame header', o);
+    }
+    if (tx !== expect) damage(`journal frame of transaction ${tx} where ${expect} was due`, o);
+    if (plen > MAX_PAYLOAD || (flags & ~FLAG_COMMIT) !== 0) damage('journal frame header has impossible values', o);
+    const fe = o + FRAME_HEAD + plen + FRAME_TAIL;
+    if (fe > buf.length) break; // cut short: the last write, never acknowledged
+    const payload = buf.subarray(o + FRAME_HEAD, o + FRAME_HEAD + plen);
+    const pOk = crc32(payload) === buf.readUInt32LE(o + 24);
+    const t = fe - FRAME_TAIL;
+    const tOk = buf.readUInt32LE(t) === TRAILER_MAGIC && crc32(buf.subarray(t, t + 16)) === buf.readUInt32LE(t + 16) && buf.readUInt32LE(t + 4) === plen && Number(buf.readBigUInt64LE(t + 8)) === tx;
+    if (!(pOk && tOk)) {
+      // no commit marker at the very end: written but not out whole, so never acknowledged
+      if (!tOk && fe === buf.length) break;
+      damage(pOk ? 'journal frame trailer is damaged' : 'journal frame checksum does not match its contents', o);
+    }
+    pending.push(payload);
+    o = fe;
+    if (flags & FLAG_COMMIT) {
+      for (const p of pending) applyOps(p, entries);
+      pending.length = 0;
+      lastTx = tx;
+      committedEnd = o;
     }
   }
+  return { end: base + committedEnd, lastTx, torn: committedEnd < buf.length };
 }
 
-export function encodeSnapshot(entries: ReadonlyMap<string, Uint8Array>): Buffer {
-  let size = SNAP_MAGIC.length + 4 + 4;
-  for (const [k, v] of entries) size += 8 + k.length + v.length;
-  const b = Buffer.allocUnsafe(size);
-  SNAP_MAGIC.copy(b, 0);
-  let o = SNAP_MAGIC.length;
-  b.writeUInt32LE(entries.size, o);
-  o += 4;
-  for (const [k, v] of entries) {
-    b.writeUInt32LE(k.length, o);
-    o += 4 + b.write(k, o + 4, 'latin1');
-    b.writeUInt32LE(v.length, o);
-    b.set(v, o + 4);
-    o += 4 + v.length;
+// ---------------------------------------------------------------- table
+
+/** Builds a table from entries given in strictly increasing key order. */
+export class TableWriter {
+  private readonly parts: Buffer[] = [TABLE_MAGIC];
+  private offset = TABLE_MAGIC.length;
+  private block: Buffer[] = [];
+  private blockSize = 4;
+  private blockCount = 0;
+  private blockFirst = '';
+  private readonly index: { offset: number; length: number; count: number; first: string }[] = [];
+  private last: string | undefined;
+  private total = 0;
+
+  add(key: string, value: Uint8Array): void {
+    if (this.last !== undefined && key <= this.last) throw new Error(`table keys out of order: ${JSON.stringify(key)}`);
+    this.last = key;
+    const e = Buffer.allocUnsafe(8 + key.length + value.length);
+    e.writeUInt32LE(key.length, 0);
+    e.write(key, 4, 'latin1');
+    e.writeUInt32LE(value.length, 4 + key.length);
+    e.set(value, 8 + key.length);
+    if (this.blockCount === 0) this.blockFirst = key;
+    this.block.push(e);
+    this.blockSize += e.length;
+    this.blockCount++;
+    this.total++;
+    if (this.blockSize >= BLOCK) this.endBlock();
   }
-  b.writeUInt32LE(crc32(b.subarray(0, o)), o);
-  return b;
+
+  private endBlock(): void {
+    if (this.blockCount === 0) return;
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32LE(this.blockCount, 0);
+    const body = Buffer.concat([head, ...this.block]);
+    const crc = Buffer.allocUnsafe(4);
+    crc.writeUInt32LE(crc32(body), 0);
+    this.parts.push(body, crc);
+    this.index.push({ offset: this.offset, length: body.length + 4, count: this.blockCount, first: this.blockFirst });
+    this.offset += body.length + 4;
+    this.block = [];
+    this.blockSize = 4;
+    this.blockCount = 0;
+  }
+
+  /** The table's bytes (one buffer per block, then the index and footer). */
+  finish(gen: number, lastTx: number): Buffer[] {
+    this.endBlock();
+    let size = 4;
+    for (const e of this.index) size += 20 + e.first.length;
+    const idx = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (const e of this.index) {
+      idx.writeBigUInt64LE(BigInt(e.offset), o);
+      idx.writeUInt32LE(e.length, o + 8);
+      idx.writeUInt32LE(e.count, o + 12);
+      idx.writeUInt32LE(e.first.length, o + 16);
+      o += 20 + idx.write(e.first, o + 20, 'latin1');
+    }
+    idx.writeUInt32LE(crc32(idx.subarray(0, o)), o);
+    const f = Buffer.alloc(FOOTER);
+    FOOTER_MAGIC.copy(f, 0);
+    f.writeBigUInt64LE(BigInt(gen), 8);
+    f.writeBigUInt64LE(BigInt(lastTx), 16);
+    f.writeBigUInt64LE(BigInt(this.total), 24);
+    f.writeBigUInt64LE(BigInt(this.offset), 32);
+    f.writeUInt32LE(idx.length, 40);
+    f.writeUInt32LE(crc32(f.subarray(0, 44)), 44);
+    return [...this.parts, idx, f];
+  }
 }
 
-export function decodeSnapshot(buf: Buffer): Map<string, Uint8Array> {
-  if (buf.length < SNAP_MAGIC.length + 8 || !buf.subarray(0, SNAP_MAGIC.length).equals(SNAP_MAGIC)) {
-    throw new FormatError('snapshot header is not a setkey store snapshot', 0);
+export function encodeTable(entries: ReadonlyMap<string, Uint8Array>, gen: number, lastTx: number): Buffer {
+  const w = new TableWriter();
+  const keys = [...entries.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const k of keys) w.add(k, entries.get(k)!);
+  return Buffer.concat(w.finish(gen, lastTx));
+}
+
+export interface TableInfo {
+  readonly gen: number;
+  readonly lastTx: number;
+  readonly entries: number;
+}
+
+/** Check a whole table and read it into a map (values are views into `buf`). */
+export function decodeTable(buf: Buffer): TableInfo & { map: Map<string, Uint8Array> } {
+  const fail = (why: string, at: number): never => {
+    throw new FormatError(why, at);
+  };
+  if (buf.length < TABLE_MAGIC.length + FOOTER || !buf.subarray(0, 8).equals(TABLE_MAGIC)) fail('not a setkey store table (version 2)', 0);
+  const f = buf.length - FOOTER;
+  if (!buf.subarray(f, f + 8).equals(FOOTER_MAGIC) || crc32(buf.subarray(f, f + 44)) !== buf.readUInt32LE(f + 44)) fail('table footer is damaged', f);
+  const gen = safe(buf.readBigUInt64LE(f + 8), f + 8);
+  const lastTx = safe(buf.readBigUInt64LE(f + 16), f + 16);
+  const total = safe(buf.readBigUInt64LE(f + 24), f + 24);
+  const idxOff = safe(buf.readBigUInt64LE(f + 32), f + 32);
+  const idxLen = buf.readUInt32LE(f + 40);
+  if (idxOff + idxLen !== f || idxLen < 4) fail('table index is not where the footer says', f);
+  const idx = buf.subarray(idxOff, f);
+  if (crc32(idx.subarray(0, idxLen - 4)) !== idx.readUInt32LE(idxLen - 4)) fail('table index checksum does not match', idxOff);
+  const map = new Map<string, Uint8Array>();
+  let expectOff = TABLE_MAGIC.length;
+  let last: string | undefined;
+  for (let o = 0; o < idxLen - 4; ) {
+    if (o + 20 > idxLen - 4) fail('table index is malformed', idxOff + o);
+    const off = safe(idx.readBigUInt64LE(o), idxOff + o);
+    const len = idx.readUInt32LE(o + 8);
+    const count = idx.readUInt32LE(o + 12);
+    const klen = idx.readUInt32LE(o + 16);
+    o += 20 + klen;
+    if (off !== expectOff || off + len > idxOff || len < 8) fail('table block is not where the index says', idxOff + o);
+    const block = buf.subarray(off, off + len - 4);
+    if (crc32(block) !== buf.readUInt32LE(off + len - 4)) fail('table block checksum does not match its contents', off);
+    if (block.readUInt32LE(0) !== count) fail('table block count differs from its index', off);
+    let p = 4;
+    for (let i = 0; i < count; i++) {
+      if (p + 8 > block.length) fail('table block is malformed', off + p);
+      const kl = block.readUInt32LE(p);
+      if (p + 8 + kl > block.length) fail('table block is malformed', off + p);
+      const key = block.toString('latin1', p + 4, p + 4 + kl);
+      const vl = block.readUInt32LE(p + 4 + kl);
+      if (p + 8 + kl + vl > block.length) fail('table block is malformed', off + p);
+      if (last !== undefined && key <= last) fail('table keys are out of order', off + p);
+      last = key;
+      map.set(key, new Uint8Array(block.buffer, block.byteOffset + p + 8 + kl, vl));
+      p += 8 + kl + vl;
+    }
+    if (p !== block.length) fail('table block has bytes after its last entry', off + p);
+    expectOff = off + len;
   }
-  const end = buf.length - 4;
-  if (crc32(buf.subarray(0, end)) !== buf.readUInt32LE(end)) throw new FormatError('snapshot checksum does not match its contents', end);
-  const count = buf.readUInt32LE(SNAP_MAGIC.length);
-  const entries = new Map<string, Uint8Array>();
-  let o = SNAP_MAGIC.length + 4;
-  for (let i = 0; i < count; i++) {
-    if (o + 4 > end) throw new FormatError('snapshot ends inside a record', o);
-    const klen = buf.readUInt32LE(o);
-    const key = buf.toString('latin1', o + 4, o + 4 + klen);
-    o += 4 + klen;
-    const vlen = buf.readUInt32LE(o);
-    if (o + 4 + vlen > end) throw new FormatError('snapshot ends inside a record', o);
-    entries.set(key, new Uint8Array(buf.buffer, buf.byteOffset + o + 4, vlen));
-    o += 4 + vlen;
-  }
-  if (o !== end) throw new FormatError('snapshot has bytes after its last record', o);
-  return entries;
+  if (expectOff !== idxOff) fail('table has bytes outside its blocks', expectOff);
+  if (map.size !== total) fail(`table holds ${map.size} entries, its footer says ${total}`, f);
+  return { gen, lastTx, entries: total, map };
 }

@@ -1,35 +1,48 @@
 /**
  * The embedded engine's durable store: a key/value map of byte strings in a
- * directory of its own (0700, files 0600).
+ * directory of its own (0700, files 0600), format version 2
+ * (store-format.ts):
  *
- *   FORMAT        {"format":"setkey-store","version":1}
- *   CURRENT       the live generation G (replaced by atomic rename)
- *   snapshot-G    the whole map at the start of generation G (checksummed)
- *   journal-G     transactions since, one checksummed record each
+ *   FORMAT        {"format":"setkey-store","version":2}
+ *   HEAD          the live generation G (replaced by atomic rename)
+ *   table-G       the whole map at the start of generation G, sorted, checksummed per block
+ *   journal-G     transactions since, numbered, each with a commit marker
  *
- * Readers take no lock: they see the snapshot plus every complete record,
- * i.e. a prefix of the committed transactions. Writers hold the lock
- * (lock.ts), append one record per transaction with a single write() and
- * fsync it before acknowledging; a record cut short by kill -9 fails its
- * checksum and is not part of the store (the next writer truncates it).
- * When the journal outgrows the snapshot, a writer folds both into a new
- * generation. The cost of a transaction is its own size, not the store's.
+ * Readers take no lock: they see the table plus every committed transaction,
+ * i.e. a prefix of the acknowledged ones. Writers hold the lock (lock.ts),
+ * append a transaction's frames and fdatasync them before acknowledging; a
+ * write cut short (kill -9, a crash) has no commit marker and is not part of
+ * the store (the next writer cuts it off). Anything else that does not check
+ * out is damage: an error that says where, and nothing is written.
+ *
+ * Every file is reached through the directory as it was opened and checked
+ * (store-dir.ts): a path swapped under us, a symlink or a FIFO in the store
+ * is an error, never followed.
+ *
+ * When the journal outgrows the table, a writer folds both into a new
+ * generation. A version 1 store is read as it is and rewritten as version 2
+ * by its first writer.
  */
-import { closeSync, fdatasyncSync, fsyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import { acquireLock, LockTimeout } from './lock.js';
-import { decodeSnapshot, encodeRecord, encodeSnapshot, FormatError, JOURNAL_MAGIC, replayJournal, type Ops } from './store-format.js';
+import { StoreDir, StoreError, ioError } from './store-dir.js';
+import { decodeJournalHeader, decodeTable, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, replayFrames, type Ops } from './store-format.js';
+import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
 
-export const STORE_VERSION = 1;
+export { StoreError, type StoreErrorCode } from './store-dir.js';
+
+export const STORE_VERSION = 2;
 const FORMAT_TEXT = JSON.stringify({ format: 'setkey-store', version: STORE_VERSION }) + '\n';
 /**
- * Fold the journal into a new snapshot when it is this large and more than
+ * Fold the journal into a new table when it is this large and more than
  * twice the live data: what it holds beyond the live entries (overwritten
  * and deleted ones) is then at least half of it, so the rewrite costs no more
  * than the writes that made it necessary. One large transaction into an
  * empty store is not rewritten at once: its journal is all live.
  */
 const COMPACT_BYTES = 8 << 20;
+/** no store file is larger (a table of this size would not fit in memory anyway) */
+const MAX_FILE = 2 ** 40;
 
 function liveSize(entries: ReadonlyMap<string, Uint8Array>): number {
   let n = 0;
@@ -37,21 +50,12 @@ function liveSize(entries: ReadonlyMap<string, Uint8Array>): number {
   return n;
 }
 
-export type StoreErrorCode = 'foreign' | 'version' | 'corrupt' | 'busy' | 'perm' | 'notdir';
-
-export class StoreError extends Error {
-  constructor(
-    readonly code: StoreErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export interface StoreOptions {
   /** create the store if the directory does not hold one (default true) */
   readonly create?: boolean;
   readonly lockTimeoutMs?: number;
+  /** called once when a writer has waited about a second for the lock */
+  readonly onLockWait?: (holder: string | undefined) => void;
 }
 
 /** A transaction's view: the store as of its start plus its own changes. */
@@ -111,174 +115,217 @@ export class Tx {
   /** The changes, for the commit (not to be modified). */
   ops(): Ops {
     return this.pending;
-  }}
-
-function readIfExists(path: string): Buffer | undefined {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+function isTemp(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
 }
 
-/** Write a file whole or not at all: temp file, fsync, rename, fsync the directory. */
-function writeAtomic(dir: string, name: string, data: Uint8Array | string): void {
-  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, name));
-  fsyncDir(dir);
+/**
+ * Names a store's own files have: a directory holding only these is a store
+ * being made (by a process that died, or one at work now), not a foreign one.
+ */
+function isStoreName(name: string): boolean {
+  return name.startsWith('.') || name.startsWith('lock.') || /^(?:table|journal)-[0-9]+$/.test(name) || name === 'HEAD';
 }
 
 export class Store {
   private gen = -1;
+  private version = 0;
   private entries = new Map<string, Uint8Array>();
   private journalEnd = 0;
-  private snapshotBytes = 0;
+  private lastTx = 0;
+  private torn = false;
+  private tableBytes = 0;
   private nextCompactCheck = 0;
+  private swept = false;
 
   private constructor(
-    readonly dir: string,
-    private readonly lockTimeoutMs: number,
+    readonly files: StoreDir,
+    private readonly opts: StoreOptions,
   ) {}
 
-  /** Open (and by default create) the store in `dir`. */
+  /** The store's path as it was given. */
+  get dir(): string {
+    return this.files.name;
+  }
+
+  /**
+   * Open (and by default create) the store in `dir`. With `create: false` a
+   * missing directory is an error of code 'missing', and an empty one 'foreign'.
+   */
   static async open(dir: string, opts: StoreOptions = {}): Promise<Store> {
-    const s = new Store(dir, opts.lockTimeoutMs ?? 60000);
-    let st;
+    const create = opts.create !== false;
+    const files = StoreDir.open(dir, { create });
+    if (!files) throw new StoreError('missing', `${dir} does not exist (no store yet)`);
+    const s = new Store(files, opts);
     try {
-      st = statSync(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || opts.create === false) throw e;
-      mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
-      try {
-        mkdirSync(dir, { mode: 0o700 });
-      } catch (e2) {
-        if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw e2;
+      if (!files.lstat('FORMAT')) {
+        // refused before anything (even a lock socket) is put into a directory that is not ours to use
+        const others = files.list().filter((f) => !isStoreName(f));
+        if (others.length > 0) throw new StoreError('foreign', `${dir} is not empty and holds no setkey store (found ${others.slice(0, 3).join(', ')}); it is left untouched`);
+        if (!create) throw new StoreError('missing', `${dir} holds no store yet`);
+        await s.withLock(() => s.initialize());
       }
-      st = statSync(dir);
+      s.refresh();
+    } catch (e) {
+      files.close();
+      throw e;
     }
-    if (!st.isDirectory()) throw new StoreError('notdir', `${dir} is not a directory; a store is a directory of its own`);
-    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) throw new StoreError('perm', `${dir} belongs to another user`);
-    if (st.mode & 0o077) throw new StoreError('perm', `${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); it holds keys: chmod 700 ${dir}`);
-    if (readIfExists(join(dir, 'FORMAT')) === undefined) {
-      if (opts.create === false) throw new StoreError('foreign', `${dir} holds no setkey store`);
-      await s.withLock(() => s.initialize());
-    }
-    s.refresh();
     return s;
   }
 
-  private initialize(): void {
-    const format = readIfExists(join(this.dir, 'FORMAT'));
-    if (format !== undefined) return; // another process made it while we waited for the lock
-    const others = readdirSync(this.dir).filter((f) => !f.startsWith('.'));
-    if (others.length > 0) throw new StoreError('foreign', `${this.dir} is not empty and holds no setkey store (found ${others.slice(0, 3).join(', ')}); it is left untouched`);
-    writeAtomic(this.dir, 'snapshot-0', encodeSnapshot(new Map()));
-    writeAtomic(this.dir, 'journal-0', JOURNAL_MAGIC);
-    writeAtomic(this.dir, 'CURRENT', '0\n');
-    writeAtomic(this.dir, 'FORMAT', FORMAT_TEXT);
+  /** Close the directory (further use is an error). */
+  close(): void {
+    this.files.close();
   }
 
-  private checkFormat(): void {
-    const text = readIfExists(join(this.dir, 'FORMAT'))?.toString('utf8');
+  private initialize(): void {
+    if (this.files.lstat('FORMAT')) return; // another process made it while we waited for the lock
+    const others = this.files.list().filter((f) => !isStoreName(f));
+    if (others.length > 0) throw new StoreError('foreign', `${this.dir} is not empty and holds no setkey store (found ${others.slice(0, 3).join(', ')}); it is left untouched`);
+    this.files.writeAtomic('table-0', encodeTable(new Map(), 0, 0));
+    this.files.writeAtomic('journal-0', encodeJournalHeader({ gen: 0, baseTx: 0 }));
+    this.files.writeAtomic('HEAD', '0\n');
+    this.files.writeAtomic('FORMAT', FORMAT_TEXT);
+  }
+
+  private formatVersion(): number {
+    const text = this.files.readFile('FORMAT', 4096)?.toString('utf8');
     let f: { format?: unknown; version?: unknown };
     try {
       f = JSON.parse(text ?? '');
     } catch {
-      throw new StoreError('foreign', `${this.dir}/FORMAT is not a setkey store description; the store is left untouched`);
+      throw new StoreError('foreign', `${this.files.show('FORMAT')} is not a setkey store description; the store is left untouched`);
     }
     if (f.format !== 'setkey-store') throw new StoreError('foreign', `${this.dir} holds a '${String(f.format)}', not a setkey store; it is left untouched`);
-    if (f.version !== STORE_VERSION) throw new StoreError('version', `${this.dir} is a version ${String(f.version)} store; this setkey reads version ${STORE_VERSION}`);
+    if (f.version !== 1 && f.version !== STORE_VERSION) throw new StoreError('version', `${this.dir} is a version ${String(f.version)} store; this setkey reads versions 1 and ${STORE_VERSION}`);
+    return f.version;
   }
 
-  private currentGen(): number {
-    const text = readIfExists(join(this.dir, 'CURRENT'))?.toString('latin1').trim();
+  private generation(name: 'HEAD' | 'CURRENT'): number {
+    const text = this.files.readFile(name, 64)?.toString('latin1').trim();
     const g = Number(text);
-    if (text === undefined || !/^[0-9]+$/.test(text) || !Number.isSafeInteger(g)) throw new StoreError('corrupt', `${this.dir}/CURRENT does not name a generation`);
+    if (text === undefined || !/^[0-9]+$/.test(text) || !Number.isSafeInteger(g)) throw new StoreError('corrupt', `${this.files.show(name)} does not name a generation; the store is left untouched`);
     return g;
   }
 
   private corrupt(file: string, e: unknown): never {
-    const where = e instanceof FormatError ? ` at byte ${e.offset}` : '';
-    throw new StoreError('corrupt', `${join(this.dir, file)} is damaged${where}: ${(e as Error).message}; the store is left untouched`);
+    if (!(e instanceof FormatError)) throw e;
+    throw new StoreError('corrupt', `${this.files.show(file)} is damaged at byte ${e.offset} (${e.message}); the store is left untouched`);
+  }
+
+  private need(name: string): Buffer {
+    const b = this.files.readFile(name, MAX_FILE);
+    if (b === undefined) throw Object.assign(new StoreError('corrupt', `${this.files.show(name)} is missing; the store is left untouched`), { missingFile: true });
+    return b;
   }
 
   /** Bring the in-memory map up to date with the files (lock-free). */
   refresh(): ReadonlyMap<string, Uint8Array> {
-    this.checkFormat();
+    this.version = this.formatVersion();
+    const head = this.version === 1 ? 'CURRENT' : 'HEAD';
     for (let attempt = 0; ; attempt++) {
-      const g = this.currentGen();
+      const g = this.generation(head);
       try {
-        if (g !== this.gen) this.loadGeneration(g);
+        if (this.version === 1) this.loadV1(g);
+        else if (g !== this.gen) this.loadGeneration(g);
         else this.readJournalTail();
         return this.entries;
       } catch (e) {
+        this.gen = -1; // whatever was half read is read again
         // a writer switched generations and removed the old files under us: start over
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5 && this.currentGen() !== g) continue;
+        if ((e as { missingFile?: boolean }).missingFile && attempt < 5 && this.generation(head) !== g) continue;
         throw e;
       }
     }
   }
 
   private loadGeneration(g: number): void {
-    const snapName = `snapshot-${g}`;
-    const snap = readFileSync(join(this.dir, snapName));
-    let entries: Map<string, Uint8Array>;
+    const name = `table-${g}`;
+    let t;
+    const table = this.need(name);
     try {
-      entries = decodeSnapshot(snap);
+      t = decodeTable(table);
+      if (t.gen !== g) throw new FormatError(`table of generation ${t.gen} where ${g} was due`, 0);
     } catch (e) {
-      this.corrupt(snapName, e);
+      this.corrupt(name, e);
     }
-    const journal = readFileSync(join(this.dir, `journal-${g}`));
-    let end: number;
+    const jname = `journal-${g}`;
+    const journal = this.need(jname);
+    let r;
     try {
-      end = replayJournal(journal, 0, entries).end;
+      const h = decodeJournalHeader(journal);
+      if (h.gen !== g || h.baseTx !== t.lastTx) throw new FormatError(`journal of generation ${h.gen} from transaction ${h.baseTx}, table of generation ${g} to transaction ${t.lastTx}`, 0);
+      r = replayFrames(journal.subarray(JOURNAL_HEADER), JOURNAL_HEADER, h.baseTx, t.map);
     } catch (e) {
-      this.corrupt(`journal-${g}`, e);
+      this.corrupt(jname, e);
     }
     this.gen = g;
-    this.entries = entries;
-    this.journalEnd = end;
-    this.snapshotBytes = snap.length;
+    this.entries = t.map;
+    this.journalEnd = r.end;
+    this.lastTx = r.lastTx;
+    this.torn = r.torn;
+    this.tableBytes = table.length;
   }
 
   private readJournalTail(): void {
-    const fd = openSync(join(this.dir, `journal-${this.gen}`), 'r');
+    const name = `journal-${this.gen}`;
+    const fd = this.files.openRead(name);
+    if (fd === undefined) throw Object.assign(new StoreError('corrupt', `${this.files.show(name)} is missing`), { missingFile: true });
     try {
       const size = fstatSync(fd).size;
-      if (size <= this.journalEnd) return;
+      if (size < this.journalEnd) throw new StoreError('corrupt', `${this.files.show(name)} is shorter (${size} bytes) than what was committed to it (${this.journalEnd}); the store is left untouched`);
+      this.torn = false;
+      if (size === this.journalEnd) return;
       const tail = Buffer.allocUnsafe(size - this.journalEnd);
-      const n = readSync(fd, tail, 0, tail.length, this.journalEnd);
-      const { end } = replayJournal(Buffer.concat([JOURNAL_MAGIC, tail.subarray(0, n)]), 0, this.entries);
-      this.journalEnd += end - JOURNAL_MAGIC.length;
+      let n = 0;
+      while (n < tail.length) {
+        const k = readSync(fd, tail, n, tail.length - n, this.journalEnd + n);
+        if (k === 0) break;
+        n += k;
+      }
+      let r;
+      try {
+        r = replayFrames(tail.subarray(0, n), this.journalEnd, this.lastTx, this.entries);
+      } catch (e) {
+        this.corrupt(name, e);
+      }
+      this.journalEnd = r.end;
+      this.lastTx = r.lastTx;
+      this.torn = r.torn;
     } finally {
       closeSync(fd);
     }
   }
 
+  /** A version 1 store, read whole each time (its first writer migrates it). */
+  private loadV1(g: number): void {
+    const snap = `snapshot-${g}`;
+    let entries: Map<string, Uint8Array>;
+    try {
+      entries = decodeSnapshotV1(this.need(snap));
+    } catch (e) {
+      this.corrupt(snap, e);
+    }
+    const jname = `journal-${g}`;
+    try {
+      replayJournalV1(this.need(jname), entries);
+    } catch (e) {
+      this.corrupt(jname, e);
+    }
+    this.gen = g;
+    this.entries = entries;
+  }
+
   private async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
     let lock;
     try {
-      lock = await acquireLock(this.dir, this.lockTimeoutMs);
+      lock = await acquireLock(this.files, { timeoutMs: this.opts.lockTimeoutMs ?? 60000, ...(this.opts.onLockWait ? { onWait: this.opts.onLockWait } : {}) });
     } catch (e) {
       if (e instanceof LockTimeout) throw new StoreError('busy', e.message);
-      throw e;
+      throw ioError(`cannot lock the store ${this.dir}`, e);
     }
     try {
       return await fn();
@@ -294,8 +341,8 @@ export class Store {
 
   /**
    * Run `fn` on the latest state with the lock held; if it returns normally
-   * and changed anything, its changes are committed as one record and are
-   * durable when this resolves. If it throws, nothing is written.
+   * and changed anything, its changes are committed as one transaction and
+   * are durable when this resolves. If it throws, nothing is written.
    */
   async transact<T>(fn: (tx: Tx) => T | Promise<T>): Promise<T> {
     return this.locked(async (tx, commit) => {
@@ -313,7 +360,9 @@ export class Store {
   async locked<T>(fn: (tx: Tx, commit: () => void) => T | Promise<T>): Promise<T> {
     return this.withLock(async () => {
       this.refresh();
-      this.repairTail();
+      if (this.version === 1) this.migrate();
+      if (!this.swept) this.sweep();
+      if (this.torn) this.cutTornTail();
       const tx = new Tx(this.entries);
       let committed = false;
       const commit = (): void => {
@@ -325,32 +374,50 @@ export class Store {
     });
   }
 
-  /** Cut a torn record left by a writer that died mid-write (we hold the lock). */
-  private repairTail(): void {
-    const path = join(this.dir, `journal-${this.gen}`);
-    const fd = openSync(path, 'r+');
+  /** Temporary files of writers that died before their rename (they may hold keys); we hold the lock. */
+  private sweep(): void {
+    for (const f of this.files.list()) if (isTemp(f)) this.files.remove(f);
+    this.swept = true;
+  }
+
+  /** Cut a torn write left by a writer that died (we hold the lock: nobody is writing). */
+  private cutTornTail(): void {
+    const fd = this.files.openWrite(`journal-${this.gen}`, 'update');
     try {
       if (fstatSync(fd).size > this.journalEnd) {
         ftruncateSync(fd, this.journalEnd);
-        fsyncSync(fd);
+        fdatasyncSync(fd);
       }
+    } catch (e) {
+      throw ioError(`cannot repair ${this.files.show(`journal-${this.gen}`)}`, e);
     } finally {
       closeSync(fd);
     }
+    this.torn = false;
   }
 
   private commit(ops: Ops): void {
-    const record = encodeRecord(ops);
-    const fd = openSync(join(this.dir, `journal-${this.gen}`), 'a', 0o600);
+    const tx = this.lastTx + 1;
+    const frames = encodeTransaction(tx, ops);
+    const name = `journal-${this.gen}`;
+    const fd = this.files.openWrite(name, 'append');
+    let written = 0;
     try {
-      // one write: a transaction is in the journal whole, or (cut short) not at all
-      let off = 0;
-      while (off < record.length) off += writeSync(fd, record, off, record.length - off);
+      // the last frame's trailer is the commit marker: a write cut short anywhere is not a transaction
+      for (const f of frames) {
+        for (let off = 0; off < f.length; ) off += writeSync(fd, f, off, f.length - off);
+        written += f.length;
+      }
       fdatasyncSync(fd);
+    } catch (e) {
+      // whatever reached the file has no commit marker, or is not known to be durable
+      this.torn = true;
+      throw ioError(`cannot write ${this.files.show(name)}; the change was not stored`, e);
     } finally {
       closeSync(fd);
     }
-    this.journalEnd += record.length;
+    this.journalEnd += written;
+    this.lastTx = tx;
     for (const [k, v] of ops) {
       if (v) this.entries.set(k, v);
       else this.entries.delete(k);
@@ -358,31 +425,47 @@ export class Store {
     // measuring the live data costs a pass over the map: only when the journal has grown by a tenth since
     if (this.journalEnd > COMPACT_BYTES && this.journalEnd > this.nextCompactCheck) {
       this.nextCompactCheck = this.journalEnd + (this.journalEnd >> 3);
-      if (this.journalEnd + this.snapshotBytes > 2 * liveSize(this.entries)) this.compact();
+      if (this.journalEnd + this.tableBytes > 2 * liveSize(this.entries)) this.compact();
     }
   }
 
-  /** Fold snapshot and journal into generation G+1 (we hold the lock). */
-  private compact(): void {
-    const next = this.gen + 1;
-    const snap = encodeSnapshot(this.entries);
-    writeAtomic(this.dir, `snapshot-${next}`, snap);
-    writeAtomic(this.dir, `journal-${next}`, JOURNAL_MAGIC);
-    writeAtomic(this.dir, 'CURRENT', `${next}\n`);
+  /** Write generation `next` holding the current map (we hold the lock). */
+  private writeGeneration(next: number): void {
+    const table = encodeTable(this.entries, next, this.lastTx);
+    this.files.writeAtomic(`table-${next}`, table);
+    this.files.writeAtomic(`journal-${next}`, encodeJournalHeader({ gen: next, baseTx: this.lastTx }));
+    this.files.writeAtomic('HEAD', `${next}\n`);
     this.gen = next;
-    this.journalEnd = JOURNAL_MAGIC.length;
-    this.snapshotBytes = snap.length;
+    this.journalEnd = JOURNAL_HEADER;
+    this.tableBytes = table.length;
     this.nextCompactCheck = 0;
-    // the previous generation, and any left by a writer that died mid-compaction
-    for (const f of readdirSync(this.dir)) {
-      const m = /^(?:snapshot|journal)-([0-9]+)$/.exec(f);
-      if (m && Number(m[1]) !== next) {
-        try {
-          unlinkSync(join(this.dir, f));
-        } catch {
-          // already gone
-        }
-      }
+    this.torn = false;
+  }
+
+  /** Fold table and journal into generation G+1 (we hold the lock). */
+  private compact(): void {
+    this.writeGeneration(this.gen + 1);
+    this.removeOldGenerations();
+  }
+
+  /** The files of other generations, and any left by a writer that died mid-compaction. */
+  private removeOldGenerations(): void {
+    for (const f of this.files.list()) {
+      const m = /^(?:table|journal|snapshot)-([0-9]+)$/.exec(f);
+      if ((m && Number(m[1]) !== this.gen) || f === 'CURRENT') this.files.remove(f);
     }
+  }
+
+  /**
+   * Version 1 -> 2 (we hold the lock): the new generation is written beside
+   * the old one, then FORMAT switches (the commit point: a crash before it
+   * leaves the version 1 store as it was), then the old files go.
+   */
+  private migrate(): void {
+    this.lastTx = 0;
+    this.writeGeneration(this.gen + 1);
+    this.files.writeAtomic('FORMAT', FORMAT_TEXT);
+    this.version = STORE_VERSION;
+    this.removeOldGenerations();
   }
 }
