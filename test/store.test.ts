@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store, StoreError } from '../src/engine/store.js';
+import { crc32 } from '../src/engine/store-format.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WRITER = join(here, '..', '..', 'test', 'fixtures', 'store-writer.mjs');
@@ -153,4 +154,64 @@ test('the journal is folded into a new table once it holds more dead data than l
   assert.equal(m.size, 60002);
   assert.equal(m.get('k5')![0], 3);
   void spawnSync;
+});
+
+/** Version 1 files, as setkey 0.1 wrote them (the format is in src/engine/store-format-v1.ts). */
+function v1Store(dir: string, inSnapshot: [string, Uint8Array][], inJournal: [string, Uint8Array][]): void {
+  const entry = (k: string, v: Uint8Array): Buffer => {
+    const b = Buffer.alloc(8 + k.length + v.length);
+    b.writeUInt32LE(k.length, 0);
+    b.write(k, 4, 'latin1');
+    b.writeUInt32LE(v.length, 4 + k.length);
+    b.set(v, 8 + k.length);
+    return b;
+  };
+  const count = Buffer.alloc(4);
+  count.writeUInt32LE(inSnapshot.length);
+  const body = Buffer.concat([Buffer.from('SKSNAP\x00\x01', 'latin1'), count, ...inSnapshot.map(([k, v]) => entry(k, v))]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32(body));
+  const nops = Buffer.alloc(4);
+  nops.writeUInt32LE(inJournal.length);
+  const payload = Buffer.concat([nops, ...inJournal.map(([k, v]) => Buffer.concat([Buffer.from([1]), entry(k, v)]))]);
+  const rec = Buffer.alloc(12);
+  rec.writeUInt32LE(0x314a4b53, 0);
+  rec.writeUInt32LE(payload.length, 4);
+  rec.writeUInt32LE(crc32(payload), 8);
+  mkdirSync(dir, { mode: 0o700 });
+  const put = (name: string, data: Uint8Array | string): void => writeFileSync(join(dir, name), data, { mode: 0o600 });
+  put('snapshot-3', Buffer.concat([body, crc]));
+  put('journal-3', Buffer.concat([Buffer.from('SKJRNL\x00\x01', 'latin1'), rec, payload]));
+  put('CURRENT', '3\n');
+  put('FORMAT', JSON.stringify({ format: 'setkey-store', version: 1 }) + '\n');
+}
+
+test('a version 1 store is read as it is, and setkey's first session migrates it to version 2 with nothing lost', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'setkey-v1-'));
+  const v2 = join(base, 'v2');
+  const conf = readFileSync(join(here, '..', '..', 'examples', 'gateway-tunnel.conf'), 'latin1');
+  const { runCli } = await import('./helpers.js');
+  assert.equal((await runCli(['--store', v2, '-f', 'g.conf'], { files: { 'g.conf': conf } })).code, 0);
+  const s = await Store.open(v2);
+  const all = [...s.read()];
+  s.close();
+  const v1 = join(base, 'v1');
+  v1Store(v1, all.slice(0, Math.floor(all.length / 2)), all.slice(Math.floor(all.length / 2)));
+  const files = (): string[] => readdirSync(v1).sort();
+  // a reader of the library reads version 1 as it is, and writes nothing
+  const r = await Store.open(v1);
+  assert.deepEqual([...r.read()].map(([k, v]) => [k, Buffer.from(v).toString('hex')]).sort(), all.map(([k, v]) => [k, Buffer.from(v).toString('hex')]).sort());
+  r.close();
+  assert.deepEqual(files(), ['CURRENT', 'FORMAT', 'journal-3', 'snapshot-3']);
+  // setkey's first session (a dump runs due lifetimes, under the lock) migrates it; nothing changes for the user
+  const dumps = async (store: string): Promise<string> => (await runCli(['--store', store, '-D'])).stdout + (await runCli(['--store', store, '-DP'])).stdout;
+  const expected = await dumps(v2);
+  assert.equal(await dumps(v1), expected);
+  assert.deepEqual(files(), ['FORMAT', 'HEAD', 'journal-4', 'table-4']);
+  assert.match(readFileSync(join(v1, 'FORMAT'), 'latin1'), /"version":2/);
+  assert.equal(await dumps(v1), expected);
+  assert.equal((await runCli(['--store', v1, '-f', 'x.conf'], { files: { 'x.conf': 'add 10.9.9.1 10.9.9.2 esp 0x9999 -E null;\n' } })).code, 0);
+  const sas = async (store: string): Promise<number> => ((await runCli(['--store', store, '-D'])).stdout.match(/^\tesp mode=/gm) ?? []).length;
+  assert.equal(await sas(v1), (await sas(v2)) + 1);
+  rmSync(base, { recursive: true, force: true });
 });

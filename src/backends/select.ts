@@ -112,15 +112,31 @@ export interface OpenOptions {
   readonly reach?: () => Reach;
   /** the engine's clock, microseconds */
   readonly clock?: () => bigint;
+  /** a writer that waits for the store's lock says so (who holds it) */
+  readonly onLockWait?: (holder: string | undefined) => void;
   /** how the kernel backends are opened (tests replace them: a test never reaches the host's tables) */
   readonly kernel?: { readonly xfrm: () => Promise<Opened>; readonly pfkey: () => Promise<Opened> };
 }
 
-async function openEmbedded(dir: string, opts: OpenOptions, note?: string): Promise<Opened> {
+/** SETKEY_LOCK_TIMEOUT: seconds a writer waits for the store's lock (default 60). */
+export function lockTimeoutMs(env: Readonly<Record<string, string | undefined>>): number | { error: string } {
+  const t = env['SETKEY_LOCK_TIMEOUT'];
+  if (t === undefined || t === '') return 60000;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(t) || Number(t) > 86400) return { error: `SETKEY_LOCK_TIMEOUT must be a number of seconds up to 86400, not '${t.slice(0, 40)}'` };
+  return Math.round(Number(t) * 1000);
+}
+
+async function openEmbedded(dir: string, env: Readonly<Record<string, string | undefined>>, opts: OpenOptions, note?: string): Promise<Opened> {
+  const timeout = lockTimeoutMs(env);
+  if (typeof timeout !== 'number') return { ok: false, message: timeout.error };
   // each backend's code is loaded only when it is the one chosen (startup time)
   const [{ EmbeddedBackend }, { StoreError }] = await Promise.all([import('./embedded.js'), import('../engine/store.js')]);
   try {
-    const backend = await EmbeddedBackend.open(dir, opts.clock ? { clock: opts.clock } : {});
+    const backend = await EmbeddedBackend.open(dir, {
+      lockTimeoutMs: timeout,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.onLockWait ? { onLockWait: opts.onLockWait } : {}),
+    });
     return note ? { ok: true, backend, note } : { ok: true, backend };
   } catch (e) {
     if (e instanceof StoreError) return { ok: false, message: e.message };
@@ -133,7 +149,7 @@ async function openEmbedded(dir: string, opts: OpenOptions, note?: string): Prom
 export async function openBackend(choice: BackendChoice, env: Readonly<Record<string, string | undefined>>, opts: OpenOptions = {}): Promise<Opened> {
   switch (choice.name) {
     case 'embedded':
-      return openEmbedded(choice.store ?? defaultStorePath(env), opts);
+      return openEmbedded(choice.store ?? defaultStorePath(env), env, opts);
     case 'xfrm':
       return (opts.kernel?.xfrm ?? openXfrm)();
     case 'pfkey':
@@ -142,7 +158,7 @@ export async function openBackend(choice: BackendChoice, env: Readonly<Record<st
       const r = (opts.reach ?? kernelReach)();
       if (r.reachable) return r.via === 'pfkey' ? (opts.kernel?.pfkey ?? openPfkey)() : (opts.kernel?.xfrm ?? openXfrm)();
       const dir = defaultStorePath(env);
-      return openEmbedded(dir, opts, `no kernel key tables reachable (${r.why}); using the embedded key engine, store ${dir}`);
+      return openEmbedded(dir, env, opts, `no kernel key tables reachable (${r.why}); using the embedded key engine, store ${dir}`);
     }
   }
 }

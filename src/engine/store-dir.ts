@@ -20,10 +20,11 @@
  */
 import { closeSync, constants as C, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { resolve, join } from 'node:path';
+import { describeErrno, EnvironmentError } from '../sys/errors.js';
 
 export type StoreErrorCode = 'foreign' | 'version' | 'corrupt' | 'busy' | 'perm' | 'notdir' | 'missing' | 'io';
 
-export class StoreError extends Error {
+export class StoreError extends EnvironmentError {
   constructor(
     readonly code: StoreErrorCode,
     message: string,
@@ -46,35 +47,6 @@ export function ioError(what: string, e: unknown): StoreError {
   const code = errno(e);
   const reason = code ? `${describeErrno(code)} (${code})` : String((e as Error).message ?? e);
   return new StoreError('io', `${what}: ${reason}`);
-}
-
-function describeErrno(code: string): string {
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOSPC':
-      return 'no space left on the device';
-    case 'EDQUOT':
-      return 'disk quota exceeded';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'EIO':
-      return 'input/output error';
-    case 'ENOTDIR':
-      return 'a component of the path is not a directory';
-    case 'ELOOP':
-      return 'too many symbolic links, or a symbolic link where none is allowed';
-    case 'EMFILE':
-    case 'ENFILE':
-      return 'too many open files';
-    case 'ENAMETOOLONG':
-      return 'file name too long';
-    default:
-      return code;
-  }
 }
 
 function describeOwner(st: Stats): string {

@@ -154,13 +154,13 @@ function frame(tx: number, flags: number, ops: readonly [string, Uint8Array | nu
 }
 
 /** The frames of transaction `tx`: cut at FRAME_PAYLOAD, the last one flagged COMMIT. */
-export function encodeTransaction(tx: number, ops: Ops): Buffer[] {
+export function encodeTransaction(tx: number, ops: Ops, framePayload = FRAME_PAYLOAD): Buffer[] {
   const frames: Buffer[] = [];
   let cur: [string, Uint8Array | null][] = [];
   let size = 4;
   for (const [k, v] of ops) {
     const n = v ? 9 + k.length + v.length : 5 + k.length;
-    if (cur.length > 0 && size + n > FRAME_PAYLOAD) {
+    if (cur.length > 0 && size + n > framePayload) {
       frames.push(frame(tx, 0, cur));
       cur = [];
       size = 4;

@@ -410,8 +410,13 @@ export class Store {
       }
       fdatasyncSync(fd);
     } catch (e) {
-      // whatever reached the file has no commit marker, or is not known to be durable
+      // whatever reached the file has no commit marker, or is not known to be durable; give the space back now
       this.torn = true;
+      try {
+        ftruncateSync(fd, this.journalEnd);
+      } catch {
+        // the next writer cuts it
+      }
       throw ioError(`cannot write ${this.files.show(name)}; the change was not stored`, e);
     } finally {
       closeSync(fd);
@@ -440,6 +445,11 @@ export class Store {
     this.tableBytes = table.length;
     this.nextCompactCheck = 0;
     this.torn = false;
+  }
+
+  /** Fold the journal into a new table now (tools and tests; writers do it when it pays). */
+  async compactNow(): Promise<void> {
+    await this.locked(() => this.compact());
   }
 
   /** Fold table and journal into generation G+1 (we hold the lock). */
