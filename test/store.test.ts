@@ -186,7 +186,7 @@ function v1Store(dir: string, inSnapshot: [string, Uint8Array][], inJournal: [st
   put('FORMAT', JSON.stringify({ format: 'setkey-store', version: 1 }) + '\n');
 }
 
-test('a version 1 store is read as it is, and setkey's first session migrates it to version 2 with nothing lost', async () => {
+test('a version 1 store is read as it is, and the first setkey session migrates it to version 2 with nothing lost', async () => {
   const base = mkdtempSync(join(tmpdir(), 'setkey-v1-'));
   const v2 = join(base, 'v2');
   const conf = readFileSync(join(here, '..', '..', 'examples', 'gateway-tunnel.conf'), 'latin1');
