@@ -239,7 +239,7 @@ test('the reported case: a length field overwritten in the journal of gateway-tu
     Buffer.from([0xff, 0xff, 0xff, 0x00]).copy(b, at);
     writeFileSync(p, b);
     const before = fileBytes(copy);
-    for (const argv of [['-D'], ['-DP'], ['-F'], ['-f', join(EXAMPLES, 'host-to-host.conf')]]) {
+    for (const argv of [['-D'], ['-DP'], ['-F'], ['-f', join(EXAMPLES, '00-host-to-host.conf')]]) {
       const r = await setkey(['--store', copy, ...argv]);
       assert.equal(r.code, 1, `${argv.join(' ')}: ${r.stdout}`);
       assert.match(r.stderr, /journal-0 is damaged at byte \d+/);

@@ -101,6 +101,7 @@ export function stateScript(views: Iterable<DumpView>, o: StateScriptOptions): s
   // no inbound policy has its forward copy: the state was made in kernel mode (-k)
   const kernelMode = inbound.length > 0 && copied.size === 0;
   const out = [
+    '# SECRET: this file holds the keys of the SAs below; keep it private (mode 600), as the store and the kernel do',
     kernelMode
       ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)'
       : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)',
