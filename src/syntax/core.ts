@@ -7,6 +7,7 @@ import type { SourcePos } from '../model/command.js';
 import type { Diagnostic } from './diagnostics.js';
 import { Lexer, Tok } from './lexer.js';
 import type { SystemDb } from './sysdb.js';
+import { escapeControls, quoteToken, redactedShape, showToken } from './redact.js';
 
 /** Thrown inside a statement; the statement loop records it and skips to the next ';'. */
 export class StatementError {
@@ -57,8 +58,9 @@ export class ParserCore {
     end: number,
     firstLine: number,
     firstLineStart = start,
+    quotedLines?: number[],
   ) {
-    this.lx = new Lexer(src, start, end, firstLine, firstLineStart);
+    this.lx = new Lexer(src, start, end, firstLine, firstLineStart, quotedLines);
   }
 
   diag(line: number, col: number, code: string, message: string, expected?: string, severity: 'error' | 'warning' = 'error'): Diagnostic {
@@ -97,17 +99,22 @@ export class ParserCore {
       case Tok.UNTERMINATED:
         return 'unterminated quoted string';
       case Tok.BAD:
-        return `the character '${lx.text()}'`;
-      default: {
-        const t = lx.text();
-        return `'${t.length > 40 ? t.slice(0, 37) + '...' : t}'`;
-      }
+        return `the character '${escapeControls(lx.text())}'`;
+      default:
+        return quoteToken(lx.text());
     }
   }
 
-  /** Fail with "unexpected X; expected Y" at the current token. */
-  unexpected(expected: string): never {
-    if (this.lx.kind === Tok.BAD) this.fail('bad-char', `unexpected character '${this.lx.text()}'`, expected);
+  /**
+   * Fail with "unexpected X; expected Y" at the current token. With `secret`
+   * the token stands where a key may (after an algorithm, after a key, after
+   * the SPI of add/update): a word there is described by its shape only,
+   * whatever it looks like (a key with a typo in it is still a key).
+   */
+  unexpected(expected: string, secret = false): never {
+    const lx = this.lx;
+    if (secret && lx.kind === Tok.WORD && lx.src.charCodeAt(lx.start) !== 45) this.fail('syntax', `unexpected ${redactedShape(lx.text())}`, expected);
+    if (this.lx.kind === Tok.BAD) this.fail('bad-char', `unexpected character '${escapeControls(this.lx.text())}'`, expected);
     if (this.lx.kind === Tok.UNTERMINATED) this.fail('unterminated-string', 'unterminated quoted string', 'a closing "');
     if (this.lx.kind === Tok.EOF) {
       const what = expected === "';'" ? "missing ';' at the end of the statement" : 'unexpected end of input';
@@ -139,8 +146,8 @@ export class ParserCore {
   decimal(what: string, max: number): number {
     const t = this.word(what);
     const v = decimalValue(t);
-    if (v === undefined) this.fail('not-a-number', `'${t}' is not a decimal number`, what);
-    if (v > max) this.fail('out-of-range', `${t} is too large`, `${what} (at most ${max})`);
+    if (v === undefined) this.fail('not-a-number', `${quoteToken(t)} is not a decimal number`, what);
+    if (v > max) this.fail('out-of-range', `${showToken(t)} is too large`, `${what} (at most ${max})`);
     this.lx.advance();
     return v;
   }
@@ -148,9 +155,11 @@ export class ParserCore {
   /** Unsigned 64-bit decimal (lifetimes in bytes or seconds). */
   decimal64(what: string): bigint {
     const t = this.word(what);
-    if (!DEC.test(t)) this.fail('not-a-number', `'${t}' is not a decimal number`, what);
-    const v = BigInt(t);
-    if (v > 0xffffffffffffffffn) this.fail('out-of-range', `${t} does not fit in 64 bits`, `${what} (at most 18446744073709551615)`);
+    if (!DEC.test(t)) this.fail('not-a-number', `${quoteToken(t)} is not a decimal number`, what);
+    // more than 20 significant digits cannot fit: no BigInt of a megabyte of digits
+    const digits = t.replace(/^0+(?=.)/, '');
+    const v = digits.length > 20 ? 0x10000000000000000n : BigInt(digits);
+    if (v > 0xffffffffffffffffn) this.fail('out-of-range', `${showToken(t)} does not fit in 64 bits`, `${what} (at most 18446744073709551615)`);
     this.lx.advance();
     return v;
   }
@@ -176,7 +185,7 @@ export class ParserCore {
     while (this.lx.kind === Tok.WORD) {
       const t = this.lx.text();
       if (t.length < 2 || t.charCodeAt(0) !== 45 || !/^-[46n]+$/.test(t)) {
-        if (/^-[0-9a-z]+$/.test(t) && /^-[46n]/.test(t)) this.fail('address-flag', `unknown address flag '${t}'`, 'a combination of -4, -6 and -n');
+        if (/^-[0-9a-z]+$/.test(t) && /^-[46n]/.test(t)) this.fail('address-flag', `unknown address flag ${quoteToken(t)}`, 'a combination of -4, -6 and -n');
         break;
       }
       for (const c of t.slice(1)) {
@@ -198,20 +207,20 @@ export class ParserCore {
       let addr = lit.addr;
       if (lit.zone !== undefined && !DEC.test(lit.zone)) {
         const idx = this.sys.ifIndex(lit.zone);
-        if (idx === undefined) this.fail('unknown-zone', `unknown interface '${lit.zone}' in '${t}'`, 'an existing interface name or index after %');
+        if (idx === undefined) this.fail('unknown-zone', `unknown interface ${quoteToken(lit.zone)} in ${quoteToken(t)}`, 'an existing interface name or index after %');
         addr = { ...addr, scopeId: idx };
       }
       if (flags.family !== 0 && flags.family !== addr.family) {
-        this.fail('family-flag', `'${t}' is an IPv${addr.family} address but -${flags.family} was given`, `an IPv${flags.family} address`);
+        this.fail('family-flag', `${quoteToken(t)} is an IPv${addr.family} address but -${flags.family} was given`, `an IPv${flags.family} address`);
       }
       this.lx.advance();
       return { lit: addr };
     }
-    if (/^[0-9]+$/.test(t)) this.fail('bad-address', `'${t}' is not an address (a port goes in brackets after its address, like 192.0.2.1[${t}])`, what);
-    if (/^[0-9.]+$/.test(t)) this.fail('bad-address', `'${t}' is not a valid IPv4 address`, 'four decimal numbers from 0 to 255, like 192.0.2.1');
-    if (t.includes(':')) this.fail('bad-address', `'${t}' is not a valid IPv6 address`, 'an IPv6 address like 2001:db8::1');
-    if (!HOSTNAME.test(t)) this.fail('bad-address', `'${t}' is neither an IP address nor a host name`, what);
-    if (flags.numeric) this.fail('numeric-only', `'${t}' is a host name but -n allows numeric addresses only`, 'a numeric IPv4 or IPv6 address');
+    if (/^[0-9]+$/.test(t)) this.fail('bad-address', `${quoteToken(t)} is not an address (a port goes in brackets after its address, like 192.0.2.1[${t.length <= 5 ? t : 500}])`, what);
+    if (/^[0-9.]+$/.test(t)) this.fail('bad-address', `${quoteToken(t)} is not a valid IPv4 address`, 'four decimal numbers from 0 to 255, like 192.0.2.1');
+    if (t.includes(':')) this.fail('bad-address', `${quoteToken(t)} is not a valid IPv6 address`, 'an IPv6 address like 2001:db8::1');
+    if (!HOSTNAME.test(t)) this.fail('bad-address', `${quoteToken(t)} is neither an IP address nor a host name`, what);
+    if (flags.numeric) this.fail('numeric-only', `${quoteToken(t)} is a host name but -n allows numeric addresses only`, 'a numeric IPv4 or IPv6 address');
     this.lx.advance();
     return { host: t };
   }
@@ -226,11 +235,11 @@ export class ParserCore {
     let port: number;
     if (t === 'any') port = 0;
     else if (DEC.test(t)) {
-      if (t.length > 5 || Number(t) > 65535) this.fail('port-range', `port ${t} is out of range`, 'a port from 0 to 65535');
+      if (t.length > 5 || Number(t) > 65535) this.fail('port-range', `port ${showToken(t)} is out of range`, 'a port from 0 to 65535');
       port = Number(t);
     } else {
       const p = this.sys.serviceByName(t, proto);
-      if (p === undefined) this.failAt(line, col, 'unknown-service', `unknown service '${t}'`, 'a port number or a name from the services database');
+      if (p === undefined) this.failAt(line, col, 'unknown-service', `unknown service ${quoteToken(t)}`, 'a port number or a name from the services database');
       port = p;
     }
     this.lx.advance();

@@ -46,9 +46,22 @@ export class Lexer {
   /** where the previous token ended (for "missing ';'" at end of input) */
   prevLine = 1;
   prevEndCol = 1;
+  /**
+   * The last point before the current token where scanning could start
+   * afresh: just after the previous token, or the start of the last line
+   * passed over in blanks and comments. A reader fed in pieces resumes there.
+   */
+  markIndex = 0;
+  markLine = 1;
+  markLineStart = 0;
+  /** where the previous token ended (a statement's extent is from its first token to its ';') */
+  prevStop = 0;
+  /** lines that begin inside a quoted string, if wanted (the echo masks a quoted key that spans lines) */
+  quotedLines: number[] | undefined;
 
-  constructor(src: string, start = 0, end = src.length, firstLine = 1, firstLineStart = start) {
+  constructor(src: string, start = 0, end = src.length, firstLine = 1, firstLineStart = start, quotedLines?: number[]) {
     this.src = src;
+    this.quotedLines = quotedLines;
     this.i = start;
     this.end = end;
     this.line = firstLine;
@@ -83,6 +96,10 @@ export class Lexer {
     const s = this.src;
     let i = this.i;
     const end = this.end;
+    this.prevStop = this.stop;
+    this.markIndex = i;
+    this.markLine = this.line;
+    this.markLineStart = this.lineStart;
     for (;;) {
       if (i >= end) {
         this.setToken(Tok.EOF, i, i);
@@ -97,6 +114,9 @@ export class Lexer {
         i++;
         this.line++;
         this.lineStart = i;
+        this.markIndex = i;
+        this.markLine = this.line;
+        this.markLineStart = i;
         continue;
       }
       if (c === 35) {
@@ -144,6 +164,7 @@ export class Lexer {
           if (s.charCodeAt(k) === 10) {
             this.line++;
             this.lineStart = k + 1;
+            this.quotedLines?.push(this.line);
           }
         }
         this.kind = Tok.QUOTED;
@@ -209,17 +230,19 @@ export class Lexer {
     return { text: out, start, line, col };
   }
 
-  /** Skip to just after the next ';' (error recovery). Quoted strings are skipped whole. */
-  skipStatement(): void {
+  /** Skip to just after the next ';' (error recovery). Quoted strings are skipped whole. False if the text ended first. */
+  skipStatement(): boolean {
     while (this.kind !== Tok.EOF && this.kind !== Tok.SEMI) {
       if (this.kind === Tok.UNTERMINATED) {
         this.i = this.end;
         this.advance();
-        return;
+        return false;
       }
       this.advance();
     }
-    if (this.kind === Tok.SEMI) this.advance();
+    if (this.kind !== Tok.SEMI) return false;
+    this.advance();
+    return true;
   }
 
   private notePrev(): void {

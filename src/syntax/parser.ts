@@ -11,6 +11,7 @@ import { Tok } from './lexer.js';
 import { deleteAllStatement, saStatement, satypeStatement, type Statement } from './sa-statements.js';
 import { bareStatement, policyStatement } from './spd-statements.js';
 import type { SystemDb } from './sysdb.js';
+import { quoteToken } from './redact.js';
 
 export type { Statement } from './sa-statements.js';
 export type { HostSpec } from './core.js';
@@ -26,9 +27,23 @@ export interface ParseOptions {
   /** index range of `src` to parse */
   readonly start?: number;
   readonly end?: number;
-  /** index where the line containing `start` begins (default: `start`) */
+  /** index where the line containing `start` begins (default: `start`; negative if that line began before `src`) */
   readonly lineStart?: number;
+  /** a statement longer than this, from its first word to its ';', is an error (default MAX_STATEMENT) */
+  readonly maxStatement?: number;
+  /** collect diagnostics here (a text read in pieces shares one sink across them) */
+  readonly sink?: DiagnosticSink;
+  /**
+   * More text follows `end`: a statement that runs into `end` is neither
+   * reported nor yielded, and `resume` says where to start again with more.
+   */
+  readonly partial?: boolean;
+  /** lines that begin inside a quoted string are added here (the echo masks them) */
+  readonly quotedLines?: number[];
 }
+
+/** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
+export const MAX_STATEMENT = 1 << 20;
 
 export interface ParseResult {
   readonly statements: Statement[];
@@ -41,6 +56,15 @@ export interface ParseResult {
   readonly stoppedAt: number;
 }
 
+/** A point to start parsing again from: an index, its line, and where that line starts (may be before `index`). */
+export interface ResumePoint {
+  readonly index: number;
+  readonly line: number;
+  readonly lineStart: number;
+  /** the first token of the statement left unfinished there, if one was begun */
+  readonly begun?: { readonly index: number; readonly line: number; readonly col: number };
+}
+
 const COMMANDS = 'a command: add, update, get, getspi, delete, deleteall, flush, dump, spdadd, spdupdate, spddelete, spdflush, spddump or exit';
 
 /**
@@ -51,12 +75,18 @@ const COMMANDS = 'a command: add, update, get, getspi, delete, deleteall, flush,
 export class StatementReader implements Iterable<Statement> {
   private readonly p: ParserCore;
   private readonly sink: DiagnosticSink;
+  private readonly partial: boolean;
+  private readonly maxStatement: number;
   private exited = false;
+  /** with `partial`: where the unfinished rest begins (set once the iteration is over) */
+  resume: ResumePoint | undefined;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
-    this.p = new ParserCore(src, opts.file, opts.sys, start, opts.end ?? src.length, opts.firstLine ?? 1, opts.lineStart ?? start);
-    this.sink = new DiagnosticSink(opts.maxErrors ?? 50);
+    this.p = new ParserCore(src, opts.file, opts.sys, start, opts.end ?? src.length, opts.firstLine ?? 1, opts.lineStart ?? start, opts.quotedLines);
+    this.sink = opts.sink ?? new DiagnosticSink(opts.maxErrors ?? 50);
+    this.partial = opts.partial === true;
+    this.maxStatement = opts.maxStatement ?? MAX_STATEMENT;
   }
 
   *[Symbol.iterator](): Generator<Statement> {
@@ -64,32 +94,60 @@ export class StatementReader implements Iterable<Statement> {
     const lx = p.lx;
     const sink = this.sink;
     while (lx.kind !== Tok.EOF) {
-      const line = lx.tokLine;
-      const col = lx.tokCol;
-      let st: Statement | undefined;
-      try {
-        st = statement(p, line, col);
-      } catch (e) {
-        if (!(e instanceof StatementError)) throw e;
-        sink.add(e.diag);
-        if (lx.kind === Tok.UNTERMINATED) break;
-        lx.skipStatement();
+      const mark = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
+      const at = { index: lx.start, line: lx.tokLine, col: lx.tokCol };
+      const st = this.attempt(at.line, at.col);
+      if (st === 'ran-out') {
+        // the statement may go on in the text that follows: leave it (and what it said) for then
+        p.warnings.length = 0;
+        this.resume = { ...mark, begun: at };
+        return;
       }
       for (const w of p.warnings) sink.add(w);
       p.warnings.length = 0;
+      if (st === 'stop') break;
       if (st?.cmd.kind === 'exit') {
         this.exited = true;
         break;
       }
       if (st) yield st;
     }
-    for (const w of p.warnings) sink.add(w);
-    p.warnings.length = 0;
+    this.resume = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
+  }
+
+  /** One statement; undefined after an error (recorded), 'ran-out' if it needs text beyond `end` (partial only), 'stop' after an unterminated quote. */
+  private attempt(line: number, col: number): Statement | undefined | 'ran-out' | 'stop' {
+    const p = this.p;
+    const lx = p.lx;
+    const start = lx.start;
+    try {
+      const st = statement(p, line, col);
+      if (lx.prevStop - start <= this.maxStatement) return st;
+      this.sink.add(p.diag(line, col, 'statement-too-long', `statement longer than ${describeSize(this.maxStatement)}`, `statements of at most ${describeSize(this.maxStatement)}`));
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      if (this.partial) {
+        // an error stands whatever follows, unless it was at the end or recovery ran into it (then more text may change it)
+        if (lx.kind === Tok.EOF || lx.kind === Tok.UNTERMINATED || !lx.skipStatement()) return 'ran-out';
+        this.sink.add(e.diag);
+        return undefined;
+      }
+      this.sink.add(e.diag);
+      if (lx.kind === Tok.UNTERMINATED) return 'stop';
+      lx.skipStatement();
+      return undefined;
+    }
   }
 
   result(statements: Statement[] = []): ParseResult {
     return { statements, diagnostics: this.sink.list, errorCount: this.sink.errorCount, exited: this.exited, stoppedAt: this.p.lx.offset };
   }
+}
+
+/** 1048576 -> "1 MiB" (limits in messages). */
+export function describeSize(n: number): string {
+  return n % (1 << 20) === 0 ? `${n / (1 << 20)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
 }
 
 /**
@@ -135,6 +193,6 @@ function statement(p: ParserCore, line: number, col: number): Statement {
     case 'bye':
       return bareStatement(p, 'exit', line, col);
     default:
-      p.fail('unknown-command', `unknown command '${kw.length > 40 ? kw.slice(0, 37) + '...' : kw}'`, COMMANDS);
+      p.fail('unknown-command', `unknown command ${quoteToken(kw)}`, COMMANDS);
   }
 }

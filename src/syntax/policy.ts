@@ -14,6 +14,7 @@ import type { IpsecRequest, PolicyRule } from '../model/policy.js';
 import { Action, Dir, IpProto, Level, Mode, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW } from '../model/tables.js';
 import { decimalValue } from './core.js';
 import type { SystemDb } from './sysdb.js';
+import { escapeControls, quoteToken, showToken } from './redact.js';
 
 /** An error inside the policy text: offset into it, message, expectation. */
 export interface PolicyError {
@@ -157,9 +158,9 @@ class PolicyParser {
   private describe(tok: PTok = this.c): string {
     if (tok.t === PT.END) return 'end of policy';
     const text = this.c.str(tok);
-    if (tok.t === PT.PORT) return `'[${text}]'`;
-    if (tok.t === PT.BAD) return `'${String.fromCodePoint(this.c.text.codePointAt(tok.start) ?? 63)}'`;
-    return `'${text}'`;
+    if (tok.t === PT.PORT) return quoteToken(`[${text}]`);
+    if (tok.t === PT.BAD) return `'${escapeControls(String.fromCodePoint(this.c.text.codePointAt(tok.start) ?? 63))}'`;
+    return quoteToken(text);
   }
 
   /** Fail at a character no policy token starts with. */
@@ -206,7 +207,7 @@ class PolicyParser {
     this.checkBad();
     const v = c.kind() === PT.WORD ? decimalValue(c.str()) : undefined;
     if (v === undefined) this.fail(c, 'policy-priority', `bad priority ${this.describe()}`, what);
-    if (v > max) this.fail(c, 'priority-range', `priority offset ${c.str()} is out of range`, `an offset from 0 to ${max}`);
+    if (v > max) this.fail(c, 'priority-range', `priority offset ${showToken(c.str())} is out of range`, `an offset from 0 to ${max}`);
     c.next();
     return v;
   }
@@ -297,7 +298,7 @@ class PolicyParser {
       if (t.startsWith('unique:')) {
         const id = decimalValue(t.slice(7));
         if (id === undefined) this.fail(c, 'policy-level', `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
-        if (!(id >= 1 && id <= 32767)) this.fail(c, 'unique-range', `unique id ${t.slice(7)} is out of range`, 'unique:N with N from 1 to 32767');
+        if (!(id >= 1 && id <= 32767)) this.fail(c, 'unique-range', `unique id ${showToken(t.slice(7))} is out of range`, 'unique:N with N from 1 to 32767');
         c.next();
         return [Level.UNIQUE, id];
       }
@@ -314,11 +315,11 @@ class PolicyParser {
     if (c.kind() !== PT.WORD) this.fail(c, 'policy-endpoint', `expected an address, found ${this.describe()}`, 'tunnel endpoints SRC-DST, me-any or any-me');
     const text = c.str();
     const lit = parseIpLiteral(text);
-    if (!lit) this.fail(c, 'policy-endpoint', `'${text}' is not an IP address`, 'a numeric IPv4 or IPv6 address');
+    if (!lit) this.fail(c, 'policy-endpoint', `${quoteToken(text)} is not an IP address`, 'a numeric IPv4 or IPv6 address');
     let addr: IpAddress = lit.addr;
     if (lit.zone !== undefined && decimalValue(lit.zone) === undefined) {
       const idx = this.sys.ifIndex(lit.zone);
-      if (idx === undefined) this.fail(c, 'unknown-zone', `unknown interface '${lit.zone}' in '${text}'`, 'an existing interface name or index');
+      if (idx === undefined) this.fail(c, 'unknown-zone', `unknown interface ${quoteToken(lit.zone)} in ${quoteToken(text)}`, 'an existing interface name or index');
       addr = { ...addr, scopeId: idx };
     }
     c.next();
@@ -326,7 +327,7 @@ class PolicyParser {
     const hasPort = c.kind() === PT.PORT;
     if (hasPort) {
       port = decimalValue(c.str())!;
-      if (port > 65535) this.fail(c, 'port-range', `port ${c.str()} is out of range`, 'a port from 0 to 65535');
+      if (port > 65535) this.fail(c, 'port-range', `port ${showToken(c.str())} is out of range`, 'a port from 0 to 65535');
       c.next();
     }
     return { addr, port, hasPort };

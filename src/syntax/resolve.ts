@@ -8,6 +8,7 @@ import { fullPrefix, type Family, type IpAddress } from '../model/address.js';
 import type { Command } from '../model/command.js';
 import type { Diagnostic } from './diagnostics.js';
 import type { HostSpec, Statement } from './parser.js';
+import { quoteToken } from './redact.js';
 
 /** Resolve a name to addresses (family 0 = any), in the resolver's order. */
 export type Lookup = (name: string, family: 0 | Family) => Promise<IpAddress[]>;
@@ -31,7 +32,7 @@ async function candidates(file: string, h: HostSpec | undefined, lit: IpAddress,
     return list;
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    diags.push(err(file, h, 'unresolved-host', `cannot resolve '${h.name}': ${why}`, 'a resolvable host name or a numeric address'));
+    diags.push(err(file, h, 'unresolved-host', `cannot resolve ${quoteToken(h.name)}: ${why}`, 'a resolvable host name or a numeric address'));
     return undefined;
   }
 }
@@ -91,7 +92,7 @@ export async function resolveStatements(statements: readonly Statement[], file: 
       }
       if (bad) {
         const list = (bad === h.src ? s1 : d1).length;
-        diagnostics.push(err(file, bad, 'multiple-addresses', `'${bad.name}' resolves to ${list} addresses`, 'a name with one address, or -4/-6 to choose a family'));
+        diagnostics.push(err(file, bad, 'multiple-addresses', `${quoteToken(bad.name)} resolves to ${list} addresses`, 'a name with one address, or -4/-6 to choose a family'));
         continue;
       }
       const src = s1[0]!;

@@ -17,6 +17,7 @@ import type { Lifetime, Mutable, NatT, SaKey, SaParams, SecCtx } from '../model/
 import { Mode, SaFlag, SaType, UDP_ENCAP_ESPINUDP, padFlagTable } from '../model/tables.js';
 import { ParserCore, type AddrFlags, type AddrWord, type HostSpec } from './core.js';
 import { Tok } from './lexer.js';
+import { quoteToken, showToken } from './redact.js';
 
 export interface HostRefs {
   src?: HostSpec;
@@ -120,15 +121,15 @@ function spi(p: ParserCore, proto: ProtoSpec | undefined, allowZero: boolean): n
   const v = ParserCore.numberWord(t);
   if (v === undefined) {
     if (!proto) p.unexpected(PROTO_EXPECTED);
-    p.fail('bad-spi', `'${t}' is not an SPI`, 'a decimal or 0x hexadecimal number');
+    p.fail('bad-spi', `${quoteToken(t)} is not an SPI`, 'a decimal or 0x hexadecimal number');
   }
   const ipcomp = proto?.satype === SaType.IPCOMP;
   const max = ipcomp ? 0xffff : 0xffffffff;
   if (v > max) {
-    p.fail('spi-range', ipcomp ? `CPI ${t} does not fit in 16 bits` : `SPI ${t} does not fit in 32 bits`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
+    p.fail('spi-range', ipcomp ? `CPI ${showToken(t)} does not fit in 16 bits` : `SPI ${showToken(t)} does not fit in 32 bits`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
   }
   if (v < 256 && !(allowZero && v === 0)) {
-    p.fail('spi-reserved', `${ipcomp ? 'CPI' : 'SPI'} ${t} is reserved (values 0 to 255 are not assigned to SAs, RFC 4303 section 2.1)`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
+    p.fail('spi-reserved', `${ipcomp ? 'CPI' : 'SPI'} ${showToken(t)} is reserved (values 0 to 255 are not assigned to SAs, RFC 4303 section 2.1)`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
   }
   p.lx.advance();
   return v;
@@ -182,7 +183,7 @@ function extensions(p: ParserCore, proto: ProtoSpec | undefined, base: number): 
         if (m === 'transport') e.mode = Mode.TRANSPORT;
         else if (m === 'tunnel') e.mode = Mode.TUNNEL;
         else if (m === 'any') e.mode = Mode.ANY;
-        else p.fail('bad-mode', `unknown mode '${m}'`, 'transport, tunnel or any');
+        else p.fail('bad-mode', `unknown mode ${quoteToken(m)}`, 'transport, tunnel or any');
         e.modeAt = { line, col };
         p.lx.advance();
         break;
@@ -203,7 +204,7 @@ function extensions(p: ParserCore, proto: ProtoSpec | undefined, base: number): 
         const bit = padFlagTable.byName.get(f);
         if (bit !== undefined) e.flags |= bit;
         else if (f === 'nocyclic-seq') e.flags &= ~SaFlag.CYCSEQ;
-        else p.fail('bad-flag', `unknown flag '${f}'`, 'zero-pad, random-pad, seq-pad or nocyclic-seq');
+        else p.fail('bad-flag', `unknown flag ${quoteToken(f)}`, 'zero-pad, random-pad, seq-pad or nocyclic-seq');
         p.lx.advance();
         break;
       }
@@ -265,19 +266,22 @@ function hexDigit(c: number): number {
   return c < 128 ? HEX_DIGIT[c]! : -1;
 }
 
-/** `0x...` as bytes; an odd digit count makes the first digit a byte of its own (parse.y key_string). */
+/** Whether s[start, end) is `0x` and one or more hex digits. */
+function isHexKey(s: string, start: number, end: number): boolean {
+  if (end - start < 3 || s.charCodeAt(start) !== 48 || (s.charCodeAt(start + 1) | 0x20) !== 120) return false;
+  for (let i = start + 2; i < end; i++) if (hexDigit(s.charCodeAt(i)) < 0) return false;
+  return true;
+}
+
+/** `0x...` as bytes, undefined if it is not that; an odd digit count makes the first digit a byte of its own (parse.y key_string). */
 function hexKey(s: string, start: number, end: number): Uint8Array | undefined {
   if (end - start < 3 || s.charCodeAt(start) !== 48 || (s.charCodeAt(start + 1) | 0x20) !== 120) return undefined;
   let i = start + 2;
   const digits = end - i;
   const out = new Uint8Array((digits + 1) >> 1);
   let k = 0;
-  if (digits % 2) {
-    const d = hexDigit(s.charCodeAt(i++));
-    if (d < 0) return undefined;
-    out[k++] = d;
-  }
   let bad = 0;
+  if (digits % 2) bad |= out[k++] = hexDigit(s.charCodeAt(i++));
   for (; i < end; i += 2) {
     const hi = hexDigit(s.charCodeAt(i));
     const lo = hexDigit(s.charCodeAt(i + 1));
@@ -287,20 +291,22 @@ function hexKey(s: string, start: number, end: number): Uint8Array | undefined {
   return bad < 0 ? undefined : out;
 }
 
+/**
+ * The key after an algorithm. Its length is checked before its bytes are
+ * made, so a megabyte-long key token is refused without a megabyte of key.
+ */
 function keyToken(p: ParserCore, alg: Algorithm, spelled: string): SaKey {
   const lx = p.lx;
-  let data: Uint8Array | undefined;
-  if (lx.kind === Tok.QUOTED) {
-    data = latin1Bytes(lx.src, lx.start + 1, lx.stop - 1);
-  } else if (lx.kind === Tok.WORD && (data = hexKey(lx.src, lx.start, lx.stop)) !== undefined) {
-    if ((lx.stop - lx.start) % 2) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
-  } else {
-    p.unexpected(`the key for ${spelled}, as 0x... hexadecimal or a "quoted string"`);
-  }
-  const bits = data.length * 8;
-  if (!keyBitsAllowed(alg.keyBits, bits)) {
-    p.fail('key-length', `the key for ${spelled} is ${bits} bits long`, `a key of ${describeKeyBits(alg.keyBits)}`);
-  }
+  const quoted = lx.kind === Tok.QUOTED;
+  const what = `the key for ${spelled}, as 0x... hexadecimal or a "quoted string"`;
+  if (!quoted && lx.kind !== Tok.WORD) p.unexpected(what, true);
+  const len = lx.stop - lx.start;
+  const bits = (quoted ? len - 2 : (len - 1) >> 1) * 8;
+  const fits = keyBitsAllowed(alg.keyBits, bits);
+  const data = !fits ? undefined : quoted ? latin1Bytes(lx.src, lx.start + 1, lx.stop - 1) : hexKey(lx.src, lx.start, lx.stop);
+  if (!quoted && !data && !isHexKey(lx.src, lx.start, lx.stop)) p.unexpected(what, true);
+  if (!quoted && len % 2 === 1) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
+  if (!data) p.fail('key-length', `the key for ${spelled} is ${bits} bits long`, `a key of ${describeKeyBits(alg.keyBits)}`);
   lx.advance();
   return { bits, data };
 }
@@ -314,10 +320,10 @@ function algorithm(p: ParserCore, kind: AlgKind, proto: ProtoSpec | undefined, f
   const spelled = p.word(what);
   const variant = variantBySpelling(kind, spelled);
   const alg = algorithmByName(kind, variant ? variant.algorithm : spelled);
-  if (!alg) p.fail('unknown-algorithm', `unknown ${kind === 'enc' ? 'encryption' : 'authentication'} algorithm '${spelled}'`, `one of ${spellings(kind).join(', ')}`);
+  if (!alg) p.fail('unknown-algorithm', `unknown ${kind === 'enc' ? 'encryption' : 'authentication'} algorithm ${quoteToken(spelled)}`, `one of ${spellings(kind).join(', ')}`);
   if (variant?.requires === 'old' && !proto?.old) p.fail('algorithm-mismatch', `${spelled} needs esp-old`, 'esp-old, or des-cbc');
   if (variant?.requires === 'new' && proto?.old) p.fail('algorithm-mismatch', `${spelled} cannot be used with ${proto.word}`, 'esp, or des-cbc');
-  if (variant?.obsolete) p.warn(line, col, 'obsolete-algorithm', `obsolete algorithm '${spelled}' (the null cipher)`);
+  if (variant?.obsolete) p.warn(line, col, 'obsolete-algorithm', `obsolete algorithm ${quoteToken(spelled)} (the null cipher)`);
   if (alg.name === 'tcp-md5' && proto?.satype !== SaType.TCP) p.fail('tcp-md5-protocol', 'tcp-md5 needs protocol tcp', 'an algorithm for ' + (proto?.word ?? 'this protocol'));
   if (proto?.satype === SaType.TCP && alg.name !== 'tcp-md5') p.fail('tcp-algorithm', `protocol tcp takes only tcp-md5, not ${spelled}`, '-A tcp-md5 "password"');
   p.lx.advance();
@@ -353,7 +359,7 @@ function algorithms(p: ParserCore, proto: ProtoSpec | undefined, flags: number):
     p.lx.advance();
     const name = p.word('a compression algorithm: deflate, lzs, oui or lzjh');
     const alg = algorithmByName('comp', name);
-    if (!alg) p.fail('unknown-algorithm', `unknown compression algorithm '${name}'`, `one of ${spellings('comp').join(', ')}`);
+    if (!alg) p.fail('unknown-algorithm', `unknown compression algorithm ${quoteToken(name)}`, `one of ${spellings('comp').join(', ')}`);
     p.lx.advance();
     choice.enc = { alg: alg.name };
     if (p.isWord('-R')) {
@@ -361,7 +367,8 @@ function algorithms(p: ParserCore, proto: ProtoSpec | undefined, flags: number):
       p.lx.advance();
     }
   } else {
-    p.unexpected('an algorithm: -E, -A or -C (or an option such as -m, -u, -r, -f, -lh, -ls, -bh, -bs, -ctx, -esn)');
+    // where -E was expected: a word here may be a key whose -E was left out
+    p.unexpected('an algorithm: -E, -A or -C (or an option such as -m, -u, -r, -f, -lh, -ls, -bh, -bs, -ctx, -esn)', true);
   }
   return choice;
 }
@@ -409,7 +416,7 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
     const min = ParserCore.numberWord(a);
     const max = ParserCore.numberWord(b);
     if (min === undefined || max === undefined || min < 256 || max > 0xffffffff || min > max) {
-      p.fail('spi-range', `bad SPI range '${p.lx.text()}'`, 'MIN-MAX with 256 <= MIN <= MAX <= 4294967295');
+      p.fail('spi-range', `bad SPI range ${quoteToken(p.lx.text())}`, 'MIN-MAX with 256 <= MIN <= MAX <= 4294967295');
     }
     spiRange = { min, max };
     spiValue = 0;
@@ -436,8 +443,9 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
     if (kind !== 'getspi' && ext.ignoredAt) p.warn(ext.ignoredAt.line, ext.ignoredAt.col, 'option-ignored', `${ext.ignoredAt.what} has no effect on ${kind}`);
   }
   if (p.lx.kind !== Tok.SEMI) {
-    if (kind === 'add' || kind === 'update') p.unexpected("';'");
-    p.unexpected("an option (-m, -u, -r, -f, -lh, -ls, -bh, -bs, -ctx, -esn) or ';'");
+    // after an algorithm or its key: a word here may be (more of) a key
+    if (kind === 'add' || kind === 'update') p.unexpected("';'", true);
+    p.unexpected("an option (-m, -u, -r, -f, -lh, -ls, -bh, -bs, -ctx, -esn) or ';'", true);
   }
   const hard = lifetimeOf(ext.lh, ext.bh);
   const soft = lifetimeOf(ext.ls, ext.bs);

@@ -15,6 +15,7 @@ import type { SecCtx } from '../model/sa.js';
 import { IpProto } from '../model/tables.js';
 import { ParserCore, type AddrFlags, type HostSpec } from './core.js';
 import { Tok } from './lexer.js';
+import { quoteToken, showToken } from './redact.js';
 import { parsePolicy, type PolicyResult } from './policy.js';
 import { placeholder, secCtx, type HostRefs, type Statement } from './sa-statements.js';
 
@@ -55,11 +56,11 @@ function upperSpec(p: ParserCore): number {
   let proto: number | undefined;
   if (t === 'any') proto = IpProto.ANY;
   else if (/^[0-9]+$/.test(t)) {
-    if (t.length > 3 || Number(t) > 255) p.fail('upper-range', `protocol number ${t} is out of range`, 'a protocol number from 0 to 255');
+    if (t.length > 3 || Number(t) > 255) p.fail('upper-range', `protocol number ${showToken(t)} is out of range`, 'a protocol number from 0 to 255');
     proto = Number(t);
   } else if (t.charCodeAt(0) !== 45) {
     proto = p.sys.protocolByName(t) ?? (t === 'icmp6' ? IpProto.ICMPV6 : t === 'ip4' ? IpProto.IPV4 : undefined);
-    if (proto === undefined) p.fail('unknown-upper', `unknown upper-layer protocol '${t}'`, UPPER_EXPECTED);
+    if (proto === undefined) p.fail('unknown-upper', `unknown upper-layer protocol ${quoteToken(t)}`, UPPER_EXPECTED);
   } else {
     p.unexpected(UPPER_EXPECTED);
   }
@@ -73,16 +74,16 @@ function miscSpec(p: ParserCore, upper: number, sel: { sport: number; dport: num
   const name = p.sys.protocolByNumber(upper) ?? String(upper);
   if (upper === IpProto.ICMP || upper === IpProto.ICMPV6 || upper === IpProto.MH) {
     const m = /^([0-9]{1,3}),([0-9]{1,3})$/.exec(t);
-    if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) p.fail('bad-type-code', `bad ${name} type,code '${t}'`, 'TYPE,CODE with both from 0 to 255, like 8,0');
+    if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) p.fail('bad-type-code', `bad ${name} type,code ${quoteToken(t)}`, 'TYPE,CODE with both from 0 to 255, like 8,0');
     sel.sport = Number(m[1]);
     sel.dport = Number(m[2]);
   } else if (upper === IpProto.GRE) {
     const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(t);
-    if (!m || m.slice(1).some((x) => Number(x) > 255)) p.fail('bad-gre-key', `bad GRE key '${t}'`, 'the key as a dotted quad, like 0.0.1.2');
+    if (!m || m.slice(1).some((x) => Number(x) > 255)) p.fail('bad-gre-key', `bad GRE key ${quoteToken(t)}`, 'the key as a dotted quad, like 0.0.1.2');
     sel.sport = (Number(m[1]) << 8) + Number(m[2]);
     sel.dport = (Number(m[3]) << 8) + Number(m[4]);
   } else {
-    p.fail('misc-spec', `'${t}' after protocol ${name}: only icmp, icmp6 and mh take TYPE,CODE and gre a key`, '-P and a policy');
+    p.fail('misc-spec', `${quoteToken(t)} after protocol ${name}: only icmp, icmp6 and mh take TYPE,CODE and gre a key`, '-P and a policy');
   }
   p.lx.advance();
 }
