@@ -16,6 +16,8 @@ import { postproc, type PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
+import { errnoText, readMessages } from './input.js';
+import { escapeControls } from '../syntax/redact.js';
 
 
 /** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */
@@ -51,24 +53,25 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
   const po: PostprocOptions = { ...dumpOptions(io, o), short: o.forever };
   let status = 0;
   for (const file of o.files) {
+    const name = escapeControls(file);
     let bytes: Uint8Array;
     try {
-      const b = await io.readFile(file);
+      // read up to the first message that cannot be framed (an endless /dev/zero stops at once)
+      const b = await readMessages(io, file);
       // a plain Uint8Array: subarrays of a Buffer are Buffers, which cost more to make
       bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      io.stderr(`setkey: ${file}: ${code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : (e as Error).message}\n`);
+      io.stderr(`setkey: ${name}: ${errnoText(e)}\n`);
       return 1;
     }
     if (bytes.length < 16) {
-      io.stderr(`setkey: ${file}: Invalid argument\n`);
+      io.stderr(`setkey: ${name}: Invalid argument\n`);
       return 1;
     }
     const problems: DecodeError[] = [];
     render(viewsOf(bytes, po.platform, problems), o, po, (t) => io.stdout(t));
     for (const p of problems) {
-      io.stderr(`setkey: ${file}: byte ${p.offset}: ${p.message}\n`);
+      io.stderr(`setkey: ${name}: byte ${p.offset}: ${p.message}\n`);
       status = 1;
     }
   }

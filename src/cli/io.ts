@@ -2,16 +2,47 @@
  * The outside world of the CLI, injected so that tests run main() in-process
  * with captured output, a fixed pid and a fixed clock.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
 import { dnsLookup, systemDb } from './system.js';
 
+/** A file opened for reading in chunks. */
+export interface InputFile {
+  /** its length, if it is a regular file (known before reading: a file too large is refused unread) */
+  readonly size: number | undefined;
+  /** its bytes, a chunk at a time; the file is closed when they end or the loop is left */
+  chunks(): AsyncGenerator<Uint8Array>;
+  /** close it without reading */
+  close(): void;
+}
+
+/** The size of one read: memory stays bounded whatever the input (a FIFO, /dev/zero, a 1.5 GB file). */
+export const INPUT_CHUNK = 1 << 18;
+
+/**
+ * The most setkey reads from one input: 500 MiB (524,288,000 bytes). A
+ * script is held as one string for its second pass, and V8's longest string
+ * is 2^29 - 24 characters (536,870,888); a million SAs and a million
+ * policies take about 300 MB.
+ */
+export const MAX_INPUT = 500 * (1 << 20);
+
+/** Thrown by a read that would pass MAX_INPUT. */
+export class InputTooLarge extends Error {
+  constructor() {
+    super(`larger than 500 MiB (${MAX_INPUT} bytes), the most setkey reads from one input`);
+  }
+}
+
 export interface Io {
   stdout(s: string): void;
   stderr(s: string): void;
+  /** a whole file (tests' in-memory files); setkey itself reads through `open` when there is one */
   readFile(path: string): Promise<Uint8Array>;
+  /** open a file to read in chunks */
+  open?(path: string): InputFile;
   /** standard input as a stream of chunks */
   stdin(): AsyncIterable<Uint8Array | string>;
   env: Readonly<Record<string, string | undefined>>;
@@ -30,6 +61,8 @@ export interface Io {
   sleep?: (ms: number) => Promise<void>;
   /** whether the kernel's key tables are reachable (backend auto-selection; tests pin it) */
   kernelReach?: () => { reachable: boolean; why: string };
+  /** write out buffered output now (a monitor shows each message as it comes) */
+  flush?(): void;
 }
 
 /**
@@ -76,8 +109,21 @@ export function processIo(): Io & { flush(): void } {
       err.write(s);
       err.flush();
     },
-    // a CLI reads its one input at once; the synchronous read skips a thread-pool round trip
-    readFile: async (p) => readFileSync(p),
+    open: openInput,
+    readFile: async (p) => {
+      const f = openInput(p);
+      if (f.size !== undefined && f.size > MAX_INPUT) {
+        f.close();
+        throw new InputTooLarge();
+      }
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      for await (const c of f.chunks()) {
+        if ((total += c.length) > MAX_INPUT) throw new InputTooLarge();
+        parts.push(c);
+      }
+      return Buffer.concat(parts);
+    },
     stdin: () => process.stdin,
     env: process.env,
     pid: process.pid,
@@ -89,4 +135,39 @@ export function processIo(): Io & { flush(): void } {
       err.flush();
     },
   };
+}
+
+/**
+ * Open a file for reading in INPUT_CHUNK pieces. Synchronous reads: a CLI
+ * waits for its one input anyway, and they skip a thread-pool round trip.
+ */
+export function openInput(path: string): InputFile {
+  const fd = openSync(path, 'r');
+  let size: number | undefined;
+  try {
+    const st = fstatSync(fd);
+    size = st.isFile() ? st.size : undefined;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  let closed = false;
+  const close = (): void => {
+    if (!closed) closeSync(fd);
+    closed = true;
+  };
+  return { size, chunks: () => fdChunks(fd, close), close };
+}
+
+async function* fdChunks(fd: number, close: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(INPUT_CHUNK);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return;
+      yield n === buf.length ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    close();
+  }
 }

@@ -12,34 +12,9 @@ import { helpText, usageText, versionLine } from './usage.js';
 const modes = (): Promise<typeof import('./modes.js')> => import('./modes.js');
 const script = (): Promise<typeof import('./script.js')> => import('./script.js');
 
-function errnoText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-      return 'No such file or directory';
-    case 'EACCES':
-      return 'Permission denied';
-    case 'EISDIR':
-      return 'Is a directory';
-    default:
-      return (e as Error).message;
-  }
-}
-
-async function readInput(io: Io, path: string): Promise<string | undefined> {
-  if (path === '-') {
-    const parts: Buffer[] = [];
-    for await (const c of io.stdin()) parts.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : Buffer.from(c));
-    return Buffer.concat(parts).toString('latin1');
-  }
-  try {
-    // latin1 keeps every byte (quoted keys are raw bytes, as in the reference)
-    const b = await io.readFile(path);
-    return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('latin1');
-  } catch (e) {
-    io.stderr(`setkey: ${path}: ${errnoText(e)}\n`);
-    return undefined;
-  }
+/** The script of -f, read in bounded chunks and checked as it comes (script.ts); undefined if it cannot be read. */
+async function readInput(io: Io, path: string, o: Options): Promise<import('./script.js').ScriptInput | undefined> {
+  return (await script()).readScript(io, path, o);
 }
 
 /** Open the backend the options and environment choose; undefined (with the reason on stderr) if it cannot be. */
@@ -92,7 +67,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   if (o.files.length > 0) return (await import('./filemode.js')).runFileMode(io, o);
   switch (o.mode) {
     case 'script': {
-      const text = await readInput(io, o.script!);
+      const text = await readInput(io, o.script!, o);
       if (text === undefined) return 1;
       const file = o.script === '-' ? '<stdin>' : o.script!;
       // -n never touches a backend or a store

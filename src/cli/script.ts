@@ -12,30 +12,56 @@ import { withForwardCopies } from '../model/rfc-mode.js';
 import { hexdump } from '../format/hexdump.js';
 import { serialize } from '../pfkey/serialize.js';
 import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
-import { formatDiagnostic, type Diagnostic } from '../syntax/diagnostics.js';
-import { parse, StatementReader, type Statement } from '../syntax/parser.js';
+import { formatDiagnostic, type Diagnostic, type SourceLine } from '../syntax/diagnostics.js';
+import { describeSize, MAX_STATEMENT, parse, StatementReader, type Statement } from '../syntax/parser.js';
+import { escapeControls } from '../syntax/redact.js';
 import { resolveStatements } from '../syntax/resolve.js';
+import { StreamParser } from '../syntax/stream.js';
 import type { Options } from './args.js';
-import type { Io } from './io.js';
-import { StatementSplitter } from './splitter.js';
+import { errnoText, inputChunks, latin1 } from './input.js';
+import { INPUT_CHUNK, MAX_INPUT, type Io } from './io.js';
+import { StatementSplitter, type Chunk } from './splitter.js';
 
 /** Source lines for diagnostics, indexed once on first use. */
 class Lines {
   private starts: number[] | undefined;
+  private src: string | undefined;
+  /**
+   * @param source the text, or how to get it (only a diagnostic needs it)
+   * @param firstCol the column of its first character (the start of its line may have been dropped)
+   * @param quoted lines that begin inside a quoted string
+   */
   constructor(
-    private readonly src: string,
+    private readonly source: string | (() => string),
     private readonly firstLine = 1,
+    private readonly firstCol = 1,
+    readonly quoted: ReadonlySet<number> = new Set(),
   ) {}
-  get(line: number): string | undefined {
+
+  private text(k: number): string | undefined {
+    const src = (this.src ??= typeof this.source === 'string' ? this.source : this.source());
     if (!this.starts) {
       this.starts = [0];
-      for (let i = this.src.indexOf('\n'); i >= 0; i = this.src.indexOf('\n', i + 1)) this.starts.push(i + 1);
+      for (let i = src.indexOf('\n'); i >= 0; i = src.indexOf('\n', i + 1)) this.starts.push(i + 1);
     }
-    const k = line - this.firstLine;
     const s = this.starts[k];
     if (s === undefined) return undefined;
     const e = this.starts[k + 1];
-    return this.src.slice(s, e === undefined ? this.src.length : e - 1);
+    return src.slice(s, e === undefined ? src.length : e - 1);
+  }
+
+  /** Line `line` with what the echo's masking needs: the line before it, whether it begins in a quote. */
+  get(line: number): SourceLine | undefined {
+    const k = line - this.firstLine;
+    const text = this.text(k);
+    if (text === undefined) return undefined;
+    const before = k > 0 ? this.text(k - 1) : undefined;
+    return {
+      text,
+      ...(k === 0 && this.firstCol > 1 ? { firstCol: this.firstCol } : {}),
+      ...(this.quoted.has(line) ? { inQuote: true } : {}),
+      ...(before !== undefined ? { before } : {}),
+    };
   }
 }
 
@@ -46,13 +72,13 @@ export interface RunState {
 
 const MAX_WARNINGS = 50;
 
-function report(io: Io, diags: readonly Diagnostic[], lines: Lines, st: RunState): void {
+function report(io: Io, diags: readonly Diagnostic[], lines: Lines | undefined, st: RunState): void {
   for (const d of diags) {
     if (d.severity === 'warning') {
       st.warnings++;
       if (st.warnings > MAX_WARNINGS) continue;
     } else st.errors++;
-    io.stderr(formatDiagnostic(d, lines.get(d.line)));
+    io.stderr(formatDiagnostic(d, lines?.get(d.line)));
   }
 }
 
@@ -67,7 +93,7 @@ function printMessages(io: Io, cmds: readonly Command[], o: Options): Diagnostic
     try {
       const r = commandToWire(c, { platform: o.platform ?? 'linux', pid: io.pid });
       for (const m of r.messages) io.stdout(hexdump(serialize(m, o.platform ?? 'linux')));
-      if (r.note && o.noAct) io.stderr(`${c.pos.file}:${c.pos.line}:${c.pos.col}: note: ${r.note}; with -n only the DUMP is shown\n`);
+      if (r.note && o.noAct) io.stderr(`${escapeControls(c.pos.file)}:${c.pos.line}:${c.pos.col}: note: ${r.note}; with -n only the DUMP is shown\n`);
     } catch (e) {
       if (!(e instanceof EncodeError)) throw e;
       diags.push(encodeError(c, e));
@@ -119,6 +145,7 @@ async function runStatements(io: Io, o: Options, file: string, statements: reado
 }
 
 function finish(io: Io, st: RunState): number {
+  // (warnings past the cap of the check were counted, not kept)
   if (st.warnings > MAX_WARNINGS) io.stderr(`setkey: ${st.warnings - MAX_WARNINGS} more warnings not shown\n`);
   return st.errors ? 1 : 0;
 }
@@ -145,29 +172,100 @@ async function* commandChunks(text: string, file: string, io: Io, o: Options, re
   if (chunk.length) yield chunk;
 }
 
-/** -f on a backend: check everything (first pass), then apply all of it or none (second pass). */
-/** Statements a file may have for its commands to be kept from the check instead of read again (memory). */
+/** Statements a file may have for them to be kept from the check instead of read again for the apply (memory). */
 const KEEP_STATEMENTS = 20000;
 
-async function applyFile(io: Io, o: Options, file: string, text: string, backend: Backend, lines: Lines, st: RunState): Promise<number> {
+/** A script read and checked (the first pass of -f). */
+export interface ScriptInput {
+  /** the name in diagnostics ('<stdin>' for '-') */
+  readonly file: string;
+  /** the text read (up to where reading stopped), joined on first use: a clean `-n` never needs it whole */
+  text(): string;
+  /** errors and warnings in source order (at most 50 of each are kept) */
+  readonly diagnostics: readonly Diagnostic[];
+  readonly errorCount: number;
+  /** warnings counted but not kept */
+  readonly droppedWarnings: number;
+  /** every statement, if there were at most KEEP_STATEMENTS; otherwise read them again from `text` */
+  readonly statements: readonly Statement[] | undefined;
+  /** the statements with host names to resolve */
+  readonly hosts: readonly Statement[];
+  /** lines that begin inside a quoted string */
+  readonly quotedLines: ReadonlySet<number>;
+  /** reading stopped early at the error cap */
+  readonly stoppedReading: boolean;
+}
+
+/**
+ * `-f PATH` ('-': stdin), first pass: read the script in chunks and check it
+ * as it comes. Reading stops at `exit`, at the error cap, and at a statement
+ * that runs past 1 MiB without its ';'. Undefined (with the reason on
+ * stderr) if it cannot be read or is larger than MAX_INPUT.
+ */
+export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' | 'hexdump'>): Promise<ScriptInput | undefined> {
+  const file = path === '-' ? '<stdin>' : path;
   const hosts: Statement[] = [];
-  let kept: Statement[] | undefined = [];
-  const r = parse(text, { file, sys: io.sys }, (s) => {
+  // -n without -H needs no statement after the check (keeping some costs a large file a third of its time in the collector)
+  let kept: Statement[] | undefined = o.noAct && !o.hexdump ? undefined : [];
+  const parser = new StreamParser({ file, sys: io.sys }, (s) => {
     if (s.hosts) hosts.push(s);
-    if (kept) {
-      if (kept.length < KEEP_STATEMENTS) kept.push(s);
-      else kept = undefined;
-    }
+    if (kept && kept.length < KEEP_STATEMENTS) kept.push(s);
+    else kept = undefined;
   });
-  report(io, r.diagnostics, lines, st);
-  if (r.errorCount > 0) {
-    io.stderr(`setkey: ${r.errorCount} error${r.errorCount > 1 ? 's' : ''} in ${file}; nothing applied\n`);
-    return finish(io, st);
+  try {
+    // stdin comes in 64 KiB pieces: parse in larger ones (fewer, larger strings for the collector)
+    let batch: Uint8Array[] = [];
+    let size = 0;
+    for await (const c of inputChunks(io, path)) {
+      const b = typeof c === 'string' ? Buffer.from(c, 'latin1') : c;
+      batch.push(b);
+      if ((size += b.length) < INPUT_CHUNK) continue;
+      parser.push(batch.length === 1 ? b : Buffer.concat(batch));
+      batch = [];
+      size = 0;
+      if (parser.done) break;
+    }
+    if (batch.length && !parser.done) parser.push(Buffer.concat(batch));
+  } catch (e) {
+    io.stderr(`setkey: ${escapeControls(file)}: ${errnoText(e)}\n`);
+    return undefined;
   }
-  const res = await resolveStatements(hosts, file, io.lookup);
+  const stoppedReading = parser.sink.full;
+  parser.end();
+  let text: string | undefined;
+  return {
+    statements: kept,
+    file,
+    text: () => (text ??= joinParsed(parser.parsed)),
+    diagnostics: parser.sink.list,
+    errorCount: parser.sink.errorCount,
+    droppedWarnings: parser.sink.droppedWarnings,
+    hosts,
+    quotedLines: new Set(parser.quotedLines),
+    stoppedReading,
+  };
+}
+
+/** The parser's pieces as one string, letting go of the pieces. */
+function joinParsed(parsed: string[]): string {
+  const t = parsed.length === 1 ? parsed[0]! : parsed.join('');
+  parsed.length = 0;
+  return t;
+}
+
+/** The line that says a file was refused for its errors. */
+function refusedLine(input: ScriptInput): string {
+  const name = escapeControls(input.file);
+  if (input.stoppedReading) return `setkey: too many errors in ${name}; stopped reading; nothing applied\n`;
+  return `setkey: ${input.errorCount} error${input.errorCount > 1 ? 's' : ''} in ${name}; nothing applied\n`;
+}
+
+/** -f on a backend: the file was checked (first pass); resolve its host names, then apply all of it or none (second pass). */
+async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, backend: Backend, lines: Lines, st: RunState): Promise<number> {
+  const res = await resolveStatements(input.hosts, file, io.lookup);
   report(io, res.diagnostics, lines, st);
   if (res.diagnostics.some((d) => d.severity === 'error')) {
-    io.stderr(`setkey: errors in ${file}; nothing applied\n`);
+    io.stderr(`setkey: errors in ${escapeControls(file)}; nothing applied\n`);
     return finish(io, st);
   }
   const resolved = new Map<string, Command[]>();
@@ -178,13 +276,13 @@ async function applyFile(io: Io, o: Options, file: string, text: string, backend
     else resolved.set(k, [c]);
   }
   // a small file's statements were kept by the check; a large one is read again, chunk by chunk
-  const chunks = kept ? commandsOf(kept, o, resolved) : commandChunks(text, file, io, o, resolved);
+  const chunks = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input.text(), file, io, o, resolved);
   const ok = await apply(io, o, backend, chunks, true, lines, st);
   if (!ok) {
     io.stderr(
       backend.capabilities.atomicBatches
-        ? `setkey: ${file}: nothing applied\n`
-        : `setkey: ${file}: stopped at the first refusal; the statements before it were applied (the kernel has no transactions)\n`,
+        ? `setkey: ${escapeControls(file)}: nothing applied\n`
+        : `setkey: ${escapeControls(file)}: stopped at the first refusal; the statements before it were applied (the kernel has no transactions)\n`,
     );
   }
   return finish(io, st);
@@ -201,22 +299,22 @@ function commandsOf(statements: readonly Statement[], o: Options, resolved: Read
   return out;
 }
 
-/** `-f FILE`: the whole file is parsed and checked before anything is applied, then applied whole or not at all. */
-export async function runFile(io: Io, o: Options, file: string, text: string, backend?: Backend): Promise<number> {
+/** `-f FILE`: the whole file is parsed and checked (by readScript) before anything is applied, then applied whole or not at all. */
+export async function runFile(io: Io, o: Options, file: string, input: ScriptInput, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
-  const lines = new Lines(text);
-  if (backend) return applyFile(io, o, file, text, backend, lines, st);
-  // with -n and no -H nothing needs the statements after checking, except the host names to resolve
-  const keepAll = o.hexdump;
-  const pending: Statement[] = [];
-  const r = parse(text, { file, sys: io.sys }, keepAll ? undefined : (s) => s.hosts && pending.push(s));
-  report(io, r.diagnostics, lines, st);
-  if (r.errorCount > 0) {
-    io.stderr(`setkey: ${r.errorCount} error${r.errorCount > 1 ? 's' : ''} in ${file}; nothing applied\n`);
+  const lines = new Lines(input.text, 1, 1, input.quotedLines);
+  report(io, input.diagnostics, lines, st);
+  // the check kept 50 warnings and counted the rest
+  st.warnings += input.droppedWarnings;
+  if (input.errorCount > 0) {
+    io.stderr(refusedLine(input));
     return finish(io, st);
   }
-  const ok = await runStatements(io, o, file, keepAll ? r.statements : pending, lines, st, backend, true);
-  if (!ok) io.stderr(`setkey: errors in ${file}; nothing applied\n`);
+  if (backend) return applyFile(io, o, file, input, backend, lines, st);
+  // with -n and no -H nothing needs the statements after checking, except the host names to resolve
+  const statements = !o.hexdump ? input.hosts : (input.statements ?? parse(input.text(), { file, sys: io.sys }).statements);
+  const ok = await runStatements(io, o, file, statements, lines, st, backend, true);
+  if (!ok) io.stderr(`setkey: errors in ${escapeControls(file)}; nothing applied\n`);
   return finish(io, st);
 }
 
@@ -225,19 +323,31 @@ export async function runStdin(io: Io, o: Options, backend?: Backend): Promise<n
   const st: RunState = { errors: 0, warnings: 0 };
   const file = '<stdin>';
   const splitter = new StatementSplitter();
-  const decoder = new TextDecoder('latin1');
-  const runChunk = async (chunk: { text: string; start: number; firstLine: number; lineStart: number }): Promise<boolean> => {
-    const lines = new Lines(chunk.text.slice(chunk.lineStart), chunk.firstLine);
-    const r = parse(chunk.text, { file, sys: io.sys, firstLine: chunk.firstLine, start: chunk.start, lineStart: chunk.lineStart });
+  const runChunk = async (chunk: Chunk): Promise<boolean> => {
+    if (chunk.tooLong) {
+      // its text is gone (memory stays bounded): the message, without the line
+      report(io, [tooLong(file, chunk.tooLong)], undefined, st);
+      return chunk.tooLong.endless === true;
+    }
+    const quoted: number[] = [];
+    const r = parse(chunk.text, { file, sys: io.sys, firstLine: chunk.firstLine, start: chunk.start, lineStart: chunk.lineStart, quotedLines: quoted });
+    const lines = new Lines(chunk.text, chunk.firstLine, 1 - chunk.lineStart, new Set(quoted));
     report(io, r.diagnostics, lines, st);
     if (r.errorCount === 0) await runStatements(io, o, file, r.statements, lines, st, backend, false);
     return r.exited;
   };
   for await (const data of io.stdin()) {
-    splitter.push(typeof data === 'string' ? data : decoder.decode(data, { stream: true }));
+    // one char per byte (TextDecoder's 'latin1' is windows-1252, which changes bytes 0x80-0x9f)
+    splitter.push(latin1(data));
     for (let c = splitter.next(); c; c = splitter.next()) if (await runChunk(c)) return finish(io, st);
   }
   const rest = splitter.end();
   if (rest) await runChunk(rest);
   return finish(io, st);
+}
+
+function tooLong(file: string, at: { line: number; col: number; endless?: boolean }): Diagnostic {
+  const size = describeSize(MAX_STATEMENT);
+  if (at.endless) return { severity: 'error', code: 'no-semicolon', file, line: at.line, col: at.col, message: `still no ';' after ${describeSize(MAX_INPUT)}; stopped reading` };
+  return { severity: 'error', code: 'statement-too-long', file, line: at.line, col: at.col, message: `no ';' within ${size} of the start of this statement (skipped up to its ';')`, expected: `statements of at most ${size}` };
 }
