@@ -205,11 +205,13 @@ export interface ScriptInput {
 export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' | 'hexdump'>): Promise<ScriptInput | undefined> {
   const file = path === '-' ? '<stdin>' : path;
   const hosts: Statement[] = [];
-  // -n without -H needs no statement after the check (keeping some costs a large file a third of its time in the collector)
-  let kept: Statement[] | undefined = o.noAct && !o.hexdump ? undefined : [];
+  // -n needs no statement after the check (keeping some costs a large file a third of its time in the collector);
+  // -n -H prints them all (reading them again would cost a second parse); applying keeps a small file's
+  const cap = o.noAct ? (o.hexdump ? Infinity : 0) : KEEP_STATEMENTS;
+  let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   const parser = new StreamParser({ file, sys: io.sys }, (s) => {
     if (s.hosts) hosts.push(s);
-    if (kept && kept.length < KEEP_STATEMENTS) kept.push(s);
+    if (kept && kept.length < cap) kept.push(s);
     else kept = undefined;
   });
   try {
