@@ -138,7 +138,7 @@ test('with no backend named and no kernel reachable, the engine serves and says 
   const r = await runCli(['-D'], { env: { XDG_STATE_HOME: dir, HOME: '/nonexistent' } });
   assert.equal(r.code, 0);
   assert.equal(r.stdout, 'No SAD entries.\n');
-  assert.equal(r.stderr, `setkey: no kernel key tables reachable (not privileged (test)); using the embedded key engine, store ${join(dir, 'setkey', 'store')}\n`);
+  assert.equal(r.stderr, `setkey: no kernel key tables (neither XFRM nor PF_KEY (test)); using the embedded key engine, store ${join(dir, 'setkey', 'store')}\n`);
   const home = mkdtempSync(join(tmpdir(), 'setkey-home-'));
   const h = await runCli(['-D'], { env: { HOME: home } });
   assert.match(h.stderr, new RegExp(`store ${join(home, '.local', 'state', 'setkey', 'store')}`));

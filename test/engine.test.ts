@@ -103,6 +103,8 @@ test('the store and the monitor log are the owner\'s only', async () => {
   const store = join(dir, 'store');
   const ac = new AbortController();
   let seen = '';
+  // a monitor never creates a store (it waits for one): make it first
+  assert.equal((await runCli(['--store', store, '-f', 'empty.conf'], { files: { 'empty.conf': '' } })).code, 0);
   const mon = runCli(['--store', store, '-x'], { signal: ac.signal, stdout: (t) => (seen += t) });
   const ready = Date.now() + 20000;
   while (!/^(\d\d:\d\d:\d\d\.\d{6} \n){2}/.test(seen) && Date.now() < ready) await new Promise((r) => setTimeout(r, 20));
@@ -145,6 +147,7 @@ test('a monitor (-x) sees another setkey process add an SA: the request once, th
   const ac = new AbortController();
   let seen = '';
   let notify: () => void = () => undefined;
+  assert.equal((await runCli(['--store', store, '-f', 'empty.conf'], { files: { 'empty.conf': '' } })).code, 0);
   const mon = runCli(['--store', store, '-x'], {
     signal: ac.signal,
     stdout: (s) => {

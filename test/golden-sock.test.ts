@@ -40,7 +40,9 @@ for (const [name, c] of Object.entries(CLI)) {
     try {
       const r = await runCli(['--store', store, ...c.argv]);
       assert.equal(r.stdout, read(join(dir, 'stdout')));
-      assert.equal(r.stderr, read(join(dir, 'stderr')));
+      // -v also names the backend and where the state lives, on stderr, before anything else (our addition)
+      const ours = c.argv.includes('-v') ? `setkey: backend embedded: the embedded engine's store at ${store}\n` : '';
+      assert.equal(r.stderr, ours + read(join(dir, 'stderr')));
       assert.equal(String(r.code), read(join(dir, 'rc.txt')).trim());
     } finally {
       rmSync(join(store, '..'), { recursive: true, force: true });

@@ -94,7 +94,7 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<Cli
     sys: testSys,
     lookup: testLookup,
     // tests never reach the host's kernel tables through auto-selection (the kernel suites name their backend)
-    kernelReach: () => ({ reachable: false, why: 'not privileged (test)' }),
+    kernelReach: () => ({ reachable: false, why: 'neither XFRM nor PF_KEY (test)' }),
     clock: opts.clock ?? (() => 1700000100123456n),
     sleep: async () => undefined,
     ...(opts.signal ? { signal: opts.signal } : {}),

@@ -10,6 +10,7 @@ import { readHeader } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { header } from '../pfkey/types.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
+import { StoreError } from '../engine/store.js';
 import { benign, chunksOf, endsRun, type Backend, type Capabilities, type Observed, type Outcome, type RunOptions } from './backend.js';
 import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
@@ -21,13 +22,33 @@ export class EmbeddedBackend implements Backend {
   readonly name = 'embedded' as const;
   readonly capabilities = EMBEDDED_CAPABILITIES;
 
-  private constructor(readonly engine: Engine) {}
+  private constructor(
+    readonly engine: Engine,
+    private readonly absent?: string,
+  ) {}
 
-  static async open(dir: string, opts: EngineOptions = {}): Promise<EmbeddedBackend> {
-    return new EmbeddedBackend(await Engine.open(dir, opts));
+  /**
+   * The engine on the store in `dir`. With `readOnly` (a dump, a flush) a
+   * store that does not exist is not created: it reads as empty tables.
+   */
+  static async open(dir: string, opts: EngineOptions & { readOnly?: boolean } = {}): Promise<EmbeddedBackend> {
+    const { readOnly, ...eo } = opts;
+    if (!readOnly) return new EmbeddedBackend(await Engine.open(dir, eo));
+    try {
+      return new EmbeddedBackend(await Engine.open(dir, { ...eo, create: false }));
+    } catch (e) {
+      if (!(e instanceof StoreError) || e.code !== 'missing') throw e;
+      return new EmbeddedBackend(Engine.memory(eo), dir);
+    }
+  }
+
+  /** The store does not exist (yet): the engine reads empty tables in memory. */
+  get missing(): boolean {
+    return this.absent !== undefined;
   }
 
   get where(): string {
+    if (this.absent !== undefined) return `the embedded engine's store at ${this.absent}, which does not exist yet (read as empty)`;
     return `the embedded engine's store at ${this.engine.dir}`;
   }
 

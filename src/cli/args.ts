@@ -4,9 +4,11 @@
  * operands, `--`), plus our long options. -V and -h act as soon as getopt
  * meets them, as in the reference.
  */
+import type { BackendName } from '../backends/backend.js';
+
+export type { BackendName };
 
 export type Mode = 'none' | 'script' | 'stdin' | 'dump' | 'flush' | 'promisc';
-export type BackendName = 'embedded' | 'xfrm' | 'pfkey';
 
 export interface Options {
   mode: Mode;
@@ -34,6 +36,7 @@ export type ArgsResult =
   | { action: 'run'; options: Options }
   | { action: 'usage'; error?: string }
   | { action: 'version' }
+  | { action: 'long-version' }
   | { action: 'help' }
   | { action: 'error'; message: string };
 
@@ -64,7 +67,7 @@ function applyLong(o: Options, name: string, value: string | undefined): ArgsRes
     case 'help':
       return { action: 'help' };
     case 'version':
-      return { action: 'version' };
+      return { action: 'long-version' };
     case 'show-keys':
       o.showKeys = true;
       return undefined;

@@ -6,7 +6,8 @@ import type { Backend } from '../backends/backend.js';
 import { chooseBackend, openBackend } from '../backends/select.js';
 import { parseArgs, type Options } from './args.js';
 import type { Io } from './io.js';
-import { helpText, usageText, versionLine } from './usage.js';
+import { helpText, longVersion, usageText, versionLine } from './usage.js';
+import { oneLine } from '../sys/errors.js';
 
 // the modes' code is loaded by the mode that runs (startup time of a one-shot tool)
 const modes = (): Promise<typeof import('./modes.js')> => import('./modes.js');
@@ -18,32 +19,62 @@ async function readInput(io: Io, path: string, o: Options): Promise<import('./sc
 }
 
 /** Open the backend the options and environment choose; undefined (with the reason on stderr) if it cannot be. */
-async function needBackend(io: Io, o: Options): Promise<Backend | undefined> {
+async function needBackend(io: Io, o: Options, readOnly: boolean, quiet = false): Promise<Backend | undefined> {
   const choice = chooseBackend(o.backend, o.store, io.env);
   if ('error' in choice) {
-    io.stderr(`setkey: ${choice.error}\n`);
+    io.stderr(`setkey: ${oneLine(choice.error)}\n`);
     return undefined;
   }
-  const r = await openBackend(choice, io.env, { ...(io.kernelReach ? { reach: io.kernelReach } : {}), ...(io.clock ? { clock: io.clock } : {}) });
+  const r = await openBackend(choice, io.env, {
+    ...(io.kernelReach ? { reach: io.kernelReach } : {}),
+    ...(io.clock ? { clock: io.clock } : {}),
+    onLockWait: (holder) => io.stderr(`setkey: waiting for the store's lock${holder ? `, held by ${holder}` : ''}\n`),
+    readOnly,
+  });
   if (!r.ok) {
-    io.stderr(`setkey: ${r.message}\n`);
+    io.stderr(`setkey: ${oneLine(r.message)}\n`);
     return undefined;
   }
-  if (r.note) io.stderr(`setkey: ${r.note}\n`);
+  // -v: which backend, and where the state lives, before anything else
+  if (o.verbose && !quiet) io.stderr(`setkey: backend ${r.backend.name}: ${oneLine(r.backend.where)}\n`);
+  if (r.note && !quiet) io.stderr(`setkey: ${oneLine(r.note)}\n`);
   // a kernel's own PF_KEY speaks its platform's layout (BSD, macOS): read it so, unless told otherwise
   const platform = (r.backend as { platform?: Options['platform'] }).platform;
   if (r.backend.name === 'pfkey' && platform && !o.platform) o.platform = platform;
   return r.backend;
 }
 
-async function withBackend(io: Io, o: Options, fn: (b: Backend) => Promise<number>): Promise<number> {
-  const b = await needBackend(io, o);
+/**
+ * Run `fn` on the chosen backend. `readOnly` (dumps, flushes, monitors):
+ * a store that does not exist is not created; it reads as empty, and a
+ * monitor waits for it to appear.
+ */
+async function withBackend(io: Io, o: Options, fn: (b: Backend) => Promise<number>, readOnly = false): Promise<number> {
+  let b = await needBackend(io, o, readOnly);
+  if (b && o.mode === 'promisc') b = await untilStoreExists(io, o, b);
   if (!b) return 1;
   try {
     return await fn(b);
   } finally {
     await b.close();
   }
+}
+
+/** A monitor of a store that does not exist yet watches for it (a missing store is never created by reading it). */
+async function untilStoreExists(io: Io, o: Options, b: Backend): Promise<Backend | undefined> {
+  const signal = io.signal;
+  if ((b as { missing?: boolean }).missing) io.stderr(`setkey: ${oneLine(b.where)}; waiting for it\n`);
+  while ((b as { missing?: boolean }).missing && !signal?.aborted) {
+    await b.close();
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 500);
+      signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+    });
+    const next = await needBackend(io, o, true, true);
+    if (!next) return undefined;
+    b = next;
+  }
+  return b;
 }
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
@@ -54,8 +85,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.stdout(usageText());
       return 1;
     case 'version':
+      // -V as the reference: the version line, status 1
       io.stdout(versionLine());
       return 1;
+    case 'long-version':
+      io.stdout(longVersion());
+      return 0;
     case 'help':
       io.stdout(helpText());
       return 0;
@@ -82,15 +117,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }
     case 'dump': {
       const { runDump } = await modes();
-      return withBackend(io, o, (b) => runDump(io, o, b));
+      return withBackend(io, o, (b) => runDump(io, o, b), true);
     }
     case 'flush': {
       const { runFlush } = await modes();
-      return withBackend(io, o, (b) => runFlush(io, o, b));
+      return withBackend(io, o, (b) => runFlush(io, o, b), true);
     }
     case 'promisc': {
       const { runMonitor } = await modes();
-      return withBackend(io, o, (b) => runMonitor(io, o, b));
+      return withBackend(io, o, (b) => runMonitor(io, o, b), true);
     }
     case 'none':
       io.stdout(usageText());

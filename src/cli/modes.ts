@@ -109,6 +109,13 @@ export async function runMonitor(io: Io, o: Options, backend: Backend): Promise<
   // gmt2local(0): the zone offset taken once at start, as the reference does
   const zone = tz(io.now());
   const signal = io.signal ?? new AbortController().signal;
-  await backend.monitor(io.pid, (m) => io.stdout(monitorText(m, o, zone)), signal, () => io.stderr('setkey: the monitor fell behind and missed messages\n'));
+  await backend.monitor(
+    io.pid,
+    (m) => {
+      io.stdout(monitorText(m, o, zone));
+      // as setkey.c's promisc() fflush()es: a monitor piped into another program shows each message as it comes
+      io.flush?.();
+    },
+    signal, () => io.stderr('setkey: the monitor fell behind and missed messages\n'));
   return 0;
 }

@@ -4,8 +4,14 @@
  */
 export const VERSION = '0.1.0';
 
+/** -V and the first line of the usage: the reference's shape (`setkey @(#) NAME (WHAT)`), which scripts may grep. */
 export function versionLine(): string {
-  return `setkey @(#) setkey-ts ${VERSION} (ipsec-tools 0.8.2 compatible; https://github.com/setkey-ts)\n`;
+  return `setkey @(#) setkey-ts ${VERSION} (ipsec-tools 0.8.2 compatible)\n`;
+}
+
+/** --version: the GNU convention, status 0. */
+export function longVersion(): string {
+  return `setkey (setkey-ts) ${VERSION}\ncompatible with ipsec-tools 0.8.2 setkey; backends: xfrm, pfkey, embedded\n`;
 }
 
 export function usageText(): string {
@@ -33,7 +39,7 @@ Usage:
   setkey [-Palpv] -D              dump the SAD (-P: the SPD)
   setkey [-Pv] -F                 flush the SAD (-P: the SPD)
   setkey [-H] -x                  monitor every message exchanged (-xx: epoch timestamps)
-  setkey -V | -h | --help
+  setkey -V | -h | --help | --version
 
 Options:
   -n           check syntax and semantics only; touch no backend and no store
@@ -44,9 +50,12 @@ Options:
                installs a 'fwd' copy (Linux), 'unique' becoming 'require'
   -a -l -p -P  dump: dead SAs too / loop / ports / policies
   --backend=embedded|xfrm|pfkey   choose the backend (also SETKEY_BACKEND); default:
-                                  xfrm when the kernel is reachable, else embedded
+                                  the kernel (xfrm, else pfkey) when it has key
+                                  tables, and an error if not privileged; the
+                                  embedded engine only on a kernel without any
   --store=PATH                    the embedded engine's store (also SETKEY_STORE;
-                                  default $XDG_STATE_HOME/setkey/store)
+                                  default $XDG_STATE_HOME/setkey/store); not with
+                                  --backend=xfrm|pfkey; reading never creates it
   --platform=linux|freebsd|xnu    PF_KEY layout and numbers for -H (default linux)
   --format=setkey|script|json     dump format (script: re-readable statements)
   --show-keys                     include keys in JSON output

@@ -99,13 +99,19 @@ function systemClock(): bigint {
 }
 
 export class Engine {
-  private readonly log: MonitorLog;
+  /** none for an engine in memory: nobody else can be watching it */
+  private readonly log: MonitorLog | undefined;
   private constructor(
     readonly store: Store,
     private readonly clock: () => bigint,
     private readonly random: () => number,
   ) {
-    this.log = new MonitorLog(store.files);
+    this.log = store.inMemory ? undefined : new MonitorLog(store.files);
+  }
+
+  /** An engine on empty tables in memory: nothing is stored, nobody else sees it. */
+  static memory(opts: Pick<EngineOptions, 'clock' | 'random'> = {}): Engine {
+    return new Engine(Store.memory(), opts.clock ?? systemClock, opts.random ?? (() => randomInt(0x7fffffff) / 0x7fffffff));
   }
 
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
@@ -135,7 +141,7 @@ export class Engine {
     let result: T | undefined;
     await this.store.locked(async (tx, commit) => {
       // what monitors would read is kept only while one is listening: an apply alone pays nothing for it
-      const listening = this.log.listening();
+      const listening = this.log?.listening() ?? false;
       const out = new Deliveries(true, listening);
       const counters = new Counters(tx);
       const ctx: Ctx = { tx, counters, now, out, random: this.random };
@@ -162,7 +168,7 @@ export class Engine {
         commit();
       }
       const publish = aborted ? last : logged;
-      if (publish.length) this.log.append(publish);
+      if (publish.length) this.log?.append(publish);
     });
     return result as T;
   }
@@ -244,16 +250,17 @@ export class Engine {
 
   /** Register as a promiscuous reader of every message exchanged on this store (under the lock). */
   async registerMonitor(): Promise<Registration & { name: string }> {
-    return this.store.locked(() => this.log.register());
+    return this.store.locked(() => this.monitorLog().register());
   }
 
   /** The last monitor to go takes the log with it (under the lock). */
   async unregisterMonitor(r: { name: string }): Promise<void> {
-    await this.store.locked(() => this.log.unregister(r));
+    await this.store.locked(() => this.monitorLog().unregister(r));
   }
 
   /** The monitor log, to tail. */
   monitorLog(): MonitorLog {
+    if (!this.log) throw new Error('an engine in memory has no monitor log');
     return this.log;
   }
 

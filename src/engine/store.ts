@@ -142,13 +142,31 @@ export class Store {
   private swept = false;
 
   private constructor(
-    readonly files: StoreDir,
+    private readonly filesOrNone: StoreDir | undefined,
     private readonly opts: StoreOptions,
   ) {}
 
+  /**
+   * A store with no files: the same transactions on a map that lives as long
+   * as the object (a missing store read as empty; a file's declared state).
+   */
+  static memory(): Store {
+    return new Store(undefined, {});
+  }
+
+  get inMemory(): boolean {
+    return this.filesOrNone === undefined;
+  }
+
+  /** The store's directory, as it was opened and checked. */
+  get files(): StoreDir {
+    if (!this.filesOrNone) throw new Error('a store in memory has no files');
+    return this.filesOrNone;
+  }
+
   /** The store's path as it was given. */
   get dir(): string {
-    return this.files.name;
+    return this.filesOrNone?.name ?? '(in memory)';
   }
 
   /**
@@ -178,7 +196,7 @@ export class Store {
 
   /** Close the directory (further use is an error). */
   close(): void {
-    this.files.close();
+    this.filesOrNone?.close();
   }
 
   private initialize(): void {
@@ -224,6 +242,7 @@ export class Store {
 
   /** Bring the in-memory map up to date with the files (lock-free). */
   refresh(): ReadonlyMap<string, Uint8Array> {
+    if (this.inMemory) return this.entries;
     this.version = this.formatVersion();
     const head = this.version === 1 ? 'CURRENT' : 'HEAD';
     for (let attempt = 0; ; attempt++) {
@@ -320,6 +339,7 @@ export class Store {
   }
 
   private async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.inMemory) return await fn();
     let lock;
     try {
       lock = await acquireLock(this.files, { timeoutMs: this.opts.lockTimeoutMs ?? 60000, ...(this.opts.onLockWait ? { onWait: this.opts.onLockWait } : {}) });
@@ -360,9 +380,11 @@ export class Store {
   async locked<T>(fn: (tx: Tx, commit: () => void) => T | Promise<T>): Promise<T> {
     return this.withLock(async () => {
       this.refresh();
-      if (this.version === 1) this.migrate();
-      if (!this.swept) this.sweep();
-      if (this.torn) this.cutTornTail();
+      if (!this.inMemory) {
+        if (this.version === 1) this.migrate();
+        if (!this.swept) this.sweep();
+        if (this.torn) this.cutTornTail();
+      }
       const tx = new Tx(this.entries);
       let committed = false;
       const commit = (): void => {
@@ -397,6 +419,7 @@ export class Store {
   }
 
   private commit(ops: Ops): void {
+    if (this.inMemory) return this.apply(ops);
     const tx = this.lastTx + 1;
     const frames = encodeTransaction(tx, ops);
     const name = `journal-${this.gen}`;
@@ -423,14 +446,18 @@ export class Store {
     }
     this.journalEnd += written;
     this.lastTx = tx;
-    for (const [k, v] of ops) {
-      if (v) this.entries.set(k, v);
-      else this.entries.delete(k);
-    }
+    this.apply(ops);
     // measuring the live data costs a pass over the map: only when the journal has grown by a tenth since
     if (this.journalEnd > COMPACT_BYTES && this.journalEnd > this.nextCompactCheck) {
       this.nextCompactCheck = this.journalEnd + (this.journalEnd >> 3);
       if (this.journalEnd + this.tableBytes > 2 * liveSize(this.entries)) this.compact();
+    }
+  }
+
+  private apply(ops: Ops): void {
+    for (const [k, v] of ops) {
+      if (v) this.entries.set(k, v);
+      else this.entries.delete(k);
     }
   }
 
@@ -449,7 +476,7 @@ export class Store {
 
   /** Fold the journal into a new table now (tools and tests; writers do it when it pays). */
   async compactNow(): Promise<void> {
-    await this.locked(() => this.compact());
+    if (!this.inMemory) await this.locked(() => this.compact());
   }
 
   /** Fold table and journal into generation G+1 (we hold the lock). */
