@@ -200,22 +200,7 @@ export class StoreDir {
 
   /** Open an existing store file for reading; undefined if it does not exist. */
   openRead(name: string): number | undefined {
-    let fd: number;
-    try {
-      fd = openSync(this.path(name), READ_FLAGS);
-    } catch (e) {
-      if (errno(e) === 'ENOENT') return undefined;
-      if (errno(e) === 'ELOOP') throw new StoreError('perm', `${this.show(name)} is a symbolic link; a store file never is, and it is not followed`);
-      if (errno(e) === 'ENXIO') throw new StoreError('perm', `${this.show(name)} is not a regular file (a store file must be one; it is never followed or read)`);
-      throw ioError(`cannot read ${this.show(name)}`, e);
-    }
-    try {
-      checkFile(fstatSync(fd), this.show(name));
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
-    return fd;
+    return this.openChecked(name, READ_FLAGS, 'read');
   }
 
   /** Open a store file for writing (created 0600 when `create`). */
@@ -224,13 +209,22 @@ export class StoreDir {
     if (how === 'append') flags |= C.O_APPEND;
     if (how === 'create-or-append') flags |= C.O_APPEND | C.O_CREAT;
     if (how === 'create-new') flags |= C.O_CREAT | C.O_EXCL;
+    const fd = this.openChecked(name, flags, 'write');
+    if (fd === undefined) throw ioError(`cannot write ${this.show(name)}`, Object.assign(new Error('ENOENT'), { code: 'ENOENT' }));
+    return fd;
+  }
+
+  /** open(2) never following a symlink nor waiting on a FIFO, then the descriptor checked (checkFile). */
+  private openChecked(name: string, flags: number, verb: 'read' | 'write'): number | undefined {
     let fd: number;
     try {
       fd = openSync(this.path(name), flags, 0o600);
     } catch (e) {
+      if (errno(e) === 'ENOENT' && verb === 'read') return undefined;
       if (errno(e) === 'ELOOP') throw new StoreError('perm', `${this.show(name)} is a symbolic link; a store file never is, and it is not followed`);
+      // a FIFO opened for writing with O_NONBLOCK and no reader
       if (errno(e) === 'ENXIO') throw new StoreError('perm', `${this.show(name)} is not a regular file (a store file must be one; it is never followed or read)`);
-      throw ioError(`cannot write ${this.show(name)}`, e);
+      throw ioError(`cannot ${verb} ${this.show(name)}`, e);
     }
     try {
       checkFile(fstatSync(fd), this.show(name));
