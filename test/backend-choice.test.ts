@@ -160,3 +160,19 @@ test('a monitor of a store that does not exist yet says so, waits, and then show
   assert.equal(await mon, 0);
   assert.equal((out.match(/sadb_msg\{ version=2 type=3 /g) ?? []).length, 3);
 });
+
+test('a directory that is not a store is named as such, with no advice to chmod it; a store open to others gets the chmod', async () => {
+  const dir = tempDir();
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'README.md'), 'a project');
+  let r = await runCli(['--store', dir, '-f', 'a.conf'], { files: { 'a.conf': SA } });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `setkey: ${dir} is not a setkey store (it holds README.md); it is left untouched\n`);
+  assert.doesNotMatch(r.stderr, /chmod/);
+  const store = join(dir, 's');
+  assert.equal((await runCli(['--store', store, '-f', 'a.conf'], { files: { 'a.conf': SA } })).code, 0);
+  chmodSync(store, 0o755);
+  r = await runCli(['--store', store, '-D']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `setkey: ${store} is open to other users (mode 755); it holds keys: chmod 700 ${store}\n`);
+});

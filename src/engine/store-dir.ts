@@ -168,8 +168,20 @@ export class StoreDir {
     try {
       const st = fstatSync(fd);
       const me = uid();
-      if (me >= 0 && st.uid !== me) throw new StoreError('perm', `${path} belongs to ${describeOwner(st)}, not to you; a store is used only by its owner`);
-      if (st.mode & 0o077) throw new StoreError('perm', `${path} is open to other users (mode ${(st.mode & 0o777).toString(8)}); a store holds keys and must be 0700`);
+      const wrongOwner = me >= 0 && st.uid !== me;
+      if (wrongOwner || st.mode & 0o077) {
+        // a directory that is no store at all (a project, a home) is named as such: no advice to chmod it
+        const notStore = notAStore(fd, real);
+        if (notStore) throw new StoreError('foreign', `${path} is not a setkey store (it holds ${notStore}); it is left untouched`);
+        if (wrongOwner) throw new StoreError('perm', `${path} belongs to ${describeOwner(st)}, not to you; a store is used only by its owner`);
+        const mode = (st.mode & 0o777).toString(8);
+        throw new StoreError(
+          'perm',
+          existsIn(fd, real, 'FORMAT')
+            ? `${path} is open to other users (mode ${mode}); it holds keys: chmod 700 ${path}`
+            : `${path} is open to other users (mode ${mode}); a store holds keys, so it must be a private directory (mode 700)`,
+        );
+      }
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -334,6 +346,29 @@ export function readAll(fd: number, limit: number, what: string): Buffer {
     off += n;
   }
   return off === size ? b : b.subarray(0, off);
+}
+
+/** What a non-empty directory without a store's FORMAT holds (a few names), or undefined. */
+function notAStore(fd: number, real: string): string | undefined {
+  const base = viaDescriptor(fd) ?? real;
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return undefined;
+  }
+  if (names.length === 0 || names.includes('FORMAT')) return undefined;
+  const shown = names.sort().slice(0, 3).join(', ');
+  return names.length > 3 ? `${shown}, ...` : shown;
+}
+
+function existsIn(fd: number, real: string, name: string): boolean {
+  try {
+    lstatSync(`${viaDescriptor(fd) ?? real}/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** /proc/self/fd/N when it leads to the open directory (Linux with /proc mounted). */
