@@ -22,6 +22,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { errnoName } from '../src/format/strerror.js';
 import { formatIp } from '../src/model/address.js';
+import { declaredState } from '../src/converge/declare.js';
+import { readState, type SyncState } from '../src/converge/state.js';
+import { planSync } from '../src/converge/plan.js';
+import { applyPlan } from '../src/converge/apply.js';
 
 export interface Harness {
   readonly backend: Backend;
@@ -103,6 +107,35 @@ const K20 = '0x00112233445566778899aabbccddeeff00112233';
 const esp = (src: string, dst: string, spi: number, extra = ''): string => `add ${src} ${dst} esp ${spi} ${extra} -E aes-cbc ${K16} -A hmac-sha1 ${K20};`;
 
 type Case = (h: Harness) => Promise<void>;
+
+/**
+ * A file for the sync cases: SAs (where the kernel holds them) and policies;
+ * `changed` is the same file with one of each kind of difference.
+ */
+function syncConf(h: Harness, o: { changed?: boolean }): string {
+  const c = o.changed ?? false;
+  const pol = [
+    'spdadd 10.1.0.0/16 10.2.0.0/16 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;',
+    `spdadd 10.2.0.0/16 10.1.0.0/16 any -P in ipsec esp/tunnel/192.0.2.2-192.0.2.1/${c ? 'unique:7' : 'require'};`,
+    `spdadd 10.3.0.0/16 10.4.0.0/16 tcp -P out prio def ${c ? '+ 20' : '+ 10'} discard;`,
+    c ? 'spdadd 10.5.0.0/16 10.6.0.0/16 any -P out none;' : 'spdadd 10.7.0.0/16 10.6.0.0/16 any -P out none;',
+  ];
+  if (h.noSas) return pol.join('\n');
+  const sas = [
+    esp('192.0.2.1', '192.0.2.2', 0x1001, '-m tunnel'),
+    esp('192.0.2.2', '192.0.2.1', 0x1002, `-m tunnel ${c ? '-lh 3600 -ls 3000' : '-lh 7200 -ls 6000'}`),
+    c ? `add 192.0.2.1 192.0.2.3 esp 0x1003 -E aes-cbc 0x${'77'.repeat(16)} -A hmac-sha1 ${K20};` : esp('192.0.2.1', '192.0.2.3', 0x1003),
+    c ? esp('192.0.2.1', '192.0.2.4', 0x1004) : esp('192.0.2.1', '192.0.2.5', 0x1005),
+  ];
+  return [...sas, ...pol].join('\n');
+}
+
+async function declared(text: string): Promise<SyncState> {
+  const d = await declaredState(text, { file: 'declared.conf', sys: testSys, lookup: testLookup });
+  assert.ok(d.state, d.diagnostics.map((x) => x.message).join('\n'));
+  return d.state;
+}
+
 
 const CASES: Record<string, Case> = {
   'add: the same (dst, protocol, SPI) again is EEXIST, and the first stays': async (h) => {
@@ -342,6 +375,53 @@ const CASES: Record<string, Case> = {
     }
   },
 
+  'sync: the difference between a state and itself is empty, and a sync of it sends nothing': async (h) => {
+    const conf = syncConf(h, {});
+    await ok(h, conf);
+    const plan = planSync(await readState(h.backend, { pid: PID }), await declared(conf));
+    assert.deepEqual(plan.steps, []);
+    assert.equal((await applyPlan(h.backend, plan, { pid: PID })).requests, 0);
+  },
+
+  'sync: each kind of difference appears once, --sync removes it, and a second sync sends nothing': async (h) => {
+    await ok(h, syncConf(h, {}));
+    const want = syncConf(h, { changed: true });
+    const plan = planSync(await readState(h.backend, { pid: PID }), await declared(want));
+    const got = plan.steps.map((s) => `${s.kind} ${s.entry}: ${s.why}`).sort();
+    const expected = [
+      'add policy: missing',
+      'delete policy: not declared',
+      'update policy: differs in priority',
+      'update policy: differs in templates',
+      ...(h.noSas
+        ? []
+        : [
+            'add sa: missing',
+            'delete sa: not declared',
+            'replace sa: differs in encryption key (an SA cannot change these in place: deleted, then added)',
+            'update sa: differs in hard lifetime, soft lifetime',
+          ]),
+    ].sort();
+    assert.deepEqual(got, expected);
+    const applied = await applyPlan(h.backend, plan, { pid: PID });
+    assert.equal(applied.failed, undefined, JSON.stringify(applied.failed));
+    const after = planSync(await readState(h.backend, { pid: PID }), await declared(want));
+    assert.deepEqual(after.steps.map((s) => `${s.kind} ${s.entry}: ${s.why}`), []);
+    assert.equal((await applyPlan(h.backend, after, { pid: PID })).requests, 0);
+  },
+
+  'sync --scope=declared touches only the (source, destination) pairs the file names': async (h) => {
+    // another peer's entries, as an IKE daemon would have installed them
+    await ok(h, [`spdadd 10.8.0.0/16 10.9.0.0/16 any -P out ipsec esp/tunnel/192.0.2.8-192.0.2.9/require;`, h.noSas ? '' : esp('192.0.2.8', '192.0.2.9', 0x8888, '-m tunnel')].join('\n'));
+    const want = syncConf(h, {});
+    const mine = planSync(await readState(h.backend, { pid: PID }), await declared(want), { scope: 'declared' });
+    assert.ok(mine.steps.every((s) => s.kind === 'add'), mine.steps.map((s) => s.why).join(', '));
+    assert.deepEqual(mine.untouched, { sas: h.noSas ? 0 : 1, policies: 1 });
+    await applyPlan(h.backend, mine, { pid: PID });
+    const whole = planSync(await readState(h.backend, { pid: PID }), await declared(want));
+    assert.deepEqual(whole.steps.map((s) => `${s.kind} ${s.entry}`).sort(), h.noSas ? ['delete policy'] : ['delete policy', 'delete sa']);
+  },
+
   'lifetimes: soft add time makes the SA dying, hard deletes it': async (h) => {
     await ok(h, esp('10.0.0.1', '10.0.0.2', 0x1000, '-lh 100 -ls 50'));
     h.advance!(49);
@@ -366,7 +446,7 @@ const NEEDS_CLOCK = new Set(['lifetimes: soft add time makes the SA dying, hard 
 
 /** The cases that need SAs (a kernel without ESP, AH and IPComp skips them). */
 export const SA_CASES = new Set(
-  Object.keys(CASES).filter((t) => !/^(spdadd|policy|spdupdate|spddelete|RFC mode|templates|a policy takes|spdflush)/.test(t)),
+  Object.keys(CASES).filter((t) => !/^(spdadd|policy|spdupdate|spddelete|RFC mode|templates|a policy takes|spdflush|sync)/.test(t)),
 );
 
 export function conformance(o: SuiteOptions): void {

@@ -42,6 +42,11 @@ export class EmbeddedBackend implements Backend {
     }
   }
 
+  /** Empty tables in memory, with the engine's (Linux af_key) semantics: nothing is stored. */
+  static memory(opts: Pick<EngineOptions, 'clock' | 'random'> = {}): EmbeddedBackend {
+    return new EmbeddedBackend(Engine.memory(opts));
+  }
+
   /** The store does not exist (yet): the engine reads empty tables in memory. */
   get missing(): boolean {
     return this.absent !== undefined;

@@ -105,15 +105,16 @@ function algName(ref: AlgRef): string {
   return ref;
 }
 
-function keyText(alg: string, k: SaKey | undefined, kind: 'enc' | 'auth'): string {
+function keyText(alg: string, k: SaKey | undefined, kind: 'enc' | 'auth', hide: boolean): string {
   const a = algorithmByName(kind, alg);
   if (a?.noKey) return '';
   if (!k) throw new ScriptError(`${alg} needs a key the SA does not carry`);
   if (k.bits !== k.data.length * 8) throw new ScriptError(`a ${k.bits}-bit key is not a whole number of bytes`);
-  return ' ' + hex(k.data);
+  // a placeholder no parser takes for a key: a statement with it cannot be applied by mistake
+  return hide ? ` <${k.bits}-bit key hidden>` : ' ' + hex(k.data);
 }
 
-function algorithms(sa: SaParams): string[] {
+function algorithms(sa: SaParams, hide = false): string[] {
   const out: string[] = [];
   if (sa.satype === SaType.IPCOMP || (sa.enc && typeof sa.enc.alg === 'string' && !algorithmByName('enc', sa.enc.alg) && algorithmByName('comp', sa.enc.alg))) {
     if (!sa.enc) throw new ScriptError('IPComp SA without a compression algorithm');
@@ -124,9 +125,9 @@ function algorithms(sa: SaParams): string[] {
     let name = algName(sa.enc.alg);
     if (name === 'des-cbc' && sa.flags & SaFlag.DERIV) name = 'des-deriv';
     if (name === 'des-cbc' && sa.flags & SaFlag.IV4B) name = 'des-32iv';
-    out.push(`-E ${name}${keyText(algName(sa.enc.alg), sa.enc.key, 'enc')}`);
+    out.push(`-E ${name}${keyText(algName(sa.enc.alg), sa.enc.key, 'enc', hide)}`);
   }
-  if (sa.auth) out.push(`-A ${algName(sa.auth.alg)}${keyText(algName(sa.auth.alg), sa.auth.key, 'auth')}`);
+  if (sa.auth) out.push(`-A ${algName(sa.auth.alg)}${keyText(algName(sa.auth.alg), sa.auth.key, 'auth', hide)}`);
   return out;
 }
 
@@ -209,12 +210,17 @@ function selectorText(s: Selector): string {
   return `${side(s.src, s.sprefix, s.sport, full, ports)} ${side(s.dst, s.dprefix, s.dport, full, ports)} ${upper}${misc}`;
 }
 
+export interface ScriptOptions {
+  /** keys as a placeholder instead of their bytes (a plan shown without --show-keys) */
+  readonly hideKeys?: boolean;
+}
+
 /** One command as a setkey statement (with its ';'). */
-export function commandToScript(c: Command): string {
+export function commandToScript(c: Command, o: ScriptOptions = {}): string {
   switch (c.kind) {
     case 'add':
     case 'update':
-      return [saHead(c.kind, c.sa, '0x' + (c.sa.spi >>> 0).toString(16)), ...extensions(c.sa), ...algorithms(c.sa)].join(' ') + ';';
+      return [saHead(c.kind, c.sa, '0x' + (c.sa.spi >>> 0).toString(16)), ...extensions(c.sa), ...algorithms(c.sa, o.hideKeys)].join(' ') + ';';
     case 'get':
     case 'delete':
       return [saHead(c.kind, c.sa, '0x' + (c.sa.spi >>> 0).toString(16)), ...extensions(c.sa)].join(' ') + ';';
