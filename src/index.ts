@@ -27,3 +27,9 @@ export { Engine, type EngineOptions, type Reply, type Session } from './engine/e
 export { Store, StoreError } from './engine/store.js';
 export { XfrmBackend } from './backends/xfrm.js';
 export { PfkeyBackend } from './backends/pfkey.js';
+export { readState, stateOfMessages, type SyncState, type SaEntry, type PolicyEntry } from './converge/state.js';
+export { declaredState, declaredStateOf, DeclareError, type DeclareOptions } from './converge/declare.js';
+export { planSync, planRequests, saIdentity, policyIdentity, type Plan, type PlanOptions, type Step, type StepKind } from './converge/plan.js';
+export { applyPlan, type Applied } from './converge/apply.js';
+export { planText, planJson, entryName } from './converge/print.js';
+export { stateText, stateJson, stateScriptText, type StatePrintOptions } from './converge/render.js';

@@ -29,6 +29,10 @@ export interface Options {
   platform?: 'linux' | 'freebsd' | 'xnu';
   format?: 'setkey' | 'script' | 'json';
   showKeys: boolean;
+  /** --diff / --sync: compare the backend with what -f FILE (or -c) declares, and show or apply the plan */
+  converge?: 'diff' | 'sync';
+  /** --scope: the whole tables (default) or only the (src, dst) pairs the file names */
+  scope?: 'all' | 'declared';
   files: string[];
 }
 
@@ -42,8 +46,8 @@ export type ArgsResult =
 
 const WITH_ARG = new Set(['f']);
 const FLAGS = new Set('acdHlnvxDFPphVrk?'.split(''));
-const LONG_WITH_ARG = new Set(['backend', 'store', 'platform', 'format']);
-const LONG_FLAGS = new Set(['help', 'version', 'show-keys']);
+const LONG_WITH_ARG = new Set(['backend', 'store', 'platform', 'format', 'scope']);
+const LONG_FLAGS = new Set(['help', 'version', 'show-keys', 'diff', 'sync']);
 
 function defaults(): Options {
   return {
@@ -70,6 +74,15 @@ function applyLong(o: Options, name: string, value: string | undefined): ArgsRes
       return { action: 'long-version' };
     case 'show-keys':
       o.showKeys = true;
+      return undefined;
+    case 'diff':
+    case 'sync':
+      if (o.converge && o.converge !== name) return { action: 'error', message: '--diff and --sync: give one of them' };
+      o.converge = name;
+      return undefined;
+    case 'scope':
+      if (value !== 'all' && value !== 'declared') return { action: 'error', message: `--scope takes all or declared, not '${value}'` };
+      o.scope = value;
       return undefined;
     case 'backend':
       if (value !== 'embedded' && value !== 'xfrm' && value !== 'pfkey') return { action: 'error', message: `--backend takes embedded, xfrm or pfkey, not '${value}'` };

@@ -77,6 +77,25 @@ async function untilStoreExists(io: Io, o: Options, b: Backend): Promise<Backend
   return b;
 }
 
+/** --diff / --sync -f FILE (or -c: all of stdin is the declaration). */
+async function runConvergeMode(io: Io, o: Options): Promise<number> {
+  const flag = `--${o.converge}`;
+  if (o.mode !== 'script' && o.mode !== 'stdin') {
+    io.stderr(`setkey: ${flag} compares the tables with a file: give -f FILE (or -c for standard input)\n`);
+    return 1;
+  }
+  if (o.noAct) {
+    io.stderr(`setkey: ${flag} reads the backend's tables; -n touches no backend (setkey -n -f FILE checks a file)\n`);
+    return 1;
+  }
+  const path = o.mode === 'script' ? o.script! : '-';
+  const input = await readInput(io, path, { ...o, noAct: false, hexdump: false });
+  if (input === undefined) return 1;
+  const { runConverge } = await import('./converge.js');
+  // a diff only reads: it never creates a store
+  return withBackend(io, o, (b) => runConverge(io, o, input, b), o.converge === 'diff');
+}
+
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const a = parseArgs(argv);
   switch (a.action) {
@@ -99,6 +118,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return 1;
   }
   const o = a.options;
+  if (o.converge) return runConvergeMode(io, o);
   if (o.files.length > 0) return (await import('./filemode.js')).runFileMode(io, o);
   switch (o.mode) {
     case 'script': {

@@ -71,6 +71,8 @@ export interface RunState {
 }
 
 const MAX_WARNINGS = 50;
+/** Errors shown of one file (the check's cap, which the resolver's errors count towards). */
+const MAX_ERRORS = 50;
 
 function report(io: Io, diags: readonly Diagnostic[], lines: Lines | undefined, st: RunState): void {
   for (const d of diags) {
@@ -255,28 +257,52 @@ function joinParsed(parsed: string[]): string {
   return t;
 }
 
-/** The line that says a file was refused for its errors. */
-function refusedLine(input: ScriptInput): string {
+/** The line that says a file was refused for its errors, with their count (the check's, or all of them). */
+function refusedLine(input: ScriptInput, errors = input.errorCount): string {
   const name = escapeControls(input.file);
   if (input.stoppedReading) return `setkey: too many errors in ${name}; stopped reading; nothing applied\n`;
-  return `setkey: ${input.errorCount} error${input.errorCount > 1 ? 's' : ''} in ${name}; nothing applied\n`;
+  return `setkey: ${errors} error${errors === 1 ? '' : 's'} in ${name}; nothing applied\n`;
 }
 
-/** -f on a backend: the file was checked (first pass); resolve its host names, then apply all of it or none (second pass). */
-async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, backend: Backend, lines: Lines, st: RunState): Promise<number> {
-  const res = await resolveStatements(input.hosts, file, io.lookup);
-  report(io, res.diagnostics, lines, st);
-  if (res.diagnostics.some((d) => d.severity === 'error')) {
-    io.stderr(`setkey: errors in ${escapeControls(file)}; nothing applied\n`);
-    return finish(io, st);
-  }
+/** Host names' commands by their statement's position (a statement with names may become several commands). */
+function byPosition(commands: readonly Command[]): Map<string, Command[]> {
   const resolved = new Map<string, Command[]>();
-  for (const c of res.commands) {
+  for (const c of commands) {
     const k = `${c.pos.line}:${c.pos.col}`;
     const list = resolved.get(k);
     if (list) list.push(c);
     else resolved.set(k, [c]);
   }
+  return resolved;
+}
+
+/**
+ * The check's diagnostics and the resolver's, in source order (the
+ * check's first at one position), at most MAX_ERRORS errors: one run
+ * reports a host name that does not resolve with the syntax errors.
+ */
+function mergeDiagnostics(a: readonly Diagnostic[], b: readonly Diagnostic[]): Diagnostic[] {
+  if (b.length === 0) return a as Diagnostic[];
+  const out: Diagnostic[] = [];
+  let i = 0;
+  let j = 0;
+  let errors = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    const takeA = x !== undefined && (y === undefined || x.line < y.line || (x.line === y.line && x.col <= y.col));
+    const d = takeA ? a[i++]! : b[j++]!;
+    if (d.severity === 'error' && ++errors > MAX_ERRORS) {
+      out.push({ ...d, code: 'too-many-errors', message: `too many errors; stopped reporting after ${MAX_ERRORS}`, expected: undefined });
+      break;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/** -f on a backend: the file was checked and its host names resolved; apply all of it or none (second pass). */
+async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, backend: Backend, lines: Lines, st: RunState, resolved: ReadonlyMap<string, readonly Command[]>): Promise<number> {
   // a small file's statements were kept by the check; a large one is read again, chunk by chunk
   const chunks = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input.text(), file, io, o, resolved);
   const ok = await apply(io, o, backend, chunks, true, lines, st);
@@ -301,22 +327,32 @@ function commandsOf(statements: readonly Statement[], o: Options, resolved: Read
   return out;
 }
 
-/** `-f FILE`: the whole file is parsed and checked (by readScript) before anything is applied, then applied whole or not at all. */
+/**
+ * `-f FILE`: the whole file is parsed and checked (by readScript), its host
+ * names resolved, and every error of both reported, before anything is
+ * applied; then it is applied whole or not at all.
+ */
 export async function runFile(io: Io, o: Options, file: string, input: ScriptInput, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
   const lines = new Lines(input.text, 1, 1, input.quotedLines);
-  report(io, input.diagnostics, lines, st);
+  // names are looked up even when the check found errors (unless it stopped at the cap): one run shows them all
+  const res = input.stoppedReading ? { commands: [], diagnostics: [] } : await resolveStatements(input.hosts, file, io.lookup);
+  report(io, mergeDiagnostics(input.diagnostics, res.diagnostics), lines, st);
   // the check kept 50 warnings and counted the rest
   st.warnings += input.droppedWarnings;
-  if (input.errorCount > 0) {
-    io.stderr(refusedLine(input));
+  const errors = input.errorCount + res.diagnostics.filter((d) => d.severity === 'error').length;
+  if (errors > 0) {
+    io.stderr(refusedLine(input, errors));
     return finish(io, st);
   }
-  if (backend) return applyFile(io, o, file, input, backend, lines, st);
-  // with -n and no -H nothing needs the statements after checking, except the host names to resolve
-  const statements = !o.hexdump ? input.hosts : (input.statements ?? parse(input.text(), { file, sys: io.sys }).statements);
-  const ok = await runStatements(io, o, file, statements, lines, st, backend, true);
-  if (!ok) io.stderr(`setkey: errors in ${escapeControls(file)}; nothing applied\n`);
+  const resolved = byPosition(res.commands);
+  if (backend) return applyFile(io, o, file, input, backend, lines, st, resolved);
+  // with -n and no -H nothing needs the statements after checking
+  if (!o.hexdump) return finish(io, st);
+  const statements = input.statements ?? parse(input.text(), { file, sys: io.sys }).statements;
+  const bad = printMessages(io, commandsOf(statements, o, resolved), o);
+  report(io, bad, lines, st);
+  if (bad.length) io.stderr(refusedLine(input, bad.length));
   return finish(io, st);
 }
 
@@ -335,7 +371,8 @@ export async function runStdin(io: Io, o: Options, backend?: Backend): Promise<n
     const r = parse(chunk.text, { file, sys: io.sys, firstLine: chunk.firstLine, start: chunk.start, lineStart: chunk.lineStart, quotedLines: quoted });
     const lines = new Lines(chunk.text, chunk.firstLine, 1 - chunk.lineStart, new Set(quoted));
     report(io, r.diagnostics, lines, st);
-    if (r.errorCount === 0) await runStatements(io, o, file, r.statements, lines, st, backend, false);
+    // each statement stands on its own: one that lacked its ';' does not keep the next from running
+    if (r.statements.length) await runStatements(io, o, file, r.statements, lines, st, backend, false);
     return r.exited;
   };
   for await (const data of io.stdin()) {
@@ -352,4 +389,33 @@ function tooLong(file: string, at: { line: number; col: number; endless?: boolea
   const size = describeSize(MAX_STATEMENT);
   if (at.endless) return { severity: 'error', code: 'no-semicolon', file, line: at.line, col: at.col, message: `still no ';' after ${describeSize(MAX_INPUT)}; stopped reading` };
   return { severity: 'error', code: 'statement-too-long', file, line: at.line, col: at.col, message: `no ';' within ${size} of the start of this statement (skipped up to its ';')`, expected: `statements of at most ${size}` };
+}
+
+/**
+ * The commands a checked script declares, for --diff and --sync: its
+ * diagnostics reported as -f reports them, host names resolved, RFC-mode
+ * forward copies added. Undefined after errors (the summary printed).
+ */
+export async function declarationCommands(io: Io, o: Options, input: ScriptInput): Promise<Command[] | undefined> {
+  const st: RunState = { errors: 0, warnings: 0 };
+  const lines = new Lines(input.text, 1, 1, input.quotedLines);
+  report(io, input.diagnostics, lines, st);
+  st.warnings += input.droppedWarnings;
+  if (input.errorCount > 0) {
+    io.stderr(refusedLine(input).replace('nothing applied', 'nothing compared'));
+    return undefined;
+  }
+  const res = await resolveStatements(input.hosts, input.file, io.lookup);
+  report(io, res.diagnostics, lines, st);
+  if (res.diagnostics.some((d) => d.severity === 'error')) {
+    io.stderr(`setkey: errors in ${escapeControls(input.file)}; nothing compared\n`);
+    return undefined;
+  }
+  const resolved = new Map<string, Command[]>();
+  for (const c of res.commands) {
+    const k = `${c.pos.line}:${c.pos.col}`;
+    resolved.set(k, [...(resolved.get(k) ?? []), c]);
+  }
+  const statements = input.statements ?? parse(input.text(), { file: input.file, sys: io.sys }).statements;
+  return [...commandsOf(statements, o, resolved)];
 }

@@ -6,7 +6,7 @@
  * so a plan printed without them cannot be applied by mistake.
  */
 import { formatIp } from '../model/address.js';
-import { dirTable, nameOf, saProtoTable } from '../model/tables.js';
+import { dirTable, IpProto, nameOf, saProtoTable } from '../model/tables.js';
 import { commandToScript, ScriptError } from '../format/script.js';
 import { stringifyJson, type Json } from '../format/json.js';
 import type { Plan, Step } from './plan.js';
@@ -17,6 +17,9 @@ export interface PlanPrintOptions {
   /** what the plan reaches (a file name), for the header */
   readonly target?: string;
 }
+
+/** Upper-layer protocol words for entry names, from the one table of protocol numbers. */
+const UPPER: ReadonlyMap<number, string> = new Map(Object.entries(IpProto).map(([k, v]) => [v, k.toLowerCase()]));
 
 function isSa(e: SaEntry | PolicyEntry): e is SaEntry {
   return 'sa' in e;
@@ -29,9 +32,12 @@ export function entryName(e: SaEntry | PolicyEntry): string {
     return `SA ${proto} 0x${(e.sa.spi >>> 0).toString(16)} ${formatIp(e.sa.src.addr)} > ${formatIp(e.sa.dst.addr)}`;
   }
   const s = e.selector;
-  const port = (p: number): string => (p ? `[${p}]` : '');
-  const upper = s.proto === 255 ? 'any' : String(s.proto);
-  return `policy ${nameOf(dirTable, e.rule.dir) ?? e.rule.dir} ${formatIp(s.src)}/${s.sprefix}${port(s.sport)} > ${formatIp(s.dst)}/${s.dprefix}${port(s.dport)} ${upper}`;
+  const upper = UPPER.get(s.proto) ?? String(s.proto);
+  // ICMP type and code, and GRE key halves, ride in the ports
+  const typed = s.proto === IpProto.ICMP || s.proto === IpProto.ICMPV6 || s.proto === IpProto.MH || s.proto === IpProto.GRE;
+  const port = (p: number): string => (p && !typed ? `[${p}]` : '');
+  const misc = typed && (s.sport || s.dport) ? ` ${s.sport},${s.dport}` : '';
+  return `policy ${nameOf(dirTable, e.rule.dir) ?? e.rule.dir} ${formatIp(s.src)}/${s.sprefix}${port(s.sport)} > ${formatIp(s.dst)}/${s.dprefix}${port(s.dport)} ${upper}${misc}`;
 }
 
 function statements(step: Step, showKeys: boolean): string[] {
