@@ -69,10 +69,10 @@ test('-f: a missing file is an error naming it', async () => {
 test('-n -f: valid input is silent and exits 0; errors exit 1 and apply nothing', async () => {
   const ok = await runCli(['-n', '-f', 'a.conf'], { files: { 'a.conf': 'flush;\nspdflush;\n' } });
   assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, '', '']);
-  const bad = await runCli(['-n', '-f', 'a.conf'], { files: { 'a.conf': 'flush;\nadd 10.0.0.1 10.0.0.2 esp 1 -E null;\n' } });
+  const bad = await runCli(['-n', '-f', 'a.conf'], { files: { 'a.conf': 'flush;\nadd 10.0.0.1 10.0.0.2 esp 0 -E null;\n' } });
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /^a\.conf:2:27: error: SPI 1 is reserved/m);
-  assert.match(bad.stderr, /\n  add 10\.0\.0\.1 10\.0\.0\.2 esp 1 -E null;\n {28}\^\n/);
+  assert.match(bad.stderr, /^a\.conf:2:27: error: SPI 0 is reserved/m);
+  assert.match(bad.stderr, /\n  add 10\.0\.0\.1 10\.0\.0\.2 esp 0 -E null;\n {28}\^\n/);
   assert.match(bad.stderr, /nothing applied/);
 });
 
@@ -127,13 +127,13 @@ test('-f - reads the statements from stdin', async () => {
 
 test('-c: each statement runs at its ;, across chunks, lines counted, quotes respected', async () => {
   const r = await runCli(['-n', '-H', '-c'], {
-    stdin: ['add 10.0.0.1 10.0.0.2 ah 0x1000 -A hmac-md5 "0123456', ';89abcdef"; flu', 'sh;\n# comment ; here\nspddump;\nbogus;\nadd 10.0.0.1\n 10.0.0.2 esp 7 -E null;\nspdflush;\n'],
+    stdin: ['add 10.0.0.1 10.0.0.2 ah 0x1000 -A hmac-md5 "0123456', ';89abcdef"; flu', 'sh;\n# comment ; here\nspddump;\nbogus;\nadd 10.0.0.1\n 10.0.0.2 esp 0 -E null;\nspdflush;\n'],
   });
   assert.equal(r.code, 1);
   const msgs = hexMessages(r.stdout);
   assert.deepEqual(msgs.map((m) => m[1]), [3, 9, 18, 19]); // ADD, FLUSH, SPDDUMP, SPDFLUSH: errors did not stop the loop
   assert.match(r.stderr, /^<stdin>:4:1: error: unknown command 'bogus'/m);
-  assert.match(r.stderr, /^<stdin>:6:15: error: SPI 7 is reserved/m);
+  assert.match(r.stderr, /^<stdin>:6:15: error: SPI 0 is reserved/m);
 });
 
 test('-c: exit stops reading; a statement left without ; at EOF is an error', async () => {
@@ -142,7 +142,7 @@ test('-c: exit stops reading; a statement left without ; at EOF is an error', as
   assert.equal(hexMessages(e.stdout).length, 1);
   const m = await runCli(['-n', '-c'], { stdin: 'spdflush;\nspddump' });
   assert.equal(m.code, 1);
-  assert.match(m.stderr, /<stdin>:2:8: error: missing ';'/);
+  assert.match(m.stderr, /<stdin>:2:8: error: expected ';' after 'spddump'\n/);
   const empty = await runCli(['-n', '-c'], { stdin: '' });
   assert.deepEqual([empty.code, empty.stdout, empty.stderr], [0, '', '']);
 });

@@ -86,11 +86,12 @@ test('protocols: esp-old/ah-old set OLD, esp-udp adds NAT-T with 4500 defaults a
   assert.equal(ipc.sa.flags & SaFlag.RAWCPI, SaFlag.RAWCPI);
 });
 
-test('SPI: decimal and hex; 0-255 reserved, beyond 32 bits rejected; CPI is 16 bits', () => {
+test('SPI: decimal and hex; 0 reserved, 1-255 a warning, beyond 32 bits rejected; CPI is 16 bits', () => {
   assert.equal(add(`add 10.0.0.1 10.0.0.2 esp 4096 -E des-cbc ${DES};`).sa.spi, 4096);
   assert.equal(add(`add 10.0.0.1 10.0.0.2 esp 0xffffffff -E des-cbc ${DES};`).sa.spi, 0xffffffff);
   assert.equal(add(`add 10.0.0.1 10.0.0.2 esp 256 -E des-cbc ${DES};`).sa.spi, 256);
-  assert.equal(error(`add 10.0.0.1 10.0.0.2 esp 255 -E des-cbc ${DES};`)[2], 'spi-reserved');
+  assert.deepEqual(warnings(`add 10.0.0.1 10.0.0.2 esp 255 -E des-cbc ${DES};`), ['spi-reserved']);
+  assert.equal(error(`add 10.0.0.1 10.0.0.2 esp 0 -E des-cbc ${DES};`)[2], 'spi-reserved');
   assert.equal(error(`add 10.0.0.1 10.0.0.2 esp 0x100000000 -E des-cbc ${DES};`)[2], 'spi-range');
   assert.equal(error(`add 10.0.0.1 10.0.0.2 esp 99999999999999999999999 -E des-cbc ${DES};`)[2], 'spi-range');
   assert.equal(error('add 10.0.0.1 10.0.0.2 ipcomp 0x10000 -C deflate;')[2], 'spi-range');
@@ -205,8 +206,9 @@ test('policies: directions, actions, levels, unique ids, priorities', () => {
   assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out prio high + 1073741825 none;')[2], 'priority-range');
   assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out prio low - 1073741824 none;')[2], 'priority-range');
   assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out prio -2147483648 none;')[2], 'priority-range');
-  assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//unique:0;')[2], 'unique-range');
-  assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//unique:32768;')[2], 'unique-range');
+  assert.deepEqual(warnings('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//unique:0;'), ['unique-auto']);
+  assert.deepEqual(warnings('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//unique:32768;'), ['unique-auto']);
+  assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//unique:4294967296;')[2], 'unique-range');
   assert.equal(error('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/tunnel//require;')[2], 'tunnel-endpoints');
   const d = policy('spdadd 10.0.0.1 10.0.0.2 any -P fwd;').policy;
   assert.deepEqual([d.dir, d.action, d.priority], [Dir.FWD, Action.DISCARD, 0]);
@@ -222,7 +224,7 @@ test('errors in the policy text point at the offending word, across lines', () =
 });
 
 test('all errors are reported, each on its line, bounded', () => {
-  const src = ['add 10.0.0.1 10.0.0.2 esp 1 -E null;', 'flush;', 'bogus;', 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E des-cbc 0x00;', 'spdadd 10.0.0.1 10.0.0.2 any -P sideways none;'].join('\n');
+  const src = ['add 10.0.0.1 10.0.0.2 esp 0 -E null;', 'flush;', 'bogus;', 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E des-cbc 0x00;', 'spdadd 10.0.0.1 10.0.0.2 any -P sideways none;'].join('\n');
   const r = parse(src, { file: 't', sys: testSys });
   assert.deepEqual(
     r.diagnostics.map((d) => [d.line, d.code]),

@@ -47,6 +47,7 @@ export function systemDb(): SystemDb {
   return {
     protocolByName: (n) => protos().byName.get(n),
     protocolByNumber: (n) => protos().byNumber.get(n),
+    protocolNames: () => protos().byName.keys(),
     serviceByName(name, proto) {
       services ??= parseServices(readText('/etc/services') ?? '');
       const e = services.get(name);

@@ -36,6 +36,8 @@ export interface Algorithm {
   readonly noKey?: boolean;
   /** the word the reference's dump prints for this algorithm (Linux numbering) */
   readonly dumpWord?: string;
+  /** named as an example where a message cannot list every algorithm */
+  readonly common?: boolean;
 }
 
 /** A spelling that selects an algorithm with extra meaning (KAME's DES variants, `simple`). */
@@ -60,25 +62,25 @@ export const ALGORITHMS: readonly Algorithm[] = [
   { name: 'null', kind: 'enc', aliases: [], ids: { linux: 11, freebsd: 11, xnu: 3 }, xfrm: 'ecb(cipher_null)', keyBits: [0], noKey: true, dumpWord: 'null' },
   { name: 'cast128-cbc', kind: 'enc', aliases: [], ids: { linux: 6, freebsd: 6, xnu: 5 }, xfrm: 'cbc(cast5)', keyBits: { min: 40, max: 128, step: 8 }, dumpWord: 'cast128-cbc' },
   { name: 'blowfish-cbc', kind: 'enc', aliases: [], ids: { linux: 7, freebsd: 7, xnu: 4 }, xfrm: 'cbc(blowfish)', keyBits: { min: 40, max: 448, step: 8 }, dumpWord: 'blowfish-cbc' },
-  { name: 'aes-cbc', kind: 'enc', aliases: ['rijndael-cbc'], ids: { linux: 12, freebsd: 12, xnu: 12 }, xfrm: 'cbc(aes)', keyBits: AES_KEYS, dumpWord: 'aes-cbc' },
+  { name: 'aes-cbc', kind: 'enc', aliases: ['rijndael-cbc'], ids: { linux: 12, freebsd: 12, xnu: 12 }, xfrm: 'cbc(aes)', keyBits: AES_KEYS, dumpWord: 'aes-cbc', common: true },
   { name: 'aes-ctr', kind: 'enc', aliases: [], ids: { linux: 13, freebsd: 13 }, xfrm: 'rfc3686(ctr(aes))', keyBits: AES_SALTED, saltBits: 32, dumpWord: 'aes-ctr' },
   { name: 'twofish-cbc', kind: 'enc', aliases: [], ids: { linux: 253 }, xfrm: 'cbc(twofish)', keyBits: AES_KEYS, dumpWord: 'twofish-cbc' },
   { name: 'camellia-cbc', kind: 'enc', aliases: [], ids: { linux: 22, freebsd: 22 }, xfrm: 'cbc(camellia)', keyBits: AES_KEYS, dumpWord: 'camellia-cbc' },
   { name: 'serpent-cbc', kind: 'enc', aliases: [], ids: { linux: 252 }, xfrm: 'cbc(serpent)', keyBits: AES_KEYS },
   // AEAD: Linux af_key cannot install them (aead_list is reachable by name over netlink only)
-  { name: 'aes-gcm-16', kind: 'enc', aliases: [], ids: { linux: 20, freebsd: 20, xnu: 13 }, xfrm: 'rfc4106(gcm(aes))', keyBits: AES_SALTED, saltBits: 32, icvBits: 128, aead: true },
+  { name: 'aes-gcm-16', kind: 'enc', aliases: [], ids: { linux: 20, freebsd: 20, xnu: 13 }, xfrm: 'rfc4106(gcm(aes))', keyBits: AES_SALTED, saltBits: 32, icvBits: 128, aead: true, common: true },
   { name: 'aes-gmac', kind: 'enc', aliases: [], ids: { linux: 23, freebsd: 23 }, xfrm: 'rfc4543(gcm(aes))', keyBits: AES_SALTED, saltBits: 32, icvBits: 128, aead: true },
   { name: 'chacha20-poly1305', kind: 'enc', aliases: [], ids: { freebsd: 15, xnu: 14 }, xfrm: 'rfc7539esp(chacha20,poly1305)', keyBits: [288], saltBits: 32, icvBits: 128, aead: true },
 
   // authentication (sadb_sa_auth)
   { name: 'hmac-md5', kind: 'auth', aliases: [], ids: { linux: 2, freebsd: 2, xnu: 1 }, xfrm: 'hmac(md5)', keyBits: [128], icvBits: 96, dumpWord: 'hmac-md5' },
-  { name: 'hmac-sha1', kind: 'auth', aliases: [], ids: { linux: 3, freebsd: 3, xnu: 2 }, xfrm: 'hmac(sha1)', keyBits: [160], icvBits: 96, dumpWord: 'hmac-sha1' },
+  { name: 'hmac-sha1', kind: 'auth', aliases: [], ids: { linux: 3, freebsd: 3, xnu: 2 }, xfrm: 'hmac(sha1)', keyBits: [160], icvBits: 96, dumpWord: 'hmac-sha1', common: true },
   { name: 'keyed-md5', kind: 'auth', aliases: [], ids: { linux: 249, freebsd: 249, xnu: 3 }, keyBits: [128], icvBits: 96, dumpWord: 'md5' },
   { name: 'keyed-sha1', kind: 'auth', aliases: [], ids: { linux: 250, freebsd: 250, xnu: 4 }, keyBits: [160], icvBits: 96, dumpWord: 'sha' },
   // The setkey man page documents a 96-bit ICV for hmac-sha256 (draft-ietf-ipsec-ciph-sha-256-00),
   // which is also what Linux af_key installs; RFC 4868's 128 bits has its own spelling below.
   // FreeBSD's SADB_X_AALG_SHA2_256 (5) truncates to 128 bits (RFC 4868), so there 5 is the -128 entry.
-  { name: 'hmac-sha256', kind: 'auth', aliases: ['hmac-sha2-256'], ids: { linux: 5, xnu: 6 }, xfrm: 'hmac(sha256)', keyBits: [256], icvBits: 96, dumpWord: 'hmac-sha256' },
+  { name: 'hmac-sha256', kind: 'auth', aliases: ['hmac-sha2-256'], ids: { linux: 5, xnu: 6 }, xfrm: 'hmac(sha256)', keyBits: [256], icvBits: 96, dumpWord: 'hmac-sha256', common: true },
   { name: 'hmac-sha256-128', kind: 'auth', aliases: ['hmac-sha2-256-128'], ids: { freebsd: 5 }, xfrm: 'hmac(sha256)', keyBits: [256], icvBits: 128 },
   { name: 'hmac-sha384', kind: 'auth', aliases: ['hmac-sha2-384'], ids: { linux: 6, freebsd: 6, xnu: 7 }, xfrm: 'hmac(sha384)', keyBits: [384], icvBits: 192, dumpWord: 'hmac-sha384' },
   { name: 'hmac-sha512', kind: 'auth', aliases: ['hmac-sha2-512'], ids: { linux: 7, freebsd: 7, xnu: 8 }, xfrm: 'hmac(sha512)', keyBits: [512], icvBits: 256, dumpWord: 'hmac-sha512' },

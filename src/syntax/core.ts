@@ -2,14 +2,19 @@
  * Shared machinery of the statement parser: token access, errors as values
  * thrown to the statement loop, numbers, address flags and address words.
  */
-import { parseIpLiteral, type Family, type IpAddress } from '../model/address.js';
+import { formatIp, parseIpLiteral, type Family, type IpAddress } from '../model/address.js';
 import type { SourcePos } from '../model/command.js';
 import type { Diagnostic } from './diagnostics.js';
-import { Lexer, Tok } from './lexer.js';
+import { COMMAND_WORDS, Lexer, Tok } from './lexer.js';
 import type { SystemDb } from './sysdb.js';
-import { escapeControls, quoteToken, redactedShape, showToken } from './redact.js';
+import { escapeControls, looksLikeKey, quoteToken, redactedShape, showToken } from './redact.js';
+import { nearest, type SuggestOptions } from './suggest.js';
 
-/** Thrown inside a statement; the statement loop records it and skips to the next ';'. */
+/**
+ * Thrown inside a statement; the statement loop records it and skips to the
+ * next ';', or to the command word that begins the next statement where this
+ * one lacked its ';'.
+ */
 export class StatementError {
   constructor(readonly diag: Diagnostic) {}
 }
@@ -47,9 +52,61 @@ export function decimalValue(t: string): number | undefined {
   return v > Number.MAX_SAFE_INTEGER ? Infinity : v;
 }
 
+/** Messages name what a missing ';' follows; a name longer than this is cut (from its start: its end is where the ';' goes). */
+const WHAT_MAX = 48;
+
+/** A value of one part of an inet_aton address, as strtoul(base 0) reads it; undefined if not all digits of its base. */
+function atonPart(p: string): { v: number; base: number } | undefined {
+  let base = 10;
+  let digits = p;
+  if (/^0[xX]/.test(p)) {
+    base = 16;
+    digits = p.slice(2);
+  } else if (p.length > 1 && p.charCodeAt(0) === 48) {
+    base = 8;
+    digits = p.slice(1);
+  }
+  if (digits.length === 0 || digits.length > 12) return undefined;
+  const re = base === 16 ? /^[0-9a-fA-F]+$/ : base === 8 ? /^[0-7]+$/ : /^[0-9]+$/;
+  return re.test(digits) ? { v: parseInt(digits, base), base } : undefined;
+}
+
+/**
+ * An IPv4 address in one of inet_aton's other forms, which ipsec-tools took
+ * through getaddrinfo: two or three parts (`10.1` is 10.0.0.1, the last part
+ * fills the bytes left) and octal or hex parts (`010.0.0.1` is 8.0.0.1).
+ * Undefined if `t` is none (a plain dotted quad is parseIpLiteral's; a
+ * number alone was a syntax error in the reference). `note` says how it was read.
+ */
+export function inetAton(t: string): { addr: IpAddress; note: string } | undefined {
+  const parts = t.split('.');
+  if (parts.length < 2 || parts.length > 4) return undefined;
+  const vals: number[] = [];
+  const bases = new Set<number>();
+  for (const p of parts) {
+    const v = atonPart(p);
+    if (!v) return undefined;
+    bases.add(v.base);
+    vals.push(v.v);
+  }
+  const last = vals.pop()!;
+  if (vals.some((v) => v > 255) || last >= 2 ** (8 * (4 - vals.length))) return undefined;
+  const bytes = new Uint8Array(4);
+  vals.forEach((v, i) => (bytes[i] = v));
+  for (let i = 3, rest = last; i >= vals.length; i--, rest = Math.floor(rest / 256)) bytes[i] = rest % 256;
+  const addr: IpAddress = { family: 4, bytes, scopeId: 0 };
+  const how = [parts.length < 4 ? `its last part fills ${5 - parts.length} bytes` : '', bases.has(8) ? 'a leading 0 makes a part octal' : '', bases.has(16) ? '0x makes a part hexadecimal' : ''].filter((x) => x).join('; ');
+  return { addr, note: `${quoteToken(t)} is read as ${formatIp(addr)} (inet_aton: ${how}), as ipsec-tools read it; write ${formatIp(addr)}` };
+}
+
 export class ParserCore {
   readonly lx: Lexer;
   readonly warnings: Diagnostic[] = [];
+  /** the statement being parsed: its command word and where it begins */
+  stmtCmd = '';
+  stmtStart = 0;
+  /** what the token ending at `stop` is, for "after ..." (a key is named by its role, never shown) */
+  private what: { stop: number; text: string } | undefined;
   constructor(
     readonly src: string,
     readonly file: string,
@@ -74,6 +131,16 @@ export class ParserCore {
 
   failAt(line: number, col: number, code: string, message: string, expected?: string): never {
     throw new StatementError(this.diag(line, col, code, message, expected));
+  }
+
+  /**
+   * Fail at the current token naming the nearest of `candidates` when one is
+   * near ("...; did you mean 'x'?"), else with what was expected.
+   */
+  failNear(code: string, message: string, word: string, candidates: Iterable<string>, expected: string, opts?: SuggestOptions): never {
+    const s = nearest(word, candidates, opts);
+    if (s !== undefined) this.fail(code, `${message}; did you mean '${s}'?`);
+    this.fail(code, message, expected);
   }
 
   warn(line: number, col: number, code: string, message: string): void {
@@ -110,17 +177,70 @@ export class ParserCore {
    * the token stands where a key may (after an algorithm, after a key, after
    * the SPI of add/update): a word there is described by its shape only,
    * whatever it looks like (a key with a typo in it is still a key).
+   * A command word or the end of the input there means the statement was
+   * cut short: that is reported just after its last token (cutShort).
    */
   unexpected(expected: string, secret = false): never {
     const lx = this.lx;
+    if (lx.kind === Tok.EOF || this.isCommandWord()) this.cutShort(expected);
     if (secret && lx.kind === Tok.WORD && lx.src.charCodeAt(lx.start) !== 45) this.fail('syntax', `unexpected ${redactedShape(lx.text())}`, expected);
     if (this.lx.kind === Tok.BAD) this.fail('bad-char', `unexpected character '${escapeControls(this.lx.text())}'`, expected);
     if (this.lx.kind === Tok.UNTERMINATED) this.fail('unterminated-string', 'unterminated quoted string', 'a closing "');
-    if (this.lx.kind === Tok.EOF) {
-      const what = expected === "';'" ? "missing ';' at the end of the statement" : 'unexpected end of input';
-      this.failAt(this.lx.prevLine, this.lx.prevEndCol, 'missing-semicolon', what, expected);
-    }
     this.fail('syntax', `unexpected ${this.found()}`, expected);
+  }
+
+  /** The current token is a word that begins a statement (the reference reserves them everywhere). */
+  isCommandWord(): boolean {
+    const lx = this.lx;
+    return lx.kind === Tok.WORD && lx.stop - lx.start <= 9 && COMMAND_WORDS.has(lx.text());
+  }
+
+  /**
+   * The statement ends (the input ends, or the next statement begins) where
+   * `expected` was due: report it just after the statement's last token, as
+   * `expected ';' after ...` when a ';' would have completed it, and go on
+   * with the next statement (the error does not swallow it).
+   */
+  cutShort(expected: string): never {
+    const lx = this.lx;
+    const semi = expected.includes("';'");
+    const message = `expected ${semi ? "';'" : expected} after ${this.describePrev()}`;
+    const code = semi || lx.kind === Tok.EOF ? 'missing-semicolon' : 'incomplete-statement';
+    this.failAt(lx.prevLine, lx.prevEndCol, code, message);
+  }
+
+  /** Name the current token for a later "after ..." (call before advancing past it). */
+  noteWhat(text: string): void {
+    this.what = { stop: this.lx.stop, text };
+  }
+
+  /** Name the previous token (the lexer has advanced past it already). */
+  notePrevWhat(text: string): void {
+    this.what = { stop: this.lx.prevStop, text };
+  }
+
+  /**
+   * What the statement's last token is, for "expected ';' after ...": a
+   * name a statement gave it (the key of aes-cbc, the policy), else the
+   * statement so far if it is short, else its command word and that token.
+   */
+  describePrev(): string {
+    const lx = this.lx;
+    if (this.what && this.what.stop === lx.prevStop) return this.what.text;
+    const prev = lx.src.slice(lx.prevStart, lx.prevStop);
+    if (prev === this.stmtCmd) return `'${escapeControls(prev)}'`;
+    // the statement so far, when short; never for add/update, whose text may hold a key
+    const keyed = this.stmtCmd === 'add' || this.stmtCmd === 'update';
+    const so = keyed ? '' : lx.src.slice(this.stmtStart, lx.prevStop).replace(/\s+/g, ' ');
+    if (!keyed && so.length <= WHAT_MAX && !/["#]/.test(so) && !looksLikeKey(so)) return `'${escapeControls(so)}'`;
+    if (looksLikeKey(prev) || prev.includes('"')) return `'${this.stmtCmd} ...'`;
+    return `'${this.stmtCmd} ... ${escapeControls(prev.length > WHAT_MAX ? prev.slice(0, WHAT_MAX - 3) + '...' : prev)}'`;
+  }
+
+  /** `'CMD ... TEXT'` for a name, cut from its start when long (the end is where the ';' belongs). */
+  tailName(text: string): string {
+    const t = escapeControls(text.trim().replace(/\s+/g, ' '));
+    return `'${this.stmtCmd} ... ${t.length > WHAT_MAX ? '...' + t.slice(t.length - WHAT_MAX + 3) : t}'`;
   }
 
   isWord(w?: string): boolean {
@@ -129,7 +249,7 @@ export class ParserCore {
 
   /** The current word's text (fails with `expected` if the token is not a word). */
   word(expected: string): string {
-    if (this.lx.kind !== Tok.WORD) this.unexpected(expected);
+    if (this.lx.kind !== Tok.WORD || this.isCommandWord()) this.unexpected(expected);
     return this.lx.text();
   }
 
@@ -215,6 +335,13 @@ export class ParserCore {
       }
       this.lx.advance();
       return { lit: addr };
+    }
+    const aton = inetAton(t);
+    if (aton) {
+      if (flags.family === 6) this.fail('family-flag', `${quoteToken(t)} is an IPv4 address but -6 was given`, 'an IPv6 address');
+      this.warn(this.lx.tokLine, this.lx.tokCol, 'inet-aton', aton.note);
+      this.lx.advance();
+      return { lit: aton.addr };
     }
     if (/^[0-9]+$/.test(t)) this.fail('bad-address', `${quoteToken(t)} is not an address (a port goes in brackets after its address, like 192.0.2.1[${t.length <= 5 ? t : 500}])`, what);
     if (/^[0-9.]+$/.test(t)) this.fail('bad-address', `${quoteToken(t)} is not a valid IPv4 address`, 'four decimal numbers from 0 to 255, like 192.0.2.1');

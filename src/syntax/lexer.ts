@@ -30,6 +30,21 @@ export function isWordChar(c: number): boolean {
   return c < 128 && WORD_CHAR[c] === 1;
 }
 
+/**
+ * The words that begin a statement. The reference's lexer reserves them
+ * everywhere (token.l returns ADD for `add` whatever stands before it), so
+ * one found where a statement goes on means the statement before it ended
+ * without its ';'.
+ */
+export const COMMAND_WORDS: ReadonlySet<string> = new Set(['add', 'update', 'get', 'getspi', 'delete', 'deleteall', 'flush', 'dump', 'spdadd', 'spdupdate', 'spddelete', 'spdflush', 'spddump', 'exit', 'quit', 'bye']);
+
+/** Whether src[i, end) starts with a command word followed by a non-word character. */
+function commandWordAt(src: string, i: number, end: number): boolean {
+  let j = i;
+  while (j < end && isWordChar(src.charCodeAt(j))) j++;
+  return j - i >= 3 && j - i <= 9 && COMMAND_WORDS.has(src.slice(i, j));
+}
+
 export class Lexer {
   readonly src: string;
   private i: number;
@@ -43,9 +58,10 @@ export class Lexer {
   stop = 0;
   tokLine = 1;
   tokCol = 1;
-  /** where the previous token ended (for "missing ';'" at end of input) */
+  /** where the previous token ended (a missing ';' is reported there) and where it began */
   prevLine = 1;
   prevEndCol = 1;
+  prevStart = 0;
   /**
    * The last point before the current token where scanning could start
    * afresh: just after the previous token, or the start of the last line
@@ -196,8 +212,12 @@ export class Lexer {
   }
 
   /**
-   * Take the raw text of a `-P` policy up to (not including) the next ';'.
-   * Comments inside it are blanked so columns stay true. Leaves the lexer on the ';' (or EOF).
+   * Take the raw text of a `-P` policy up to (not including) the next ';', or
+   * up to a line that begins with a command word (no policy word is one: the
+   * policy lacks its ';' and the next statement begins there). Comments
+   * inside it are blanked so columns stay true. Leaves the lexer on the ';'
+   * (or the command word, or EOF), with the previous token ending at the
+   * policy's last character.
    */
   takePolicyText(): { text: string; start: number; line: number; col: number } {
     const s = this.src;
@@ -208,10 +228,17 @@ export class Lexer {
     let out = '';
     let from = start;
     let i = start;
+    // the policy's last non-blank character: index, line and where that line starts
+    let last = -1;
+    let lastLine = line;
+    let lastLineStart = this.lineStart;
     while (i < end) {
       const c = s.charCodeAt(i);
       if (c === 59) break;
       if (c === 10) {
+        let j = i + 1;
+        while (j < end && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9 || s.charCodeAt(j) === 13)) j++;
+        if (commandWordAt(s, j, end)) break;
         this.line++;
         this.lineStart = i + 1;
       } else if (c === 35) {
@@ -221,23 +248,41 @@ export class Lexer {
         out += ' '.repeat(j - i);
         from = i = j;
         continue;
+      } else if (c !== 32 && c !== 9 && c !== 13 && c !== 11 && c !== 12) {
+        last = i;
+        lastLine = this.line;
+        lastLineStart = this.lineStart;
       }
       i++;
     }
     out += s.slice(from, i);
     this.i = i;
+    if (last >= 0) {
+      // the policy text stands as the previous token: a missing ';' is reported after it
+      this.kind = Tok.WORD;
+      this.start = last;
+      this.stop = last + 1;
+      this.tokLine = lastLine;
+      this.tokCol = last - lastLineStart + 1;
+    }
     this.advance();
     return { text: out, start, line, col };
   }
 
-  /** Skip to just after the next ';' (error recovery). Quoted strings are skipped whole. False if the text ended first. */
-  skipStatement(): boolean {
+  /**
+   * Error recovery: skip to just after the next ';', or to the next command
+   * word that begins after `after` (the statement lacked its ';' and the next
+   * one begins there: it is not swallowed). Quoted strings are skipped whole.
+   * False if the text ended first.
+   */
+  skipStatement(after = Infinity): boolean {
     while (this.kind !== Tok.EOF && this.kind !== Tok.SEMI) {
       if (this.kind === Tok.UNTERMINATED) {
         this.i = this.end;
         this.advance();
         return false;
       }
+      if (this.kind === Tok.WORD && this.start > after && this.stop - this.start <= 9 && COMMAND_WORDS.has(this.text())) return true;
       this.advance();
     }
     if (this.kind !== Tok.SEMI) return false;
@@ -247,8 +292,17 @@ export class Lexer {
 
   private notePrev(): void {
     if (this.kind === Tok.EOF && this.stop === 0) return;
+    this.prevStart = this.start;
     this.prevLine = this.tokLine;
     this.prevEndCol = this.tokCol + (this.stop - this.start);
+    if (this.kind === Tok.QUOTED) {
+      // a quoted string may span lines: it ends on its last one
+      const nl = this.src.lastIndexOf('\n', this.stop - 1);
+      if (nl >= this.start) {
+        for (let k = this.src.indexOf('\n', this.start); k >= 0 && k <= nl; k = this.src.indexOf('\n', k + 1)) this.prevLine++;
+        this.prevEndCol = this.stop - nl;
+      }
+    }
   }
 
   /** The text of source line `n` (1-based) for diagnostics. */

@@ -7,7 +7,7 @@
 import type { Diagnostic } from './diagnostics.js';
 import { DiagnosticSink } from './diagnostics.js';
 import { ParserCore, StatementError } from './core.js';
-import { Tok } from './lexer.js';
+import { COMMAND_WORDS, Tok } from './lexer.js';
 import { deleteAllStatement, saStatement, satypeStatement, type Statement } from './sa-statements.js';
 import { bareStatement, policyStatement } from './spd-statements.js';
 import type { SystemDb } from './sysdb.js';
@@ -77,6 +77,7 @@ export class StatementReader implements Iterable<Statement> {
   private readonly sink: DiagnosticSink;
   private readonly partial: boolean;
   private readonly maxStatement: number;
+  private readonly end: number;
   private exited = false;
   /** with `partial`: where the unfinished rest begins (set once the iteration is over) */
   resume: ResumePoint | undefined;
@@ -87,6 +88,7 @@ export class StatementReader implements Iterable<Statement> {
     this.sink = opts.sink ?? new DiagnosticSink(opts.maxErrors ?? 50);
     this.partial = opts.partial === true;
     this.maxStatement = opts.maxStatement ?? MAX_STATEMENT;
+    this.end = opts.end ?? src.length;
   }
 
   *[Symbol.iterator](): Generator<Statement> {
@@ -103,6 +105,8 @@ export class StatementReader implements Iterable<Statement> {
         this.resume = { ...mark, begun: at };
         return;
       }
+      // what a statement said, in source order (some warnings are known only at its end, and an error comes after those before it)
+      if (p.warnings.length > 1) p.warnings.sort((a, b) => a.line - b.line || a.col - b.col);
       for (const w of p.warnings) sink.add(w);
       p.warnings.length = 0;
       if (st === 'stop') break;
@@ -123,19 +127,20 @@ export class StatementReader implements Iterable<Statement> {
     try {
       const st = statement(p, line, col);
       if (lx.prevStop - start <= this.maxStatement) return st;
-      this.sink.add(p.diag(line, col, 'statement-too-long', `statement longer than ${describeSize(this.maxStatement)}`, `statements of at most ${describeSize(this.maxStatement)}`));
+      p.warnings.push(p.diag(line, col, 'statement-too-long', `statement longer than ${describeSize(this.maxStatement)}`, `statements of at most ${describeSize(this.maxStatement)}`));
       return undefined;
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       if (this.partial) {
-        // an error stands whatever follows, unless it was at the end or recovery ran into it (then more text may change it)
-        if (lx.kind === Tok.EOF || lx.kind === Tok.UNTERMINATED || !lx.skipStatement()) return 'ran-out';
-        this.sink.add(e.diag);
+        // an error stands whatever follows, unless it was at the end or recovery ran into it (then more text may change it;
+        // so may a command word that recovery stopped at, if it touches the end of the piece)
+        if (lx.kind === Tok.EOF || lx.kind === Tok.UNTERMINATED || !lx.skipStatement(start) || (lx.kind === Tok.WORD && lx.stop >= this.end)) return 'ran-out';
+        p.warnings.push(e.diag);
         return undefined;
       }
-      this.sink.add(e.diag);
+      p.warnings.push(e.diag);
       if (lx.kind === Tok.UNTERMINATED) return 'stop';
-      lx.skipStatement();
+      lx.skipStatement(start);
       return undefined;
     }
   }
@@ -169,6 +174,8 @@ function statement(p: ParserCore, line: number, col: number): Statement {
   if (lx.kind === Tok.SEMI) p.fail('empty-statement', "empty statement (a lone ';')", COMMANDS);
   if (lx.kind !== Tok.WORD) p.unexpected(COMMANDS);
   const kw = lx.text();
+  p.stmtCmd = kw;
+  p.stmtStart = lx.start;
   switch (kw) {
     case 'add':
     case 'update':
@@ -193,6 +200,6 @@ function statement(p: ParserCore, line: number, col: number): Statement {
     case 'bye':
       return bareStatement(p, 'exit', line, col);
     default:
-      p.fail('unknown-command', `unknown command ${quoteToken(kw)}`, COMMANDS);
+      p.failNear('unknown-command', `unknown command ${quoteToken(kw)}`, kw, COMMAND_WORDS, COMMANDS);
   }
 }

@@ -11,10 +11,11 @@
  */
 import { parseIpLiteral, type Endpoint, type IpAddress } from '../model/address.js';
 import type { IpsecRequest, PolicyRule } from '../model/policy.js';
-import { Action, Dir, IpProto, Level, Mode, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW } from '../model/tables.js';
-import { decimalValue } from './core.js';
+import { Action, actionTable, Dir, dirTable, IPSEC_MANUAL_REQID_MAX, Level, levelTable, Mode, modeTable, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW, requestProtoTable, type NameTable } from '../model/tables.js';
+import { decimalValue, inetAton } from './core.js';
 import type { SystemDb } from './sysdb.js';
 import { escapeControls, quoteToken, showToken } from './redact.js';
+import { nearest } from './suggest.js';
 
 /** An error inside the policy text: offset into it, message, expectation. */
 export interface PolicyError {
@@ -130,16 +131,22 @@ class Cursor implements PTok {
   }
 }
 
-const DIRS = ['in', 'out', 'fwd'] as const;
-const DIR_VALUES = [Dir.IN, Dir.OUT, Dir.FWD];
-const ACTIONS = ['discard', 'none', 'ipsec', 'entrust', 'bypass'] as const;
-const ACTION_VALUES = [Action.DISCARD, Action.NONE, Action.IPSEC, Action.ENTRUST, Action.BYPASS];
-const PROTOS = ['esp', 'ah', 'ipcomp'] as const;
-const PROTO_VALUES = [IpProto.ESP, IpProto.AH, IpProto.IPCOMP];
-const LEVELS = ['default', 'use', 'require', 'unique'] as const;
-const LEVEL_VALUES = [Level.DEFAULT, Level.USE, Level.REQUIRE, Level.UNIQUE];
+/** A table's words (but `skip`) and their numbers, in the table's order: the policy's keywords come from the model's tables. */
+function words(t: NameTable, skip?: string): { names: readonly string[]; values: readonly number[] } {
+  const names = [...t.byName.keys()].filter((n) => n !== skip);
+  return { names, values: names.map((n) => t.byName.get(n)!) };
+}
+
+// `any` is a direction and a mode of the model, but no word of the policy language (libipsec policy_token.l)
+const DIRS = words(dirTable, 'any');
+const ACTIONS = words(actionTable);
+const PROTOS = words(requestProtoTable);
+const MODES = words(modeTable, 'any');
+const LEVELS = words(levelTable);
 const BASES = ['high', 'def', 'low'] as const;
 const BASE_VALUES = [PRIORITY_HIGH, PRIORITY_DEFAULT, PRIORITY_LOW];
+/** af_key refuses a seventh template with ELOOP (XFRM_MAX_DEPTH, parse_ipsecrequests). */
+const XFRM_MAX_DEPTH = 6;
 
 class PolicyParser {
   readonly warnings: PolicyError[] = [];
@@ -153,6 +160,13 @@ class PolicyParser {
 
   private fail(tok: PTok, code: string, message: string, expected?: string): never {
     throw { offset: tok.at, code, message, expected } satisfies PolicyError;
+  }
+
+  /** Fail at a word that is none of `names`, naming the nearest when one is near. */
+  private failNear(tok: PTok, code: string, message: string, names: readonly string[], expected: string): never {
+    const s = tok.t === PT.WORD ? nearest(this.c.str(tok), names) : undefined;
+    if (s !== undefined) this.fail(tok, code, `${message}; did you mean '${s}'?`);
+    this.fail(tok, code, message, expected);
   }
 
   private describe(tok: PTok = this.c): string {
@@ -174,9 +188,9 @@ class PolicyParser {
   parse(): PolicyRule {
     const c = this.c;
     this.checkBad();
-    const d = c.oneOf(DIRS);
-    if (d < 0) this.fail(c, 'policy-direction', c.kind() === PT.END ? 'policy has no direction' : `unknown policy direction ${this.describe()}`, 'in, out or fwd');
-    const dir = DIR_VALUES[d]!;
+    const d = c.oneOf(DIRS.names);
+    if (d < 0) this.failNear(c, 'policy-direction', c.kind() === PT.END ? 'policy has no direction' : `unknown policy direction ${this.describe()}`, DIRS.names, 'in, out or fwd');
+    const dir = DIRS.values[d]!;
     c.next();
     this.checkBad();
     if (c.kind() === PT.END) {
@@ -190,14 +204,20 @@ class PolicyParser {
     }
     this.checkBad();
     const actTok = c.mark();
-    const a = c.oneOf(ACTIONS);
-    if (a < 0) this.fail(c, 'policy-action', c.kind() === PT.END ? 'policy has no action' : `unknown policy action ${this.describe()}`, 'discard, none, ipsec, entrust or bypass');
-    const action = ACTION_VALUES[a]!;
+    const a = c.oneOf(ACTIONS.names);
+    if (a < 0) this.failNear(c, 'policy-action', c.kind() === PT.END ? 'policy has no action' : `unknown policy action ${this.describe()}`, ACTIONS.names, 'discard, none, ipsec, entrust or bypass');
+    const action = ACTIONS.values[a]!;
     c.next();
     const requests: IpsecRequest[] = [];
-    for (this.checkBad(); c.kind() !== PT.END; this.checkBad()) requests.push(this.request(dir, action));
+    let seventh: PTok | undefined;
+    for (this.checkBad(); c.kind() !== PT.END; this.checkBad()) {
+      if (requests.length === XFRM_MAX_DEPTH) seventh = c.mark();
+      requests.push(this.request(dir, action));
+    }
     if (action !== Action.IPSEC && requests.length > 0) {
-      this.warnings.push({ offset: actTok.at, code: 'policy-rules-ignored', message: `requests after '${ACTIONS[a]}' are sent but the kernel ignores them` });
+      this.warnings.push({ offset: actTok.at, code: 'policy-rules-ignored', message: `requests after '${ACTIONS.names[a]}' are sent but the kernel ignores them` });
+    } else if (seventh) {
+      this.warnings.push({ offset: seventh.at, code: 'policy-too-deep', message: `${requests.length} requests: a Linux kernel takes at most ${XFRM_MAX_DEPTH} and refuses this policy (ELOOP)` });
     }
     return { dir, action, priority, requests };
   }
@@ -224,7 +244,7 @@ class PolicyParser {
       return PRIORITY_DEFAULT - this.number(0x80000000, 'a number, or low, def or high');
     }
     const b = c.oneOf(BASES);
-    if (b < 0) this.fail(c, 'policy-priority', `unknown priority ${this.describe()}`, 'a number, or low, def or high, optionally followed by + N or - N');
+    if (b < 0) this.failNear(c, 'policy-priority', `unknown priority ${this.describe()}`, BASES, 'a number, or low, def or high, optionally followed by + N or - N');
     const base = BASE_VALUES[b]!;
     c.next();
     if (c.kind() === PT.PLUS) {
@@ -242,10 +262,10 @@ class PolicyParser {
   private request(dir: number, action: number): IpsecRequest {
     const c = this.c;
     const protoTok = c.mark();
-    const pi = c.oneOf(PROTOS);
-    if (pi < 0) this.fail(c, 'policy-request', `unexpected ${this.describe()} in policy`, 'a request protocol/mode/src-dst/level with protocol esp, ah or ipcomp');
-    const proto = PROTO_VALUES[pi]!;
-    const pname = PROTOS[pi]!;
+    const pi = c.oneOf(PROTOS.names);
+    if (pi < 0) this.failNear(c, 'policy-request', `unexpected ${this.describe()} in policy`, PROTOS.names, 'a request protocol/mode/src-dst/level with protocol esp, ah or ipcomp');
+    const proto = PROTOS.values[pi]!;
+    const pname = PROTOS.names[pi]!;
     c.next();
     this.checkBad();
     const full = 'protocol/mode/src-dst/level, like esp/transport//require';
@@ -253,10 +273,11 @@ class PolicyParser {
     c.next();
     this.checkBad();
     const modeTok = c.mark();
-    const mode = c.is('transport') ? Mode.TRANSPORT : c.is('tunnel') ? Mode.TUNNEL : undefined;
+    const mi = c.oneOf(MODES.names);
+    const mode = mi < 0 ? undefined : MODES.values[mi]!;
     if (mode === undefined) {
-      if (c.kind() === PT.END || c.oneOf(PROTOS) >= 0) this.fail(protoTok, 'policy-too-few', `incomplete request '${pname}/'`, full);
-      this.fail(c, 'policy-mode', `unknown mode ${this.describe()}`, 'transport or tunnel');
+      if (c.kind() === PT.END || c.oneOf(PROTOS.names) >= 0) this.fail(protoTok, 'policy-too-few', `incomplete request '${pname}/'`, full);
+      this.failNear(c, 'policy-mode', `unknown mode ${this.describe()}`, MODES.names, 'transport or tunnel');
     }
     c.next();
     this.checkBad();
@@ -270,7 +291,7 @@ class PolicyParser {
         // proto/mode//level: the level is mandatory after '//'
         c.next();
         [level, reqid] = this.level(true);
-      } else if (!(c.kind() === PT.END || c.oneOf(PROTOS) >= 0)) {
+      } else if (!(c.kind() === PT.END || c.oneOf(PROTOS.names) >= 0)) {
         tunnel = this.addresses(dir);
         this.checkBad();
         if (c.kind() === PT.SLASH) {
@@ -288,25 +309,39 @@ class PolicyParser {
   private level(required: boolean): [number, number] {
     const c = this.c;
     this.checkBad();
+    const expected = 'default, use, require, unique or unique:N';
     if (c.kind() === PT.WORD) {
-      const l = c.oneOf(LEVELS);
+      const l = c.oneOf(LEVELS.names);
       if (l >= 0) {
         c.next();
-        return [LEVEL_VALUES[l]!, 0];
+        return [LEVELS.values[l]!, 0];
       }
       const t = c.str();
-      if (t.startsWith('unique:')) {
-        const id = decimalValue(t.slice(7));
-        if (id === undefined) this.fail(c, 'policy-level', `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
-        if (!(id >= 1 && id <= 32767)) this.fail(c, 'unique-range', `unique id ${showToken(t.slice(7))} is out of range`, 'unique:N with N from 1 to 32767');
-        c.next();
-        return [Level.UNIQUE, id];
-      }
-      if (c.oneOf(PROTOS) >= 0 && !required) return [Level.DEFAULT, 0];
+      if (t.startsWith('unique:')) return this.uniqueId(t.slice(7));
+      if (c.oneOf(PROTOS.names) >= 0 && !required) return [Level.DEFAULT, 0];
     } else if (c.kind() === PT.END && !required) {
       return [Level.DEFAULT, 0];
     }
-    this.fail(c, 'policy-level', c.kind() === PT.END ? 'missing level after //' : `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
+    this.failNear(c, 'policy-level', c.kind() === PT.END ? 'missing level after //' : `unknown level ${this.describe()}`, LEVELS.names, expected);
+  }
+
+  /**
+   * `unique:N`: the man page says 1 to 32767, the reference took any number
+   * and so does a Linux kernel, which keeps N only up to 16383
+   * (IPSEC_MANUAL_REQID_MAX) and picks a reqid of its own for 0 and beyond
+   * (af_key parse_ipsecrequest): those are warned of, not refused.
+   */
+  private uniqueId(digits: string): [number, number] {
+    const c = this.c;
+    const id = decimalValue(digits);
+    if (id === undefined) this.fail(c, 'policy-level', `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
+    if (id > 0xffffffff) this.fail(c, 'unique-range', `unique id ${showToken(digits)} does not fit in 32 bits`, `unique:N with N from 1 to ${IPSEC_MANUAL_REQID_MAX}`);
+    if (id === 0 || id > IPSEC_MANUAL_REQID_MAX) {
+      const why = id === 0 ? 'unique:0 names no SA' : `a Linux kernel keeps unique ids up to ${IPSEC_MANUAL_REQID_MAX} only`;
+      this.warnings.push({ offset: c.at, code: 'unique-auto', message: `${why}: the kernel picks a reqid of its own, so no SA added with -u ${id} is bound to this policy` });
+    }
+    c.next();
+    return [Level.UNIQUE, id];
   }
 
   private endpoint(): Endpoint & { hasPort: boolean } {
@@ -314,8 +349,14 @@ class PolicyParser {
     this.checkBad();
     if (c.kind() !== PT.WORD) this.fail(c, 'policy-endpoint', `expected an address, found ${this.describe()}`, 'tunnel endpoints SRC-DST, me-any or any-me');
     const text = c.str();
-    const lit = parseIpLiteral(text);
-    if (!lit) this.fail(c, 'policy-endpoint', `${quoteToken(text)} is not an IP address`, 'a numeric IPv4 or IPv6 address');
+    let lit = parseIpLiteral(text);
+    if (!lit) {
+      // ipsec-tools read endpoints with getaddrinfo, which takes inet_aton's forms (10.1, 010.0.0.1)
+      const aton = inetAton(text);
+      if (!aton) this.fail(c, 'policy-endpoint', `${quoteToken(text)} is not an IP address`, 'a numeric IPv4 or IPv6 address');
+      this.warnings.push({ offset: c.at, code: 'inet-aton', message: aton.note });
+      lit = { addr: aton.addr };
+    }
     let addr: IpAddress = lit.addr;
     if (lit.zone !== undefined && decimalValue(lit.zone) === undefined) {
       const idx = this.sys.ifIndex(lit.zone);

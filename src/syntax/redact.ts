@@ -10,6 +10,8 @@
  * a key where -E was left out, a key after the wrong algorithm).
  */
 
+import { COMMAND_WORDS } from './lexer.js';
+
 /** A run this long of hex digits is taken for key material wherever it stands (an SPI has at most 8, an IPv6 group 4). */
 const KEY_RUN = /[0-9a-fA-F]{16}/;
 /** Tokens longer than this are shortened in messages (a message stays one readable line). */
@@ -172,6 +174,13 @@ function maskQuoted(text: string, i: number, ctx: MaskContext, emit: (s: string)
 
 /** One word, masked or not by what precedes it; updates the context. */
 function maskWordAt(word: string, glued: boolean, cut: boolean, ctx: MaskContext): string {
+  if (!glued && !cut && ctx.values === 0 && COMMAND_WORDS.has(word)) {
+    // a command word begins a statement wherever it stands (the one before lacked its ';'): no key is one
+    Object.assign(ctx, freshContext());
+    ctx.command = word;
+    ctx.words.push(word);
+    return word;
+  }
   const option = word.charCodeAt(0) === 45 && word.length > 1;
   let secret: boolean;
   // key material is letters and digits: a word of neither (punctuation, control bytes) is shown

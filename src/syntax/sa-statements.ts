@@ -7,17 +7,20 @@
  *   deleteall  [-46n] SRC DST [PROTO] ;
  *   flush [PROTO] ;   dump [PROTO] ;
  *
- * with the reference's checks plus the ones design.md §2 adds (reserved and
- * oversized SPIs, key lengths, AEAD with -A, TCP-MD5 rules).
+ * with the reference's checks plus the ones design.md §2 adds (SPI 0 and
+ * oversized SPIs, key lengths, AEAD with -A, TCP-MD5 rules). SPIs 1 to 255,
+ * which RFC 4303 reserves but Linux takes and real configurations use, are
+ * accepted with a warning.
  */
-import { algorithmByName, describeKeyBits, keyBitsAllowed, spellings, variantBySpelling, type Algorithm, type AlgKind } from '../model/algorithms.js';
+import { ALGORITHMS, algorithmByName, describeKeyBits, keyBitsAllowed, spellings, variantBySpelling, type Algorithm, type AlgKind } from '../model/algorithms.js';
 import type { Endpoint, IpAddress } from '../model/address.js';
 import type { Command, SourcePos } from '../model/command.js';
 import type { Lifetime, Mutable, NatT, SaKey, SaParams, SecCtx } from '../model/sa.js';
-import { Mode, SaFlag, SaType, UDP_ENCAP_ESPINUDP, padFlagTable } from '../model/tables.js';
+import { modeTable, SaFlag, SaType, UDP_ENCAP_ESPINUDP, padFlagTable } from '../model/tables.js';
 import { ParserCore, type AddrFlags, type AddrWord, type HostSpec } from './core.js';
 import { Tok } from './lexer.js';
 import { quoteToken, showToken } from './redact.js';
+import type { SuggestOptions } from './suggest.js';
 
 export interface HostRefs {
   src?: HostSpec;
@@ -58,6 +61,14 @@ const PROTOCOLS: Record<string, ProtoSpec> = {
   tcp: { satype: SaType.TCP, old: false, natt: false, word: 'tcp' },
 };
 const PROTO_EXPECTED = 'a protocol: esp, esp-old, ah, ah-old, esp-udp, ipcomp or tcp';
+const PROTO_WORDS = Object.keys(PROTOCOLS);
+
+/** A word where a protocol may stand that is none: a misspelt one (with the nearest) or not a protocol at all. */
+function notAProtocol(p: ParserCore, expected: string): never {
+  const t = p.lx.kind === Tok.WORD && !p.isCommandWord() ? p.lx.text() : '';
+  if (t === '' || t.charCodeAt(0) === 45 || ParserCore.numberWord(t) !== undefined) p.unexpected(expected);
+  p.failNear('unknown-protocol', `unknown protocol ${quoteToken(t)}`, t, PROTO_WORDS, expected);
+}
 
 interface Located<T> {
   v: T;
@@ -115,12 +126,17 @@ function protocol(p: ParserCore, optional: boolean): Located<ProtoSpec | undefin
   return { v: undefined, line, col };
 }
 
-/** SPI: decimal or 0x hex, 256..2^32-1 (CPI 256..65535 for IPComp, 0x1000 for TCP-MD5). */
+/**
+ * SPI: decimal or 0x hex, up to 2^32-1 (an IPComp CPI up to 65535: the kernel
+ * refuses more, xfrm_user.c verify_newsa_info). 0 is refused except where
+ * `allowZero` (getspi: the kernel picks one): RFC 4303 section 2.1 keeps it
+ * for local use, never on the wire.
+ */
 function spi(p: ParserCore, proto: ProtoSpec | undefined, allowZero: boolean): number {
   const t = p.word(proto ? 'an SPI (decimal or 0x hexadecimal)' : `${PROTO_EXPECTED}, then an SPI`);
   const v = ParserCore.numberWord(t);
   if (v === undefined) {
-    if (!proto) p.unexpected(PROTO_EXPECTED);
+    if (!proto) notAProtocol(p, PROTO_EXPECTED);
     p.fail('bad-spi', `${quoteToken(t)} is not an SPI`, 'a decimal or 0x hexadecimal number');
   }
   const ipcomp = proto?.satype === SaType.IPCOMP;
@@ -128,11 +144,42 @@ function spi(p: ParserCore, proto: ProtoSpec | undefined, allowZero: boolean): n
   if (v > max) {
     p.fail('spi-range', ipcomp ? `CPI ${showToken(t)} does not fit in 16 bits` : `SPI ${showToken(t)} does not fit in 32 bits`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
   }
-  if (v < 256 && !(allowZero && v === 0)) {
-    p.fail('spi-reserved', `${ipcomp ? 'CPI' : 'SPI'} ${showToken(t)} is reserved (values 0 to 255 are not assigned to SAs, RFC 4303 section 2.1)`, ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295');
+  if (v === 0 && !allowZero) {
+    p.fail(
+      'spi-reserved',
+      ipcomp ? `CPI ${showToken(t)} is reserved (RFC 3173 section 3.3)` : `SPI ${showToken(t)} is reserved for local use and never names an SA on the wire (RFC 4303 section 2.1)`,
+      ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295',
+    );
   }
+  p.noteWhat(`the ${ipcomp ? 'CPI' : 'SPI'} ${showToken(t)}`);
   p.lx.advance();
   return v;
+}
+
+/**
+ * SPIs 1-255 are reserved by IANA (RFC 4303 section 2.1) but a Linux kernel
+ * takes them, and real configurations use them: a warning where an SA gets
+ * one. IPComp CPIs 1-63 are the well-known CPIs, each the number of its
+ * compression algorithm, and 64-255 are reserved (RFC 3173 section 3.3).
+ */
+function warnReservedSpi(p: ParserCore, proto: ProtoSpec | undefined, v: number, at: { line: number; col: number }, comp: string | undefined, range?: { min: number; max: number }): void {
+  if (v === 0 || v > 255) return;
+  if (range && range.min !== range.max) {
+    p.warn(at.line, at.col, proto?.satype === SaType.IPCOMP ? 'cpi-reserved' : 'spi-reserved', `the range ${range.min}-${range.max} includes ${proto?.satype === SaType.IPCOMP ? 'CPIs' : 'SPIs'} 1 to 255, which are reserved (${proto?.satype === SaType.IPCOMP ? 'RFC 3173 section 3.3' : 'RFC 4303 section 2.1'}); Linux may hand one out`);
+    return;
+  }
+  if (proto?.satype !== SaType.IPCOMP) {
+    p.warn(at.line, at.col, 'spi-reserved', `SPI ${v} is reserved by IANA (RFC 4303 section 2.1: SPIs 1 to 255 are reserved for future use); Linux takes it, other IPsec implementations may refuse it`);
+    return;
+  }
+  const alg = comp === undefined ? undefined : algorithmByName('comp', comp);
+  const id = alg ? (alg.ids.linux ?? alg.ids.freebsd) : undefined;
+  if (v === id) return;
+  const message =
+    v < 64
+      ? `CPI ${v} is a well-known CPI (RFC 3173 section 3.3: CPIs 1 to 63 each stand for the compression algorithm of that number${alg && id !== undefined ? `; ${alg.name}'s is ${id}` : ''}); Linux takes it, a peer may read it as another algorithm`
+      : `CPI ${v} is reserved (RFC 3173 section 3.3: CPIs 64 to 255 are reserved for future use); Linux takes it, a peer may refuse it`;
+  p.warn(at.line, at.col, 'cpi-reserved', message);
 }
 
 interface Extensions {
@@ -160,6 +207,7 @@ export function secCtx(p: ParserCore): SecCtx | undefined {
   if (p.lx.kind !== Tok.QUOTED) p.unexpected('the security context as a quoted string');
   const ctx = p.lx.text().slice(1, -1);
   if (ctx.length > 4095) p.fail('ctx-length', 'security context longer than 4095 bytes', 'a shorter context string');
+  p.noteWhat('the security context string');
   p.lx.advance();
   if (doi === 0) {
     // the reference sends no SEC_CTX extension when the DOI is 0
@@ -169,8 +217,10 @@ export function secCtx(p: ParserCore): SecCtx | undefined {
   return { doi, alg, ctx };
 }
 
+const NOCYCLIC = 'nocyclic-seq';
+
 function extensions(p: ParserCore, proto: ProtoSpec | undefined, base: number): Extensions {
-  const e: Extensions = { mode: Mode.ANY, reqid: 0, replay: 0, flags: base, esn: false, lh: 0n, ls: 0n, bh: 0n, bs: 0n };
+  const e: Extensions = { mode: modeTable.byName.get('any')!, reqid: 0, replay: 0, flags: base, esn: false, lh: 0n, ls: 0n, bh: 0n, bs: 0n };
   for (;;) {
     if (p.lx.kind !== Tok.WORD) return e;
     const t = p.lx.text();
@@ -180,10 +230,9 @@ function extensions(p: ParserCore, proto: ProtoSpec | undefined, base: number): 
       case '-m': {
         p.lx.advance();
         const m = p.word('transport, tunnel or any');
-        if (m === 'transport') e.mode = Mode.TRANSPORT;
-        else if (m === 'tunnel') e.mode = Mode.TUNNEL;
-        else if (m === 'any') e.mode = Mode.ANY;
-        else p.fail('bad-mode', `unknown mode ${quoteToken(m)}`, 'transport, tunnel or any');
+        const mode = modeTable.byName.get(m);
+        if (mode === undefined) p.failNear('bad-mode', `unknown mode ${quoteToken(m)}`, m, modeTable.byName.keys(), 'transport, tunnel or any');
+        e.mode = mode;
         e.modeAt = { line, col };
         p.lx.advance();
         break;
@@ -203,8 +252,8 @@ function extensions(p: ParserCore, proto: ProtoSpec | undefined, base: number): 
         const f = p.word('zero-pad, random-pad, seq-pad or nocyclic-seq');
         const bit = padFlagTable.byName.get(f);
         if (bit !== undefined) e.flags |= bit;
-        else if (f === 'nocyclic-seq') e.flags &= ~SaFlag.CYCSEQ;
-        else p.fail('bad-flag', `unknown flag ${quoteToken(f)}`, 'zero-pad, random-pad, seq-pad or nocyclic-seq');
+        else if (f === NOCYCLIC) e.flags &= ~SaFlag.CYCSEQ;
+        else p.failNear('bad-flag', `unknown flag ${quoteToken(f)}`, f, [...padFlagTable.byName.keys(), NOCYCLIC], 'zero-pad, random-pad, seq-pad or nocyclic-seq');
         p.lx.advance();
         break;
       }
@@ -307,8 +356,34 @@ function keyToken(p: ParserCore, alg: Algorithm, spelled: string): SaKey {
   if (!quoted && !data && !isHexKey(lx.src, lx.start, lx.stop)) p.unexpected(what, true);
   if (!quoted && len % 2 === 1) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
   if (!data) p.fail('key-length', `the key for ${spelled} is ${bits} bits long`, `a key of ${describeKeyBits(alg.keyBits)}`);
+  p.noteWhat(`the key of ${spelled}`);
   lx.advance();
   return { bits, data };
+}
+
+const KIND_WORD: Record<AlgKind, string> = { enc: 'encryption', auth: 'authentication', comp: 'compression' };
+
+/** What people drop from an algorithm's name ('sha1' for hmac-sha1, 'aes' for aes-cbc): close to it suggests the name. */
+const SHORT_FORMS: SuggestOptions = {
+  shortForms: (c) => {
+    const out: string[] = [];
+    if (c.startsWith('hmac-')) out.push(c.slice(5));
+    if (c.endsWith('-cbc')) out.push(c.slice(0, -4));
+    return out;
+  },
+};
+
+/**
+ * An algorithm name that is none: the nearest one if it is near, else a few
+ * of the registry's common ones (the whole list is in setkey(8); a message
+ * of twenty names helps nobody).
+ */
+function unknownAlgorithm(p: ParserCore, kind: AlgKind, spelled: string): never {
+  const common = ALGORITHMS.filter((a) => a.kind === kind && a.common).map((a) => a.name);
+  const all = spellings(kind);
+  const such = common.length > 1 ? `${common.slice(0, -1).join(', ')} or ${common[common.length - 1]}` : common.join('');
+  const expected = kind === 'comp' ? all.join(', ') : `an ${KIND_WORD[kind]} algorithm such as ${such} (setkey(8) lists all ${all.length})`;
+  p.failNear('unknown-algorithm', `unknown ${KIND_WORD[kind]} algorithm ${quoteToken(spelled)}`, spelled, all, expected, SHORT_FORMS);
 }
 
 /** One `-E`/`-A` algorithm with its key. */
@@ -320,10 +395,11 @@ function algorithm(p: ParserCore, kind: AlgKind, proto: ProtoSpec | undefined, f
   const spelled = p.word(what);
   const variant = variantBySpelling(kind, spelled);
   const alg = algorithmByName(kind, variant ? variant.algorithm : spelled);
-  if (!alg) p.fail('unknown-algorithm', `unknown ${kind === 'enc' ? 'encryption' : 'authentication'} algorithm ${quoteToken(spelled)}`, `one of ${spellings(kind).join(', ')}`);
+  if (!alg) unknownAlgorithm(p, kind, spelled);
   if (variant?.requires === 'old' && !proto?.old) p.fail('algorithm-mismatch', `${spelled} needs esp-old`, 'esp-old, or des-cbc');
   if (variant?.requires === 'new' && proto?.old) p.fail('algorithm-mismatch', `${spelled} cannot be used with ${proto.word}`, 'esp, or des-cbc');
   if (variant?.obsolete) p.warn(line, col, 'obsolete-algorithm', `obsolete algorithm ${quoteToken(spelled)} (the null cipher)`);
+  p.noteWhat(`'${kind === 'enc' ? '-E' : '-A'} ${spelled}'`);
   if (alg.name === 'tcp-md5' && proto?.satype !== SaType.TCP) p.fail('tcp-md5-protocol', 'tcp-md5 needs protocol tcp', 'an algorithm for ' + (proto?.word ?? 'this protocol'));
   if (proto?.satype === SaType.TCP && alg.name !== 'tcp-md5') p.fail('tcp-algorithm', `protocol tcp takes only tcp-md5, not ${spelled}`, '-A tcp-md5 "password"');
   p.lx.advance();
@@ -357,13 +433,15 @@ function algorithms(p: ParserCore, proto: ProtoSpec | undefined, flags: number):
     choice.auth = a.key ? { alg: a.alg.name, key: a.key } : { alg: a.alg.name };
   } else if (t === '-C') {
     p.lx.advance();
-    const name = p.word('a compression algorithm: deflate, lzs, oui or lzjh');
+    const name = p.word(`a compression algorithm: ${spellings('comp').join(', ')}`);
     const alg = algorithmByName('comp', name);
-    if (!alg) p.fail('unknown-algorithm', `unknown compression algorithm ${quoteToken(name)}`, `one of ${spellings('comp').join(', ')}`);
+    if (!alg) unknownAlgorithm(p, 'comp', name);
+    p.noteWhat(`'-C ${name}'`);
     p.lx.advance();
     choice.enc = { alg: alg.name };
     if (p.isWord('-R')) {
       choice.flags |= SaFlag.RAWCPI;
+      p.noteWhat(`'-C ${name} -R'`);
       p.lx.advance();
     }
   } else {
@@ -393,16 +471,39 @@ function natt(proto: ProtoSpec | undefined, src: Endpoint, dst: Endpoint, oa: Ip
   return oa ? { ...n, oa } : n;
 }
 
+/** The options of SA statements (after the algorithms they are misplaced, not a key). */
+const OPTION_WORDS: ReadonlySet<string> = new Set(['-m', '-u', '-r', '-f', '-lh', '-ls', '-bh', '-bs', '-ctx', '-esn']);
+
+/**
+ * `getspi ... MIN-MAX` (NetBSD): the SPIRANGE the kernel allocates from. It
+ * refuses MIN > MAX and, for IPComp, MAX above 65535 (verify_spi_info); a
+ * range from 0 could hand out SPI 0.
+ */
+function getspiRange(p: ParserCore, proto: ProtoSpec | undefined): { min: number; max: number } {
+  const t = p.lx.text();
+  const [a, b] = t.split('-') as [string, string];
+  const min = ParserCore.numberWord(a);
+  const max = ParserCore.numberWord(b);
+  const top = proto?.satype === SaType.IPCOMP ? 0xffff : 0xffffffff;
+  const expected = `MIN-MAX with 1 <= MIN <= MAX <= ${top}`;
+  if (min === undefined || max === undefined) p.fail('spi-range', `bad SPI range ${quoteToken(t)}`, expected);
+  if (min === 0) p.fail('spi-range', `SPI range ${quoteToken(t)} starts at 0, which is never an SA's SPI (RFC 4303 section 2.1)`, expected);
+  if (max > top) p.fail('spi-range', `SPI range ${quoteToken(t)} goes beyond ${top}`, expected);
+  if (min > max) p.fail('spi-range', `SPI range ${quoteToken(t)} starts above its end`, expected);
+  p.noteWhat(`the SPI range ${showToken(t)}`);
+  p.lx.advance();
+  return { min, max };
+}
+
 /** add, update, get, delete, getspi. */
 export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'delete' | 'getspi', line: number, col: number): Statement {
   p.lx.advance();
   const flags = p.addrFlags();
   const pair = addressPair(p, flags, true);
   const proto = protocol(p, true);
-  if (!proto.v) p.warn(proto.line, proto.col, 'no-protocol', 'no protocol given: the SA type is 0, which a kernel refuses');
   let oa: IpAddress | undefined;
   const hosts: HostRefs = pair.hosts ?? {};
-  if (proto.v?.natt && p.lx.kind === Tok.WORD && ParserCore.numberWord(p.lx.text()) === undefined && p.lx.text().charCodeAt(0) !== 45) {
+  if (proto.v?.natt && p.lx.kind === Tok.WORD && ParserCore.numberWord(p.lx.text()) === undefined && p.lx.text().charCodeAt(0) !== 45 && !p.isCommandWord()) {
     const oaLine = p.lx.tokLine;
     const oaCol = p.lx.tokCol;
     const w = p.addrWord(flags, 'the NAT-T original address');
@@ -411,24 +512,20 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
   }
   let spiRange: { min: number; max: number } | undefined;
   let spiValue: number;
+  const spiAt = { line: p.lx.tokLine, col: p.lx.tokCol };
   if (kind === 'getspi' && p.lx.kind === Tok.WORD && /^[0-9a-fA-Fx]+-[0-9a-fA-Fx]+$/.test(p.lx.text())) {
-    const [a, b] = p.lx.text().split('-') as [string, string];
-    const min = ParserCore.numberWord(a);
-    const max = ParserCore.numberWord(b);
-    if (min === undefined || max === undefined || min < 256 || max > 0xffffffff || min > max) {
-      p.fail('spi-range', `bad SPI range ${quoteToken(p.lx.text())}`, 'MIN-MAX with 256 <= MIN <= MAX <= 4294967295');
-    }
-    spiRange = { min, max };
+    spiRange = getspiRange(p, proto.v);
     spiValue = 0;
-    p.lx.advance();
-  } else if (kind === 'getspi' && (p.lx.kind !== Tok.WORD || p.lx.text().charCodeAt(0) === 45)) {
+  } else if (kind === 'getspi' && (p.lx.kind !== Tok.WORD || p.lx.text().charCodeAt(0) === 45 || p.isCommandWord())) {
     spiValue = 0;
   } else {
     spiValue = spi(p, proto.v, kind === 'getspi');
     if (kind === 'getspi' && spiValue !== 0) spiRange = { min: spiValue, max: spiValue };
   }
+  // (after the SPI: a word where the protocol goes that is no number was a misspelt protocol, an error)
+  if (!proto.v) p.warn(proto.line, proto.col, 'no-protocol', 'no protocol given: the SA type is 0, which a kernel refuses');
   if (proto.v?.satype === SaType.TCP && spiValue !== 0x1000 && kind !== 'getspi') {
-    p.fail('tcp-md5-spi', 'a TCP-MD5 SA uses SPI 0x1000', 'SPI 0x1000 (4096)');
+    p.failAt(spiAt.line, spiAt.col, 'tcp-md5-spi', 'a TCP-MD5 SA uses SPI 0x1000', 'SPI 0x1000 (4096)');
   }
   const baseFlags = SaFlag.CYCSEQ | (proto.v?.old ? SaFlag.OLD : 0);
   const ext = extensions(p, proto.v, baseFlags);
@@ -444,9 +541,14 @@ export function saStatement(p: ParserCore, kind: 'add' | 'update' | 'get' | 'del
   }
   if (p.lx.kind !== Tok.SEMI) {
     // after an algorithm or its key: a word here may be (more of) a key
-    if (kind === 'add' || kind === 'update') p.unexpected("';'", true);
+    if (kind === 'add' || kind === 'update') {
+      if (p.lx.kind === Tok.WORD && OPTION_WORDS.has(p.lx.text())) p.fail('option-order', `${p.lx.text()} after the algorithms`, `';' (options such as ${p.lx.text()} go before -E, -A and -C)`);
+      p.unexpected("';'", true);
+    }
     p.unexpected("an option (-m, -u, -r, -f, -lh, -ls, -bh, -bs, -ctx, -esn) or ';'", true);
   }
+  // a reserved SPI is a warning where an SA gets it (get and delete name one that exists)
+  if (kind === 'add' || kind === 'update' || kind === 'getspi') warnReservedSpi(p, proto.v, spiRange ? spiRange.min : spiValue, spiAt, algs.enc?.alg, spiRange);
   const hard = lifetimeOf(ext.lh, ext.bh);
   const soft = lifetimeOf(ext.ls, ext.bs);
   const n = natt(proto.v, pair.src, pair.dst, oa);
@@ -479,7 +581,10 @@ export function deleteAllStatement(p: ParserCore, line: number, col: number): St
   const flags = p.addrFlags();
   const pair = addressPair(p, flags, false);
   const proto = protocol(p, true);
-  if (p.lx.kind !== Tok.SEMI) p.unexpected(proto.v ? "';'" : `${PROTO_EXPECTED}, or ';'`);
+  if (p.lx.kind !== Tok.SEMI) {
+    if (proto.v) p.unexpected("';'");
+    notAProtocol(p, `${PROTO_EXPECTED}, or ';'`);
+  }
   const cmd: Command = {
     kind: 'deleteall',
     pos: p.pos(line, col),
@@ -495,7 +600,10 @@ export function deleteAllStatement(p: ParserCore, line: number, col: number): St
 export function satypeStatement(p: ParserCore, kind: 'flush' | 'dump', line: number, col: number): Statement {
   p.lx.advance();
   const proto = protocol(p, true);
-  if (p.lx.kind !== Tok.SEMI) p.unexpected(proto.v ? "';'" : `${PROTO_EXPECTED}, or ';'`);
+  if (p.lx.kind !== Tok.SEMI) {
+    if (proto.v) p.unexpected("';'");
+    notAProtocol(p, `${PROTO_EXPECTED}, or ';'`);
+  }
   const cmd: Command = { kind, pos: p.pos(line, col), satype: proto.v?.satype ?? SaType.UNSPEC };
   p.lx.advance();
   return { cmd };

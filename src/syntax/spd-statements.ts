@@ -6,7 +6,8 @@
  *   spdflush ;   spddump ;
  *
  * UPPER is a number, `any`, `icmp6`, `ip4` or a name of the protocols
- * database; MISC is `type,code` for icmp/icmp6/mh or `a.b.c.d` (the key) for gre.
+ * database; MISC is `type,code` for icmp/icmp6/mh, and for gre the key as
+ * `a.b.c.d` or as a number (the setkey man page documents both).
  */
 import { fullPrefix, type IpAddress } from '../model/address.js';
 import type { Command } from '../model/command.js';
@@ -60,7 +61,7 @@ function upperSpec(p: ParserCore): number {
     proto = Number(t);
   } else if (t.charCodeAt(0) !== 45) {
     proto = p.sys.protocolByName(t) ?? (t === 'icmp6' ? IpProto.ICMPV6 : t === 'ip4' ? IpProto.IPV4 : undefined);
-    if (proto === undefined) p.fail('unknown-upper', `unknown upper-layer protocol ${quoteToken(t)}`, UPPER_EXPECTED);
+    if (proto === undefined) p.failNear('unknown-upper', `unknown upper-layer protocol ${quoteToken(t)}`, t, upperNames(p), UPPER_EXPECTED);
   } else {
     p.unexpected(UPPER_EXPECTED);
   }
@@ -68,7 +69,44 @@ function upperSpec(p: ParserCore): number {
   return proto;
 }
 
-/** `type,code` for ICMP, ICMPv6 and MH; `a.b.c.d` for the GRE key (parse.y fix_portstr). */
+/** The words upperSpec takes by name: the protocols database's and the reference's own. */
+function* upperNames(p: ParserCore): Generator<string> {
+  yield 'any';
+  yield* p.sys.protocolNames?.() ?? [];
+  yield 'icmp6';
+  yield 'ip4';
+}
+
+/**
+ * A GRE key (RFC 2890, 32 bits) in the selector's ports, as parse.y
+ * fix_portstr reads it: `a.b.c.d` gives sport (a << 8) + b and dport
+ * (c << 8) + d; a number n gives sport n >> 16 and dport n & 0xffff. The
+ * reference's lexer took a number only with a trailing ',' or '.' (`65538,`),
+ * but its man page documents the plain number (`gre 1234`): both are taken.
+ */
+function greKey(p: ParserCore, t: string, sel: { sport: number; dport: number }): void {
+  const expected = 'the GRE key as a number up to 4294967295, or as a dotted quad a.b.c.d';
+  const quad = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(t);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    if (a > 255 || b > 255 || c > 255 || d > 255) p.fail('bad-gre-key', `GRE key ${quoteToken(t)} has a part above 255`, expected);
+    sel.sport = (a << 8) + b;
+    sel.dport = (c << 8) + d;
+    return;
+  }
+  const num = /^([0-9]+)[,.]?$/.exec(t);
+  if (num) {
+    const n = ParserCore.numberWord(num[1]!)!;
+    if (n > 0xffffffff) p.fail('bad-gre-key', `GRE key ${showToken(t)} does not fit in 32 bits`, expected);
+    sel.sport = Math.floor(n / 65536);
+    sel.dport = n % 65536;
+    return;
+  }
+  // e.g. `1.2`: ipsec-tools read its first number only (sscanf %lu), not what it looks like
+  p.fail('bad-gre-key', `bad GRE key ${quoteToken(t)}`, expected);
+}
+
+/** `type,code` for ICMP, ICMPv6 and MH; the key for GRE (parse.y fix_portstr). */
 function miscSpec(p: ParserCore, upper: number, sel: { sport: number; dport: number }): void {
   const t = p.lx.text();
   const name = p.sys.protocolByNumber(upper) ?? String(upper);
@@ -78,10 +116,7 @@ function miscSpec(p: ParserCore, upper: number, sel: { sport: number; dport: num
     sel.sport = Number(m[1]);
     sel.dport = Number(m[2]);
   } else if (upper === IpProto.GRE) {
-    const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(t);
-    if (!m || m.slice(1).some((x) => Number(x) > 255)) p.fail('bad-gre-key', `bad GRE key ${quoteToken(t)}`, 'the key as a dotted quad, like 0.0.1.2');
-    sel.sport = (Number(m[1]) << 8) + Number(m[2]);
-    sel.dport = (Number(m[3]) << 8) + Number(m[4]);
+    greKey(p, t, sel);
   } else {
     p.fail('misc-spec', `${quoteToken(t)} after protocol ${name}: only icmp, icmp6 and mh take TYPE,CODE and gre a key`, '-P and a policy');
   }
@@ -98,6 +133,7 @@ function policyClause(p: ParserCore): Extract<PolicyResult, { ok: true }> {
     const lines = before.split('\n').length - 1;
     return nl < 0 ? { line: pt.line, col: pt.col + offset } : { line: pt.line + lines, col: offset - nl };
   };
+  if (pt.text.trim() !== '') p.notePrevWhat(p.tailName(`-P ${pt.text}`));
   const r = parsePolicy(pt.text, p.sys);
   if (!r.ok) {
     const { line, col } = at(r.error.offset);
@@ -117,6 +153,7 @@ export function policyStatement(p: ParserCore, kind: 'spdadd' | 'spdupdate' | 's
     p.lx.advance();
     if (p.lx.kind !== Tok.QUOTED) p.unexpected('the tag name as a quoted string');
     const tag = p.lx.text().slice(1, -1);
+    p.noteWhat(`'${kind} tagged ${p.lx.text()}'`);
     p.lx.advance();
     const r = policyClause(p);
     const cmd: Command = { kind, pos: p.pos(line, col), tag, policy: r.rule };
@@ -131,7 +168,7 @@ export function policyStatement(p: ParserCore, kind: 'spdadd' | 'spdupdate' | 's
   }
   const upper = upperSpec(p);
   const ports = { sport: src.port, dport: dst.port };
-  if (p.lx.kind === Tok.WORD && p.lx.text().charCodeAt(0) !== 45) miscSpec(p, upper, ports);
+  if (p.lx.kind === Tok.WORD && p.lx.text().charCodeAt(0) !== 45 && !p.isCommandWord()) miscSpec(p, upper, ports);
   let ctx: SecCtx | undefined;
   if (p.isWord('-ctx')) ctx = secCtx(p);
   const r = policyClause(p);

@@ -9,6 +9,8 @@
 export interface SystemDb {
   protocolByName(name: string): number | undefined;
   protocolByNumber(n: number): string | undefined;
+  /** every protocol name, for "did you mean" (optional: a database that cannot list them suggests nothing) */
+  protocolNames?(): Iterable<string>;
   /** port of a named service; `proto` is the preferred transport ('udp' as getaddrinfo with SOCK_DGRAM) */
   serviceByName(name: string, proto?: string): number | undefined;
   /** interface index of a name, for IPv6 zones (`fe80::1%eth0`) */
@@ -111,6 +113,7 @@ export function makeSystemDb(parts: SystemDbParts = {}): SystemDb {
   return {
     protocolByName: (name) => protocols.byName.get(name),
     protocolByNumber: (n) => protocols.byNumber.get(n),
+    protocolNames: () => protocols.byName.keys(),
     serviceByName(name, proto) {
       const e = services.get(name);
       if (!e) return undefined;
