@@ -58,7 +58,11 @@ Options:
                                   --backend=xfrm|pfkey; reading never creates it
   --platform=linux|freebsd|xnu    PF_KEY layout and numbers for -H (default linux)
   --format=setkey|script|json     dump format (script: re-readable statements)
-  --show-keys                     include keys in JSON output
+  --show-keys                     include keys in JSON output and in plans
+  --diff -f FILE                  the plan from the backend's tables to what FILE
+                                  declares (exit 0 same, 2 different, 1 errors)
+  --sync -f FILE                  carry it out, never leaving a kept policy out
+  --scope=all|declared            the whole tables, or only the pairs FILE names
 
 Differences from ipsec-tools 0.8.2 (on purpose):
   * the whole input is parsed and checked before anything is applied: one
