@@ -5,7 +5,7 @@
 import { formatIp, parseIpLiteral, type Family, type IpAddress } from '../model/address.js';
 import type { SourcePos } from '../model/command.js';
 import type { Diagnostic } from './diagnostics.js';
-import { COMMAND_WORDS, Lexer, Tok } from './lexer.js';
+import { Lexer, Tok } from './lexer.js';
 import type { SystemDb } from './sysdb.js';
 import { escapeControls, looksLikeKey, quoteToken, redactedShape, showToken } from './redact.js';
 import { nearest, type SuggestOptions } from './suggest.js';
@@ -106,7 +106,7 @@ export class ParserCore {
   stmtCmd = '';
   stmtStart = 0;
   /** what the token ending at `stop` is, for "after ..." (a key is named by its role, never shown) */
-  private what: { stop: number; text: string } | undefined;
+  private what: { stop: number; text: string | (() => string) } | undefined;
   constructor(
     readonly src: string,
     readonly file: string,
@@ -191,8 +191,7 @@ export class ParserCore {
 
   /** The current token is a word that begins a statement (the reference reserves them everywhere). */
   isCommandWord(): boolean {
-    const lx = this.lx;
-    return lx.kind === Tok.WORD && lx.stop - lx.start <= 9 && COMMAND_WORDS.has(lx.text());
+    return this.lx.isCommandWord();
   }
 
   /**
@@ -209,13 +208,13 @@ export class ParserCore {
     this.failAt(lx.prevLine, lx.prevEndCol, code, message);
   }
 
-  /** Name the current token for a later "after ..." (call before advancing past it). */
-  noteWhat(text: string): void {
+  /** Name the current token for a later "after ..." (call before advancing past it); a function is called only if a message needs it. */
+  noteWhat(text: string | (() => string)): void {
     this.what = { stop: this.lx.stop, text };
   }
 
   /** Name the previous token (the lexer has advanced past it already). */
-  notePrevWhat(text: string): void {
+  notePrevWhat(text: string | (() => string)): void {
     this.what = { stop: this.lx.prevStop, text };
   }
 
@@ -226,7 +225,7 @@ export class ParserCore {
    */
   describePrev(): string {
     const lx = this.lx;
-    if (this.what && this.what.stop === lx.prevStop) return this.what.text;
+    if (this.what && this.what.stop === lx.prevStop) return typeof this.what.text === 'string' ? this.what.text : this.what.text();
     const prev = lx.src.slice(lx.prevStart, lx.prevStop);
     if (prev === this.stmtCmd) return `'${escapeControls(prev)}'`;
     // the statement so far, when short; never for add/update, whose text may hold a key

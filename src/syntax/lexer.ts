@@ -38,8 +38,19 @@ export function isWordChar(c: number): boolean {
  */
 export const COMMAND_WORDS: ReadonlySet<string> = new Set(['add', 'update', 'get', 'getspi', 'delete', 'deleteall', 'flush', 'dump', 'spdadd', 'spdupdate', 'spddelete', 'spdflush', 'spddump', 'exit', 'quit', 'bye']);
 
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+
+/** First letters of the command words (a cheap test before a word is cut out). */
+const COMMAND_FIRST = new Uint8Array(128);
+for (const w of COMMAND_WORDS) COMMAND_FIRST[w.charCodeAt(0)] = 1;
+
+/** A blank, then a command word that is a whole word (the policy text's end when its ';' is missing). */
+const COMMAND_AFTER_BLANK = new RegExp(`[\\t\\n\\v\\f\\r ](?:${[...COMMAND_WORDS].join('|')})(?![A-Za-z0-9:%.,_+-])`, 'g');
+
 /** Whether src[i, end) starts with a command word followed by a non-word character. */
 function commandWordAt(src: string, i: number, end: number): boolean {
+  const c = src.charCodeAt(i);
+  if (c >= 128 || COMMAND_FIRST[c] !== 1) return false;
   let j = i;
   while (j < end && isWordChar(src.charCodeAt(j))) j++;
   return j - i >= 3 && j - i <= 9 && COMMAND_WORDS.has(src.slice(i, j));
@@ -95,6 +106,14 @@ export class Lexer {
   /** Whether the current token's text is `w`, without slicing it. */
   is(w: string): boolean {
     return this.stop - this.start === w.length && this.src.startsWith(w, this.start);
+  }
+
+  /** The current token is a command word (first letter and length tested before the text is cut out). */
+  isCommandWord(): boolean {
+    if (this.kind !== Tok.WORD) return false;
+    const n = this.stop - this.start;
+    const c = this.src.charCodeAt(this.start);
+    return n >= 3 && n <= 9 && c < 128 && COMMAND_FIRST[c] === 1 && COMMAND_WORDS.has(this.text());
   }
 
   /** current scanning position (after the current token) */
@@ -213,8 +232,8 @@ export class Lexer {
 
   /**
    * Take the raw text of a `-P` policy up to (not including) the next ';', or
-   * up to a line that begins with a command word (no policy word is one: the
-   * policy lacks its ';' and the next statement begins there). Comments
+   * up to a word that is a command word (no policy word is one: the policy
+   * lacks its ';' and the next statement begins there). Comments
    * inside it are blanked so columns stay true. Leaves the lexer on the ';'
    * (or the command word, or EOF), with the previous token ending at the
    * policy's last character.
@@ -225,45 +244,65 @@ export class Lexer {
     const start = this.i;
     const line = this.line;
     const col = start - this.lineStart + 1;
-    let out = '';
-    let from = start;
-    let i = start;
-    // the policy's last non-blank character: index, line and where that line starts
-    let last = -1;
-    let lastLine = line;
-    let lastLineStart = this.lineStart;
-    while (i < end) {
-      const c = s.charCodeAt(i);
-      if (c === 59) break;
-      if (c === 10) {
-        let j = i + 1;
-        while (j < end && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9 || s.charCodeAt(j) === 13)) j++;
-        if (commandWordAt(s, j, end)) break;
+    let out: string;
+    let i: number;
+    let semi = s.indexOf(';', start);
+    if (semi < 0 || semi > end) semi = end;
+    const plain = s.slice(start, semi);
+    if (plain.indexOf('#') < 0) {
+      // no comment (the common case): the policy ends at the ';' or at a command word after a blank
+      COMMAND_AFTER_BLANK.lastIndex = 0;
+      const m = COMMAND_AFTER_BLANK.exec(plain);
+      out = m ? plain.slice(0, m.index + 1) : plain;
+      i = start + out.length;
+      for (let k = out.indexOf('\n'); k >= 0; k = out.indexOf('\n', k + 1)) {
         this.line++;
-        this.lineStart = i + 1;
-      } else if (c === 35) {
-        out += s.slice(from, i);
-        let j = i;
-        while (j < end && s.charCodeAt(j) !== 10) j++;
-        out += ' '.repeat(j - i);
-        from = i = j;
-        continue;
-      } else if (c !== 32 && c !== 9 && c !== 13 && c !== 11 && c !== 12) {
-        last = i;
-        lastLine = this.line;
-        lastLineStart = this.lineStart;
+        this.lineStart = start + k + 1;
       }
-      i++;
+    } else {
+      out = '';
+      let from = start;
+      i = start;
+      // a word that begins after a blank (or the start) and is a command word: no policy word is one
+      let blank = true;
+      while (i < end) {
+        const c = s.charCodeAt(i);
+        if (c === 59) break;
+        if (c === 10) {
+          this.line++;
+          this.lineStart = i + 1;
+          blank = true;
+        } else if (c === 35) {
+          out += s.slice(from, i);
+          let j = i;
+          while (j < end && s.charCodeAt(j) !== 10) j++;
+          out += ' '.repeat(j - i);
+          from = i = j;
+          continue;
+        } else if (c === 32 || c === 9 || c === 13 || c === 11 || c === 12) {
+          blank = true;
+        } else {
+          if (blank && commandWordAt(s, i, end)) break;
+          blank = false;
+        }
+        i++;
+      }
+      out += s.slice(from, i);
     }
-    out += s.slice(from, i);
     this.i = i;
-    if (last >= 0) {
-      // the policy text stands as the previous token: a missing ';' is reported after it
+    // the policy text stands as the previous token, ending at its last character (comments are blanks in `out`):
+    // a missing ';' is reported after it
+    let k = out.length - 1;
+    while (k >= 0 && isBlank(out.charCodeAt(k))) k--;
+    if (k >= 0) {
+      const nl = out.lastIndexOf('\n', k);
+      let lines = 0;
+      for (let m = out.indexOf('\n'); m >= 0 && m < k; m = out.indexOf('\n', m + 1)) lines++;
       this.kind = Tok.WORD;
-      this.start = last;
-      this.stop = last + 1;
-      this.tokLine = lastLine;
-      this.tokCol = last - lastLineStart + 1;
+      this.start = start + k;
+      this.stop = start + k + 1;
+      this.tokLine = line + lines;
+      this.tokCol = nl < 0 ? col + k : k - nl;
     }
     this.advance();
     return { text: out, start, line, col };
@@ -282,7 +321,7 @@ export class Lexer {
         this.advance();
         return false;
       }
-      if (this.kind === Tok.WORD && this.start > after && this.stop - this.start <= 9 && COMMAND_WORDS.has(this.text())) return true;
+      if (this.start > after && this.isCommandWord()) return true;
       this.advance();
     }
     if (this.kind !== Tok.SEMI) return false;

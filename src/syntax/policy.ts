@@ -336,9 +336,9 @@ class PolicyParser {
     const id = decimalValue(digits);
     if (id === undefined) this.fail(c, 'policy-level', `unknown level ${this.describe()}`, 'default, use, require, unique or unique:N');
     if (id > 0xffffffff) this.fail(c, 'unique-range', `unique id ${showToken(digits)} does not fit in 32 bits`, `unique:N with N from 1 to ${IPSEC_MANUAL_REQID_MAX}`);
-    if (id === 0 || id > IPSEC_MANUAL_REQID_MAX) {
-      const why = id === 0 ? 'unique:0 names no SA' : `a Linux kernel keeps unique ids up to ${IPSEC_MANUAL_REQID_MAX} only`;
-      this.warnings.push({ offset: c.at, code: 'unique-auto', message: `${why}: the kernel picks a reqid of its own, so no SA added with -u ${id} is bound to this policy` });
+    if (id === 0) this.warnings.push({ offset: c.at, code: 'unique-auto', message: 'unique:0 is plain unique: the kernel picks a reqid of its own' });
+    else if (id > IPSEC_MANUAL_REQID_MAX) {
+      this.warnings.push({ offset: c.at, code: 'unique-auto', message: `a Linux kernel keeps unique ids up to ${IPSEC_MANUAL_REQID_MAX} only and picks a reqid of its own, so no SA added with -u ${id} is bound to this policy` });
     }
     c.next();
     return [Level.UNIQUE, id];

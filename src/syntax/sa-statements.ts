@@ -151,7 +151,7 @@ function spi(p: ParserCore, proto: ProtoSpec | undefined, allowZero: boolean): n
       ipcomp ? 'a CPI from 256 to 65535' : 'an SPI from 256 to 4294967295',
     );
   }
-  p.noteWhat(`the ${ipcomp ? 'CPI' : 'SPI'} ${showToken(t)}`);
+  p.noteWhat(() => `the ${ipcomp ? 'CPI' : 'SPI'} ${showToken(t)}`);
   p.lx.advance();
   return v;
 }
@@ -356,7 +356,7 @@ function keyToken(p: ParserCore, alg: Algorithm, spelled: string): SaKey {
   if (!quoted && !data && !isHexKey(lx.src, lx.start, lx.stop)) p.unexpected(what, true);
   if (!quoted && len % 2 === 1) p.warn(lx.tokLine, lx.tokCol, 'odd-hex-key', `the key for ${spelled} has an odd number of hex digits; its first digit becomes a byte of its own`);
   if (!data) p.fail('key-length', `the key for ${spelled} is ${bits} bits long`, `a key of ${describeKeyBits(alg.keyBits)}`);
-  p.noteWhat(`the key of ${spelled}`);
+  p.noteWhat(() => `the key of ${spelled}`);
   lx.advance();
   return { bits, data };
 }
@@ -399,7 +399,7 @@ function algorithm(p: ParserCore, kind: AlgKind, proto: ProtoSpec | undefined, f
   if (variant?.requires === 'old' && !proto?.old) p.fail('algorithm-mismatch', `${spelled} needs esp-old`, 'esp-old, or des-cbc');
   if (variant?.requires === 'new' && proto?.old) p.fail('algorithm-mismatch', `${spelled} cannot be used with ${proto.word}`, 'esp, or des-cbc');
   if (variant?.obsolete) p.warn(line, col, 'obsolete-algorithm', `obsolete algorithm ${quoteToken(spelled)} (the null cipher)`);
-  p.noteWhat(`'${kind === 'enc' ? '-E' : '-A'} ${spelled}'`);
+  p.noteWhat(() => `'${kind === 'enc' ? '-E' : '-A'} ${spelled}'`);
   if (alg.name === 'tcp-md5' && proto?.satype !== SaType.TCP) p.fail('tcp-md5-protocol', 'tcp-md5 needs protocol tcp', 'an algorithm for ' + (proto?.word ?? 'this protocol'));
   if (proto?.satype === SaType.TCP && alg.name !== 'tcp-md5') p.fail('tcp-algorithm', `protocol tcp takes only tcp-md5, not ${spelled}`, '-A tcp-md5 "password"');
   p.lx.advance();
@@ -436,12 +436,12 @@ function algorithms(p: ParserCore, proto: ProtoSpec | undefined, flags: number):
     const name = p.word(`a compression algorithm: ${spellings('comp').join(', ')}`);
     const alg = algorithmByName('comp', name);
     if (!alg) unknownAlgorithm(p, 'comp', name);
-    p.noteWhat(`'-C ${name}'`);
+    p.noteWhat(() => `'-C ${name}'`);
     p.lx.advance();
     choice.enc = { alg: alg.name };
     if (p.isWord('-R')) {
       choice.flags |= SaFlag.RAWCPI;
-      p.noteWhat(`'-C ${name} -R'`);
+      p.noteWhat(() => `'-C ${name} -R'`);
       p.lx.advance();
     }
   } else {
@@ -490,7 +490,7 @@ function getspiRange(p: ParserCore, proto: ProtoSpec | undefined): { min: number
   if (min === 0) p.fail('spi-range', `SPI range ${quoteToken(t)} starts at 0, which is never an SA's SPI (RFC 4303 section 2.1)`, expected);
   if (max > top) p.fail('spi-range', `SPI range ${quoteToken(t)} goes beyond ${top}`, expected);
   if (min > max) p.fail('spi-range', `SPI range ${quoteToken(t)} starts above its end`, expected);
-  p.noteWhat(`the SPI range ${showToken(t)}`);
+  p.noteWhat(() => `the SPI range ${showToken(t)}`);
   p.lx.advance();
   return { min, max };
 }

@@ -133,7 +133,8 @@ function policyClause(p: ParserCore): Extract<PolicyResult, { ok: true }> {
     const lines = before.split('\n').length - 1;
     return nl < 0 ? { line: pt.line, col: pt.col + offset } : { line: pt.line + lines, col: offset - nl };
   };
-  if (pt.text.trim() !== '') p.notePrevWhat(p.tailName(`-P ${pt.text}`));
+  // (the previous token is `-P` itself when the policy text is blank)
+  if (p.lx.prevStop > pt.start) p.notePrevWhat(() => p.tailName(`-P ${pt.text}`));
   const r = parsePolicy(pt.text, p.sys);
   if (!r.ok) {
     const { line, col } = at(r.error.offset);
@@ -153,7 +154,8 @@ export function policyStatement(p: ParserCore, kind: 'spdadd' | 'spdupdate' | 's
     p.lx.advance();
     if (p.lx.kind !== Tok.QUOTED) p.unexpected('the tag name as a quoted string');
     const tag = p.lx.text().slice(1, -1);
-    p.noteWhat(`'${kind} tagged ${p.lx.text()}'`);
+    const tagText = p.lx.text();
+    p.noteWhat(() => `'${kind} tagged ${tagText}'`);
     p.lx.advance();
     const r = policyClause(p);
     const cmd: Command = { kind, pos: p.pos(line, col), tag, policy: r.rule };
