@@ -65,16 +65,23 @@ Options:
   --scope=all|declared            the whole tables, or only the pairs FILE names
 
 Differences from ipsec-tools 0.8.2 (on purpose):
-  * the whole input is parsed and checked before anything is applied: one
-    error applies nothing, and every error is reported (up to 50) on stderr as
-    FILE:LINE:COL: error: what; expected what, with the line and a caret;
-  * rejected although the reference let them through: SPI 0-255 and above
+  * the whole input is parsed and checked, its host names resolved, before
+    anything is applied: one error applies nothing, and every error is
+    reported (up to 50) on stderr as FILE:LINE:COL: error: what; expected
+    what, with the line and a caret, then their count;
+  * a missing ';' is reported just after the statement that lacks it
+    ("expected ';' after the key of aes-cbc") and the next one is still
+    checked; a misspelt word names the nearest valid one ("did you mean");
+  * rejected although the reference let them through: SPI 0 and above
     2^32-1, prefixes longer than the address, ports above 65535, TCP-MD5 SPIs
     other than 0x1000, keys of the wrong length, -A with an AEAD cipher,
-    unique:N outside 1..32767, priority offsets out of range;
+    values the reference cut to fit their field, priority offsets out of range;
+  * accepted with a warning, as Linux takes them: SPIs 1-255 (RFC 4303
+    reserves them), IPComp CPIs 1-255, inet_aton addresses (10.1, 010.0.0.1),
+    unique:0 and unique:N above 16383;
   * accepted in addition: update, getspi, aes-gcm-16, aes-gmac,
     chacha20-poly1305, -esn, hmac-sha256-128 (RFC 4868; plain hmac-sha256
-    keeps the 96-bit ICV the man page documents);
+    keeps the 96-bit ICV the man page documents), the GRE key as a number;
   * a statement the backend refuses makes the exit status non-zero and is
     reported with its position and errno; on the embedded engine a file
     applies whole or not at all;
