@@ -258,10 +258,29 @@ function joinParsed(parsed: string[]): string {
 }
 
 /** The line that says a file was refused for its errors, with their count (the check's, or all of them). */
-function refusedLine(input: ScriptInput, errors = input.errorCount): string {
+function refusedLine(input: ScriptInput, errors = input.errorCount, nothing = 'nothing applied'): string {
   const name = escapeControls(input.file);
-  if (input.stoppedReading) return `setkey: too many errors in ${name}; stopped reading; nothing applied\n`;
-  return `setkey: ${errors} error${errors === 1 ? '' : 's'} in ${name}; nothing applied\n`;
+  if (input.stoppedReading) return `setkey: too many errors in ${name}; stopped reading; ${nothing}\n`;
+  return `setkey: ${errors} error${errors === 1 ? '' : 's'} in ${name}; ${nothing}\n`;
+}
+
+/**
+ * The second half of the check: host names looked up (even when the check
+ * found errors, unless it stopped at the cap: one run shows them all), every
+ * diagnostic reported in source order. The resolved commands by position,
+ * or undefined after errors (the summary printed, ending in `nothing`).
+ */
+async function resolveChecked(io: Io, input: ScriptInput, lines: Lines, st: RunState, nothing: string): Promise<Map<string, Command[]> | undefined> {
+  const res = input.stoppedReading ? { commands: [], diagnostics: [] } : await resolveStatements(input.hosts, input.file, io.lookup);
+  report(io, mergeDiagnostics(input.diagnostics, res.diagnostics), lines, st);
+  // the check kept 50 warnings and counted the rest
+  st.warnings += input.droppedWarnings;
+  const errors = input.errorCount + res.diagnostics.filter((d) => d.severity === 'error').length;
+  if (errors > 0) {
+    io.stderr(refusedLine(input, errors, nothing));
+    return undefined;
+  }
+  return byPosition(res.commands);
 }
 
 /** Host names' commands by their statement's position (a statement with names may become several commands). */
@@ -335,17 +354,8 @@ function commandsOf(statements: readonly Statement[], o: Options, resolved: Read
 export async function runFile(io: Io, o: Options, file: string, input: ScriptInput, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
   const lines = new Lines(input.text, 1, 1, input.quotedLines);
-  // names are looked up even when the check found errors (unless it stopped at the cap): one run shows them all
-  const res = input.stoppedReading ? { commands: [], diagnostics: [] } : await resolveStatements(input.hosts, file, io.lookup);
-  report(io, mergeDiagnostics(input.diagnostics, res.diagnostics), lines, st);
-  // the check kept 50 warnings and counted the rest
-  st.warnings += input.droppedWarnings;
-  const errors = input.errorCount + res.diagnostics.filter((d) => d.severity === 'error').length;
-  if (errors > 0) {
-    io.stderr(refusedLine(input, errors));
-    return finish(io, st);
-  }
-  const resolved = byPosition(res.commands);
+  const resolved = await resolveChecked(io, input, lines, st, 'nothing applied');
+  if (!resolved) return finish(io, st);
   if (backend) return applyFile(io, o, file, input, backend, lines, st, resolved);
   // with -n and no -H nothing needs the statements after checking
   if (!o.hexdump) return finish(io, st);
@@ -398,24 +408,9 @@ function tooLong(file: string, at: { line: number; col: number; endless?: boolea
  */
 export async function declarationCommands(io: Io, o: Options, input: ScriptInput): Promise<Command[] | undefined> {
   const st: RunState = { errors: 0, warnings: 0 };
-  const lines = new Lines(input.text, 1, 1, input.quotedLines);
-  report(io, input.diagnostics, lines, st);
-  st.warnings += input.droppedWarnings;
-  if (input.errorCount > 0) {
-    io.stderr(refusedLine(input).replace('nothing applied', 'nothing compared'));
-    return undefined;
-  }
-  const res = await resolveStatements(input.hosts, input.file, io.lookup);
-  report(io, res.diagnostics, lines, st);
-  if (res.diagnostics.some((d) => d.severity === 'error')) {
-    io.stderr(`setkey: errors in ${escapeControls(input.file)}; nothing compared\n`);
-    return undefined;
-  }
-  const resolved = new Map<string, Command[]>();
-  for (const c of res.commands) {
-    const k = `${c.pos.line}:${c.pos.col}`;
-    resolved.set(k, [...(resolved.get(k) ?? []), c]);
-  }
+  const resolved = await resolveChecked(io, input, new Lines(input.text, 1, 1, input.quotedLines), st, 'nothing compared');
+  if (!resolved) return undefined;
+  finish(io, st);
   const statements = input.statements ?? parse(input.text(), { file: input.file, sys: io.sys }).statements;
   return [...commandsOf(statements, o, resolved)];
 }
