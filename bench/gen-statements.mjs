@@ -1,4 +1,5 @@
-// Writes the benchmark input: 50k `add` (rijndael-cbc + hmac-sha256 keys) and 50k `spdadd` with tunnel templates.
+// Writes the benchmark input: n/2 `add` (rijndael-cbc + hmac-sha256 keys) and n/2 `spdadd` with tunnel
+// templates, every SA and every policy distinct (also past 65,536 of each).
 import { writeFileSync } from 'node:fs';
 
 export function statements(n = 100000) {
@@ -10,8 +11,9 @@ export function statements(n = 100000) {
     out.push(`add ${a} ${b} esp 0x${(0x10000 + i).toString(16)} -m tunnel -u ${i + 1} -E rijndael-cbc 0x${hex(i, 16)} -A hmac-sha256 0x${hex(i + 7, 32)};`);
   }
   for (let i = 0; i < n / 2; i++) {
+    // distinct selectors up to 4M policies (the third octet alone wrapped at 65,536)
     const s = `10.${(i >> 8) & 255}.${i & 255}.0/24`;
-    const d = `192.168.${(i >> 8) & 255}.${i & 255}/32`;
+    const d = `192.${168 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}/32`;
     out.push(`spdadd ${s} ${d} any -P out ipsec esp/tunnel/198.51.100.${i & 255}-203.0.113.${(i >> 8) & 255}/require;`);
   }
   return out.join('\n') + '\n';
