@@ -8,15 +8,14 @@
 import type { Platform } from '../model/algorithms.js';
 import { DecodeError, splitMessages } from '../pfkey/decode.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
-import { stateScript } from '../format/state-script.js';
+import { StateScriptWriter } from '../format/state-script.js';
 import { kdebugSadb } from '../format/kdebug.js';
-import { renderJson } from './json-output.js';
-import type { Json } from '../format/json.js';
+import { JsonDumpWriter, type Json } from '../format/json.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
-import { errnoText, readMessages } from './input.js';
+import { errnoText, messageStream } from './input.js';
 import { escapeControls } from '../syntax/redact.js';
 
 
@@ -31,22 +30,43 @@ export function* viewsOf(bytes: Uint8Array, platform: Platform, problems: Decode
   }
 }
 
-/** The messages in the chosen output format, written to `out` piece by piece. */
-export function render(views: Iterable<DumpView>, o: Options, po: PostprocOptions, out: (s: string) => void, extras?: (v: DumpView) => { readonly [key: string]: Json } | undefined): void {
+/** A dump format, fed one message at a time (the same printers for file mode and -D/-DP). */
+export interface DumpPrinter {
+  push(v: DumpView): void;
+  end(): void;
+}
+
+type Extras = (v: DumpView) => { readonly [key: string]: Json } | undefined;
+
+/** The printer of the chosen output format, writing to `out` piece by piece. */
+export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras): DumpPrinter {
   switch (o.format ?? 'setkey') {
-    case 'script':
-      out(stateScript(views, { platform: po.platform, all: po.all }));
-      return;
-    case 'json':
-      out(renderJson(views, po, o.showKeys, extras));
-      return;
-    case 'setkey':
-      for (const v of views) {
-        // -v: the message itself first, as libipsec's kdebug_sadb() shows it
-        if (o.verbose) out(kdebugSadb(v.ix.bytes, po.platform) + '\n');
-        out(postproc(v, po));
-      }
+    case 'script': {
+      // a Linux dump is newest first and the script replays it oldest first: each entry is kept, as its line
+      const w = new StateScriptWriter({ platform: po.platform, all: po.all });
+      return { push: (v) => w.push(v), end: () => out(w.end()) };
+    }
+    case 'json': {
+      const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, out, extras);
+      return { push: (v) => w.push(v), end: () => w.end() };
+    }
+    default:
+      return {
+        push: (v) => {
+          // -v: the message itself first, as libipsec's kdebug_sadb() shows it
+          if (o.verbose) out(kdebugSadb(v.ix.bytes, po.platform) + '\n');
+          out(postproc(v, po));
+        },
+        end: () => undefined,
+      };
   }
+}
+
+/** The messages in the chosen output format, written to `out` piece by piece. */
+export function render(views: Iterable<DumpView>, o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras): void {
+  const p = dumpPrinter(o, po, out, extras);
+  for (const v of views) p.push(v);
+  p.end();
 }
 
 export async function runFileMode(io: Io, o: Options): Promise<number> {
@@ -54,24 +74,35 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
   let status = 0;
   for (const file of o.files) {
     const name = escapeControls(file);
-    let bytes: Uint8Array;
+    const p = dumpPrinter(o, po, (t) => io.stdout(t));
+    let seen = 0;
+    let problem: DecodeError | undefined;
     try {
-      // read up to the first message that cannot be framed (an endless /dev/zero stops at once)
-      const b = await readMessages(io, file);
-      // a plain Uint8Array: subarrays of a Buffer are Buffers, which cost more to make
-      bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      // messages as they are read: a file of any size in the memory of one chunk
+      for await (const m of messageStream(io, file)) {
+        if (m instanceof DecodeError) {
+          problem = m;
+          break;
+        }
+        seen += m.length;
+        p.push(dumpView(m, po.platform));
+      }
     } catch (e) {
       io.stderr(`setkey: ${name}: ${errnoText(e)}\n`);
       return 1;
     }
-    if (bytes.length < 16) {
+    // shorter than one header and nothing else: EINVAL, as the reference says
+    if (seen === 0 && problem && problem.offset === 0 && problem.message.includes('too few')) {
       io.stderr(`setkey: ${name}: Invalid argument\n`);
       return 1;
     }
-    const problems: DecodeError[] = [];
-    render(viewsOf(bytes, po.platform, problems), o, po, (t) => io.stdout(t));
-    for (const p of problems) {
-      io.stderr(`setkey: ${name}: byte ${p.offset}: ${p.message}\n`);
+    if (seen === 0 && !problem) {
+      io.stderr(`setkey: ${name}: Invalid argument\n`);
+      return 1;
+    }
+    p.end();
+    if (problem) {
+      io.stderr(`setkey: ${name}: byte ${problem.offset}: ${problem.message}\n`);
       status = 1;
     }
   }

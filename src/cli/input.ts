@@ -5,6 +5,7 @@
  * `-f /dev/zero`, a FIFO that never ends or a 1.5 GB file once grew memory
  * without bound. An input may have at most MAX_INPUT bytes (io.ts).
  */
+import { DecodeError, splitMessages } from '../pfkey/decode.js';
 import { INPUT_CHUNK, InputTooLarge, MAX_INPUT, type Io } from './io.js';
 
 export function errnoText(e: unknown): string {
@@ -61,32 +62,51 @@ export function latin1(c: Uint8Array | string): string {
 }
 
 /**
- * File mode: the PF_KEY messages of a file, read in chunks up to the first
- * message whose length cannot be right (an all-zero header cannot advance,
- * so /dev/zero stops after its first chunk). The framing itself is judged
- * by the decoder, on the bytes returned.
+ * File mode: the PF_KEY messages of a file, one at a time as they are read
+ * (memory stays that of one chunk and one message, whatever the file's size),
+ * up to the first one whose length cannot be right: an all-zero header
+ * cannot advance, so /dev/zero stops after its first chunk. What ends the
+ * file early is a DecodeError with its file offset, yielded last.
  */
-export async function readMessages(io: Io, path: string): Promise<Uint8Array> {
-  let buf = new Uint8Array(INPUT_CHUNK);
-  let have = 0;
-  let next = 0;
+export async function* messageStream(io: Io, path: string): AsyncGenerator<Uint8Array | DecodeError> {
+  let pending = new Uint8Array(0);
+  let base = 0;
   // file mode names files only: '-' is a file called '-', as in the reference
   for await (const c of inputChunks(io, path, false)) {
     const b = typeof c === 'string' ? Buffer.from(c, 'latin1') : c;
-    if (have + b.length > buf.length) {
-      const grown = new Uint8Array(Math.max(buf.length * 2, have + b.length));
-      grown.set(buf.subarray(0, have));
-      buf = grown;
+    const buf = pending.length ? concat(pending, b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    let off = 0;
+    while (buf.length - off >= 16) {
+      const len = (buf[off + 4]! | (buf[off + 5]! << 8)) * 8;
+      // shorter than its own header: it cannot advance (the decoder says so below)
+      if (len < 16) {
+        yield* problems(buf.subarray(off), base + off);
+        return;
+      }
+      if (off + len > buf.length) break;
+      yield buf.subarray(off, off + len);
+      off += len;
     }
-    buf.set(b, have);
-    have += b.length;
-    // the headers now complete: sadb_msg_len (bytes 4-5, 8-byte units, host order) says where the next one is
-    while (next + 16 <= have) {
-      const units = buf[next + 4]! | (buf[next + 5]! << 8);
-      // shorter than its own header: it cannot advance, and the decoder reports it at `next`
-      if (units < 2) return buf.subarray(0, have);
-      next += units * 8;
+    // what is left is the start of the next message: kept (a copy: the chunk's buffer may be reused)
+    pending = buf.slice(off);
+    base += off;
+  }
+  if (pending.length) yield* problems(pending, base);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const c = new Uint8Array(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
+}
+
+/** The decoder's word on bytes that do not frame as messages, at their file offset. */
+function* problems(b: Uint8Array, base: number): Generator<DecodeError> {
+  for (const m of splitMessages(b)) {
+    if (m instanceof DecodeError) {
+      yield new DecodeError(m.code, m.message, m.offset + base);
+      return;
     }
   }
-  return buf.subarray(0, have);
 }

@@ -386,17 +386,47 @@ export function jsonDocument(entries: JsonEntry[], o: JsonOptions): JsonDocument
   return { schema: JSON_SCHEMA_ID, platform: o.platform, now: isoTime(nowSeconds(o)), keysShown: o.showKeys, entries };
 }
 
-/** The whole document for a sequence of messages (e.g. one dump reply stream or one file). */
-export function dumpJson(views: Iterable<DumpView>, o: JsonOptions, extras?: (v: DumpView) => { readonly [key: string]: Json } | undefined): string {
-  const entries: JsonEntry[] = [];
-  for (const v of views) {
-    const e = messageJson(v, o);
-    if (!e) continue;
-    const x = extras?.(v);
+type Extras = (v: DumpView) => { readonly [key: string]: Json } | undefined;
+
+/**
+ * The document written as it goes, one entry at a time: memory stays flat
+ * for a dump of any size, and the text is exactly stringifyJson's of the
+ * whole document.
+ */
+export class JsonDumpWriter {
+  private count = 0;
+  constructor(
+    private readonly o: JsonOptions,
+    private readonly out: (s: string) => void,
+    private readonly extras?: Extras,
+  ) {}
+
+  push(v: DumpView): void {
+    const e = messageJson(v, this.o);
+    if (!e) return;
+    const x = this.extras?.(v);
     if (x && (e.kind === 'sa' || e.kind === 'policy')) e.xfrm = x;
-    entries.push(e);
+    if (this.count++ === 0) {
+      // the document's head, through stringifyJson so that its members read exactly as the whole document's would
+      const head = stringifyJson(jsonDocument([], this.o));
+      this.out(`${head.slice(0, head.lastIndexOf('[]'))}[\n`);
+    } else this.out(',\n');
+    this.out(`    ${stringifyJson(e, '    ')}`);
   }
-  return stringifyJson(jsonDocument(entries, o)) + '\n';
+
+  /** The end of the document (the whole of it when no entry came). */
+  end(): void {
+    this.out(this.count === 0 ? `${stringifyJson(jsonDocument([], this.o))}\n` : '\n  ]\n}\n');
+  }
+}
+
+/** The whole document for a sequence of messages (e.g. one dump reply stream or one file). */
+export function dumpJson(views: Iterable<DumpView>, o: JsonOptions, extras?: Extras): string {
+  const parts: string[] = [];
+  const w = new JsonDumpWriter(o, (s) => parts.push(s), extras);
+  for (const v of views) w.push(v);
+  w.end();
+  return parts.join('');
 }
 
 /**

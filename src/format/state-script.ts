@@ -70,52 +70,70 @@ interface Line {
   fwd?: boolean;
 }
 
-/** The statements for a sequence of dump messages (one pass; statements are kept as text). */
-export function stateScript(views: Iterable<DumpView>, o: StateScriptOptions): string {
-  const lines: Line[] = [];
-  const fwdTexts = new Set<string>();
-  for (const v of views) {
-    const sa = v.header.errno === 0 && v.header.type === MsgType.DUMP && !o.all ? v.ext('sa') : undefined;
-    if (sa && sa.state === SaState.DEAD) continue;
-    const c = entryCommand(v, o.platform);
-    if (c === undefined) continue;
+/**
+ * The statements for dump messages fed one at a time: each becomes its line
+ * at once (only text is kept), and the script is made at the end, when it is
+ * known which inbound policies have their forward copies and the order can
+ * be turned to oldest first.
+ */
+export class StateScriptWriter {
+  private readonly lines: Line[] = [];
+  private readonly fwdTexts = new Set<string>();
+  constructor(private readonly o: StateScriptOptions) {}
+
+  push(v: DumpView): void {
+    const sa = v.header.errno === 0 && v.header.type === MsgType.DUMP && !this.o.all ? v.ext('sa') : undefined;
+    if (sa && sa.state === SaState.DEAD) return;
+    const c = entryCommand(v, this.o.platform);
+    if (c === undefined) return;
     if (typeof c === 'string') {
-      lines.push({ text: `# not recreated: ${c}` });
-      continue;
+      this.lines.push({ text: `# not recreated: ${c}` });
+      return;
     }
     try {
       const line: Line = { text: commandToScript(c) };
       if (c.kind === 'spdadd' && c.policy.dir === Dir.IN) line.copy = commandToScript(forwardCopy(c)!);
       if (c.kind === 'spdadd' && c.policy.dir === Dir.FWD) {
         line.fwd = true;
-        fwdTexts.add(line.text);
+        this.fwdTexts.add(line.text);
       }
-      lines.push(line);
+      this.lines.push(line);
     } catch (e) {
       if (!(e instanceof ScriptError)) throw e;
-      lines.push({ text: `# not recreated: ${e.message}` });
+      this.lines.push({ text: `# not recreated: ${e.message}` });
     }
   }
-  const inbound = lines.filter((l) => l.copy !== undefined);
-  const copied = new Set(inbound.filter((l) => fwdTexts.has(l.copy!)).map((l) => l.copy!));
-  // no inbound policy has its forward copy: the state was made in kernel mode (-k)
-  const kernelMode = inbound.length > 0 && copied.size === 0;
-  const out = [
-    '# SECRET: this file holds the keys of the SAs below; keep it private (mode 600), as the store and the kernel do',
-    kernelMode
-      ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)'
-      : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)',
-  ];
-  // a Linux dump lists the newest entry first: replaying it oldest first recreates the same
-  // order (and the same kernel-generated policy ids and reqids on a fresh store)
-  if (o.platform === 'linux') lines.reverse();
-  for (const l of lines) {
-    if (!kernelMode) {
-      // in RFC mode the copy of an inbound policy comes back with it
-      if (l.fwd && copied.has(l.text)) continue;
-      if (l.copy !== undefined && !fwdTexts.has(l.copy)) out.push('# note: this inbound policy had no fwd copy; RFC mode will add one');
+
+  end(): string {
+    const { lines, fwdTexts } = this;
+    const inbound = lines.filter((l) => l.copy !== undefined);
+    const copied = new Set(inbound.filter((l) => fwdTexts.has(l.copy!)).map((l) => l.copy!));
+    // no inbound policy has its forward copy: the state was made in kernel mode (-k)
+    const kernelMode = inbound.length > 0 && copied.size === 0;
+    const out = [
+      '# SECRET: this file holds the keys of the SAs below; keep it private (mode 600), as the store and the kernel do',
+      kernelMode
+        ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)'
+        : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)',
+    ];
+    // a Linux dump lists the newest entry first: replaying it oldest first recreates the same
+    // order (and the same kernel-generated policy ids and reqids on a fresh store)
+    if (this.o.platform === 'linux') lines.reverse();
+    for (const l of lines) {
+      if (!kernelMode) {
+        // in RFC mode the copy of an inbound policy comes back with it
+        if (l.fwd && copied.has(l.text)) continue;
+        if (l.copy !== undefined && !fwdTexts.has(l.copy)) out.push('# note: this inbound policy had no fwd copy; RFC mode will add one');
+      }
+      out.push(l.text);
     }
-    out.push(l.text);
+    return out.join('\n') + '\n';
   }
-  return out.join('\n') + '\n';
+}
+
+/** The statements for a sequence of dump messages. */
+export function stateScript(views: Iterable<DumpView>, o: StateScriptOptions): string {
+  const w = new StateScriptWriter(o);
+  for (const v of views) w.push(v);
+  return w.end();
 }
