@@ -10,14 +10,14 @@
  * Version 1 could not tell a torn last record from a damaged length field
  * (issue 9); it is read as it always was, and never written again.
  */
-import { applyOps, crc32, FormatError } from './store-format.js';
+import { applyOps, crc32, FormatError, type OpSink } from './store-format.js';
 
 const SNAP_MAGIC = Buffer.from('SKSNAP\x00\x01', 'latin1');
 const JOURNAL_MAGIC = Buffer.from('SKJRNL\x00\x01', 'latin1');
 const RECORD_MAGIC = 0x314a4b53; // "SKJ1"
 
 /** Apply the journal's complete records to `entries`; a torn or failing last record is left out. */
-export function replayJournalV1(buf: Buffer, entries: Map<string, Uint8Array>): void {
+export function replayJournalV1(buf: Buffer, entries: OpSink): void {
   if (buf.length < JOURNAL_MAGIC.length || !buf.subarray(0, JOURNAL_MAGIC.length).equals(JOURNAL_MAGIC)) {
     throw new FormatError('journal header is not a setkey store journal', 0);
   }

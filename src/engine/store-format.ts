@@ -83,8 +83,19 @@ export function crc32(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** A transaction's changes, in order: key -> new value, null for a deletion. */
-export type Ops = ReadonlyMap<string, Uint8Array | null>;
+/**
+ * A transaction's changes: the prefixes it deleted whole (written first, so
+ * that its own later puts under them stand), then key -> new value, null for
+ * a deletion.
+ */
+export interface Ops {
+  readonly hidden: readonly string[];
+  readonly map: ReadonlyMap<string, Uint8Array | null>;
+}
+
+/** One operation: a value, a deletion (null), or a prefix deleted whole. */
+type Op = [string, Uint8Array | null | typeof PREFIX];
+const PREFIX = Symbol('prefix');
 
 // ---------------------------------------------------------------- journal
 
@@ -113,20 +124,18 @@ function safe(v: bigint, at: number): number {
   return Number(v);
 }
 
-function opsSize(ops: Iterable<[string, Uint8Array | null]>): number {
-  let n = 4;
-  for (const [k, v] of ops) n += v ? 9 + k.length + v.length : 5 + k.length;
-  return n;
+function opSize(k: string, v: Uint8Array | null | typeof PREFIX): number {
+  return v instanceof Uint8Array ? 9 + k.length + v.length : 5 + k.length;
 }
 
-function writeOps(b: Buffer, o: number, ops: readonly [string, Uint8Array | null][]): void {
+function writeOps(b: Buffer, o: number, ops: readonly Op[]): void {
   b.writeUInt32LE(ops.length, o);
   o += 4;
   for (const [k, v] of ops) {
-    b[o++] = v ? PUT : DEL;
+    b[o++] = v instanceof Uint8Array ? PUT : v === null ? DEL : DELPREFIX;
     b.writeUInt32LE(k.length, o);
     o += 4 + b.write(k, o + 4, 'latin1');
-    if (v) {
+    if (v instanceof Uint8Array) {
       b.writeUInt32LE(v.length, o);
       b.set(v, o + 4);
       o += 4 + v.length;
@@ -134,8 +143,9 @@ function writeOps(b: Buffer, o: number, ops: readonly [string, Uint8Array | null
   }
 }
 
-function frame(tx: number, flags: number, ops: readonly [string, Uint8Array | null][]): Buffer {
-  const plen = opsSize(ops);
+function frame(tx: number, flags: number, ops: readonly Op[]): Buffer {
+  let plen = 4;
+  for (const [k, v] of ops) plen += opSize(k, v);
   const b = Buffer.allocUnsafe(FRAME_HEAD + plen + FRAME_TAIL);
   writeOps(b, FRAME_HEAD, ops);
   const pcrc = crc32(b.subarray(FRAME_HEAD, FRAME_HEAD + plen));
@@ -156,24 +166,44 @@ function frame(tx: number, flags: number, ops: readonly [string, Uint8Array | nu
 /** The frames of transaction `tx`: cut at FRAME_PAYLOAD, the last one flagged COMMIT. */
 export function encodeTransaction(tx: number, ops: Ops, framePayload = FRAME_PAYLOAD): Buffer[] {
   const frames: Buffer[] = [];
-  let cur: [string, Uint8Array | null][] = [];
+  let cur: Op[] = [];
   let size = 4;
-  for (const [k, v] of ops) {
-    const n = v ? 9 + k.length + v.length : 5 + k.length;
+  const push = (op: Op): void => {
+    const n = opSize(op[0], op[1]);
     if (cur.length > 0 && size + n > framePayload) {
       frames.push(frame(tx, 0, cur));
       cur = [];
       size = 4;
     }
-    cur.push([k, v]);
+    cur.push(op);
     size += n;
-  }
+  };
+  for (const p of ops.hidden) push([p, PREFIX]);
+  for (const [k, v] of ops.map) push([k, v]);
   frames.push(frame(tx, FLAG_COMMIT, cur));
   return frames;
 }
 
-/** Apply a payload's operations to a map (values are views into `p`). */
-export function applyOps(p: Buffer, entries: Map<string, Uint8Array>): void {
+/** Where a payload's operations go (a map, a layer of changes). */
+export interface OpSink {
+  put(key: string, value: Uint8Array): void;
+  del(key: string): void;
+  delPrefix(prefix: string): void;
+}
+
+/** A plain map as an OpSink (a prefix deletion removes its keys). */
+export function mapSink(entries: Map<string, Uint8Array>): OpSink {
+  return {
+    put: (k, v) => entries.set(k, v),
+    del: (k) => entries.delete(k),
+    delPrefix: (p) => {
+      for (const k of entries.keys()) if (k.startsWith(p)) entries.delete(k);
+    },
+  };
+}
+
+/** Apply a payload's operations (values are views into `p`). */
+export function applyOps(p: Buffer, sink: OpSink): void {
   const fail = (o: number): never => {
     throw new FormatError('journal payload is malformed', o);
   };
@@ -192,12 +222,12 @@ export function applyOps(p: Buffer, entries: Map<string, Uint8Array>): void {
       const vlen = p.readUInt32LE(o);
       if (o + 4 + vlen > p.length) fail(o);
       // a plain view, not a Buffer: cheaper to make by the hundred thousand
-      entries.set(key, new Uint8Array(p.buffer, p.byteOffset + o + 4, vlen));
+      sink.put(key, new Uint8Array(p.buffer, p.byteOffset + o + 4, vlen));
       o += 4 + vlen;
     } else if (kind === DEL) {
-      entries.delete(key);
+      sink.del(key);
     } else if (kind === DELPREFIX) {
-      for (const k of entries.keys()) if (k.startsWith(key)) entries.delete(k);
+      sink.delPrefix(key);
     } else fail(o - 5 - klen);
   }
   if (o !== p.length) fail(o);
@@ -229,7 +259,7 @@ function trailerAtEnd(b: Buffer, tx: number): boolean {
  * `base`) into `entries`, transactions from `lastTx + 1` on. Returns where
  * the committed frames end; throws FormatError (file offset) on damage.
  */
-export function replayFrames(buf: Buffer, base: number, lastTx: number, entries: Map<string, Uint8Array>): Replayed {
+export function replayFrames(buf: Buffer, base: number, lastTx: number, entries: OpSink): Replayed {
   let o = 0;
   let committedEnd = 0;
   const pending: Buffer[] = [];
@@ -280,9 +310,12 @@ export function replayFrames(buf: Buffer, base: number, lastTx: number, entries:
 
 // ---------------------------------------------------------------- table
 
-/** Builds a table from entries given in strictly increasing key order. */
+/**
+ * Builds a table from entries given in strictly increasing key order,
+ * handing each block to `sink` as it is full: only the index stays in
+ * memory, so a table of any size is written in the memory of one block.
+ */
 export class TableWriter {
-  private readonly parts: Buffer[] = [TABLE_MAGIC];
   private offset = TABLE_MAGIC.length;
   private block: Buffer[] = [];
   private blockSize = 4;
@@ -291,6 +324,10 @@ export class TableWriter {
   private readonly index: { offset: number; length: number; count: number; first: string }[] = [];
   private last: string | undefined;
   private total = 0;
+
+  constructor(private readonly sink: (b: Buffer) => void) {
+    sink(TABLE_MAGIC);
+  }
 
   add(key: string, value: Uint8Array): void {
     if (this.last !== undefined && key <= this.last) throw new Error(`table keys out of order: ${JSON.stringify(key)}`);
@@ -308,6 +345,10 @@ export class TableWriter {
     if (this.blockSize >= BLOCK) this.endBlock();
   }
 
+  get count(): number {
+    return this.total;
+  }
+
   private endBlock(): void {
     if (this.blockCount === 0) return;
     const head = Buffer.allocUnsafe(4);
@@ -315,7 +356,8 @@ export class TableWriter {
     const body = Buffer.concat([head, ...this.block]);
     const crc = Buffer.allocUnsafe(4);
     crc.writeUInt32LE(crc32(body), 0);
-    this.parts.push(body, crc);
+    this.sink(body);
+    this.sink(crc);
     this.index.push({ offset: this.offset, length: body.length + 4, count: this.blockCount, first: this.blockFirst });
     this.offset += body.length + 4;
     this.block = [];
@@ -323,8 +365,8 @@ export class TableWriter {
     this.blockCount = 0;
   }
 
-  /** The table's bytes (one buffer per block, then the index and footer). */
-  finish(gen: number, lastTx: number): Buffer[] {
+  /** The last block, the index and the footer; returns the table's size in bytes. */
+  finish(gen: number, lastTx: number): number {
     this.endBlock();
     let size = 4;
     for (const e of this.index) size += 20 + e.first.length;
@@ -346,15 +388,20 @@ export class TableWriter {
     f.writeBigUInt64LE(BigInt(this.offset), 32);
     f.writeUInt32LE(idx.length, 40);
     f.writeUInt32LE(crc32(f.subarray(0, 44)), 44);
-    return [...this.parts, idx, f];
+    this.sink(idx);
+    this.sink(f);
+    return this.offset + idx.length + FOOTER;
   }
 }
 
-export function encodeTable(entries: ReadonlyMap<string, Uint8Array>, gen: number, lastTx: number): Buffer {
-  const w = new TableWriter();
-  const keys = [...entries.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const k of keys) w.add(k, entries.get(k)!);
-  return Buffer.concat(w.finish(gen, lastTx));
+/** A whole table in memory (small ones: a new store, tests). */
+export function encodeTable(entries: Iterable<[string, Uint8Array]>, gen: number, lastTx: number): Buffer {
+  const parts: Buffer[] = [];
+  const w = new TableWriter((b) => parts.push(b));
+  const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [k, v] of sorted) w.add(k, v);
+  w.finish(gen, lastTx);
+  return Buffer.concat(parts);
 }
 
 export interface TableInfo {

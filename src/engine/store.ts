@@ -23,11 +23,13 @@
  * generation. A version 1 store is read as it is and rewritten as version 2
  * by its first writer.
  */
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import { Changes, EMPTY, Layered, MapReader, type KvReader } from './kv.js';
 import { acquireLock, LockTimeout } from './lock.js';
 import { StoreDir, StoreError, ioError } from './store-dir.js';
-import { decodeJournalHeader, decodeTable, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, replayFrames, type Ops } from './store-format.js';
+import { decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
 import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
+import { TableReader } from './table-reader.js';
 
 export { StoreError, type StoreErrorCode } from './store-dir.js';
 
@@ -44,12 +46,6 @@ const COMPACT_BYTES = 8 << 20;
 /** no store file is larger (a table of this size would not fit in memory anyway) */
 const MAX_FILE = 2 ** 40;
 
-function liveSize(entries: ReadonlyMap<string, Uint8Array>): number {
-  let n = 0;
-  for (const [k, v] of entries) n += k.length + v.length + 8;
-  return n;
-}
-
 export interface StoreOptions {
   /** create the store if the directory does not hold one (default true) */
   readonly create?: boolean;
@@ -58,12 +54,15 @@ export interface StoreOptions {
   readonly onLockWait?: (holder: string | undefined) => void;
 }
 
-/** A transaction's view: the store as of its start plus its own changes. */
-export class Tx {
-  private readonly pending = new Map<string, Uint8Array | null>();
-  /** since the last checkpoint: each changed key and its pending state before (undefined: none) */
-  private undo: [string, Uint8Array | null | undefined][] | undefined;
-  constructor(private readonly base: ReadonlyMap<string, Uint8Array>) {}
+/** A transaction's view: the store as of its start plus its own changes, in key order. */
+export class Tx implements KvReader {
+  private readonly pending = new Changes();
+  private readonly view: Layered;
+  /** since the last checkpoint: how to take each change back (one level) */
+  private undo: (() => void)[] | undefined;
+  constructor(base: KvReader) {
+    this.view = new Layered(this.pending, base);
+  }
 
   /** Start recording changes, so that restore() can take them back (one level). */
   checkpoint(): void {
@@ -73,48 +72,92 @@ export class Tx {
   /** Undo every change since the last checkpoint. */
   restore(): void {
     const u = this.undo ?? [];
-    for (let i = u.length - 1; i >= 0; i--) {
-      const [k, prev] = u[i]!;
-      if (prev === undefined) this.pending.delete(k);
-      else this.pending.set(k, prev);
-    }
+    for (let i = u.length - 1; i >= 0; i--) u[i]!();
     this.undo = [];
   }
 
   get(key: string): Uint8Array | undefined {
-    const p = this.pending.get(key);
-    if (p !== undefined) return p ?? undefined;
-    return this.base.get(key);
+    return this.view.get(key);
   }
 
   has(key: string): boolean {
-    return this.get(key) !== undefined;
+    return this.view.get(key) !== undefined;
+  }
+
+  private remember(key: string): void {
+    if (!this.undo) return;
+    const m = this.pending.map;
+    const had = m.has(key);
+    const prev = m.get(key);
+    this.undo.push(() => {
+      if (had) m.set(key, prev!);
+      else m.delete(key);
+    });
   }
 
   put(key: string, value: Uint8Array): void {
-    this.undo?.push([key, this.pending.get(key)]);
-    this.pending.set(key, value);
+    this.remember(key);
+    this.pending.put(key, value);
   }
 
   delete(key: string): void {
     if (!this.has(key)) return;
-    this.undo?.push([key, this.pending.get(key)]);
-    this.pending.set(key, null);
+    this.remember(key);
+    this.pending.del(key);
   }
 
-  /** Keys starting with `prefix`, the store's first and then this transaction's new ones. */
+  /** Everything under `prefix` gone at once (a flush): one operation in the journal, not one per entry. */
+  deletePrefix(prefix: string): void {
+    if (this.undo) {
+      const removed = [...this.pending.map].filter(([k]) => k.startsWith(prefix));
+      const hidden = this.pending.hidden.length;
+      this.undo.push(() => {
+        this.pending.hidden.length = hidden;
+        for (const [k, v] of removed) this.pending.map.set(k, v);
+      });
+    }
+    this.pending.delPrefix(prefix);
+  }
+
+  /** Entries under `prefix` in key order (reversed: from the last). */
+  scan(prefix: string, reverse = false): Iterable<[string, Uint8Array]> {
+    return this.view.scan(prefix, reverse);
+  }
+
+  /** Keys under `prefix`, in key order. */
   *keys(prefix: string): Generator<string> {
-    for (const k of this.base.keys()) if (k.startsWith(prefix) && this.pending.get(k) !== null) yield k;
-    for (const [k, v] of this.pending) if (v !== null && !this.base.has(k) && k.startsWith(prefix)) yield k;
+    for (const [k] of this.view.scan(prefix)) yield k;
   }
 
   get changed(): boolean {
-    return this.pending.size > 0;
+    return this.pending.size > 0 || this.pending.hidden.length > 0;
   }
 
   /** The changes, for the commit (not to be modified). */
   ops(): Ops {
-    return this.pending;
+    return { hidden: this.pending.hidden, map: this.pending.map };
+  }
+}
+
+/** A reader whose damage is reported as the store's (the file and the byte). */
+class Checked implements KvReader {
+  constructor(
+    private readonly inner: KvReader,
+    private readonly damaged: (e: unknown) => never,
+  ) {}
+  get(key: string): Uint8Array | undefined {
+    try {
+      return this.inner.get(key);
+    } catch (e) {
+      this.damaged(e);
+    }
+  }
+  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+    try {
+      yield* this.inner.scan(prefix, reverse);
+    } catch (e) {
+      this.damaged(e);
+    }
   }
 }
 
@@ -133,12 +176,14 @@ function isStoreName(name: string): boolean {
 export class Store {
   private gen = -1;
   private version = 0;
-  private entries = new Map<string, Uint8Array>();
+  /** the table of the live generation (or a version 1 store's whole map) */
+  private table: KvReader & { close?(): void; bytes?: number } = EMPTY;
+  /** the journal's committed changes since the table */
+  private overlay = new Changes();
   private journalEnd = 0;
   private lastTx = 0;
   private torn = false;
   private tableBytes = 0;
-  private nextCompactCheck = 0;
   private swept = false;
 
   private constructor(
@@ -194,8 +239,10 @@ export class Store {
     return s;
   }
 
-  /** Close the directory (further use is an error). */
+  /** Close the directory and the table (further use is an error). */
   close(): void {
+    this.table.close?.();
+    this.table = EMPTY;
     this.filesOrNone?.close();
   }
 
@@ -203,7 +250,7 @@ export class Store {
     if (this.files.lstat('FORMAT')) return; // another process made it while we waited for the lock
     const others = this.files.list().filter((f) => !isStoreName(f));
     if (others.length > 0) throw new StoreError('foreign', `${this.dir} is not empty and holds no setkey store (found ${others.slice(0, 3).join(', ')}); it is left untouched`);
-    this.files.writeAtomic('table-0', encodeTable(new Map(), 0, 0));
+    this.files.writeAtomic('table-0', encodeTable([], 0, 0));
     this.files.writeAtomic('journal-0', encodeJournalHeader({ gen: 0, baseTx: 0 }));
     this.files.writeAtomic('HEAD', '0\n');
     this.files.writeAtomic('FORMAT', FORMAT_TEXT);
@@ -240,9 +287,14 @@ export class Store {
     return b;
   }
 
-  /** Bring the in-memory map up to date with the files (lock-free). */
-  refresh(): ReadonlyMap<string, Uint8Array> {
-    if (this.inMemory) return this.entries;
+  /** The store as it stands: the table under the journal's changes. */
+  private get view(): KvReader {
+    return new Checked(new Layered(this.overlay, this.table), (e) => this.corrupt(`table-${this.gen}`, e));
+  }
+
+  /** Bring the view up to date with the files (lock-free): a new generation's table, the journal's new transactions. */
+  refresh(): KvReader {
+    if (this.inMemory) return new Layered(this.overlay, EMPTY);
     this.version = this.formatVersion();
     const head = this.version === 1 ? 'CURRENT' : 'HEAD';
     for (let attempt = 0; ; attempt++) {
@@ -251,7 +303,7 @@ export class Store {
         if (this.version === 1) this.loadV1(g);
         else if (g !== this.gen) this.loadGeneration(g);
         else this.readJournalTail();
-        return this.entries;
+        return this.view;
       } catch (e) {
         this.gen = -1; // whatever was half read is read again
         // a writer switched generations and removed the old files under us: start over
@@ -261,32 +313,43 @@ export class Store {
     }
   }
 
-  private loadGeneration(g: number): void {
+  private openTable(g: number): TableReader {
     const name = `table-${g}`;
-    let t;
-    const table = this.need(name);
+    const fd = this.files.openRead(name);
+    if (fd === undefined) throw Object.assign(new StoreError('corrupt', `${this.files.show(name)} is missing; the store is left untouched`), { missingFile: true });
     try {
-      t = decodeTable(table);
+      const t = new TableReader(fd);
       if (t.gen !== g) throw new FormatError(`table of generation ${t.gen} where ${g} was due`, 0);
+      return t;
     } catch (e) {
+      closeSync(fd);
       this.corrupt(name, e);
     }
+  }
+
+  private loadGeneration(g: number): void {
+    const table = this.openTable(g);
     const jname = `journal-${g}`;
-    const journal = this.need(jname);
+    const overlay = new Changes();
     let r;
     try {
+      const journal = this.need(jname);
       const h = decodeJournalHeader(journal);
-      if (h.gen !== g || h.baseTx !== t.lastTx) throw new FormatError(`journal of generation ${h.gen} from transaction ${h.baseTx}, table of generation ${g} to transaction ${t.lastTx}`, 0);
-      r = replayFrames(journal.subarray(JOURNAL_HEADER), JOURNAL_HEADER, h.baseTx, t.map);
+      if (h.gen !== g || h.baseTx !== table.lastTx) throw new FormatError(`journal of generation ${h.gen} from transaction ${h.baseTx}, table of generation ${g} to transaction ${table.lastTx}`, 0);
+      r = replayFrames(journal.subarray(JOURNAL_HEADER), JOURNAL_HEADER, h.baseTx, overlay);
     } catch (e) {
+      table.close();
+      if (e instanceof StoreError) throw e;
       this.corrupt(jname, e);
     }
+    this.table.close?.();
+    this.table = table;
     this.gen = g;
-    this.entries = t.map;
+    this.overlay = overlay;
     this.journalEnd = r.end;
     this.lastTx = r.lastTx;
     this.torn = r.torn;
-    this.tableBytes = table.length;
+    this.tableBytes = table.bytes;
   }
 
   private readJournalTail(): void {
@@ -307,7 +370,7 @@ export class Store {
       }
       let r;
       try {
-        r = replayFrames(tail.subarray(0, n), this.journalEnd, this.lastTx, this.entries);
+        r = replayFrames(tail.subarray(0, n), this.journalEnd, this.lastTx, this.overlay);
       } catch (e) {
         this.corrupt(name, e);
       }
@@ -330,12 +393,14 @@ export class Store {
     }
     const jname = `journal-${g}`;
     try {
-      replayJournalV1(this.need(jname), entries);
+      replayJournalV1(this.need(jname), mapSink(entries));
     } catch (e) {
       this.corrupt(jname, e);
     }
+    this.table.close?.();
+    this.table = new MapReader(entries);
+    this.overlay = new Changes();
     this.gen = g;
-    this.entries = entries;
   }
 
   private async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -355,7 +420,7 @@ export class Store {
   }
 
   /** The store as of now, without taking the lock. */
-  read(): ReadonlyMap<string, Uint8Array> {
+  read(): KvReader {
     return this.refresh();
   }
 
@@ -385,7 +450,7 @@ export class Store {
         if (!this.swept) this.sweep();
         if (this.torn) this.cutTornTail();
       }
-      const tx = new Tx(this.entries);
+      const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view);
       let committed = false;
       const commit = (): void => {
         if (committed) throw new Error('a transaction commits once');
@@ -447,30 +512,53 @@ export class Store {
     this.journalEnd += written;
     this.lastTx = tx;
     this.apply(ops);
-    // measuring the live data costs a pass over the map: only when the journal has grown by a tenth since
-    if (this.journalEnd > COMPACT_BYTES && this.journalEnd > this.nextCompactCheck) {
-      this.nextCompactCheck = this.journalEnd + (this.journalEnd >> 3);
-      if (this.journalEnd + this.tableBytes > 2 * liveSize(this.entries)) this.compact();
-    }
+    // the journal is read whole at every open: fold it into the table once it is a fair part of it
+    if (this.journalEnd > Math.max(COMPACT_BYTES, this.tableBytes / 4)) this.compact();
   }
 
   private apply(ops: Ops): void {
-    for (const [k, v] of ops) {
-      if (v) this.entries.set(k, v);
-      else this.entries.delete(k);
+    for (const p of ops.hidden) this.overlay.delPrefix(p);
+    for (const [k, v] of ops.map) {
+      if (v) this.overlay.put(k, v);
+      else this.overlay.del(k);
     }
   }
 
-  /** Write generation `next` holding the current map (we hold the lock). */
+  /**
+   * Write generation `next`: the table from the current view, merged as it
+   * is read and written block by block (the memory of one block, whatever
+   * the store's size), then an empty journal, then HEAD (we hold the lock).
+   */
   private writeGeneration(next: number): void {
-    const table = encodeTable(this.entries, next, this.lastTx);
-    this.files.writeAtomic(`table-${next}`, table);
+    const name = `table-${next}`;
+    const tmp = `.${name}.${process.pid}.tmp`;
+    this.files.remove(tmp);
+    const fd = this.files.openWrite(tmp, 'create-new');
+    let bytes: number;
+    try {
+      const w = new TableWriter((b) => {
+        for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+      });
+      for (const [k, v] of this.view.scan('')) w.add(k, v);
+      bytes = w.finish(next, this.lastTx);
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      this.files.remove(tmp);
+      throw e instanceof StoreError ? e : ioError(`cannot write ${this.files.show(name)}`, e);
+    }
+    closeSync(fd);
+    this.files.rename(tmp, name);
     this.files.writeAtomic(`journal-${next}`, encodeJournalHeader({ gen: next, baseTx: this.lastTx }));
     this.files.writeAtomic('HEAD', `${next}\n`);
+    // the new table is the view now: read it as any reader would
+    const table = this.openTable(next);
+    this.table.close?.();
+    this.table = table;
+    this.overlay = new Changes();
     this.gen = next;
     this.journalEnd = JOURNAL_HEADER;
-    this.tableBytes = table.length;
-    this.nextCompactCheck = 0;
+    this.tableBytes = bytes;
     this.torn = false;
   }
 

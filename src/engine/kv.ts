@@ -1,0 +1,147 @@
+/**
+ * The store's data as layers of sorted key/value maps: the table on disk
+ * (read block by block, table-reader.ts), the journal's changes since it
+ * (in memory), and a transaction's own changes on top. Each layer answers
+ * a key or a range in key order without reading the layers below whole, so
+ * a store of a million entries is opened and changed at the cost of the
+ * change, not of the store.
+ *
+ * A layer may also hide everything below it under a prefix (a flush of a
+ * whole table is one operation, not one per entry).
+ */
+
+export interface KvReader {
+  get(key: string): Uint8Array | undefined;
+  /** entries whose key starts with `prefix`, in key order (reversed: from the last) */
+  scan(prefix: string, reverse?: boolean): Iterable<[string, Uint8Array]>;
+}
+
+/** What a layer of changes holds: a value, a deletion (null), and the prefixes it hides below. */
+export class Changes {
+  readonly map = new Map<string, Uint8Array | null>();
+  /** prefixes deleted: entries below under them are gone (this layer's own later puts stay) */
+  readonly hidden: string[] = [];
+  private sorted: string[] | undefined;
+
+  put(key: string, value: Uint8Array): void {
+    if (!this.map.has(key)) this.sorted = undefined;
+    this.map.set(key, value);
+  }
+
+  del(key: string): void {
+    if (!this.map.has(key)) this.sorted = undefined;
+    this.map.set(key, null);
+  }
+
+  delPrefix(prefix: string): void {
+    for (const k of this.map.keys()) if (k.startsWith(prefix)) this.map.delete(k);
+    this.sorted = undefined;
+    if (!this.hidden.some((h) => prefix.startsWith(h))) this.hidden.push(prefix);
+  }
+
+  hides(key: string): boolean {
+    for (const h of this.hidden) if (key.startsWith(h)) return true;
+    return false;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** this layer's keys under `prefix`, sorted (cached until the key set changes) */
+  keysUnder(prefix: string): string[] {
+    this.sorted ??= [...this.map.keys()].sort(compareKeys);
+    const all = this.sorted;
+    let lo = lowerBound(all, prefix);
+    const out: string[] = [];
+    for (; lo < all.length && all[lo]!.startsWith(prefix); lo++) out.push(all[lo]!);
+    return out;
+  }
+}
+
+/** Keys compare as latin1 byte strings (the table's order). */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A layer of changes over a reader. */
+export class Layered implements KvReader {
+  constructor(
+    readonly top: Changes,
+    readonly below: KvReader,
+  ) {}
+
+  get(key: string): Uint8Array | undefined {
+    const v = this.top.map.get(key);
+    if (v !== undefined) return v ?? undefined;
+    if (this.top.hidden.length && this.top.hides(key)) return undefined;
+    return this.below.get(key);
+  }
+
+  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+    const mine = this.top.keysUnder(prefix);
+    if (reverse) mine.reverse();
+    let i = 0;
+    const step = reverse ? -1 : 1;
+    for (const [k, v] of this.below.scan(prefix, reverse)) {
+      // this layer's keys that come before (after, reversed) the one below first
+      while (i < mine.length && compareKeys(mine[i]!, k) * step < 0) {
+        const m = this.top.map.get(mine[i]!);
+        if (m) yield [mine[i]!, m];
+        i++;
+      }
+      if (i < mine.length && mine[i] === k) {
+        const m = this.top.map.get(k);
+        if (m) yield [k, m];
+        i++;
+        continue;
+      }
+      if (this.top.hidden.length && this.top.hides(k)) continue;
+      yield [k, v];
+    }
+    for (; i < mine.length; i++) {
+      const m = this.top.map.get(mine[i]!);
+      if (m) yield [mine[i]!, m];
+    }
+  }
+}
+
+/** A reader of nothing. */
+export const EMPTY: KvReader = {
+  get: () => undefined,
+  scan: () => [],
+};
+
+/** A reader over a sorted in-memory map (a version 1 store, tests). */
+export class MapReader implements KvReader {
+  private readonly keys: string[];
+  constructor(private readonly map: ReadonlyMap<string, Uint8Array>) {
+    this.keys = [...map.keys()].sort(compareKeys);
+  }
+  get(key: string): Uint8Array | undefined {
+    return this.map.get(key);
+  }
+  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+    let lo = lowerBound(this.keys, prefix);
+    let hi = lo;
+    while (hi < this.keys.length && this.keys[hi]!.startsWith(prefix)) hi++;
+    if (!reverse) for (; lo < hi; lo++) yield [this.keys[lo]!, this.map.get(this.keys[lo]!)!];
+    else for (let j = hi - 1; j >= lo; j--) yield [this.keys[j]!, this.map.get(this.keys[j]!)!];
+  }
+}
+
+/** Everything a reader holds, as a map (small stores: tests and tools). */
+export function toMap(r: KvReader): Map<string, Uint8Array> {
+  return new Map(r.scan(''));
+}

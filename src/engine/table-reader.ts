@@ -1,0 +1,183 @@
+/**
+ * A store table read where it is needed: its footer and block index at open
+ * (a few hundred KB for a million entries), then only the blocks a lookup or
+ * a range touches, each checked against its checksum when it is read, a few
+ * kept in a cache. The format is store-format.ts's.
+ */
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import { compareKeys, lowerBound, type KvReader } from './kv.js';
+import { crc32, FormatError, TABLE_MAGIC } from './store-format.js';
+
+const FOOTER = 48;
+const FOOTER_MAGIC = Buffer.from('SKTFOOT\x02', 'latin1');
+const CACHE_BLOCKS = 16;
+
+interface Block {
+  readonly keys: string[];
+  readonly values: Uint8Array[];
+}
+
+function safe(v: bigint, at: number): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('number out of range', at);
+  return Number(v);
+}
+
+export class TableReader implements KvReader {
+  readonly gen: number;
+  readonly lastTx: number;
+  readonly entries: number;
+  readonly bytes: number;
+  private readonly offsets: number[] = [];
+  private readonly lengths: number[] = [];
+  private readonly counts: number[] = [];
+  private readonly firsts: string[] = [];
+  private readonly cache = new Map<number, Block>();
+
+  /** Read the footer and index of the table open at `fd` (the reader owns the descriptor). */
+  constructor(private readonly fd: number) {
+    const size = fstatSync(fd).size;
+    this.bytes = size;
+    const fail = (why: string, at: number): never => {
+      throw new FormatError(why, at);
+    };
+    if (size < TABLE_MAGIC.length + FOOTER) fail('not a setkey store table (version 2)', 0);
+    const head = this.read(0, TABLE_MAGIC.length);
+    if (!head.equals(TABLE_MAGIC)) fail('not a setkey store table (version 2)', 0);
+    const f = size - FOOTER;
+    const foot = this.read(f, FOOTER);
+    if (!foot.subarray(0, 8).equals(FOOTER_MAGIC) || crc32(foot.subarray(0, 44)) !== foot.readUInt32LE(44)) fail('table footer is damaged', f);
+    this.gen = safe(foot.readBigUInt64LE(8), f + 8);
+    this.lastTx = safe(foot.readBigUInt64LE(16), f + 16);
+    this.entries = safe(foot.readBigUInt64LE(24), f + 24);
+    const idxOff = safe(foot.readBigUInt64LE(32), f + 32);
+    const idxLen = foot.readUInt32LE(40);
+    if (idxOff + idxLen !== f || idxLen < 4) fail('table index is not where the footer says', f);
+    const idx = this.read(idxOff, idxLen);
+    if (crc32(idx.subarray(0, idxLen - 4)) !== idx.readUInt32LE(idxLen - 4)) fail('table index checksum does not match', idxOff);
+    let expect = TABLE_MAGIC.length;
+    let total = 0;
+    for (let o = 0; o < idxLen - 4; ) {
+      if (o + 20 > idxLen - 4) fail('table index is malformed', idxOff + o);
+      const off = safe(idx.readBigUInt64LE(o), idxOff + o);
+      const len = idx.readUInt32LE(o + 8);
+      const count = idx.readUInt32LE(o + 12);
+      const klen = idx.readUInt32LE(o + 16);
+      if (o + 20 + klen > idxLen - 4) fail('table index is malformed', idxOff + o);
+      const first = idx.toString('latin1', o + 20, o + 20 + klen);
+      if (off !== expect || off + len > idxOff || len < 8) fail('table block is not where the index says', idxOff + o);
+      if (this.firsts.length && compareKeys(first, this.firsts[this.firsts.length - 1]!) <= 0) fail('table index keys are out of order', idxOff + o);
+      this.offsets.push(off);
+      this.lengths.push(len);
+      this.counts.push(count);
+      this.firsts.push(first);
+      total += count;
+      expect = off + len;
+      o += 20 + klen;
+    }
+    if (expect !== idxOff) fail('table has bytes outside its blocks', expect);
+    if (total !== this.entries) fail(`table index counts ${total} entries, its footer says ${this.entries}`, f);
+  }
+
+  private read(at: number, len: number): Buffer {
+    const b = Buffer.allocUnsafe(len);
+    let n = 0;
+    while (n < len) {
+      const k = readSync(this.fd, b, n, len - n, at + n);
+      if (k === 0) throw new FormatError('table ends early', at + n);
+      n += k;
+    }
+    return b;
+  }
+
+  /** Block `i`, checked and parsed (cached). */
+  private block(i: number): Block {
+    const hit = this.cache.get(i);
+    if (hit) {
+      // most recently used last
+      this.cache.delete(i);
+      this.cache.set(i, hit);
+      return hit;
+    }
+    const off = this.offsets[i]!;
+    const len = this.lengths[i]!;
+    const raw = this.read(off, len);
+    const body = raw.subarray(0, len - 4);
+    if (crc32(body) !== raw.readUInt32LE(len - 4)) throw new FormatError('table block checksum does not match its contents', off);
+    const count = body.readUInt32LE(0);
+    if (count !== this.counts[i]) throw new FormatError('table block count differs from its index', off);
+    const keys: string[] = [];
+    const values: Uint8Array[] = [];
+    let p = 4;
+    for (let j = 0; j < count; j++) {
+      if (p + 8 > body.length) throw new FormatError('table block is malformed', off + p);
+      const kl = body.readUInt32LE(p);
+      if (p + 8 + kl > body.length) throw new FormatError('table block is malformed', off + p);
+      const key = body.toString('latin1', p + 4, p + 4 + kl);
+      const vl = body.readUInt32LE(p + 4 + kl);
+      if (p + 8 + kl + vl > body.length) throw new FormatError('table block is malformed', off + p);
+      if ((j === 0 && key !== this.firsts[i]) || (j > 0 && compareKeys(key, keys[j - 1]!) <= 0)) throw new FormatError('table keys are out of order', off + p);
+      keys.push(key);
+      // a plain view: cheaper to make by the hundred than a Buffer
+      values.push(new Uint8Array(body.buffer, body.byteOffset + p + 8 + kl, vl));
+      p += 8 + kl + vl;
+    }
+    if (p !== body.length) throw new FormatError('table block has bytes after its last entry', off + p);
+    if (i + 1 < this.firsts.length && compareKeys(keys[keys.length - 1]!, this.firsts[i + 1]!) >= 0) throw new FormatError('table keys are out of order', off);
+    const b = { keys, values };
+    this.cache.set(i, b);
+    if (this.cache.size > CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
+    return b;
+  }
+
+  /** The block that would hold `key` (the last whose first key is not after it), or -1. */
+  private blockOf(key: string): number {
+    return lowerBound(this.firsts, key) - (this.firsts[lowerBound(this.firsts, key)] === key ? 0 : 1);
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const i = this.blockOf(key);
+    if (i < 0) return undefined;
+    const b = this.block(i);
+    const j = lowerBound(b.keys, key);
+    return b.keys[j] === key ? b.values[j] : undefined;
+  }
+
+  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+    if (this.firsts.length === 0) return;
+    const first = Math.max(0, this.blockOf(prefix));
+    if (!reverse) {
+      for (let i = first; i < this.firsts.length; i++) {
+        const b = this.block(i);
+        for (let j = i === first ? lowerBound(b.keys, prefix) : 0; j < b.keys.length; j++) {
+          const k = b.keys[j]!;
+          if (!k.startsWith(prefix)) {
+            if (k > prefix) return;
+            continue;
+          }
+          yield [k, b.values[j]!];
+        }
+      }
+      return;
+    }
+    // from the last block that may hold the prefix, backwards
+    let last = first;
+    while (last + 1 < this.firsts.length && this.firsts[last + 1]!.startsWith(prefix)) last++;
+    for (let i = last; i >= first; i--) {
+      const b = this.block(i);
+      for (let j = b.keys.length - 1; j >= 0; j--) {
+        const k = b.keys[j]!;
+        if (k.startsWith(prefix)) yield [k, b.values[j]!];
+        else if (k < prefix) return;
+      }
+    }
+  }
+
+  /** Read every block (a damaged one throws): what `decodeTable` checked at once. */
+  verify(): void {
+    for (let i = 0; i < this.firsts.length; i++) this.block(i);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
