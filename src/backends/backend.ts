@@ -42,6 +42,13 @@ export interface RunOptions {
    * notifications a request also brings back: they need not be made.
    */
   readonly quiet?: boolean;
+  /**
+   * A dump's messages, handed on one by one as they come (the refusal of an
+   * empty one too) instead of kept in the outcome: a table of any size is
+   * printed in the memory of one entry. Backends that cannot stream keep
+   * them in the outcome as usual.
+   */
+  readonly onDumped?: (msg: Uint8Array, cmd: Command) => void;
 }
 
 /** What a backend cannot do: the conformance suite skips with this reason. */

@@ -61,9 +61,21 @@ export class EmbeddedBackend implements Backend {
     const outcomes: Outcome[] = [];
     const chunks = chunksOf(cmds);
     await this.engine.session(async (s) => {
-      const x: Exchanger = { platform: 'linux', exchange: (msg, quiet) => s.send(msg, { notifications: !quiet }) };
+      let streaming: ((m: Uint8Array) => void) | undefined;
+      const x: Exchanger = {
+        platform: 'linux',
+        exchange: (msg, quiet) => {
+          if (!streaming) return s.send(msg, { notifications: !quiet });
+          const r = s.send(msg, { notifications: !quiet, onReply: streaming });
+          // a refusal (an empty dump's ENOENT) goes the same way as the entries
+          for (const m of r.replies) streaming(m);
+          return { ...r, replies: [] };
+        },
+      };
       for await (const chunk of chunks) {
         for (const c of chunk) {
+          const dumped = opts.onDumped;
+          streaming = dumped && (c.kind === 'dump' || c.kind === 'spddump') ? (m) => dumped(m, c) : undefined;
           const o = runPfkeyCommand(x, c, opts.pid, opts.quiet ?? false);
           if (opts.onOutcome) opts.onOutcome(o, c);
           else outcomes.push(o);

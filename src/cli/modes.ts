@@ -13,10 +13,12 @@ import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import type { Json } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
-import { render } from './filemode.js';
+import { dumpPrinter, render } from './filemode.js';
 import { dumpOptions } from './dump-options.js';
 import type { Io } from './io.js';
-import { printOutcome } from './outcome.js';
+import { printOutcome, refusalText } from './outcome.js';
+import { benign } from '../backends/backend.js';
+import { errnoText, postproc } from '../format/postproc.js';
 
 function postprocOptions(io: Io, o: Options): PostprocOptions {
   return { ...dumpOptions(io, o), short: o.forever };
@@ -33,9 +35,59 @@ function sleep(io: Io, ms: number): Promise<void> {
   });
 }
 
+/**
+ * A dump's text as its messages come, as printExchange prints them: each
+ * entry's text; an error reply's line ends it (an empty dump's "No SAD
+ * entries."), as does the entry numbered 0 (the last).
+ */
+function textStream(po: PostprocOptions, write: (s: string) => void): (m: Uint8Array) => void {
+  let done = false;
+  return (m) => {
+    if (done) return;
+    const v = dumpView(m, po.platform);
+    if (v.header.errno !== 0) {
+      write(`${errnoText(v.header.type, v.header.errno)}.\n`);
+      done = true;
+      return;
+    }
+    const text = postproc(v, po);
+    if (text) write(text);
+    if (v.header.seq === 0) done = true;
+  };
+}
+
+/** One dump printed as it streams from the backend (a table of any size in the memory of one entry). */
+async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): Promise<number> {
+  const po = postprocOptions(io, o);
+  const write = (t: string): void => io.stdout(t);
+  const fmt = o.format ?? 'setkey';
+  const extra = new Map<DumpView, { readonly [key: string]: Json }>();
+  const printer = fmt === 'setkey' ? undefined : dumpPrinter(o, po, write, (v) => extra.get(v));
+  const text = textStream(po, write);
+  const push = (m: Uint8Array, e?: { readonly [key: string]: Json }): void => {
+    if (!printer) return text(m);
+    const v = dumpView(m, po.platform);
+    if (v.header.errno !== 0) return;
+    if (e) extra.set(v, e);
+    printer.push(v);
+    if (e) extra.delete(v);
+  };
+  const [out] = await backend.run([cmd], { atomic: false, pid: io.pid, onDumped: (m) => push(m) });
+  // a backend that does not stream keeps the messages in the outcome
+  for (const x of out!.exchanges) x.received.forEach((r, i) => push(r, x.extras?.[i]));
+  printer?.end();
+  if (out!.errno !== 0 && !benign(cmd, out!.errno)) {
+    io.stderr(`setkey: ${refusalText(cmd, out!.errno, out!.why)}\n`);
+    return 1;
+  }
+  return 0;
+}
+
 /** -D, -DP: one dump (or, with -l, one every second until interrupted). */
 export async function runDump(io: Io, o: Options, backend: Backend): Promise<number> {
   const cmd: Command = o.policy ? { kind: 'spddump', pos: NO_POS } : { kind: 'dump', pos: NO_POS, satype: 0 };
+  // -v and -H show the request first, -l loops: those read the whole answer
+  if (!o.verbose && !o.hexdump && !o.forever) return streamDump(io, o, backend, cmd);
   for (;;) {
     const po = postprocOptions(io, o);
     const [out] = await backend.run([cmd], { atomic: false, pid: io.pid });

@@ -29,12 +29,15 @@ export class Deliveries {
   constructor(
     private readonly notifications = true,
     private readonly monitors = true,
+    /** the requester's answers handed on as they are made instead of kept (a dump of any size in the memory of one) */
+    private readonly sink?: (m: Uint8Array) => void,
   ) {}
 
   /** BROADCAST_ONE to the requester (an answer: always made) */
   one(m: Lazy): void {
     const b = made(m);
-    this.requester.push(b);
+    if (this.sink) this.sink(b);
+    else this.requester.push(b);
     if (this.monitors) this.monitor.push(b);
   }
 

@@ -18,6 +18,7 @@ import { parseRequest, type Request } from './request.js';
 import * as sad from './sad.js';
 import * as spd from './spd.js';
 import { storedNextDeadline } from './deadlines.js';
+import { putEntry, upgradeLayout } from './entries.js';
 import { Store, Tx } from './store.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
@@ -49,6 +50,8 @@ export interface Reply {
 export interface SendOptions {
   /** make the broadcast notifications the requester would read (its ADD echo...); default yes */
   readonly notifications?: boolean;
+  /** the answers handed on one by one as they are made (not kept in the Reply): a dump streams */
+  readonly onReply?: (m: Uint8Array) => void;
 }
 
 export interface Session {
@@ -61,6 +64,12 @@ export interface Session {
 }
 
 type Handler = (c: Ctx, r: Request) => void;
+
+/** Where records used to be, by table (entries.ts upgrades them). */
+const LAYOUT_TABLES = [
+  ['S', ['s/', 'z/']],
+  ['P', ['p/', 'q/']],
+] as const;
 
 const HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [MsgType.ADD, sad.add],
@@ -145,13 +154,15 @@ export class Engine {
       const out = new Deliveries(true, listening);
       const counters = new Counters(tx);
       const ctx: Ctx = { tx, counters, now, out, random: this.random };
+      // a store of before entries.ts's layout is brought to it, once
+      upgradeLayout(tx, LAYOUT_TABLES);
       runExpiry(ctx);
       if (listening) for (const m of out.monitor) logged.push({ msg: m, usec });
       const session: Session = {
         now,
         send: (request, so) => {
           if (aborted) throw new Error('send after abort');
-          const r = this.handle(tx, counters, now, request, so?.notifications ?? true, listening);
+          const r = this.handle(tx, counters, now, request, so?.notifications ?? true, listening, so?.onReply);
           if (listening) {
             last = [{ msg: request, usec }, ...r.monitor.map((msg) => ({ msg, usec }))];
             for (const l of last) logged.push(l);
@@ -173,8 +184,8 @@ export class Engine {
     return result as T;
   }
 
-  private handle(tx: Tx, counters: Counters, now: bigint, request: Uint8Array, notifications: boolean, monitors: boolean): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
-    const out = new Deliveries(notifications, monitors);
+  private handle(tx: Tx, counters: Counters, now: bigint, request: Uint8Array, notifications: boolean, monitors: boolean, sink?: (m: Uint8Array) => void): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {
+    const out = new Deliveries(notifications, monitors, sink);
     const ctx: Ctx = { tx, counters, now, out, random: this.random };
     if (request.length < 16) return { errno: E.EINVAL, why: 'a message shorter than its header', replies: [], monitor: [] };
     const h = readHeader(new DataView(request.buffer, request.byteOffset, request.byteLength));
@@ -241,7 +252,7 @@ export class Engine {
       // dumps are newest first: the file's first message gets the highest order
       for (let i = spans.length - 1; i >= 0; i--) {
         const order = sad.nextOrder(ctx);
-        tx.put(table === 'sad' ? spiZeroKey(order) : rawPolicyKey(order), encodeStored(FLAG_RAW, order, spans[i]!));
+        putEntry(tx, table === 'sad' ? 'S' : 'P', table === 'sad' ? spiZeroKey(order) : rawPolicyKey(order), encodeStored(FLAG_RAW, order, spans[i]!));
       }
       counters.flush();
     });

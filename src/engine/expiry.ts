@@ -16,16 +16,17 @@ import { serialize } from '../pfkey/serialize.js';
 import type { Ctx } from './context.js';
 import { NO_DEADLINE, nextDeadline, setNextDeadline } from './deadlines.js';
 import { decodeStored, encodeStored, FLAG_DYING, FLAG_RAW, parseDeadlineKey } from './records.js';
-import { removeSa } from './sad.js';
+import { getSa, removeSa } from './sad.js';
+import { putEntry } from './entries.js';
 import { expireMessage, setState } from './sa-state.js';
 import { removePolicy } from './spd.js';
 
 /** Run every deadline that is due at c.now; returns the next one still pending (or NO_DEADLINE). */
 export function runExpiry(c: Ctx): bigint {
   if (nextDeadline(c) > c.now) return nextDeadline(c);
-  const keys = [...c.tx.keys('e/')].sort();
+  // in deadline order: the keys sort by time
   let next = NO_DEADLINE;
-  for (const k of keys) {
+  for (const k of c.tx.keys('e/')) {
     if (!c.tx.has(k)) continue; // an earlier expiry removed it (hard before soft)
     const d = parseDeadlineKey(k);
     if (d.when > c.now) {
@@ -38,7 +39,7 @@ export function runExpiry(c: Ctx): bigint {
       removePolicy(c, d.sa);
       continue;
     }
-    const v = c.tx.get(d.sa);
+    const v = getSa(c, d.sa);
     if (!v) continue;
     const st = decodeStored(v);
     if (st.flags & FLAG_RAW) continue;
@@ -46,7 +47,7 @@ export function runExpiry(c: Ctx): bigint {
     if (d.kind === 'soft') {
       // dying: it stays, dumps as state 2, and gets one soft EXPIRE
       const dying = setState(m, SaState.DYING);
-      c.tx.put(d.sa, encodeStored(st.flags | FLAG_DYING, st.order, serialize(dying)));
+      putEntry(c.tx, 'S', d.sa, encodeStored(st.flags | FLAG_DYING, st.order, serialize(dying)));
       c.out.registered(() => serialize(expireMessage(dying, false)));
     } else {
       // hard (and larval after acq_expires): deleted, then a hard EXPIRE; no DELETE message

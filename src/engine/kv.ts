@@ -12,8 +12,12 @@
 
 export interface KvReader {
   get(key: string): Uint8Array | undefined;
-  /** entries whose key starts with `prefix`, in key order (reversed: from the last) */
-  scan(prefix: string, reverse?: boolean): Iterable<[string, Uint8Array]>;
+  /**
+   * Entries whose key starts with `prefix`, in key order (reversed: from the
+   * last). `hidden`: prefixes a layer above deletes, which a reader may skip
+   * without reading (a table skips whole blocks).
+   */
+  scan(prefix: string, reverse?: boolean, hidden?: readonly string[]): Iterable<[string, Uint8Array]>;
 }
 
 /** What a layer of changes holds: a value, a deletion (null), and the prefixes it hides below. */
@@ -89,12 +93,13 @@ export class Layered implements KvReader {
     return this.below.get(key);
   }
 
-  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+  *scan(prefix: string, reverse = false, hidden: readonly string[] = []): Generator<[string, Uint8Array]> {
     const mine = this.top.keysUnder(prefix);
+    const hide = this.top.hidden.length ? [...hidden, ...this.top.hidden] : hidden;
     if (reverse) mine.reverse();
     let i = 0;
     const step = reverse ? -1 : 1;
-    for (const [k, v] of this.below.scan(prefix, reverse)) {
+    for (const [k, v] of this.below.scan(prefix, reverse, hide)) {
       // this layer's keys that come before (after, reversed) the one below first
       while (i < mine.length && compareKeys(mine[i]!, k) * step < 0) {
         const m = this.top.map.get(mine[i]!);

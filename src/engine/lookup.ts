@@ -13,7 +13,7 @@ import { addressOf } from '../pfkey/from-wire.js';
 import { findExt, type ExtAddress, type SadbMsg } from '../pfkey/types.js';
 import type { Ctx } from './context.js';
 import { FLAG_RAW } from './records.js';
-import { listPolicies } from './spd.js';
+import { policiesNewestFirst } from './spd.js';
 
 /** A packet's five-tuple (ports: ICMP type and code, as a selector carries them). */
 export interface Flow {
@@ -50,7 +50,7 @@ function matches(m: SadbMsg, f: Flow): boolean {
 /** The policy of direction `dir` (1 in, 2 out, 3 fwd) that the flow meets, or undefined. */
 export function lookupPolicy(c: Ctx, dir: number, f: Flow): SadbMsg | undefined {
   let best: { m: SadbMsg; prio: number; order: bigint } | undefined;
-  for (const e of listPolicies(c)) {
+  for (const e of policiesNewestFirst(c)) {
     if (e.flags & FLAG_RAW) continue;
     const m = decodeMessage(e.msg);
     const p = findExt(m, 'policy');

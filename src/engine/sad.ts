@@ -12,6 +12,7 @@ import { E, fail, KernelError, type Ctx } from './context.js';
 import { dumpSeq, patchHeader, withHeader } from '../pfkey/reply.js';
 import { addDeadline, removeDeadline } from './deadlines.js';
 import { decodeStored, storedOf, FLAG_DYING, FLAG_LARVAL, FLAG_RAW, saKey, spiZeroKey, type DeadlineKind } from './records.js';
+import { countEntries, deleteAll, deleteEntry, getEntry, newestFirst, putEntry } from './entries.js';
 import { srcDst, validSatype, type Request } from './request.js';
 import { ACQ_EXPIRES, buildSa, larvalSa, setState, type Built } from './sa-state.js';
 
@@ -38,21 +39,26 @@ export function lifetimeDeadlines(m: SadbMsg, flags: number): [bigint, DeadlineK
 /** Store an SA record and its lifetime deadlines; returns the stored message's bytes. */
 export function putSa(c: Ctx, key: string, m: SadbMsg, flags: number, order: bigint): Uint8Array {
   const rec = storedOf(flags, order, m);
-  c.tx.put(key, rec);
+  putEntry(c.tx, 'S', key, rec);
   for (const [when, kind] of lifetimeDeadlines(m, flags)) addDeadline(c, when, kind, key);
   return rec.subarray(16);
 }
 
 /** Remove an SA record and its deadlines. */
 export function removeSa(c: Ctx, key: string): void {
-  const v = c.tx.get(key);
+  const v = getEntry(c.tx, 'S', key);
   if (!v) return;
   const st = decodeStored(v);
   if (!(st.flags & FLAG_RAW)) {
     const m = decodeMessage(st.msg);
     for (const [when, kind] of lifetimeDeadlines(m, st.flags)) removeDeadline(c, when, kind, key);
   }
-  c.tx.delete(key);
+  deleteEntry(c.tx, 'S', key);
+}
+
+/** The stored record of an SA, by its key. */
+export function getSa(c: Ctx, key: string): Uint8Array | undefined {
+  return getEntry(c.tx, 'S', key);
 }
 
 function notifySa(c: Ctx, m: SadbMsg, type: number, req: Request): void {
@@ -73,7 +79,7 @@ export function add(c: Ctx, req: Request): void {
 export function update(c: Ctx, req: Request): void {
   const b: Built = buildSa(req, c.now);
   const key = saKey(req.header.satype, b.dst, b.spi);
-  const v = b.spi === 0 ? undefined : c.tx.get(key);
+  const v = b.spi === 0 ? undefined : getSa(c, key);
   if (!v) fail(E.ESRCH, 'no such SA to update');
   const st = decodeStored(v);
   if (st.flags & FLAG_RAW) fail(E.EINVAL, 'a loaded SA cannot be updated');
@@ -109,7 +115,7 @@ function lookup(c: Ctx, req: Request): { key: string; msg: Uint8Array; raw: bool
   const { d } = srcDst(req);
   if (!validSatype(req.header.satype) || req.header.satype === 0 || sa.spi === 0) fail(E.ESRCH, 'no such SA');
   const key = saKey(req.header.satype, d, sa.spi);
-  const v = c.tx.get(key);
+  const v = getSa(c, key);
   if (!v) fail(E.ESRCH, 'no such SA');
   const st = decodeStored(v);
   return { key, msg: st.msg, raw: (st.flags & FLAG_RAW) !== 0 };
@@ -176,39 +182,41 @@ export function getspi(c: Ctx, req: Request): void {
   c.out.one(withHeader(m, { type: MsgType.GETSPI, seq: req.header.seq, pid: req.header.pid }));
 }
 
-/** Every stored SA, newest first, optionally of one SA type. */
-export function listSas(c: Ctx, satype: number): { key: string; flags: number; order: bigint; msg: Uint8Array }[] {
-  const out: { key: string; flags: number; order: bigint; msg: Uint8Array }[] = [];
-  for (const prefix of ['s/', 'z/']) {
-    for (const key of c.tx.keys(prefix)) {
-      const st = decodeStored(c.tx.get(key)!);
-      const t = st.msg.length > 3 ? st.msg[3]! : 0;
-      if (satype !== 0 && t !== satype) continue;
-      out.push({ key, flags: st.flags, order: st.order, msg: st.msg });
-    }
+/** Every stored SA, newest first, optionally of one SA type (read in one pass, one at a time). */
+export function* sasNewestFirst(c: Ctx, satype: number): Generator<{ key: string; flags: number; order: bigint; msg: Uint8Array }> {
+  for (const e of newestFirst(c.tx, 'S')) {
+    const st = decodeStored(e.rec);
+    const t = st.msg.length > 3 ? st.msg[3]! : 0;
+    if (satype !== 0 && t !== satype) continue;
+    yield { key: e.key, flags: st.flags, order: st.order, msg: st.msg };
   }
-  return out.sort((a, b) => (a.order < b.order ? 1 : a.order > b.order ? -1 : 0));
 }
 
 export function flush(c: Ctx, req: Request): void {
   const satype = req.header.satype;
   if (!validSatype(satype)) fail(E.EINVAL, `SA type ${satype}`);
-  const victims = listSas(c, satype);
-  for (const v of victims) removeSa(c, v.key);
+  const had = countEntries(c.tx, 'S', satype === 0 ? 'all' : satype);
+  if (satype === 0) {
+    // everything at once; their deadlines go when they come due (an expiry of nothing does nothing)
+    if (had > 0) deleteAll(c.tx, 'S', ['s/', 'z/']);
+  } else {
+    for (const v of [...sasNewestFirst(c, satype)]) removeSa(c, v.key);
+  }
   // the requester always gets its header back; a non-empty flush is also announced to all
   c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));
-  if (victims.length > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, reserved: 0 }, exts: [] }));
+  if (had > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, reserved: 0 }, exts: [] }));
 }
 
 export function dump(c: Ctx, req: Request): void {
   const satype = req.header.satype;
   if (!validSatype(satype)) fail(E.EINVAL, `SA type ${satype}`);
-  const all = listSas(c, satype);
-  if (all.length === 0) fail(E.ENOENT, 'no SAs');
-  all.forEach((e, i) => {
-    const seq = dumpSeq(i, all.length);
+  // the numbering counts down to 0 at the last: the count first, then one entry at a time
+  const total = countEntries(c.tx, 'S', satype === 0 ? 'all' : satype);
+  if (total === 0) fail(E.ENOENT, 'no SAs');
+  let i = 0;
+  for (const e of sasNewestFirst(c, satype)) {
+    const seq = dumpSeq(i++, total);
     // loaded messages are served as they are but for the numbering, as the reference's test kernel did
     c.out.one(e.flags & FLAG_RAW ? patchHeader(e.msg, { seq }) : patchHeader(e.msg, { type: MsgType.DUMP, seq, pid: req.header.pid }));
-  });
+  }
 }
-

@@ -24,6 +24,7 @@ import type { Request } from './request.js';
 import { nextOrder } from './sad.js';
 import { limitBack } from './sa-state.js';
 import { dumpSeq, patchHeader } from '../pfkey/reply.js';
+import { countEntries, deleteAll, deleteEntry, getEntry, newestFirst, putEntry } from './entries.js';
 
 const XFRM_MAX_DEPTH = 6;
 const IPSEC_MANUAL_REQID_MAX = 0x3fff;
@@ -201,7 +202,7 @@ function policyDeadline(m: SadbMsg): bigint | undefined {
 
 function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): Uint8Array {
   const rec = storedOf(refcnt(m, 1n << 62n) === 2 ? FLAG_TIMED : 0, order, m);
-  c.tx.put(key, rec);
+  putEntry(c.tx, 'P', key, rec);
   const p = findExt(m, 'policy')!;
   c.tx.put(indexKey(p.id), new TextEncoder().encode(key));
   for (const t of p.requests) countReqid(c, t.reqid, 1);
@@ -211,10 +212,10 @@ function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): Uint8Array {
 }
 
 export function removePolicy(c: Ctx, key: string): SadbMsg | undefined {
-  const v = c.tx.get(key);
+  const v = getEntry(c.tx, 'P', key);
   if (!v) return undefined;
   const st = decodeStored(v);
-  c.tx.delete(key);
+  deleteEntry(c.tx, 'P', key);
   if (st.flags & FLAG_RAW) return undefined;
   const m = decodeMessage(st.msg);
   const p = findExt(m, 'policy')!;
@@ -240,7 +241,7 @@ export function spdadd(c: Ctx, req: Request): void {
   const tpls = p.ptype === 2 ? templatesOf(c, p) : [];
   const key = policyKey(p.dir, sel, ctx?.ctx);
   const update = req.header.type === MsgType.X_SPDUPDATE;
-  const old = c.tx.get(key);
+  const old = getEntry(c.tx, 'P', key);
   if (old && !update) fail(E.EEXIST, 'a policy with this selector and direction exists');
   let id: number;
   if (old) {
@@ -279,7 +280,7 @@ function byId(c: Ctx, req: Request): { key: string; m: SadbMsg } {
   const k = c.tx.get(indexKey(p.id));
   if (!k) fail(E.ENOENT, 'no policy with this id');
   const key = new TextDecoder().decode(k);
-  return { key, m: decodeMessage(decodeStored(c.tx.get(key)!).msg) };
+  return { key, m: decodeMessage(decodeStored(getEntry(c.tx, 'P', key)!).msg) };
 }
 
 /** SPDGET: by id, to the requester only. */
@@ -295,40 +296,38 @@ export function spddelete2(c: Ctx, req: Request): void {
   notify(c, m, MsgType.X_SPDDELETE2, req, refcnt(m, c.now));
 }
 
-/** Every stored policy, newest first. */
-export function listPolicies(c: Ctx): { key: string; flags: number; order: bigint; msg: Uint8Array }[] {
-  const out: { key: string; flags: number; order: bigint; msg: Uint8Array }[] = [];
-  for (const prefix of ['p/', 'q/']) {
-    for (const key of c.tx.keys(prefix)) {
-      const st = decodeStored(c.tx.get(key)!);
-      out.push({ key, flags: st.flags, order: st.order, msg: st.msg });
-    }
+/** Every stored policy, newest first (read in one pass, one at a time). */
+export function* policiesNewestFirst(c: Ctx): Generator<{ key: string; flags: number; order: bigint; msg: Uint8Array }> {
+  for (const e of newestFirst(c.tx, 'P')) {
+    const st = decodeStored(e.rec);
+    yield { key: e.key, flags: st.flags, order: st.order, msg: st.msg };
   }
-  return out.sort((a, b) => (a.order < b.order ? 1 : a.order > b.order ? -1 : 0));
 }
 
 export function spdflush(c: Ctx, req: Request): void {
-  const all = listPolicies(c);
-  for (const p of all) removePolicy(c, p.key);
+  const had = countEntries(c.tx, 'P');
+  // everything at once: records, identities, the id index and the reqid counts; deadlines go when due
+  if (had > 0) deleteAll(c.tx, 'P', ['p/', 'q/', 'i/', 'r/']);
   c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));
-  if (all.length > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, satype: 0, reserved: 0 }, exts: [] }));
+  if (had > 0) c.out.all(() => serialize({ header: { ...req.header, errno: 0, satype: 0, reserved: 0 }, exts: [] }));
 }
 
 export function spddump(c: Ctx, req: Request): void {
-  const all = listPolicies(c);
-  if (all.length === 0) fail(E.ENOENT, 'no policies');
-  all.forEach((e, i) => {
-    const seq = dumpSeq(i, all.length);
+  const total = countEntries(c.tx, 'P');
+  if (total === 0) fail(E.ENOENT, 'no policies');
+  let i = 0;
+  for (const e of policiesNewestFirst(c)) {
+    const seq = dumpSeq(i++, total);
     if (e.flags & FLAG_RAW) {
       c.out.one(patchHeader(e.msg, { seq }));
-      return;
+      continue;
     }
     const m = patchHeader(e.msg, { type: MsgType.X_SPDDUMP, seq, pid: req.header.pid });
     // sadb_msg_reserved carries the refcount (bytes 6-7)
     const r = c.now - currentAddtime(e.msg) < 1n || e.flags & FLAG_TIMED ? 2 : 1;
     new DataView(m.buffer, m.byteOffset).setUint16(6, r, true);
     c.out.one(m);
-  });
+  }
 }
 
 export type { IpAddress };

@@ -120,8 +120,8 @@ export class Tx implements KvReader {
   }
 
   /** Entries under `prefix` in key order (reversed: from the last). */
-  scan(prefix: string, reverse = false): Iterable<[string, Uint8Array]> {
-    return this.view.scan(prefix, reverse);
+  scan(prefix: string, reverse = false, hidden?: readonly string[]): Iterable<[string, Uint8Array]> {
+    return this.view.scan(prefix, reverse, hidden);
   }
 
   /** Keys under `prefix`, in key order. */
@@ -152,9 +152,9 @@ class Checked implements KvReader {
       this.damaged(e);
     }
   }
-  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+  *scan(prefix: string, reverse = false, hidden?: readonly string[]): Generator<[string, Uint8Array]> {
     try {
-      yield* this.inner.scan(prefix, reverse);
+      yield* this.inner.scan(prefix, reverse, hidden);
     } catch (e) {
       this.damaged(e);
     }
@@ -513,6 +513,7 @@ export class Store {
     this.lastTx = tx;
     this.apply(ops);
     // the journal is read whole at every open: fold it into the table once it is a fair part of it
+    // (what a flush hid is dropped then, its blocks skipped unread)
     if (this.journalEnd > Math.max(COMPACT_BYTES, this.tableBytes / 4)) this.compact();
   }
 

@@ -142,11 +142,20 @@ export class TableReader implements KvReader {
     return b.keys[j] === key ? b.values[j] : undefined;
   }
 
-  *scan(prefix: string, reverse = false): Generator<[string, Uint8Array]> {
+  /** Every key of block `i` is under one of `hidden` (its first and the next block's first both are): no need to read it. */
+  private hiddenBlock(i: number, hidden: readonly string[]): boolean {
+    if (hidden.length === 0 || i + 1 >= this.firsts.length) return false;
+    const a = this.firsts[i]!;
+    const b = this.firsts[i + 1]!;
+    return hidden.some((h) => a.startsWith(h) && b.startsWith(h));
+  }
+
+  *scan(prefix: string, reverse = false, hidden: readonly string[] = []): Generator<[string, Uint8Array]> {
     if (this.firsts.length === 0) return;
     const first = Math.max(0, this.blockOf(prefix));
     if (!reverse) {
       for (let i = first; i < this.firsts.length; i++) {
+        if (this.hiddenBlock(i, hidden)) continue;
         const b = this.block(i);
         for (let j = i === first ? lowerBound(b.keys, prefix) : 0; j < b.keys.length; j++) {
           const k = b.keys[j]!;
@@ -163,6 +172,7 @@ export class TableReader implements KvReader {
     let last = first;
     while (last + 1 < this.firsts.length && this.firsts[last + 1]!.startsWith(prefix)) last++;
     for (let i = last; i >= first; i--) {
+      if (this.hiddenBlock(i, hidden)) continue;
       const b = this.block(i);
       for (let j = b.keys.length - 1; j >= 0; j--) {
         const k = b.keys[j]!;

@@ -1,0 +1,149 @@
+/**
+ * Where the engine keeps SAs and policies, so that the operations that
+ * must be cheap are: finding one by its identity, and reading them all in
+ * the order a dump lists them, in one pass over the store without holding
+ * them.
+ *
+ *   <identity key>          -> u64 order          (s/..., z/..., p/..., q/...: records.ts)
+ *   R/S/<order>, R/P/<order> -> u16 klen | identity key | stored record
+ *   m/n/S/<satype>, m/n/P    -> how many records there are (a dump's numbering needs it first)
+ *
+ * Orders grow with each insertion, so a table's R/ range is already in dump
+ * order (newest first is the range read backwards), and a bulk apply adds
+ * to the end of it. Every write of a record goes through here, so the counts
+ * stay exact; the transaction's undo takes them back with the rest.
+ */
+import type { Tx } from './store.js';
+import { decodeStored } from './records.js';
+
+export type Table = 'S' | 'P';
+
+const LAYOUT = 'm/layout';
+const LAYOUT_VERSION = 2;
+
+function orderHex(order: bigint): string {
+  return order.toString(16).padStart(16, '0');
+}
+
+function recordKey(t: Table, order: bigint): string {
+  return `R/${t}/${orderHex(order)}`;
+}
+
+function u64(v: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, v, true);
+  return b;
+}
+
+function readU64(b: Uint8Array): bigint {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
+}
+
+function countKey(t: Table, satype: number | 'all'): string {
+  return t === 'S' ? `m/n/S/${satype}` : 'm/n/P';
+}
+
+function bump(tx: Tx, key: string, delta: number): void {
+  const cur = tx.get(key);
+  const n = (cur ? readU64(cur) : 0n) + BigInt(delta);
+  if (n <= 0n) tx.delete(key);
+  else tx.put(key, u64(n));
+}
+
+/** One record more or fewer, in every count it is part of. */
+function count(tx: Tx, t: Table, rec: Uint8Array, delta: number): void {
+  if (t === 'P') return bump(tx, countKey('P', 'all'), delta);
+  bump(tx, countKey('S', satypeOf(rec)), delta);
+  bump(tx, countKey('S', 'all'), delta);
+}
+
+/** The SA type of a stored record (the message header's byte 3). */
+function satypeOf(rec: Uint8Array): number {
+  return rec.length > 19 ? rec[19]! : 0;
+}
+
+function wrap(key: string, rec: Uint8Array): Uint8Array {
+  const b = new Uint8Array(2 + key.length + rec.length);
+  new DataView(b.buffer).setUint16(0, key.length, true);
+  for (let i = 0; i < key.length; i++) b[2 + i] = key.charCodeAt(i);
+  b.set(rec, 2 + key.length);
+  return b;
+}
+
+function unwrap(v: Uint8Array): { key: string; rec: Uint8Array } {
+  const klen = v[0]! | (v[1]! << 8);
+  return { key: String.fromCharCode(...v.subarray(2, 2 + klen)), rec: v.subarray(2 + klen) };
+}
+
+/** The stored record of an identity, or undefined. */
+export function getEntry(tx: Tx, t: Table, key: string): Uint8Array | undefined {
+  const ptr = tx.get(key);
+  if (!ptr) return undefined;
+  const v = tx.get(recordKey(t, readU64(ptr)));
+  return v ? unwrap(v).rec : undefined;
+}
+
+/** Store a record under its identity (replacing the one there, wherever its order put it). */
+export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
+  const order = decodeStored(rec).order;
+  const ptr = tx.get(key);
+  if (!ptr) count(tx, t, rec, 1);
+  else if (readU64(ptr) !== order) tx.delete(recordKey(t, readU64(ptr)));
+  if (!ptr || readU64(ptr) !== order) tx.put(key, u64(order));
+  tx.put(recordKey(t, order), wrap(key, rec));
+}
+
+/** Remove a record and its identity. */
+export function deleteEntry(tx: Tx, t: Table, key: string): void {
+  const ptr = tx.get(key);
+  if (!ptr) return;
+  const rk = recordKey(t, readU64(ptr));
+  const v = tx.get(rk);
+  tx.delete(rk);
+  tx.delete(key);
+  if (v) count(tx, t, unwrap(v).rec, -1);
+}
+
+/** How many records there are (SAs: of one type, or all). */
+export function countEntries(tx: Tx, t: Table, satype: number | 'all' = 'all'): number {
+  const v = tx.get(countKey(t, satype));
+  return v ? Number(readU64(v)) : 0;
+}
+
+export interface Entry {
+  readonly key: string;
+  readonly rec: Uint8Array;
+}
+
+/** Every record, newest first (a dump's order), read in one pass. */
+export function* newestFirst(tx: Tx, t: Table): Generator<Entry> {
+  for (const [, v] of tx.scan(`R/${t}/`, true)) yield unwrap(v);
+}
+
+/** Everything of a table gone at once (a flush of all): a few prefix deletions, not one per entry. */
+export function deleteAll(tx: Tx, t: Table, identityPrefixes: readonly string[]): void {
+  tx.deletePrefix(`R/${t}/`);
+  for (const p of identityPrefixes) tx.deletePrefix(p);
+  tx.deletePrefix(t === 'S' ? 'm/n/S/' : 'm/n/P');
+}
+
+/**
+ * Stores written before this layout (records under their identity keys)
+ * are brought to it once, in the first session that opens them.
+ */
+export function upgradeLayout(tx: Tx, tables: readonly (readonly [Table, readonly string[]])[]): boolean {
+  const v = tx.get(LAYOUT);
+  if (v && readU64(v) >= BigInt(LAYOUT_VERSION)) return false;
+  for (const [t, prefixes] of tables) {
+    for (const p of prefixes) {
+      for (const [key, rec] of [...tx.scan(p)]) {
+        // a pointer already (a store half way): leave it
+        if (rec.length === 8) continue;
+        tx.delete(key);
+        putEntry(tx, t, key, rec);
+      }
+    }
+  }
+  tx.put(LAYOUT, u64(BigInt(LAYOUT_VERSION)));
+  return true;
+}
