@@ -212,3 +212,69 @@ test('a version 1 store is read as it is, and the first setkey session migrates 
   assert.equal(await sas(v1), (await sas(v2)) + 1);
   rmSync(base, { recursive: true, force: true });
 });
+
+test('property: a transaction put aside in runs (a tiny spill size) reads and commits exactly as one held in memory', async () => {
+  const fc = (await import('fast-check')).default;
+  const op = fc.oneof(
+    fc.record({ k: fc.integer({ min: 0, max: 60 }), v: fc.integer({ min: 0, max: 255 }), kind: fc.constant('put' as const) }),
+    fc.record({ k: fc.integer({ min: 0, max: 60 }), kind: fc.constant('del' as const) }),
+    fc.record({ p: fc.constantFrom('a/', 'b/', 'a/1'), kind: fc.constant('prefix' as const) }),
+    fc.record({ kind: fc.constant('check' as const) }),
+  );
+  const key = (k: number): string => `${k % 2 ? 'a' : 'b'}/${k}`;
+  let spilled = 0;
+  let merged = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 30 }), fc.array(fc.array(op, { minLength: 2, maxLength: 12 }), { minLength: 10, maxLength: 40 }), async (before, requests) => {
+      const dir = tempStore();
+      const s = await Store.open(dir, { spillBytes: 100 });
+      const model = new Map<string, number>();
+      await s.transact((tx) => {
+        for (const k of before) {
+          tx.put(key(k), Uint8Array.of(k));
+          model.set(key(k), k);
+        }
+      });
+      const seen = (tx: { scan(p: string, r?: boolean): Iterable<[string, Uint8Array]> }, p: string, r = false): string => JSON.stringify([...tx.scan(p, r)].map(([k, v]) => [k, v[0]]));
+      const want = (p: string, r = false): string => {
+        const e = [...model].filter(([k]) => k.startsWith(p)).sort(([a], [b]) => (a < b ? -1 : 1));
+        return JSON.stringify(r ? e.reverse() : e);
+      };
+      await s.transact((tx) => {
+        for (const req of requests) {
+          // a request starts with a checkpoint: that is where a transaction is put aside
+          tx.checkpoint();
+          for (const o of req) {
+            if (o.kind === 'put') {
+              tx.put(key(o.k), Uint8Array.of(o.v));
+              model.set(key(o.k), o.v);
+            } else if (o.kind === 'del') {
+              tx.delete(key(o.k));
+              model.delete(key(o.k));
+            } else if (o.kind === 'prefix') {
+              tx.deletePrefix(o.p);
+              for (const k of [...model.keys()]) if (k.startsWith(o.p)) model.delete(k);
+            } else {
+              assert.equal(seen(tx, ''), want(''));
+              assert.equal(seen(tx, 'a/', true), want('a/', true));
+              for (let k = 0; k <= 60; k++) assert.equal(tx.get(key(k))?.[0], model.get(key(k)));
+            }
+          }
+        }
+        assert.equal(seen(tx, ''), want(''));
+        spilled += tx.runs.length;
+        merged += tx.runs.filter((r) => r.level > 0).length;
+      });
+      // committed whole, and no run left behind
+      const again = await Store.open(dir);
+      assert.equal(seen(again.read(), ''), want(''));
+      assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.run-')), []);
+      again.close();
+      s.close();
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }),
+    { numRuns: 60 },
+  );
+  assert.ok(spilled > 20, `the transactions were put aside ${spilled} times`);
+  assert.ok(merged > 0, 'runs were merged into the next level');
+});

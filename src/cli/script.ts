@@ -32,14 +32,16 @@ class Lines {
    * @param quoted lines that begin inside a quoted string
    */
   constructor(
-    private readonly source: string | (() => string),
+    private readonly source: string | (() => string) | ReadonlyMap<number, string>,
     private readonly firstLine = 1,
     private readonly firstCol = 1,
     readonly quoted: ReadonlySet<number> = new Set(),
   ) {}
 
   private text(k: number): string | undefined {
-    const src = (this.src ??= typeof this.source === 'string' ? this.source : this.source());
+    // lines fetched from a file read again (its text was not kept)
+    if (this.source instanceof Map) return this.source.get(k + this.firstLine);
+    const src = (this.src ??= typeof this.source === 'string' ? this.source : (this.source as () => string)());
     if (!this.starts) {
       this.starts = [0];
       for (let i = src.indexOf('\n'); i >= 0; i = src.indexOf('\n', i + 1)) this.starts.push(i + 1);
@@ -155,14 +157,15 @@ function finish(io: Io, st: RunState): number {
 const CHUNK = 1024;
 
 /**
- * The commands of a checked file, in chunks, read a second time from its
- * text: a large file is never held whole as statements. Host names were
- * resolved in the first pass (by statement position).
+ * The commands of a checked file, in chunks, read a second time (from its
+ * text, or from the file itself when its text was not kept): a large file is
+ * never held whole as statements. Host names were resolved in the first pass
+ * (by statement position).
  */
-async function* commandChunks(text: string, file: string, io: Io, o: Options, resolved: ReadonlyMap<string, readonly Command[]>): AsyncGenerator<readonly Command[]> {
-  const reader = new StatementReader(text, { file, sys: io.sys });
+async function* commandChunks(input: ScriptInput, io: Io, o: Options, resolved: ReadonlyMap<string, readonly Command[]>): AsyncGenerator<readonly Command[]> {
+  const statements: Iterable<Statement> | AsyncIterable<Statement> = input.reread ? input.reread() : new StatementReader(input.text()!, { file: input.file, sys: io.sys });
   let chunk: Command[] = [];
-  for (const s of reader) {
+  for await (const s of statements) {
     const c = s.cmd;
     const cmds = s.hosts ? (resolved.get(`${c.pos.line}:${c.pos.col}`) ?? []) : [c as Command];
     for (const x of o.rfcMode ? withForwardCopies(cmds) : cmds) chunk.push(x);
@@ -181,8 +184,15 @@ const KEEP_STATEMENTS = 20000;
 export interface ScriptInput {
   /** the name in diagnostics ('<stdin>' for '-') */
   readonly file: string;
-  /** the text read (up to where reading stopped), joined on first use: a clean `-n` never needs it whole */
-  text(): string;
+  /**
+   * the text read (up to where reading stopped), joined on first use: a clean
+   * `-n` never needs it whole; undefined for a large file, which is read again
+   */
+  text(): string | undefined;
+  /** a large file's statements, read again (its text was not kept) */
+  reread?(): AsyncGenerator<Statement>;
+  /** lines of the file read again, for the diagnostics that echo them */
+  linesOf?(wanted: ReadonlySet<number>): Promise<Map<number, string>>;
   /** errors and warnings in source order (at most 50 of each are kept) */
   readonly diagnostics: readonly Diagnostic[];
   readonly errorCount: number;
@@ -207,11 +217,23 @@ export interface ScriptInput {
 export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' | 'hexdump'>): Promise<ScriptInput | undefined> {
   const file = path === '-' ? '<stdin>' : path;
   const hosts: Statement[] = [];
+  // a large file's text is not kept: its statements and lines are read again from it (memory stays that of a chunk)
+  let size: number | undefined;
+  if (path !== '-' && io.open) {
+    try {
+      const f = io.open(path);
+      size = f.size;
+      f.close();
+    } catch {
+      // the read below reports it
+    }
+  }
+  const keepText = size === undefined || size <= KEEP_TEXT_BYTES;
   // -n needs no statement after the check (keeping some costs a large file a third of its time in the collector);
   // -n -H prints them all (reading them again would cost a second parse); applying keeps a small file's
   const cap = o.noAct ? (o.hexdump ? Infinity : 0) : KEEP_STATEMENTS;
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
-  const parser = new StreamParser({ file, sys: io.sys }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText }, (s) => {
     if (s.hosts) hosts.push(s);
     if (kept && kept.length < cap) kept.push(s);
     else kept = undefined;
@@ -240,7 +262,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   return {
     statements: kept,
     file,
-    text: () => (text ??= joinParsed(parser.parsed)),
+    text: () => (keepText ? (text ??= joinParsed(parser.parsed)) : undefined),
+    ...(keepText ? {} : { reread: () => rereadStatements(io, path, file), linesOf: (wanted: ReadonlySet<number>) => fileLines(io, path, wanted) }),
     diagnostics: parser.sink.list,
     errorCount: parser.sink.errorCount,
     droppedWarnings: parser.sink.droppedWarnings,
@@ -248,6 +271,57 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
     quotedLines: new Set(parser.quotedLines),
     stoppedReading,
   };
+}
+
+/** A file this large is not held as text: read again for the apply (a 1M-entry file is ~300 MB). */
+const KEEP_TEXT_BYTES = 64 << 20;
+
+/** The statements of a file, read again (it was checked: no diagnostics are kept). */
+async function* rereadStatements(io: Io, path: string, file: string): AsyncGenerator<Statement> {
+  let out: Statement[] = [];
+  const parser = new StreamParser({ file, sys: io.sys, keepText: false }, (s) => out.push(s));
+  for await (const c of inputChunks(io, path)) {
+    parser.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+    yield* out;
+    out = [];
+    if (parser.done) return;
+  }
+  parser.end();
+  yield* out;
+}
+
+/** The lines `wanted` of a file (1-based), read again in one pass. */
+async function fileLines(io: Io, path: string, wanted: ReadonlySet<number>): Promise<Map<number, string>> {
+  const got = new Map<number, string>();
+  if (wanted.size === 0) return got;
+  const last = Math.max(...wanted);
+  let line = 1;
+  let partial = '';
+  for await (const c of inputChunks(io, path)) {
+    const t = partial + latin1(c);
+    let start = 0;
+    for (let nl = t.indexOf('\n'); nl >= 0; nl = t.indexOf('\n', start)) {
+      if (wanted.has(line)) got.set(line, t.slice(start, nl));
+      line++;
+      start = nl + 1;
+      if (line > last) return got;
+    }
+    // a line longer than a statement may be is not kept whole (the echo shows a window of it anyway)
+    partial = t.slice(start, start + MAX_STATEMENT);
+  }
+  if (wanted.has(line) && partial) got.set(line, partial);
+  return got;
+}
+
+/** Source lines for the diagnostics about to be printed: the text kept, or the lines read again. */
+async function linesFor(input: ScriptInput, diags: readonly Diagnostic[]): Promise<Lines> {
+  if (!input.linesOf) return new Lines(() => input.text()!, 1, 1, input.quotedLines);
+  const wanted = new Set<number>();
+  for (const d of diags) {
+    wanted.add(d.line);
+    if (d.line > 1) wanted.add(d.line - 1);
+  }
+  return new Lines(await input.linesOf(wanted), 1, 1, input.quotedLines);
 }
 
 /** The parser's pieces as one string, letting go of the pieces. */
@@ -270,17 +344,28 @@ function refusedLine(input: ScriptInput, errors = input.errorCount, nothing = 'n
  * diagnostic reported in source order. The resolved commands by position,
  * or undefined after errors (the summary printed, ending in `nothing`).
  */
-async function resolveChecked(io: Io, input: ScriptInput, lines: Lines, st: RunState, nothing: string): Promise<Map<string, Command[]> | undefined> {
+async function resolveChecked(io: Io, input: ScriptInput, st: RunState, nothing: string): Promise<{ resolved?: Map<string, Command[]>; lines: Lines }> {
   const res = input.stoppedReading ? { commands: [], diagnostics: [] } : await resolveStatements(input.hosts, input.file, io.lookup);
-  report(io, mergeDiagnostics(input.diagnostics, res.diagnostics), lines, st);
+  const diags = mergeDiagnostics(input.diagnostics, res.diagnostics);
+  const lines = await linesFor(input, diags);
+  report(io, diags, lines, st);
   // the check kept 50 warnings and counted the rest
   st.warnings += input.droppedWarnings;
   const errors = input.errorCount + res.diagnostics.filter((d) => d.severity === 'error').length;
   if (errors > 0) {
     io.stderr(refusedLine(input, errors, nothing));
-    return undefined;
+    return { lines };
   }
-  return byPosition(res.commands);
+  return { resolved: byPosition(res.commands), lines };
+}
+
+/** Every statement of a checked script: kept by the check, or read again. */
+async function allStatements(io: Io, input: ScriptInput): Promise<readonly Statement[]> {
+  if (input.statements) return input.statements;
+  if (!input.reread) return parse(input.text()!, { file: input.file, sys: io.sys }).statements;
+  const out: Statement[] = [];
+  for await (const s of input.reread()) out.push(s);
+  return out;
 }
 
 /** Host names' commands by their statement's position (a statement with names may become several commands). */
@@ -323,7 +408,7 @@ function mergeDiagnostics(a: readonly Diagnostic[], b: readonly Diagnostic[]): D
 /** -f on a backend: the file was checked and its host names resolved; apply all of it or none (second pass). */
 async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, backend: Backend, lines: Lines, st: RunState, resolved: ReadonlyMap<string, readonly Command[]>): Promise<number> {
   // a small file's statements were kept by the check; a large one is read again, chunk by chunk
-  const chunks = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input.text(), file, io, o, resolved);
+  const chunks = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input, io, o, resolved);
   const ok = await apply(io, o, backend, chunks, true, lines, st);
   if (!ok) {
     io.stderr(
@@ -353,13 +438,12 @@ function commandsOf(statements: readonly Statement[], o: Options, resolved: Read
  */
 export async function runFile(io: Io, o: Options, file: string, input: ScriptInput, backend?: Backend): Promise<number> {
   const st: RunState = { errors: 0, warnings: 0 };
-  const lines = new Lines(input.text, 1, 1, input.quotedLines);
-  const resolved = await resolveChecked(io, input, lines, st, 'nothing applied');
+  const { resolved, lines } = await resolveChecked(io, input, st, 'nothing applied');
   if (!resolved) return finish(io, st);
   if (backend) return applyFile(io, o, file, input, backend, lines, st, resolved);
   // with -n and no -H nothing needs the statements after checking
   if (!o.hexdump) return finish(io, st);
-  const statements = input.statements ?? parse(input.text(), { file, sys: io.sys }).statements;
+  const statements = await allStatements(io, input);
   const bad = printMessages(io, commandsOf(statements, o, resolved), o);
   report(io, bad, lines, st);
   if (bad.length) io.stderr(refusedLine(input, bad.length));
@@ -408,9 +492,8 @@ function tooLong(file: string, at: { line: number; col: number; endless?: boolea
  */
 export async function declarationCommands(io: Io, o: Options, input: ScriptInput): Promise<Command[] | undefined> {
   const st: RunState = { errors: 0, warnings: 0 };
-  const resolved = await resolveChecked(io, input, new Lines(input.text, 1, 1, input.quotedLines), st, 'nothing compared');
+  const { resolved } = await resolveChecked(io, input, st, 'nothing compared');
   if (!resolved) return undefined;
   finish(io, st);
-  const statements = input.statements ?? parse(input.text(), { file: input.file, sys: io.sys }).statements;
-  return [...commandsOf(statements, o, resolved)];
+  return [...commandsOf(await allStatements(io, input), o, resolved)];
 }

@@ -5,7 +5,7 @@
  * them.
  *
  *   <identity key>          -> u64 order          (s/..., z/..., p/..., q/...: records.ts)
- *   R/S/<order>, R/P/<order> -> u16 klen | identity key | stored record
+ *   R/S/<order>, R/P/<order> -> the stored record (records.ts)
  *   m/n/S/<satype>, m/n/P    -> how many records there are (a dump's numbering needs it first)
  *
  * Orders grow with each insertion, so a table's R/ range is already in dump
@@ -62,25 +62,11 @@ function satypeOf(rec: Uint8Array): number {
   return rec.length > 19 ? rec[19]! : 0;
 }
 
-function wrap(key: string, rec: Uint8Array): Uint8Array {
-  const b = new Uint8Array(2 + key.length + rec.length);
-  new DataView(b.buffer).setUint16(0, key.length, true);
-  for (let i = 0; i < key.length; i++) b[2 + i] = key.charCodeAt(i);
-  b.set(rec, 2 + key.length);
-  return b;
-}
-
-function unwrap(v: Uint8Array): { key: string; rec: Uint8Array } {
-  const klen = v[0]! | (v[1]! << 8);
-  return { key: String.fromCharCode(...v.subarray(2, 2 + klen)), rec: v.subarray(2 + klen) };
-}
-
 /** The stored record of an identity, or undefined. */
 export function getEntry(tx: Tx, t: Table, key: string): Uint8Array | undefined {
   const ptr = tx.get(key);
   if (!ptr) return undefined;
-  const v = tx.get(recordKey(t, readU64(ptr)));
-  return v ? unwrap(v).rec : undefined;
+  return tx.get(recordKey(t, readU64(ptr)));
 }
 
 /** Store a record under its identity (replacing the one there, wherever its order put it). */
@@ -90,7 +76,7 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
   if (!ptr) count(tx, t, rec, 1);
   else if (readU64(ptr) !== order) tx.delete(recordKey(t, readU64(ptr)));
   if (!ptr || readU64(ptr) !== order) tx.put(key, u64(order));
-  tx.put(recordKey(t, order), wrap(key, rec));
+  tx.put(recordKey(t, order), rec);
 }
 
 /** Remove a record and its identity. */
@@ -101,7 +87,7 @@ export function deleteEntry(tx: Tx, t: Table, key: string): void {
   const v = tx.get(rk);
   tx.delete(rk);
   tx.delete(key);
-  if (v) count(tx, t, unwrap(v).rec, -1);
+  if (v) count(tx, t, v, -1);
 }
 
 /** How many records there are (SAs: of one type, or all). */
@@ -110,14 +96,9 @@ export function countEntries(tx: Tx, t: Table, satype: number | 'all' = 'all'): 
   return v ? Number(readU64(v)) : 0;
 }
 
-export interface Entry {
-  readonly key: string;
-  readonly rec: Uint8Array;
-}
-
 /** Every record, newest first (a dump's order), read in one pass. */
-export function* newestFirst(tx: Tx, t: Table): Generator<Entry> {
-  for (const [, v] of tx.scan(`R/${t}/`, true)) yield unwrap(v);
+export function* newestFirst(tx: Tx, t: Table): Generator<Uint8Array> {
+  for (const [, v] of tx.scan(`R/${t}/`, true)) yield v;
 }
 
 /** Everything of a table gone at once (a flush of all): a few prefix deletions, not one per entry. */

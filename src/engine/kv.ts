@@ -20,21 +20,38 @@ export interface KvReader {
   scan(prefix: string, reverse?: boolean, hidden?: readonly string[]): Iterable<[string, Uint8Array]>;
 }
 
-/** What a layer of changes holds: a value, a deletion (null), and the prefixes it hides below. */
-export class Changes {
+/**
+ * A layer of changes, wherever it is kept: for a key, a value, a deletion
+ * (null) or nothing (undefined: ask below); its own entries in key order,
+ * deletions included; and the prefixes it deleted whole, hiding everything
+ * below under them.
+ */
+export interface Layer {
+  own(key: string): Uint8Array | null | undefined;
+  ownScan(prefix: string, reverse: boolean): Iterable<[string, Uint8Array | null]>;
+  readonly hidden: readonly string[];
+}
+
+/** A layer of changes in memory. */
+export class Changes implements Layer {
   readonly map = new Map<string, Uint8Array | null>();
   /** prefixes deleted: entries below under them are gone (this layer's own later puts stay) */
   readonly hidden: string[] = [];
   private sorted: string[] | undefined;
 
   put(key: string, value: Uint8Array): void {
-    if (!this.map.has(key)) this.sorted = undefined;
+    this.sorted = undefined;
     this.map.set(key, value);
   }
 
   del(key: string): void {
-    if (!this.map.has(key)) this.sorted = undefined;
+    this.sorted = undefined;
     this.map.set(key, null);
+  }
+
+  /** The key set was changed from outside (an undo). */
+  touched(): void {
+    this.sorted = undefined;
   }
 
   delPrefix(prefix: string): void {
@@ -43,13 +60,12 @@ export class Changes {
     if (!this.hidden.some((h) => prefix.startsWith(h))) this.hidden.push(prefix);
   }
 
-  hides(key: string): boolean {
-    for (const h of this.hidden) if (key.startsWith(h)) return true;
-    return false;
-  }
-
   get size(): number {
     return this.map.size;
+  }
+
+  own(key: string): Uint8Array | null | undefined {
+    return this.map.get(key);
   }
 
   /** this layer's keys under `prefix`, sorted (cached until the key set changes) */
@@ -61,6 +77,21 @@ export class Changes {
     for (; lo < all.length && all[lo]!.startsWith(prefix); lo++) out.push(all[lo]!);
     return out;
   }
+
+  *ownScan(prefix: string, reverse: boolean): Generator<[string, Uint8Array | null]> {
+    const keys = this.keysUnder(prefix);
+    if (reverse) keys.reverse();
+    for (const k of keys) {
+      // a key deleted from the layer meanwhile (an undo) is skipped
+      const v = this.map.get(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+}
+
+export function hides(hidden: readonly string[], key: string): boolean {
+  for (const h of hidden) if (key.startsWith(h)) return true;
+  return false;
 }
 
 /** Keys compare as latin1 byte strings (the table's order). */
@@ -82,43 +113,37 @@ export function lowerBound(keys: readonly string[], key: string): number {
 /** A layer of changes over a reader. */
 export class Layered implements KvReader {
   constructor(
-    readonly top: Changes,
+    readonly top: Layer,
     readonly below: KvReader,
   ) {}
 
   get(key: string): Uint8Array | undefined {
-    const v = this.top.map.get(key);
+    const v = this.top.own(key);
     if (v !== undefined) return v ?? undefined;
-    if (this.top.hidden.length && this.top.hides(key)) return undefined;
+    if (this.top.hidden.length && hides(this.top.hidden, key)) return undefined;
     return this.below.get(key);
   }
 
   *scan(prefix: string, reverse = false, hidden: readonly string[] = []): Generator<[string, Uint8Array]> {
-    const mine = this.top.keysUnder(prefix);
     const hide = this.top.hidden.length ? [...hidden, ...this.top.hidden] : hidden;
-    if (reverse) mine.reverse();
-    let i = 0;
     const step = reverse ? -1 : 1;
+    const mine = this.top.ownScan(prefix, reverse)[Symbol.iterator]();
+    let m = mine.next();
     for (const [k, v] of this.below.scan(prefix, reverse, hide)) {
       // this layer's keys that come before (after, reversed) the one below first
-      while (i < mine.length && compareKeys(mine[i]!, k) * step < 0) {
-        const m = this.top.map.get(mine[i]!);
-        if (m) yield [mine[i]!, m];
-        i++;
+      while (!m.done && compareKeys(m.value[0], k) * step < 0) {
+        if (m.value[1]) yield m.value as [string, Uint8Array];
+        m = mine.next();
       }
-      if (i < mine.length && mine[i] === k) {
-        const m = this.top.map.get(k);
-        if (m) yield [k, m];
-        i++;
+      if (!m.done && m.value[0] === k) {
+        if (m.value[1]) yield m.value as [string, Uint8Array];
+        m = mine.next();
         continue;
       }
-      if (this.top.hidden.length && this.top.hides(k)) continue;
+      if (this.top.hidden.length && hides(this.top.hidden, k)) continue;
       yield [k, v];
     }
-    for (; i < mine.length; i++) {
-      const m = this.top.map.get(mine[i]!);
-      if (m) yield [mine[i]!, m];
-    }
+    for (; !m.done; m = mine.next()) if (m.value[1]) yield m.value as [string, Uint8Array];
   }
 }
 

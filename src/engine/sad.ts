@@ -183,13 +183,23 @@ export function getspi(c: Ctx, req: Request): void {
 }
 
 /** Every stored SA, newest first, optionally of one SA type (read in one pass, one at a time). */
-export function* sasNewestFirst(c: Ctx, satype: number): Generator<{ key: string; flags: number; order: bigint; msg: Uint8Array }> {
-  for (const e of newestFirst(c.tx, 'S')) {
-    const st = decodeStored(e.rec);
+export function* sasNewestFirst(c: Ctx, satype: number): Generator<{ flags: number; order: bigint; msg: Uint8Array }> {
+  for (const rec of newestFirst(c.tx, 'S')) {
+    const st = decodeStored(rec);
     const t = st.msg.length > 3 ? st.msg[3]! : 0;
     if (satype !== 0 && t !== satype) continue;
-    yield { key: e.key, flags: st.flags, order: st.order, msg: st.msg };
+    yield st;
   }
+}
+
+/** The key an SA record is stored under (as keyOf chose it when it was stored). */
+function keyOfRecord(e: { flags: number; order: bigint; msg: Uint8Array }): string {
+  if (e.flags & FLAG_RAW) return spiZeroKey(e.order);
+  const m = decodeMessage(e.msg);
+  const sa = findExt(m, 'sa');
+  const dst = findExt(m, 'address_dst');
+  if (!sa || !dst || sa.spi === 0) return spiZeroKey(e.order);
+  return saKey(m.header.satype, addressOf(dst.sa), sa.spi);
 }
 
 export function flush(c: Ctx, req: Request): void {
@@ -200,7 +210,7 @@ export function flush(c: Ctx, req: Request): void {
     // everything at once; their deadlines go when they come due (an expiry of nothing does nothing)
     if (had > 0) deleteAll(c.tx, 'S', ['s/', 'z/']);
   } else {
-    for (const v of [...sasNewestFirst(c, satype)]) removeSa(c, v.key);
+    for (const v of [...sasNewestFirst(c, satype)]) removeSa(c, keyOfRecord(v));
   }
   // the requester always gets its header back; a non-empty flush is also announced to all
   c.out.one(serialize({ header: { ...req.header, errno: 0 }, exts: [] }));

@@ -297,11 +297,8 @@ export function spddelete2(c: Ctx, req: Request): void {
 }
 
 /** Every stored policy, newest first (read in one pass, one at a time). */
-export function* policiesNewestFirst(c: Ctx): Generator<{ key: string; flags: number; order: bigint; msg: Uint8Array }> {
-  for (const e of newestFirst(c.tx, 'P')) {
-    const st = decodeStored(e.rec);
-    yield { key: e.key, flags: st.flags, order: st.order, msg: st.msg };
-  }
+export function* policiesNewestFirst(c: Ctx): Generator<{ flags: number; order: bigint; msg: Uint8Array }> {
+  for (const rec of newestFirst(c.tx, 'P')) yield decodeStored(rec);
 }
 
 export function spdflush(c: Ctx, req: Request): void {

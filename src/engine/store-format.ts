@@ -329,14 +329,17 @@ export class TableWriter {
     sink(TABLE_MAGIC);
   }
 
-  add(key: string, value: Uint8Array): void {
+  /** An entry; `tag` (a run's put/delete mark) goes before the value as its first byte. */
+  add(key: string, value: Uint8Array, tag?: number): void {
     if (this.last !== undefined && key <= this.last) throw new Error(`table keys out of order: ${JSON.stringify(key)}`);
     this.last = key;
-    const e = Buffer.allocUnsafe(8 + key.length + value.length);
+    const t = tag === undefined ? 0 : 1;
+    const e = Buffer.allocUnsafe(8 + t + key.length + value.length);
     e.writeUInt32LE(key.length, 0);
     e.write(key, 4, 'latin1');
-    e.writeUInt32LE(value.length, 4 + key.length);
-    e.set(value, 8 + key.length);
+    e.writeUInt32LE(value.length + t, 4 + key.length);
+    if (t) e[8 + key.length] = tag!;
+    e.set(value, 8 + t + key.length);
     if (this.blockCount === 0) this.blockFirst = key;
     this.block.push(e);
     this.blockSize += e.length;

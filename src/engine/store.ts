@@ -30,6 +30,7 @@ import { StoreDir, StoreError, ioError } from './store-dir.js';
 import { decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
 import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
 import { TableReader } from './table-reader.js';
+import { RunLayer, RunStack } from './run.js';
 
 export { StoreError, type StoreErrorCode } from './store-dir.js';
 
@@ -43,6 +44,8 @@ const FORMAT_TEXT = JSON.stringify({ format: 'setkey-store', version: STORE_VERS
  * empty store is not rewritten at once: its journal is all live.
  */
 const COMPACT_BYTES = 8 << 20;
+/** A transaction's changes past about this much memory (by a rough count) are put aside in sorted runs (run.ts). */
+const SPILL_BYTES = 8 << 20;
 /** no store file is larger (a table of this size would not fit in memory anyway) */
 const MAX_FILE = 2 ** 40;
 
@@ -52,28 +55,95 @@ export interface StoreOptions {
   readonly lockTimeoutMs?: number;
   /** called once when a writer has waited about a second for the lock */
   readonly onLockWait?: (holder: string | undefined) => void;
+  /** put a transaction's changes aside past this many bytes (default 64 MiB; tests make it small) */
+  readonly spillBytes?: number;
 }
+
+/** How a transaction puts its changes aside: a layer written as a run, runs (newest first) merged into one. */
+export interface Spill {
+  write(c: Changes, serial: number): RunLayer;
+  merge(runs: readonly RunLayer[], serial: number): RunLayer;
+}
+
+/** Runs of one level merged into one of the next. */
+const RUNS_PER_LEVEL = 8;
+
+/** In a transaction's undo list: the next entry is a prefix deletion's (a key never starts with NUL). */
+const UNDO_PREFIX = '\0prefix';
 
 /** A transaction's view: the store as of its start plus its own changes, in key order. */
 export class Tx implements KvReader {
-  private readonly pending = new Changes();
-  private readonly view: Layered;
+  private pending = new Changes();
+  private view: Layered;
+  /** what was put aside (a large transaction), oldest first */
+  readonly runs: RunLayer[] = [];
+  private pendingBytes = 0;
+  private serial = 0;
   /** since the last checkpoint: how to take each change back (one level) */
   private undo: (() => void)[] | undefined;
-  constructor(base: KvReader) {
+  /**
+   * @param spill how to put the changes aside when they pass SPILL_BYTES
+   *   (between requests, at a checkpoint); none: they stay in memory
+   */
+  constructor(
+    private readonly base: KvReader,
+    private readonly spill?: Spill,
+    private readonly spillBytes = SPILL_BYTES,
+  ) {
     this.view = new Layered(this.pending, base);
   }
 
-  /** Start recording changes, so that restore() can take them back (one level). */
-  checkpoint(): void {
-    this.undo = [];
+  /** The transaction's changes over the store it started from, as one reader. */
+  get reader(): KvReader {
+    return this.view;
   }
 
-  /** Undo every change since the last checkpoint. */
-  restore(): void {
-    const u = this.undo ?? [];
-    for (let i = u.length - 1; i >= 0; i--) u[i]!();
+  /**
+   * Put the changes made so far aside and go on with an empty layer on top
+   * of them. Runs are merged size-tiered (RUNS_PER_LEVEL of one level into
+   * one of the next): a million entries make a few runs, each written a few
+   * times, not hundreds each read at every lookup.
+   */
+  private spillNow(): void {
+    this.runs.push(this.spill!.write(this.pending, this.serial++));
+    for (;;) {
+      const top = this.runs.slice(-RUNS_PER_LEVEL);
+      if (top.length < RUNS_PER_LEVEL || top.some((r) => r.level !== top[0]!.level)) break;
+      this.runs.splice(-RUNS_PER_LEVEL, RUNS_PER_LEVEL, this.spill!.merge(top.reverse(), this.serial++));
+    }
+    this.pending = new Changes();
+    this.pendingBytes = 0;
+    this.view = new Layered(this.pending, new RunStack(this.runs, this.base));
+  }
+
+  /** key, previous value (undefined: absent) pairs, as put and delete recorded them */
+  private undoKeys: (string | Uint8Array | null | undefined)[] = [];
+
+  /** Start recording changes, so that restore() can take them back (one level); a request starts here. */
+  checkpoint(): void {
+    // between two requests nothing is to be undone: the time to put a large transaction's changes aside
+    if (this.spill && this.pendingBytes > this.spillBytes) this.spillNow();
     this.undo = [];
+    this.undoKeys = [];
+  }
+
+  /** Undo every change since the last checkpoint, newest first. */
+  restore(): void {
+    // pairs (key, value before); a prefix deletion is a pair (UNDO_PREFIX, its index in `undo`)
+    const k = this.undoKeys;
+    const m = this.pending.map;
+    for (let i = k.length - 2; i >= 0; i -= 2) {
+      if (k[i] === UNDO_PREFIX) {
+        this.undo![k[i + 1] as unknown as number]!();
+        continue;
+      }
+      const prev = k[i + 1] as Uint8Array | null | undefined;
+      if (prev === undefined) m.delete(k[i] as string);
+      else m.set(k[i] as string, prev);
+    }
+    this.pending.touched();
+    this.undo = [];
+    this.undoKeys = [];
   }
 
   get(key: string): Uint8Array | undefined {
@@ -87,17 +157,15 @@ export class Tx implements KvReader {
   private remember(key: string): void {
     if (!this.undo) return;
     const m = this.pending.map;
-    const had = m.has(key);
     const prev = m.get(key);
-    this.undo.push(() => {
-      if (had) m.set(key, prev!);
-      else m.delete(key);
-    });
+    // undefined: the key was not in this transaction's changes
+    this.undoKeys.push(key, prev);
   }
 
   put(key: string, value: Uint8Array): void {
     this.remember(key);
     this.pending.put(key, value);
+    this.pendingBytes += 64 + key.length + value.length;
   }
 
   delete(key: string): void {
@@ -111,6 +179,7 @@ export class Tx implements KvReader {
     if (this.undo) {
       const removed = [...this.pending.map].filter(([k]) => k.startsWith(prefix));
       const hidden = this.pending.hidden.length;
+      this.undoKeys.push(UNDO_PREFIX, this.undo.length as unknown as Uint8Array);
       this.undo.push(() => {
         this.pending.hidden.length = hidden;
         for (const [k, v] of removed) this.pending.map.set(k, v);
@@ -130,12 +199,18 @@ export class Tx implements KvReader {
   }
 
   get changed(): boolean {
-    return this.pending.size > 0 || this.pending.hidden.length > 0;
+    return this.runs.length > 0 || this.pending.size > 0 || this.pending.hidden.length > 0;
   }
 
-  /** The changes, for the commit (not to be modified). */
+  /** The changes, for the commit (not to be modified): those still in memory (see runs). */
   ops(): Ops {
     return { hidden: this.pending.hidden, map: this.pending.map };
+  }
+
+  /** Remove what was put aside. */
+  discardRuns(): void {
+    for (const r of this.runs) r.discard();
+    this.runs.length = 0;
   }
 }
 
@@ -163,6 +238,13 @@ class Checked implements KvReader {
 
 function isTemp(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
+}
+
+/** About how many bytes a transaction's changes take in a journal. */
+function opsBytes(ops: Ops): number {
+  let n = 0;
+  for (const [k, v] of ops.map) n += 9 + k.length + (v ? v.length : 0);
+  return n;
 }
 
 /**
@@ -450,14 +532,22 @@ export class Store {
         if (!this.swept) this.sweep();
         if (this.torn) this.cutTornTail();
       }
-      const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view);
+      const name = (n: number): string => `.run-${process.pid}-${n}.tmp`;
+      const spill: Spill | undefined = this.inMemory
+        ? undefined
+        : { write: (c, n) => RunLayer.write(this.files, name(n), c), merge: (runs, n) => RunLayer.merge(this.files, name(n), runs) };
+      const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view, spill, this.opts.spillBytes);
       let committed = false;
       const commit = (): void => {
         if (committed) throw new Error('a transaction commits once');
         committed = true;
-        if (tx.changed) this.commit(tx.ops());
+        if (tx.changed) this.commit(tx);
       };
-      return await fn(tx, commit);
+      try {
+        return await fn(tx, commit);
+      } finally {
+        tx.discardRuns();
+      }
     });
   }
 
@@ -483,9 +573,11 @@ export class Store {
     this.torn = false;
   }
 
-  private commit(ops: Ops): void {
+  private commit(t: Tx): void {
+    const ops = t.ops();
     if (this.inMemory) return this.apply(ops);
     const tx = this.lastTx + 1;
+    if (t.runs.length > 0 || opsBytes(ops) > COMPACT_BYTES) return this.commitAsGeneration(t, tx);
     const frames = encodeTransaction(tx, ops);
     const name = `journal-${this.gen}`;
     const fd = this.files.openWrite(name, 'append');
@@ -517,6 +609,25 @@ export class Store {
     if (this.journalEnd > Math.max(COMPACT_BYTES, this.tableBytes / 4)) this.compact();
   }
 
+  /**
+   * A large transaction is not journaled and then folded (written twice):
+   * the table and its changes are merged into the next generation at once,
+   * and the switch of HEAD is its commit point (a crash before it leaves the
+   * store as it was).
+   */
+  private commitAsGeneration(t: Tx, tx: number): void {
+    this.lastTx = tx;
+    try {
+      this.writeGeneration(this.gen + 1, t.reader);
+      this.removeOldGenerations();
+    } catch (e) {
+      // the files still hold the generation before: read it again
+      this.gen = -1;
+      this.lastTx = tx - 1;
+      throw e;
+    }
+  }
+
   private apply(ops: Ops): void {
     for (const p of ops.hidden) this.overlay.delPrefix(p);
     for (const [k, v] of ops.map) {
@@ -530,7 +641,7 @@ export class Store {
    * is read and written block by block (the memory of one block, whatever
    * the store's size), then an empty journal, then HEAD (we hold the lock).
    */
-  private writeGeneration(next: number): void {
+  private writeGeneration(next: number, source: KvReader = this.view): void {
     const name = `table-${next}`;
     const tmp = `.${name}.${process.pid}.tmp`;
     this.files.remove(tmp);
@@ -540,7 +651,7 @@ export class Store {
       const w = new TableWriter((b) => {
         for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
       });
-      for (const [k, v] of this.view.scan('')) w.add(k, v);
+      for (const [k, v] of source.scan('')) w.add(k, v);
       bytes = w.finish(next, this.lastTx);
       fsyncSync(fd);
     } catch (e) {

@@ -33,8 +33,11 @@ export class TableReader implements KvReader {
   private readonly firsts: string[] = [];
   private readonly cache = new Map<number, Block>();
 
-  /** Read the footer and index of the table open at `fd` (the reader owns the descriptor). */
-  constructor(private readonly fd: number) {
+  /** Read the footer and index of the table open at `fd` (the reader owns the descriptor); `cacheBlocks` parsed blocks are kept. */
+  constructor(
+    private readonly fd: number,
+    private readonly cacheBlocks = CACHE_BLOCKS,
+  ) {
     const size = fstatSync(fd).size;
     this.bytes = size;
     const fail = (why: string, at: number): never => {
@@ -125,7 +128,7 @@ export class TableReader implements KvReader {
     if (i + 1 < this.firsts.length && compareKeys(keys[keys.length - 1]!, this.firsts[i + 1]!) >= 0) throw new FormatError('table keys are out of order', off);
     const b = { keys, values };
     this.cache.set(i, b);
-    if (this.cache.size > CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
+    if (this.cache.size > this.cacheBlocks) this.cache.delete(this.cache.keys().next().value!);
     return b;
   }
 

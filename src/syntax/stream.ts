@@ -29,6 +29,8 @@ export interface StreamOptions {
   readonly maxErrors?: number;
   /** the longest statement (default MAX_STATEMENT) */
   readonly maxStatement?: number;
+  /** keep the text parsed (default yes): a file read again can let it go */
+  readonly keepText?: boolean;
 }
 
 export class StreamParser {
@@ -85,7 +87,7 @@ export class StreamParser {
   end(): void {
     const rest = Buffer.from(this.pending.buffer, this.pending.byteOffset, this.pending.byteLength);
     if (!this.done) this.run(rest, rest.length, false);
-    else if (rest.length) this.parsed.push(rest.toString('latin1'));
+    else if (rest.length) this.keep(rest.toString('latin1'));
     this.pending = new Uint8Array(0);
   }
 
@@ -101,15 +103,19 @@ export class StreamParser {
     if (r.result().exited) this.exited = true;
     const at = r.resume;
     if (!partial || !at) {
-      this.parsed.push(buf);
+      this.keep(buf);
       this.pending = new Uint8Array(0);
       return;
     }
-    if (at.index > 0) this.parsed.push(at.index === buf.length ? buf : buf.slice(0, at.index));
+    if (at.index > 0) this.keep(at.index === buf.length ? buf : buf.slice(0, at.index));
     this.pending = bytes.subarray(at.index);
     this.line = at.line;
     this.lineStart = at.lineStart - at.index;
     this.begun = at.begun && { index: at.begun.index - at.index, line: at.begun.line, col: at.begun.col };
+  }
+
+  private keep(text: string): void {
+    if (this.opts.keepText !== false) this.parsed.push(text);
   }
 
   /** A statement without its ';' within the limit: one error where it begins, and no more reading. */

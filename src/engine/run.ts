@@ -1,0 +1,174 @@
+/**
+ * A transaction too large for memory (a million SAs applied at once) puts
+ * its changes aside as it goes: sorted runs in the store's table format,
+ * each a layer of the transaction (kv.ts) with its deletions kept as marks,
+ * and a Bloom filter so that a key a run does not hold costs no read. At
+ * commit the runs are merged with the store into the next generation, block
+ * by block; they are temporary files (`.run-*.tmp`), removed then, or by the
+ * next writer if this one was killed.
+ */
+import { closeSync, fsyncSync, writeSync } from 'node:fs';
+import { hides, type Changes, type KvReader, type Layer } from './kv.js';
+import { mergeLayers } from './merge.js';
+import type { StoreDir } from './store-dir.js';
+import { TableWriter } from './store-format.js';
+import { TableReader } from './table-reader.js';
+
+const PUT = 1;
+const DEL = 0;
+const EMPTY = new Uint8Array(0);
+
+/** A key's two hashes, computed once for every run's filter. */
+export interface KeyHash {
+  readonly a: number;
+  readonly b: number;
+}
+
+function fnv(s: string, seed: number): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export function keyHash(s: string): KeyHash {
+  return { a: fnv(s, 0), b: fnv(s, 0x5bd1e995) | 1 };
+}
+
+/** A Bloom filter of strings: 10 bits a key, 7 probes (under 1% false positives). */
+class Bloom {
+  private readonly bits: Uint32Array;
+  private readonly m: number;
+  constructor(n: number) {
+    this.m = Math.max(64, n * 10);
+    this.bits = new Uint32Array(Math.ceil(this.m / 32));
+  }
+
+  add(h: KeyHash): void {
+    for (let i = 0; i < 7; i++) {
+      const p = ((h.a + Math.imul(i, h.b)) >>> 0) % this.m;
+      this.bits[p >>> 5]! |= 1 << (p & 31);
+    }
+  }
+
+  has(h: KeyHash): boolean {
+    for (let i = 0; i < 7; i++) {
+      const p = ((h.a + Math.imul(i, h.b)) >>> 0) % this.m;
+      if (!(this.bits[p >>> 5]! & (1 << (p & 31)))) return false;
+    }
+    return true;
+  }
+}
+
+export class RunLayer implements Layer {
+  private constructor(
+    private readonly files: StoreDir,
+    readonly name: string,
+    private readonly reader: TableReader,
+    private readonly bloom: Bloom,
+    readonly hidden: readonly string[],
+    /** size-tiered: a run of level L+1 is the merge of runs of level L */
+    readonly level: number,
+  ) {}
+
+  /** Write entries (sorted, deletions as null) as a run and read it from there. */
+  private static writeEntries(files: StoreDir, name: string, entries: Iterable<[string, Uint8Array | null]>, count: number, hidden: readonly string[], level: number): RunLayer {
+    const bloom = new Bloom(count);
+    files.remove(name);
+    const fd = files.openWrite(name, 'create-new');
+    try {
+      const w = new TableWriter((b) => {
+        for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+      });
+      for (const [k, v] of entries) {
+        w.add(k, v ?? EMPTY, v ? PUT : DEL);
+        bloom.add(keyHash(k));
+      }
+      w.finish(0, 0);
+      // not for durability (a run is thrown away if we die): so that a crash cannot leave a torn one readable
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const rfd = files.openRead(name)!;
+    return new RunLayer(files, name, new TableReader(rfd, 2), bloom, [...hidden], level);
+  }
+
+  /** A layer of changes in memory, written as a run (level 0). */
+  static write(files: StoreDir, name: string, changes: Changes): RunLayer {
+    const keys = changes.keysUnder('');
+    return RunLayer.writeEntries(files, name, keys.map((k): [string, Uint8Array | null] => [k, changes.map.get(k)!]), keys.length, changes.hidden, 0);
+  }
+
+  /** Runs (newest first) merged into one of the next level; the merged ones are removed. */
+  static merge(files: StoreDir, name: string, runs: readonly RunLayer[]): RunLayer {
+    const count = runs.reduce((n, r) => n + r.reader.entries, 0);
+    const hidden = runs.flatMap((r) => r.hidden);
+    const merged = RunLayer.writeEntries(files, name, mergeLayers(runs, '', false), count, hidden, Math.max(...runs.map((r) => r.level)) + 1);
+    for (const r of runs) r.discard();
+    return merged;
+  }
+
+  /** Whether the run may hold the key (its filter), without reading. */
+  mayHave(h: KeyHash): boolean {
+    return this.bloom.has(h);
+  }
+
+  own(key: string, h: KeyHash = keyHash(key)): Uint8Array | null | undefined {
+    if (!this.bloom.has(h)) return undefined;
+    const v = this.reader.get(key);
+    if (!v) return undefined;
+    return v[0] === PUT ? v.subarray(1) : null;
+  }
+
+  *ownScan(prefix: string, reverse: boolean): Generator<[string, Uint8Array | null]> {
+    for (const [k, v] of this.reader.scan(prefix, reverse)) yield [k, v[0] === PUT ? v.subarray(1) : null];
+  }
+
+  /** Close and remove the run. */
+  discard(): void {
+    this.reader.close();
+    this.files.remove(this.name);
+  }
+}
+
+/**
+ * A transaction's runs over the store, read as one: a lookup hashes the key
+ * once and reads only the runs whose filter may hold it, newest first; a
+ * range is a k-way merge (not one generator per run stacked on the next).
+ */
+export class RunStack implements KvReader {
+  /** newest first */
+  private readonly newest: RunLayer[];
+  private readonly base: Layer;
+  private readonly allHidden: string[];
+  constructor(
+    runs: readonly RunLayer[],
+    private readonly below: KvReader,
+  ) {
+    this.newest = [...runs].reverse();
+    this.allHidden = runs.flatMap((r) => r.hidden);
+    const hiddenAll = this.allHidden;
+    this.base = {
+      hidden: [],
+      own: (k) => below.get(k),
+      // the table may skip the blocks every run above deleted whole
+      ownScan: (p, r) => below.scan(p, r, hiddenAll),
+    };
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const h = keyHash(key);
+    for (const r of this.newest) {
+      if (r.mayHave(h)) {
+        const v = r.own(key, h);
+        if (v !== undefined) return v ?? undefined;
+      }
+      if (r.hidden.length && hides(r.hidden, key)) return undefined;
+    }
+    return this.below.get(key);
+  }
+
+  *scan(prefix: string, reverse = false, hidden: readonly string[] = []): Generator<[string, Uint8Array]> {
+    for (const [k, v] of mergeLayers([...this.newest, this.base], prefix, reverse, hidden)) if (v) yield [k, v];
+  }
+}
