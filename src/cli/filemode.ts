@@ -9,6 +9,7 @@ import type { Platform } from '../model/algorithms.js';
 import { DecodeError, splitMessages } from '../pfkey/decode.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import { StateScriptWriter } from '../format/state-script.js';
+import { SpillLines } from './spill-lines.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { JsonDumpWriter, type Json } from '../format/json.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
@@ -42,9 +43,9 @@ type Extras = (v: DumpView) => { readonly [key: string]: Json } | undefined;
 export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras): DumpPrinter {
   switch (o.format ?? 'setkey') {
     case 'script': {
-      // a Linux dump is newest first and the script replays it oldest first: each entry is kept, as its line
-      const w = new StateScriptWriter({ platform: po.platform, all: po.all });
-      return { push: (v) => w.push(v), end: () => out(w.end()) };
+      // a Linux dump is newest first and the script replays it oldest first: each entry is kept, as its line (in a file past a few)
+      const w = new StateScriptWriter({ platform: po.platform, all: po.all }, new SpillLines());
+      return { push: (v) => w.push(v), end: () => w.write(out) };
     }
     case 'json': {
       const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, out, extras);

@@ -2,7 +2,7 @@
  * The outside world of the CLI, injected so that tests run main() in-process
  * with captured output, a fixed pid and a fixed clock.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
@@ -73,7 +73,7 @@ export interface Io {
 class OutBuffer {
   private parts: string[] = [];
   private size = 0;
-  constructor(private readonly fd: NodeJS.WriteStream) {}
+  constructor(private readonly fd: number) {}
   write(s: string): void {
     this.parts.push(s);
     this.size += s.length;
@@ -84,13 +84,38 @@ class OutBuffer {
     const s = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
     this.parts = [];
     this.size = 0;
-    this.fd.write(s, 'latin1');
+    writeAllSync(this.fd, Buffer.from(s, 'latin1'));
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Written before going on: a reader slower than setkey (a pipe to a pager)
+ * holds it back instead of letting a dump pile up in memory, as Node's own
+ * stream does with a pipe. A reader that went away ends setkey quietly (141,
+ * as SIGPIPE would).
+ */
+function writeAllSync(fd: number, b: Buffer): void {
+  for (let off = 0; off < b.length; ) {
+    try {
+      off += writeSync(fd, b, off, b.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        // a non-blocking pipe that is full: wait for the reader
+        Atomics.wait(pause, 0, 0, 2);
+        continue;
+      }
+      if (code === 'EPIPE') process.exit(141);
+      throw e;
+    }
   }
 }
 
 export function processIo(): Io & { flush(): void } {
-  const out = new OutBuffer(process.stdout);
-  const err = new OutBuffer(process.stderr);
+  const out = new OutBuffer(1);
+  const err = new OutBuffer(2);
   let stop: AbortController | undefined;
   return {
     // -x and -l run until interrupted: they ask for this, and end cleanly with their output written;

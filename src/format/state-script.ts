@@ -62,72 +62,136 @@ export function entryCommand(v: DumpView, platform: Platform): Command | string 
   }
 }
 
-interface Line {
-  /** the statement, or a comment */
-  text: string;
-  /** for inbound policies: the statement of their RFC-mode forward copy */
-  copy?: string;
-  fwd?: boolean;
+/**
+ * Where a script's lines wait for the end (a dump is newest first, a script
+ * oldest first): in memory by default; the CLI gives a file for a large
+ * dump, so that a million entries take no more memory than a few.
+ */
+export interface LineStore {
+  push(text: string): void;
+  readonly length: number;
+  get(i: number): string;
+  /** let go of what it holds */
+  close?(): void;
+}
+
+export class MemoryLines implements LineStore {
+  private readonly lines: string[] = [];
+  push(text: string): void {
+    this.lines.push(text);
+  }
+  get length(): number {
+    return this.lines.length;
+  }
+  get(i: number): string {
+    return this.lines[i]!;
+  }
+}
+
+/** A 53-bit hash of a line (two FNV-1a halves): what the end needs of lines, without keeping them. */
+function lineHash(s: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+}
+
+/** A growable array of numbers (a line's hash, NaN for none): 8 bytes a line. */
+class Numbers {
+  private a = new Float64Array(1024);
+  private n = 0;
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+  get(i: number): number {
+    return this.a[i]!;
+  }
 }
 
 /**
  * The statements for dump messages fed one at a time: each becomes its line
- * at once (only text is kept), and the script is made at the end, when it is
- * known which inbound policies have their forward copies and the order can
- * be turned to oldest first.
+ * at once, kept in a LineStore with two hashes (of a forward policy's text,
+ * of an inbound policy's forward copy), and the script is written at the
+ * end, when it is known which inbound policies have their forward copies,
+ * oldest first.
  */
 export class StateScriptWriter {
-  private readonly lines: Line[] = [];
-  private readonly fwdTexts = new Set<string>();
-  constructor(private readonly o: StateScriptOptions) {}
+  private readonly fwdHash = new Numbers();
+  private readonly copyHash = new Numbers();
+  private readonly fwdTexts = new Set<number>();
+  constructor(
+    private readonly o: StateScriptOptions,
+    private readonly lines: LineStore = new MemoryLines(),
+  ) {}
+
+  private add(text: string, fwd = NaN, copy = NaN): void {
+    this.lines.push(text);
+    this.fwdHash.push(fwd);
+    this.copyHash.push(copy);
+  }
 
   push(v: DumpView): void {
     const sa = v.header.errno === 0 && v.header.type === MsgType.DUMP && !this.o.all ? v.ext('sa') : undefined;
     if (sa && sa.state === SaState.DEAD) return;
     const c = entryCommand(v, this.o.platform);
     if (c === undefined) return;
-    if (typeof c === 'string') {
-      this.lines.push({ text: `# not recreated: ${c}` });
-      return;
-    }
+    if (typeof c === 'string') return this.add(`# not recreated: ${c}`);
     try {
-      const line: Line = { text: commandToScript(c) };
-      if (c.kind === 'spdadd' && c.policy.dir === Dir.IN) line.copy = commandToScript(forwardCopy(c)!);
-      if (c.kind === 'spdadd' && c.policy.dir === Dir.FWD) {
-        line.fwd = true;
-        this.fwdTexts.add(line.text);
-      }
-      this.lines.push(line);
+      const text = commandToScript(c);
+      const copy = c.kind === 'spdadd' && c.policy.dir === Dir.IN ? lineHash(commandToScript(forwardCopy(c)!)) : NaN;
+      const fwd = c.kind === 'spdadd' && c.policy.dir === Dir.FWD ? lineHash(text) : NaN;
+      if (!Number.isNaN(fwd)) this.fwdTexts.add(fwd);
+      this.add(text, fwd, copy);
     } catch (e) {
       if (!(e instanceof ScriptError)) throw e;
-      this.lines.push({ text: `# not recreated: ${e.message}` });
+      this.add(`# not recreated: ${e.message}`);
     }
   }
 
-  end(): string {
-    const { lines, fwdTexts } = this;
-    const inbound = lines.filter((l) => l.copy !== undefined);
-    const copied = new Set(inbound.filter((l) => fwdTexts.has(l.copy!)).map((l) => l.copy!));
+  /** The script, a piece at a time (a large one need not be one string). */
+  write(out: (s: string) => void): void {
+    const n = this.lines.length;
+    const copied = new Set<number>();
+    let inbound = 0;
+    for (let i = 0; i < n; i++) {
+      const h = this.copyHash.get(i);
+      if (Number.isNaN(h)) continue;
+      inbound++;
+      if (this.fwdTexts.has(h)) copied.add(h);
+    }
     // no inbound policy has its forward copy: the state was made in kernel mode (-k)
-    const kernelMode = inbound.length > 0 && copied.size === 0;
-    const out = [
-      '# SECRET: this file holds the keys of the SAs below; keep it private (mode 600), as the store and the kernel do',
-      kernelMode
-        ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)'
-        : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)',
-    ];
+    const kernelMode = inbound > 0 && copied.size === 0;
+    out('# SECRET: this file holds the keys of the SAs below; keep it private (mode 600), as the store and the kernel do\n');
+    out(kernelMode ? '# setkey statements recreating this state; apply with: setkey -k -f FILE (kernel mode: no fwd copies)\n' : '# setkey statements recreating this state; apply with: setkey -f FILE (RFC mode, the default)\n');
     // a Linux dump lists the newest entry first: replaying it oldest first recreates the same
     // order (and the same kernel-generated policy ids and reqids on a fresh store)
-    if (this.o.platform === 'linux') lines.reverse();
-    for (const l of lines) {
+    const linux = this.o.platform === 'linux';
+    for (let j = 0; j < n; j++) {
+      const i = linux ? n - 1 - j : j;
       if (!kernelMode) {
         // in RFC mode the copy of an inbound policy comes back with it
-        if (l.fwd && copied.has(l.text)) continue;
-        if (l.copy !== undefined && !fwdTexts.has(l.copy)) out.push('# note: this inbound policy had no fwd copy; RFC mode will add one');
+        if (copied.has(this.fwdHash.get(i))) continue;
+        const c = this.copyHash.get(i);
+        if (!Number.isNaN(c) && !this.fwdTexts.has(c)) out('# note: this inbound policy had no fwd copy; RFC mode will add one\n');
       }
-      out.push(l.text);
+      out(this.lines.get(i) + '\n');
     }
-    return out.join('\n') + '\n';
+    this.lines.close?.();
+  }
+
+  end(): string {
+    const parts: string[] = [];
+    this.write((s) => parts.push(s));
+    return parts.join('');
   }
 }
 
