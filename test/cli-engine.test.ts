@@ -147,7 +147,7 @@ test('with no backend named and no kernel reachable, the engine serves and says 
 });
 
 test('-x time stamps: HH:MM:SS.micro in the local zone, -xx seconds.micro; -xH adds the hexdump; a bare X_PROMISC echo is a date only', async () => {
-  const { printDate, monitorText } = await import('../src/cli/modes.js');
+  const { printDate, monitorText } = await import('../src/cli/monitor.js');
   assert.equal(printDate(1700000100123456n, 1, 0), '22:15:00.123456 \n');
   assert.equal(printDate(1700000100123456n, 1, 3600), '23:15:00.123456 \n');
   assert.equal(printDate(1700000100000042n, 2, 0), '1700000100.000042 \n');

@@ -60,6 +60,8 @@ export class EmbeddedBackend implements Backend {
   async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     const chunks = chunksOf(cmds);
+    // dumps and gets read the store as it stands, without the writers' lock
+    const readOnly = Array.isArray(cmds) && cmds.every((c: Command) => c.kind === 'dump' || c.kind === 'spddump' || c.kind === 'get');
     await this.engine.session(async (s) => {
       let streaming: ((m: Uint8Array) => void) | undefined;
       const x: Exchanger = {
@@ -85,7 +87,7 @@ export class EmbeddedBackend implements Backend {
           }
         }
       }
-    });
+    }, { readOnly });
     return outcomes;
   }
 

@@ -144,7 +144,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return withBackend(io, o, (b) => runFlush(io, o, b), true);
     }
     case 'promisc': {
-      const { runMonitor } = await modes();
+      const { runMonitor } = await import('./monitor.js');
       return withBackend(io, o, (b) => runMonitor(io, o, b), true);
     }
     case 'none':

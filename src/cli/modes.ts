@@ -3,20 +3,14 @@
  * -FP (flush) and -x (monitor), printed as setkey.c's sendkeymsg, postproc
  * and promisc do.
  */
-import type { Backend, Observed } from '../backends/backend.js';
+import type { Backend } from '../backends/backend.js';
 import { NO_POS, type Command } from '../model/command.js';
-import { hexdump } from '../format/hexdump.js';
-import { kdebugSadb } from '../format/kdebug.js';
-import { shortdumpHeader } from '../format/shortdump.js';
-import { MsgType } from '../pfkey/constants.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import type { Json } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
-import { dumpPrinter, render } from './filemode.js';
 import { dumpOptions } from './dump-options.js';
 import type { Io } from './io.js';
-import { printOutcome, refusalText } from './outcome.js';
 import { benign } from '../backends/backend.js';
 import { errnoText, postproc } from '../format/postproc.js';
 
@@ -62,7 +56,8 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
   const write = (t: string): void => io.stdout(t);
   const fmt = o.format ?? 'setkey';
   const extra = new Map<DumpView, { readonly [key: string]: Json }>();
-  const printer = fmt === 'setkey' ? undefined : dumpPrinter(o, po, write, (v) => extra.get(v));
+  // each printer's code is loaded by the format that needs it (startup time of a one-shot tool)
+  const printer = fmt === 'setkey' ? undefined : (await import('./filemode.js')).dumpPrinter(o, po, write, (v) => extra.get(v));
   const text = textStream(po, write);
   const push = (m: Uint8Array, e?: { readonly [key: string]: Json }): void => {
     if (!printer) return text(m);
@@ -77,7 +72,7 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
   for (const x of out!.exchanges) x.received.forEach((r, i) => push(r, x.extras?.[i]));
   printer?.end();
   if (out!.errno !== 0 && !benign(cmd, out!.errno)) {
-    io.stderr(`setkey: ${refusalText(cmd, out!.errno, out!.why)}\n`);
+    io.stderr(`setkey: ${(await import('./outcome.js')).refusalText(cmd, out!.errno, out!.why)}\n`);
     return 1;
   }
   return 0;
@@ -88,6 +83,7 @@ export async function runDump(io: Io, o: Options, backend: Backend): Promise<num
   const cmd: Command = o.policy ? { kind: 'spddump', pos: NO_POS } : { kind: 'dump', pos: NO_POS, satype: 0 };
   // -v and -H show the request first, -l loops: those read the whole answer
   if (!o.verbose && !o.hexdump && !o.forever) return streamDump(io, o, backend, cmd);
+  const [{ shortdumpHeader }, { render }, { printOutcome }] = await Promise.all([import('../format/shortdump.js'), import('./filemode.js'), import('./outcome.js')]);
   for (;;) {
     const po = postprocOptions(io, o);
     const [out] = await backend.run([cmd], { atomic: false, pid: io.pid });
@@ -124,50 +120,11 @@ export async function runDump(io: Io, o: Options, backend: Backend): Promise<num
 export async function runFlush(io: Io, o: Options, backend: Backend): Promise<number> {
   const cmd: Command = o.policy ? { kind: 'spdflush', pos: NO_POS } : { kind: 'flush', pos: NO_POS, satype: 0 };
   const [out] = await backend.run([cmd], { atomic: false, pid: io.pid });
+  const { printOutcome } = await import('./outcome.js');
   const error = printOutcome(cmd, out!, o, postprocOptions(io, o), (t) => io.stdout(t));
   if (error) {
     io.stderr(`setkey: ${error}\n`);
     return 1;
   }
-  return 0;
-}
-
-/** printdate(): tcpdump's timestamp, `HH:MM:SS.uuuuuu ` (-x) or `sec.usec ` (-xx), then a newline. */
-export function printDate(usec: bigint, tflag: number, zoneOffset: number): string {
-  const sec = Number(usec / 1000000n);
-  const us = String(Number(usec % 1000000n)).padStart(6, '0');
-  if (tflag === 1) {
-    const s = (((sec + zoneOffset) % 86400) + 86400) % 86400;
-    const two = (n: number): string => String(n).padStart(2, '0');
-    return `${two(Math.floor(s / 3600))}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}.${us} \n`;
-  }
-  return `${sec >>> 0}.${us} \n`;
-}
-
-/** One message as setkey -x prints it (setkey.c promisc). */
-export function monitorText(m: Observed, o: Options, zoneOffset: number): string {
-  let s = printDate(m.usec, o.promiscCount, zoneOffset);
-  if (o.hexdump) s += hexdump(m.msg);
-  let body: Uint8Array | undefined = m.msg;
-  // a message wrapped in an X_PROMISC header (BSD kernels) is shown unwrapped; a bare one not at all
-  if (m.msg.length >= 16 && m.msg[1] === MsgType.X_PROMISC) body = m.msg.length > 16 ? m.msg.subarray(16) : undefined;
-  if (body) s += kdebugSadb(body, o.platform ?? 'linux') + '\n';
-  return s;
-}
-
-/** -x, -xx: every message exchanged on the backend, until interrupted. */
-export async function runMonitor(io: Io, o: Options, backend: Backend): Promise<number> {
-  const tz = dumpOptions(io, o).tz;
-  // gmt2local(0): the zone offset taken once at start, as the reference does
-  const zone = tz(io.now());
-  const signal = io.signal ?? new AbortController().signal;
-  await backend.monitor(
-    io.pid,
-    (m) => {
-      io.stdout(monitorText(m, o, zone));
-      // as setkey.c's promisc() fflush()es: a monitor piped into another program shows each message as it comes
-      io.flush?.();
-    },
-    signal, () => io.stderr('setkey: the monitor fell behind and missed messages\n'));
   return 0;
 }

@@ -3,7 +3,6 @@
  * protocols, services, interface indexes; and host name lookup through
  * getaddrinfo (node:dns lookup), as the reference resolves names.
  */
-import { promises as dns } from 'node:dns';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Family, IpAddress } from '../model/address.js';
 import { parseIpLiteral } from '../model/address.js';
@@ -69,6 +68,8 @@ export function systemDb(): SystemDb {
 /** getaddrinfo through node:dns, in the resolver's order. */
 export const dnsLookup: Lookup = async (name: string, family: 0 | Family): Promise<IpAddress[]> => {
   try {
+    // node:dns is loaded by the first name to resolve (most runs have none)
+    const { promises: dns } = await import('node:dns');
     const list = await dns.lookup(name, { all: true, family, verbatim: true });
     const out: IpAddress[] = [];
     for (const r of list) {

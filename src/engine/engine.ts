@@ -18,7 +18,7 @@ import { parseRequest, type Request } from './request.js';
 import * as sad from './sad.js';
 import * as spd from './spd.js';
 import { storedNextDeadline } from './deadlines.js';
-import { putEntry, upgradeLayout } from './entries.js';
+import { layoutCurrent, putEntry, upgradeLayout } from './entries.js';
 import { Store, Tx } from './store.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
@@ -141,9 +141,13 @@ export class Engine {
    * transaction. What promiscuous sockets would read goes to the monitor log
    * after the commit, in commit order.
    */
-  async session<T>(fn: (s: Session) => T | Promise<T>): Promise<T> {
+  async session<T>(fn: (s: Session) => T | Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
     const usec = this.clock();
     const now = usec / 1000000n;
+    if (opts.readOnly) {
+      const r = this.readOnlySession(fn, now);
+      if (r) return r;
+    }
     const logged: Logged[] = [];
     let last: Logged[] = [];
     let aborted = false;
@@ -182,6 +186,30 @@ export class Engine {
       if (publish.length) this.log?.append(publish);
     });
     return result as T;
+  }
+
+  /**
+   * Requests that only read (a dump, a get), on the store as it stands,
+   * without the lock: what readers of the store do anyway. Undefined when a
+   * session must be a writer's after all: a lifetime is due (it changes the
+   * state first), the store's layout is old, or a monitor is listening (it
+   * sees every request, in commit order, under the lock).
+   */
+  private readOnlySession<T>(fn: (s: Session) => T | Promise<T>, now: bigint): Promise<T> | undefined {
+    if (this.store.inMemory || this.store.files.list('monitors').length > 0) return undefined;
+    const view = this.store.read();
+    if (storedNextDeadline(view) <= now || !layoutCurrent(view)) return undefined;
+    const tx = new Tx(view);
+    const counters = new Counters(tx);
+    const session: Session = {
+      now,
+      send: (request, so) => {
+        const r = this.handle(tx, counters, now, request, so?.notifications ?? true, false, so?.onReply);
+        return { errno: r.errno, ...(r.why ? { why: r.why } : {}), replies: r.replies };
+      },
+      abort: () => undefined,
+    };
+    return Promise.resolve(fn(session));
   }
 
   private handle(tx: Tx, counters: Counters, now: bigint, request: Uint8Array, notifications: boolean, monitors: boolean, sink?: (m: Uint8Array) => void): { errno: number; why?: string; replies: Uint8Array[]; monitor: Uint8Array[] } {

@@ -108,6 +108,12 @@ export function deleteAll(tx: Tx, t: Table, identityPrefixes: readonly string[])
   tx.deletePrefix(t === 'S' ? 'm/n/S/' : 'm/n/P');
 }
 
+/** Whether a store is in this layout already (a reader need not upgrade it). */
+export function layoutCurrent(r: { get(key: string): Uint8Array | undefined }): boolean {
+  const v = r.get(LAYOUT);
+  return v !== undefined && readU64(v) >= BigInt(LAYOUT_VERSION);
+}
+
 /**
  * Stores written before this layout (records under their identity keys)
  * are brought to it once, in the first session that opens them.

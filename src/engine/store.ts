@@ -25,7 +25,6 @@
  */
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import { Changes, EMPTY, Layered, MapReader, type KvReader } from './kv.js';
-import { acquireLock, LockTimeout } from './lock.js';
 import { StoreDir, StoreError, ioError } from './store-dir.js';
 import { decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
 import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
@@ -487,6 +486,8 @@ export class Store {
 
   private async withLock<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.inMemory) return await fn();
+    // the lock's code (and node:net) is loaded by writers only: readers take no lock
+    const { acquireLock, LockTimeout } = await import('./lock.js');
     let lock;
     try {
       lock = await acquireLock(this.files, { timeoutMs: this.opts.lockTimeoutMs ?? 60000, ...(this.opts.onLockWait ? { onWait: this.opts.onLockWait } : {}) });
