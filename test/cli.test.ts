@@ -119,6 +119,26 @@ test('-n -H: what Linux PF_KEY cannot carry is an error at its statement', async
   assert.equal(hexMessages(esn.stdout).length, 1);
 });
 
+test('-n -H of a file too large to keep its statements prints every message, in order, and its errors', async () => {
+  // past the statements a check keeps, the file is read again chunk by chunk for the printing
+  const n = 20_050;
+  const stmt = (i: number): string => `spdadd 10.${i >> 8}.${i & 255}.0/24 10.9.0.0/16 any -P out ipsec esp/tunnel/1.1.1.1-2.2.2.2/require;\n`;
+  let text = '';
+  for (let i = 0; i < n; i++) text += stmt(i);
+  const all = await runCli(['-n', '-H', '-f', 'a.conf'], { files: { 'a.conf': text } });
+  assert.equal(all.code, 0, all.stderr);
+  const got = hexMessages(all.stdout);
+  assert.equal(got.length, n);
+  for (const i of [0, 1, 19_999, 20_000, n - 1]) {
+    const one = await runCli(['-n', '-H', '-f', 'a.conf'], { files: { 'a.conf': stmt(i) } });
+    assert.deepEqual(got[i], hexMessages(one.stdout)[0], `statement ${i}`);
+  }
+  const bad = await runCli(['-n', '-H', '-f', 'a.conf'], { files: { 'a.conf': `${text}add 10.0.0.1 10.0.0.2 esp 0x1000 -E chacha20-poly1305 0x${'00'.repeat(36)};\n` } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, new RegExp(`a\\.conf:${n + 1}:1: error: chacha20-poly1305 has no PF_KEY number`));
+  assert.equal(hexMessages(bad.stdout).length, n);
+});
+
 test('-f - reads the statements from stdin', async () => {
   const r = await runCli(['-n', '-H', '-f', '-'], { stdin: 'spdflush;\n' });
   assert.equal(r.code, 0);

@@ -230,8 +230,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   }
   const keepText = size === undefined || size <= KEEP_TEXT_BYTES;
   // -n needs no statement after the check (keeping some costs a large file a third of its time in the collector);
-  // -n -H prints them all (reading them again would cost a second parse); applying keeps a small file's
-  const cap = o.noAct ? (o.hexdump ? Infinity : 0) : KEEP_STATEMENTS;
+  // -n -H and applying keep a small file's (a large one is read again: a million statements would be ~2 GB)
+  const cap = o.noAct && !o.hexdump ? 0 : KEEP_STATEMENTS;
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   const parser = new StreamParser({ file, sys: io.sys, keepText }, (s) => {
     if (s.hosts) hosts.push(s);
@@ -443,10 +443,14 @@ export async function runFile(io: Io, o: Options, file: string, input: ScriptInp
   if (backend) return applyFile(io, o, file, input, backend, lines, st, resolved);
   // with -n and no -H nothing needs the statements after checking
   if (!o.hexdump) return finish(io, st);
-  const statements = await allStatements(io, input);
-  const bad = printMessages(io, commandsOf(statements, o, resolved), o);
-  report(io, bad, lines, st);
-  if (bad.length) io.stderr(refusedLine(input, bad.length));
+  let bad = 0;
+  const chunks = input.statements ? [commandsOf(input.statements, o, resolved)] : commandChunks(input, io, o, resolved);
+  for await (const cmds of chunks) {
+    const diags = printMessages(io, cmds, o);
+    report(io, diags, lines, st);
+    bad += diags.length;
+  }
+  if (bad) io.stderr(refusedLine(input, bad));
   return finish(io, st);
 }
 
