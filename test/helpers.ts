@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
+import type { ProgressTerminal } from '../src/cli/progress.js';
 import { parseIpLiteral, type IpAddress } from '../src/model/address.js';
 import { makeSystemDb, parseServices, type SystemDb } from '../src/syntax/sysdb.js';
 import type { Lookup } from '../src/syntax/resolve.js';
@@ -67,6 +68,8 @@ export interface CliOptions {
   clock?: () => bigint;
   signal?: AbortSignal;
   stdout?: (s: string) => void;
+  /** stderr as a terminal that shows progress lines */
+  progress?: ProgressTerminal;
 }
 
 export async function runCli(argv: string[], opts: CliOptions = {}): Promise<CliRun> {
@@ -98,6 +101,7 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<Cli
     clock: opts.clock ?? (() => 1700000100123456n),
     sleep: async () => undefined,
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.progress ? { progress: opts.progress } : {}),
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };

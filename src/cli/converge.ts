@@ -16,6 +16,7 @@ import { formatDiagnostic } from '../syntax/diagnostics.js';
 import { escapeControls } from '../syntax/redact.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
+import { startProgress } from './progress.js';
 import { declarationCommands, type ScriptInput } from './script.js';
 
 export async function runConverge(io: Io, o: Options, input: ScriptInput, backend: Backend): Promise<number> {
@@ -30,14 +31,26 @@ export async function runConverge(io: Io, o: Options, input: ScriptInput, backen
     io.stderr(`setkey: ${escapeControls(input.file)} does not declare a state; nothing compared\n`);
     return 1;
   }
-  const current = await readState(backend, { pid: io.pid, ...(o.platform ? { platform: o.platform } : {}) });
+  const reading = startProgress(io.progress, `reading the ${backend.name} tables`);
+  let current;
+  try {
+    current = await readState(backend, { pid: io.pid, ...(o.platform ? { platform: o.platform } : {}), ...(reading ? { onEntry: () => reading.step() } : {}) });
+  } finally {
+    reading?.end();
+  }
   const plan = planSync(current, declared, o.scope ? { scope: o.scope } : {});
   const print = (p: typeof plan): string => (o.format === 'json' ? planJson : planText)(p, { showKeys: o.showKeys, target: escapeControls(input.file) });
   if (o.converge === 'diff') {
     io.stdout(print(plan));
     return plan.steps.length ? 2 : 0;
   }
-  const r = await applyPlan(backend, plan, { pid: io.pid });
+  const applying = startProgress(io.progress, `syncing to ${escapeControls(input.file)}`, { total: plan.steps.reduce((n, s) => n + s.cmds.length, 0) });
+  let r;
+  try {
+    r = await applyPlan(backend, plan, { pid: io.pid, ...(applying ? { onRequest: () => applying.step() } : {}) });
+  } finally {
+    applying?.end();
+  }
   if (!r.failed) {
     io.stdout(print(plan));
     return 0;

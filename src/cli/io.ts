@@ -3,9 +3,11 @@
  * with captured output, a fixed pid and a fixed clock.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
+import type { ProgressTerminal } from './progress.js';
 import { dnsLookup, systemDb } from './system.js';
 
 /** A file opened for reading in chunks. */
@@ -63,6 +65,8 @@ export interface Io {
   kernelReach?: () => { reachable: boolean; why: string };
   /** write out buffered output now (a monitor shows each message as it comes) */
   flush?(): void;
+  /** stderr, if it is a terminal that can show a progress line */
+  progress?: ProgressTerminal;
 }
 
 /**
@@ -73,7 +77,10 @@ export interface Io {
 class OutBuffer {
   private parts: string[] = [];
   private size = 0;
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly before?: () => void,
+  ) {}
   write(s: string): void {
     this.parts.push(s);
     this.size += s.length;
@@ -81,6 +88,7 @@ class OutBuffer {
   }
   flush(): void {
     if (this.parts.length === 0) return;
+    this.before?.();
     const s = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
     this.parts = [];
     this.size = 0;
@@ -114,8 +122,10 @@ function writeAllSync(fd: number, b: Buffer): void {
 }
 
 export function processIo(): Io & { flush(): void } {
-  const out = new OutBuffer(1);
-  const err = new OutBuffer(2);
+  const progress = progressTerminal();
+  const erase = (): void => progress?.active?.erase();
+  const out = new OutBuffer(1, progress?.stdoutIsTerminal ? erase : undefined);
+  const err = new OutBuffer(2, erase);
   let stop: AbortController | undefined;
   return {
     // -x and -l run until interrupted: they ask for this, and end cleanly with their output written;
@@ -159,6 +169,18 @@ export function processIo(): Io & { flush(): void } {
       out.flush();
       err.flush();
     },
+    ...(progress ? { progress } : {}),
+  };
+}
+
+/** stderr as a terminal for progress lines; none when it is not one (a script, a log, a pipe) or TERM=dumb. */
+function progressTerminal(): ProgressTerminal | undefined {
+  if (!isatty(2) || process.env['TERM'] === 'dumb') return undefined;
+  return {
+    columns: () => process.stderr.columns || 80,
+    write: (s) => writeAllSync(2, Buffer.from(s, 'latin1')),
+    now: () => performance.now(),
+    stdoutIsTerminal: isatty(1),
   };
 }
 

@@ -3,7 +3,7 @@
  * -FP (flush) and -x (monitor), printed as setkey.c's sendkeymsg, postproc
  * and promisc do.
  */
-import type { Backend } from '../backends/backend.js';
+import type { Backend, Outcome } from '../backends/backend.js';
 import { NO_POS, type Command } from '../model/command.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import type { Json } from '../format/json.js';
@@ -11,6 +11,7 @@ import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import { dumpOptions } from './dump-options.js';
 import type { Io } from './io.js';
+import { startProgress } from './progress.js';
 import { benign } from '../backends/backend.js';
 import { errnoText, postproc } from '../format/postproc.js';
 
@@ -67,10 +68,23 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
     printer.push(v);
     if (e) extra.delete(v);
   };
-  const [out] = await backend.run([cmd], { atomic: false, pid: io.pid, onDumped: (m) => push(m) });
-  // a backend that does not stream keeps the messages in the outcome
-  for (const x of out!.exchanges) x.received.forEach((r, i) => push(r, x.extras?.[i]));
-  printer?.end();
+  const progress = startProgress(io.progress, cmd.kind === 'spddump' ? 'dumping policies' : 'dumping SAs', { printsToStdout: true });
+  let out: Outcome | undefined;
+  try {
+    [out] = await backend.run([cmd], {
+      atomic: false,
+      pid: io.pid,
+      onDumped: (m) => {
+        push(m);
+        progress?.step();
+      },
+    });
+    // a backend that does not stream keeps the messages in the outcome
+    for (const x of out!.exchanges) x.received.forEach((r, i) => push(r, x.extras?.[i]));
+    printer?.end();
+  } finally {
+    progress?.end();
+  }
   if (out!.errno !== 0 && !benign(cmd, out!.errno)) {
     io.stderr(`setkey: ${(await import('./outcome.js')).refusalText(cmd, out!.errno, out!.why)}\n`);
     return 1;

@@ -17,6 +17,7 @@ function die(e: unknown): void {
     // stdout is gone; the message still goes to stderr
   }
   const { line, status } = failureLine(e);
+  io.progress?.active?.erase();
   process.stderr.write(`setkey: ${oneLine(line)}\n`);
   if (process.env['SETKEY_DEBUG'] === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exit(status);

@@ -10,6 +10,7 @@ import { dumpOptions } from './dump-options.js';
 import { printOutcome } from './outcome.js';
 import { withForwardCopies } from '../model/rfc-mode.js';
 import { hexdump } from '../format/hexdump.js';
+import { startProgress, type Progress } from './progress.js';
 import { serialize } from '../pfkey/serialize.js';
 import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
 import { formatDiagnostic, type Diagnostic, type SourceLine } from '../syntax/diagnostics.js';
@@ -111,7 +112,7 @@ function printMessages(io: Io, cmds: readonly Command[], o: Options): Diagnostic
  * (a file) the first refusal undoes the run; without (-c) each command
  * stands on its own.
  */
-async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Command[] | AsyncIterable<readonly Command[]>, atomic: boolean, lines: Lines, st: RunState): Promise<boolean> {
+async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Command[] | AsyncIterable<readonly Command[]>, atomic: boolean, lines: Lines, st: RunState, progress?: Progress): Promise<boolean> {
   const po: PostprocOptions = { ...dumpOptions(io, o), short: false };
   const write = (t: string): void => io.stdout(t);
   let ok = true;
@@ -121,6 +122,8 @@ async function apply(io: Io, o: Options, backend: Backend, cmds: readonly Comman
     // without -v and -H nothing prints requests or what their notifications say
     quiet: !o.verbose && !o.hexdump,
     onOutcome: (out, c) => {
+      // (RFC mode's forward copies are not counted: the total is the file's)
+      if (progress && !('fwdCopy' in c && c.fwdCopy)) progress.step();
       const error = printOutcome(c, out, o, po, write);
       if (error) {
         ok = false;
@@ -206,6 +209,8 @@ export interface ScriptInput {
   readonly quotedLines: ReadonlySet<number>;
   /** reading stopped early at the error cap */
   readonly stoppedReading: boolean;
+  /** statements read (host names not yet resolved) */
+  readonly count: number;
 }
 
 /**
@@ -233,7 +238,9 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   // -n -H and applying keep a small file's (a large one is read again: a million statements would be ~2 GB)
   const cap = o.noAct && !o.hexdump ? 0 : KEEP_STATEMENTS;
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
+  let count = 0;
   const parser = new StreamParser({ file, sys: io.sys, keepText }, (s) => {
+    count++;
     if (s.hosts) hosts.push(s);
     if (kept && kept.length < cap) kept.push(s);
     else kept = undefined;
@@ -270,6 +277,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
     hosts,
     quotedLines: new Set(parser.quotedLines),
     stoppedReading,
+    count,
   };
 }
 
@@ -409,7 +417,15 @@ function mergeDiagnostics(a: readonly Diagnostic[], b: readonly Diagnostic[]): D
 async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, backend: Backend, lines: Lines, st: RunState, resolved: ReadonlyMap<string, readonly Command[]>): Promise<number> {
   // a small file's statements were kept by the check; a large one is read again, chunk by chunk
   const chunks = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input, io, o, resolved);
-  const ok = await apply(io, o, backend, chunks, true, lines, st);
+  const progress = startProgress(io.progress, `applying ${escapeControls(file)}`, { total: commandCount(input, resolved), printsToStdout: o.verbose || o.hexdump });
+  // the engine writes its store once every statement is in (a large file: seconds more)
+  const committing = (): void => progress?.phase('writing the store');
+  let ok: boolean;
+  try {
+    ok = await apply(io, o, backend, backend.capabilities.atomicBatches && progress ? thenCall(chunks, committing) : chunks, true, lines, st, progress);
+  } finally {
+    progress?.end();
+  }
   if (!ok) {
     io.stderr(
       backend.capabilities.atomicBatches
@@ -418,6 +434,24 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
     );
   }
   return finish(io, st);
+}
+
+/** The commands a checked file becomes (RFC mode's forward copies aside): one a statement, a host name's statement one per address pair. */
+function commandCount(input: ScriptInput, resolved: ReadonlyMap<string, readonly Command[]>): number {
+  let n = input.count - input.hosts.length;
+  for (const cmds of resolved.values()) n += cmds.length;
+  return n;
+}
+
+/** The commands (one chunk, or chunks), then `f` once they are all taken. */
+async function* thenCall(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, f: () => void): AsyncGenerator<readonly Command[]> {
+  if (isChunk(cmds)) yield cmds;
+  else yield* cmds;
+  f();
+}
+
+function isChunk(x: readonly Command[] | AsyncIterable<readonly Command[]>): x is readonly Command[] {
+  return Array.isArray(x);
 }
 
 /** The commands of kept statements, as one chunk. */

@@ -19,7 +19,7 @@ export interface Applied {
   readonly undone: boolean;
 }
 
-export async function applyPlan(backend: Backend, plan: Plan, opts: { pid?: number } = {}): Promise<Applied> {
+export async function applyPlan(backend: Backend, plan: Plan, opts: { pid?: number; onRequest?: (done: number, total: number) => void } = {}): Promise<Applied> {
   const cmds: Command[] = [];
   const stepOf: Step[] = [];
   for (const s of plan.steps) {
@@ -37,6 +37,7 @@ export async function applyPlan(backend: Backend, plan: Plan, opts: { pid?: numb
     quiet: true,
     onOutcome: (o) => {
       const step = stepOf[sent++]!;
+      opts.onRequest?.(sent, cmds.length);
       if (o.errno !== 0 && !failed) failed = { step, errno: o.errno, ...(o.why ? { why: o.why } : {}) };
     },
   });

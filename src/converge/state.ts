@@ -63,14 +63,28 @@ export function stateOfMessages(messages: Iterable<Uint8Array>, platform: Platfo
 }
 
 /** Everything a backend holds, read with its keys (a DUMP and an SPDDUMP). */
-export async function readState(backend: Backend, opts: { pid?: number; platform?: Platform } = {}): Promise<SyncState> {
+export async function readState(backend: Backend, opts: { pid?: number; platform?: Platform; onEntry?: () => void } = {}): Promise<SyncState> {
   const platform = opts.platform ?? (backend as { platform?: Platform }).platform ?? 'linux';
   const cmds: Command[] = [
     { kind: 'dump', pos: NO_POS, satype: 0 },
     { kind: 'spddump', pos: NO_POS },
   ];
-  const outs = await backend.run(cmds, { atomic: false, pid: opts.pid ?? process.pid, quiet: true });
   const messages: Uint8Array[] = [];
+  const onEntry = opts.onEntry;
+  const outs = await backend.run(cmds, {
+    atomic: false,
+    pid: opts.pid ?? process.pid,
+    quiet: true,
+    // a backend that streams hands each entry on as it comes (the caller counts them); the others keep them in the outcome
+    ...(onEntry
+      ? {
+          onDumped: (m: Uint8Array) => {
+            messages.push(m);
+            onEntry();
+          },
+        }
+      : {}),
+  });
   for (const o of outs) {
     // an empty table answers ENOENT: nothing to read, not a failure
     if (o.errno !== 0 && o.errno !== 2) throw new Error(`the ${backend.name} backend refused to dump its tables (errno ${o.errno}${o.why ? `: ${o.why}` : ''})`);
