@@ -26,6 +26,9 @@ export interface Answer {
 
 const DUMP_RETRIES = 5;
 
+/** A request of a datagram that the kernel did not refuse. */
+const DONE: Answer = Object.freeze({ errno: 0, replies: Object.freeze([]) as unknown as NlMessage[] });
+
 export class XfrmConn {
   private seq = 0;
   constructor(private readonly t: Transport) {}
@@ -54,15 +57,26 @@ export class XfrmConn {
   }
 
   /**
-   * Several requests in one datagram (the kernel handles them in order and
-   * acks each): the answers in request order. For bulk work that needs no
-   * reply but the ack, one system call instead of one per request.
+   * Several requests in one datagram: the answers in request order. For
+   * bulk work that needs no reply but the outcome: one system call to send
+   * them, and only the last asks for an ack. The kernel handles a datagram's
+   * requests in order, within the send (netlink_rcv_skb), and answers a
+   * refusal whether or not an ack was asked for; so when the last request's
+   * answer comes, every refusal before it has come too, and a request with
+   * none was done. (ip -batch waits for an ack per request: 2 system calls
+   * each; here 2 per datagram.)
    */
   async requestMany(reqs: readonly { type: number; fixed: Uint8Array; attrs: readonly Attr[] }[]): Promise<Answer[]> {
-    const seqs = reqs.map(() => this.nextSeq());
-    const parts = reqs.map((r, i) => buildMessage({ type: r.type, flags: NlmF.REQUEST | NlmF.ACK, seq: seqs[i]!, pid: 0 }, r.fixed, r.attrs));
+    const n = reqs.length;
+    const first = this.seq + 1;
+    const parts: Uint8Array[] = new Array(n);
     let size = 0;
-    for (const p of parts) size += p.length;
+    for (let i = 0; i < n; i++) {
+      const r = reqs[i]!;
+      const p = buildMessage({ type: r.type, flags: NlmF.REQUEST | (i === n - 1 ? NlmF.ACK : 0), seq: this.nextSeq(), pid: 0 }, r.fixed, r.attrs);
+      parts[i] = p;
+      size += p.length;
+    }
     const datagram = new Uint8Array(size);
     let at = 0;
     for (const p of parts) {
@@ -70,19 +84,19 @@ export class XfrmConn {
       at += p.length;
     }
     this.t.send(datagram);
-    const first = seqs[0]!;
-    const answers: (Answer | undefined)[] = new Array(reqs.length);
-    let left = reqs.length;
-    while (left > 0) {
+    const answers: Answer[] = new Array(n);
+    let lastSeen = false;
+    while (!lastSeen) {
       for (const m of splitDatagram(await this.t.recv())) {
         const i = (m.header.seq - first) >>> 0;
-        if (i >= reqs.length || m.header.type !== Nlmsg.ERROR || answers[i]) continue;
+        if (i >= n || m.header.type !== Nlmsg.ERROR || answers[i]) continue;
         const a = readAck(m);
         answers[i] = a.message !== undefined ? { errno: a.errno, message: a.message, replies: [] } : { errno: a.errno, replies: [] };
-        left--;
+        if (i === n - 1) lastSeen = true;
       }
     }
-    return answers as Answer[];
+    for (let i = 0; i < n; i++) answers[i] ??= DONE;
+    return answers;
   }
 
   /** A dump: every message up to NLMSG_DONE; walked again if the kernel says the walk was interrupted. */
