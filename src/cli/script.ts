@@ -233,7 +233,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
       // the read below reports it
     }
   }
-  const keepText = size === undefined || size <= KEEP_TEXT_BYTES;
+  // -n keeps no text of a file it can read again (the lines a diagnostic echoes are read from it)
+  const keepText = size === undefined || (size <= KEEP_TEXT_BYTES && !(o.noAct && !o.hexdump));
   // -n needs no statement after the check (keeping some costs a large file a third of its time in the collector);
   // -n -H and applying keep a small file's (a large one is read again: a million statements would be ~2 GB)
   const cap = o.noAct && !o.hexdump ? 0 : KEEP_STATEMENTS;
