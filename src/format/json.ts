@@ -147,10 +147,15 @@ const ISO_MAX = 253402300799n;
 
 /** A u64 time field read as a signed time_t (as the text dump does); null for 0 and for years ISO cannot write. */
 export function isoTime(t: bigint): string | null {
+  // entries added together share their times: the last one is kept
+  if (t === lastIso.t) return lastIso.text;
   const s = BigInt.asIntN(64, t);
-  if (s === 0n || s < ISO_MIN || s > ISO_MAX) return null;
-  return new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z');
+  const text = s === 0n || s < ISO_MIN || s > ISO_MAX ? null : new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z');
+  lastIso = { t, text };
+  return text;
 }
+
+let lastIso: { t: bigint; text: string | null } = { t: 0n, text: null };
 
 function nowSeconds(o: JsonOptions): bigint {
   return Number.isFinite(o.now) ? BigInt(Math.floor(o.now)) : 0n;
@@ -442,15 +447,39 @@ export function stringifyJson(v: Json, indent = ''): string {
     case 'bigint':
       return v.toString();
     case 'string':
-      return JSON.stringify(v);
+      return quote(v);
   }
   if (v === null || typeof v !== 'object') return 'null';
+  // one string grown in place (V8 ropes), keys' text cached: a dump of 1M entries writes each key 1M times
   const inner = indent + '  ';
   if (Array.isArray(v)) {
-    const items = (v as readonly Json[]).map((x) => inner + stringifyJson(x, inner));
-    return items.length === 0 ? '[]' : `[\n${items.join(',\n')}\n${indent}]`;
+    const a = v as readonly Json[];
+    if (a.length === 0) return '[]';
+    let s = `[\n${inner}${stringifyJson(a[0]!, inner)}`;
+    for (let i = 1; i < a.length; i++) s += `,\n${inner}${stringifyJson(a[i]!, inner)}`;
+    return `${s}\n${indent}]`;
   }
   const obj = v as { readonly [key: string]: Json };
-  const members = Object.keys(obj).map((k) => `${inner}${JSON.stringify(k)}: ${stringifyJson(obj[k]!, inner)}`);
-  return members.length === 0 ? '{}' : `{\n${members.join(',\n')}\n${indent}}`;
+  let s = '';
+  for (const k of Object.keys(obj)) s += `${s ? ',\n' : '{\n'}${inner}${keyText(k)}${stringifyJson(obj[k]!, inner)}`;
+  return s ? `${s}\n${indent}}` : '{}';
+}
+
+/** Characters JSON.stringify writes otherwise than as themselves (controls, '"', '\\', lone surrogates). */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+function quote(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+const keyTexts = new Map<string, string>();
+
+/** `"key": ` */
+function keyText(k: string): string {
+  let t = keyTexts.get(k);
+  if (t === undefined) {
+    t = `${quote(k)}: `;
+    if (keyTexts.size < 1000) keyTexts.set(k, t);
+  }
+  return t;
 }
