@@ -200,3 +200,16 @@ test('truncated captures and other protocols', () => {
   assert.equal(found(dissect(B.ipv4(50, ESP, { totalLength: 0 }), 101)).end, 20 + ESP.length);
   assert.equal(found(dissect(B.ipv6(50, ESP, { payloadLength: 0 }), 101)).end, 40 + ESP.length);
 });
+
+test('IPv6 addresses in RFC 5952 text: the longest (then first) zero run compressed, none for a single zero word, lower case', () => {
+  const text = (a: string) => {
+    const f = dissect(B.ipv6(50, ESP, { src: a, dst: '::1' }), 229);
+    assert.ok(f.ok);
+    return [f.srcText, f.dstText];
+  };
+  assert.deepEqual(text('2001:db8:0:0:1:0:0:1'), ['2001:db8::1:0:0:1', '::1']);
+  assert.deepEqual(text('2001:0:0:1:0:0:0:1'), ['2001:0:0:1::1', '::1']);
+  assert.deepEqual(text('2001:db8:0:1:1:1:1:1'), ['2001:db8:0:1:1:1:1:1', '::1']);
+  assert.deepEqual(text('2001:DB8:AAAA::'), ['2001:db8:aaaa::', '::1']);
+  assert.deepEqual(text('::ffff:c000:201'), ['::ffff:192.0.2.1', '::1']);
+});

@@ -180,6 +180,7 @@ test('pcapng: several sections, both byte orders, EPB/SPB/PB, options and other 
     assert.deepEqual(p[0]!.timestamp, { seconds: 1_700_000_000n, fraction: 123_456_789n, unitsPerSecond: 1_000_000_000n });
     assert.equal(timestampText(p[0]!.timestamp!), '1700000000.123456789');
     assert.deepEqual(p[1]!.timestamp, { seconds: 5n + 10n, fraction: 3n, unitsPerSecond: 1n << 20n }, 'if_tsresol 2^-20 and if_tsoffset 10');
+    assert.equal(timestampText(p[1]!.timestamp!), '15.000002861', 'binary fractions as nanoseconds, truncated');
     assert.equal(p[1]!.linkType, 101);
     assert.equal(p[0]!.linkType, 1);
     assert.equal(p[2]!.timestamp, undefined, 'an SPB has no timestamp');
