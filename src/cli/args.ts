@@ -27,12 +27,18 @@ export interface Options {
   backend?: BackendName;
   store?: string;
   platform?: 'linux' | 'freebsd' | 'xnu';
-  format?: 'setkey' | 'script' | 'json';
+  format?: 'setkey' | 'script' | 'json' | 'wireshark';
   showKeys: boolean;
   /** --diff / --sync: compare the backend with what -f FILE (or -c) declares, and show or apply the plan */
   converge?: 'diff' | 'sync';
   /** --scope: the whole tables (default) or only the (src, dst) pairs the file names */
   scope?: 'all' | 'declared';
+  /** --decrypt CAPTURE: open its IPsec packets with the SAD (of the -f files, else of the backend) */
+  decrypt?: string;
+  /** -o OUT (with --decrypt): where the opened capture goes ('-' or absent: standard output) */
+  output?: string;
+  /** every -f FILE in order (--decrypt reads the SAs of each) */
+  scripts?: string[];
   files: string[];
 }
 
@@ -44,9 +50,9 @@ export type ArgsResult =
   | { action: 'help' }
   | { action: 'error'; message: string };
 
-const WITH_ARG = new Set(['f']);
+const WITH_ARG = new Set(['f', 'o']);
 const FLAGS = new Set('acdHlnvxDFPphVrk?'.split(''));
-const LONG_WITH_ARG = new Set(['backend', 'store', 'platform', 'format', 'scope']);
+const LONG_WITH_ARG = new Set(['backend', 'store', 'platform', 'format', 'scope', 'decrypt']);
 const LONG_FLAGS = new Set(['help', 'version', 'show-keys', 'diff', 'sync']);
 
 function defaults(): Options {
@@ -80,6 +86,10 @@ function applyLong(o: Options, name: string, value: string | undefined): ArgsRes
       if (o.converge && o.converge !== name) return { action: 'error', message: '--diff and --sync: give one of them' };
       o.converge = name;
       return undefined;
+    case 'decrypt':
+      if (!value) return { action: 'error', message: '--decrypt needs a capture file (pcap or pcapng)' };
+      o.decrypt = value;
+      return undefined;
     case 'scope':
       if (value !== 'all' && value !== 'declared') return { action: 'error', message: `--scope takes all or declared, not '${value}'` };
       o.scope = value;
@@ -97,7 +107,7 @@ function applyLong(o: Options, name: string, value: string | undefined): ArgsRes
       o.platform = value;
       return undefined;
     case 'format':
-      if (value !== 'setkey' && value !== 'script' && value !== 'json') return { action: 'error', message: `--format takes setkey, script or json, not '${value}'` };
+      if (value !== 'setkey' && value !== 'script' && value !== 'json' && value !== 'wireshark') return { action: 'error', message: `--format takes setkey, script, json or wireshark, not '${value}'` };
       o.format = value;
       return undefined;
   }
@@ -112,6 +122,10 @@ function applyShort(o: Options, c: string, arg: string | undefined): ArgsResult 
     case 'f':
       o.mode = 'script';
       o.script = arg!;
+      (o.scripts ??= []).push(arg!);
+      break;
+    case 'o':
+      o.output = arg!;
       break;
     case 'D':
       o.mode = 'dump';
@@ -202,5 +216,7 @@ export function parseArgs(argv: readonly string[]): ArgsResult {
       if (r) return r;
     }
   }
+  // -o is ours, for --decrypt only: elsewhere getopt's complaint, as the reference makes it
+  if (o.output !== undefined && o.decrypt === undefined) return { action: 'usage', error: "invalid option -- 'o'" };
   return { action: 'run', options: o };
 }

@@ -119,6 +119,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   const o = a.options;
   if (o.converge) return runConvergeMode(io, o);
+  // --decrypt: the SAD only reads (a store that does not exist is not created)
+  if (o.decrypt !== undefined) return (await import('./decrypt.js')).runDecrypt(io, o, (fn) => withBackend(io, o, fn, true));
   if (o.files.length > 0) return (await import('./filemode.js')).runFileMode(io, o);
   switch (o.mode) {
     case 'script': {

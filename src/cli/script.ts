@@ -529,9 +529,9 @@ function tooLong(file: string, at: { line: number; col: number; endless?: boolea
  * diagnostics reported as -f reports them, host names resolved, RFC-mode
  * forward copies added. Undefined after errors (the summary printed).
  */
-export async function declarationCommands(io: Io, o: Options, input: ScriptInput): Promise<Command[] | undefined> {
+export async function declarationCommands(io: Io, o: Options, input: ScriptInput, nothing = 'nothing compared'): Promise<Command[] | undefined> {
   const st: RunState = { errors: 0, warnings: 0 };
-  const { resolved } = await resolveChecked(io, input, st, 'nothing compared');
+  const { resolved } = await resolveChecked(io, input, st, nothing);
   if (!resolved) return undefined;
   finish(io, st);
   return [...commandsOf(await allStatements(io, input), o, resolved)];

@@ -26,6 +26,8 @@ const PACKAGES = {
   kmod: '/sbin/depmod',
   cpio: '/usr/bin/cpio',
   'xz-utils': '/usr/bin/xz',
+  // the decrypt suite captures the kernel's own ESP with it (the guest runs the host's binaries)
+  tcpdump: '/usr/bin/tcpdump',
 };
 // Loaded at boot: 9p/overlay to mount the root, then all of IPsec and its crypto.
 const BOOT_MODULES = ['virtio_mmio', 'virtio_pci', '9pnet_virtio', '9p', 'overlay'];

@@ -1,0 +1,138 @@
+/**
+ * `setkey --decrypt CAPTURE [-f FILE ...] [-o OUT]`: the SAD of the -f files
+ * (parsed, not applied) or of the backend (read with its keys) opens the
+ * capture's IPsec packets (src/decrypt/). The opened capture goes to OUT
+ * (written beside it and renamed into place when complete, owner-only: it
+ * holds what the keys protected) or to standard output; the summary goes to
+ * stderr. Exit 0: every IPsec packet of a known SA opened; 2: some did not;
+ * 1: trouble (nothing is left at OUT).
+ */
+import { closeSync, fstatSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants as C } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Backend } from '../backends/backend.js';
+import { CaptureError } from '../capture/errors.js';
+import { readState } from '../converge/state.js';
+import { decryptCapture } from '../decrypt/run.js';
+import { allOpened, reportJson, reportText } from '../decrypt/report.js';
+import { SaTable } from '../decrypt/sad.js';
+import type { SaParams } from '../model/sa.js';
+import { escapeControls } from '../syntax/redact.js';
+import { describeErrno } from '../sys/errors.js';
+import type { Options } from './args.js';
+import type { Io } from './io.js';
+import { startProgress } from './progress.js';
+import { declarationCommands, readScript } from './script.js';
+
+const errnoMessage = (e: unknown): string => describeErrno(String((e as { code?: unknown }).code ?? (e as Error).message));
+
+type WithBackend = (fn: (b: Backend) => Promise<number>) => Promise<number>;
+
+/** The SAs the -f files add (later statements for the same SA win, as `update` would). */
+async function sasOfFiles(io: Io, o: Options): Promise<SaParams[] | undefined> {
+  const sas: SaParams[] = [];
+  for (const path of o.scripts ?? []) {
+    const input = await readScript(io, path, { noAct: false, hexdump: false });
+    if (!input) return undefined;
+    const cmds = await declarationCommands(io, o, input, 'nothing decrypted');
+    if (!cmds) return undefined;
+    for (const c of cmds) if (c.kind === 'add' || c.kind === 'update') sas.push(c.sa);
+  }
+  return sas;
+}
+
+/** Where the opened capture goes: a temporary file beside OUT (renamed at the end), or standard output. */
+interface Output {
+  readonly fd: number;
+  readonly where: string;
+  commit(): void;
+  abandon(): void;
+}
+
+function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Output | string {
+  if (o.output === undefined || o.output === '-') {
+    if (process.stdout.isTTY) return 'the opened capture is binary: give -o FILE, or send standard output to a file or a pipe';
+    return { fd: 1, where: 'standard output', commit: () => undefined, abandon: () => undefined };
+  }
+  const out = o.output;
+  try {
+    const st = statSync(out);
+    if (st.dev === input.dev && st.ino === input.ino) return `-o ${escapeControls(out)} is the capture being read`;
+  } catch {
+    // no such file yet: the usual case
+  }
+  const tmp = join(dirname(out), `.${basename(out)}.setkey-${process.pid}`);
+  let fd: number;
+  try {
+    // owner-only: the file holds what the keys protected
+    fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    return `cannot write ${escapeControls(out)}: ${errnoMessage(e)}`;
+  }
+  return {
+    fd,
+    where: escapeControls(out),
+    commit: () => {
+      closeSync(fd);
+      renameSync(tmp, out);
+    },
+    abandon: () => {
+      closeSync(fd);
+      unlinkSync(tmp);
+    },
+  };
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+}
+
+export async function runDecrypt(io: Io, o: Options, withBackend: WithBackend): Promise<number> {
+  if (o.files.length) {
+    io.stderr(`setkey: --decrypt reads one capture; '${escapeControls(o.files[0]!)}' is one too many (SAs come from -f FILE)\n`);
+    return 1;
+  }
+  if (o.scripts?.length) {
+    const sas = await sasOfFiles(io, o);
+    return sas ? decryptWith(io, o, sas) : 1;
+  }
+  // no -f: the backend's SAD, read with its keys (a store that does not exist reads as empty)
+  return withBackend(async (b) => decryptWith(io, o, (await readState(b, { pid: io.pid })).sas.filter((e) => !e.larval).map((e) => e.sa)));
+}
+
+async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promise<number> {
+  const name = escapeControls(o.decrypt!);
+  const table = new SaTable(sas);
+  if (table.size === 0) io.stderr('setkey: --decrypt: the SAD holds no ESP, AH or IPComp SA; every packet is copied as it is\n');
+  let fd: number;
+  try {
+    fd = openSync(o.decrypt!, C.O_RDONLY | C.O_NONBLOCK);
+  } catch (e) {
+    io.stderr(`setkey: cannot read ${name}: ${errnoMessage(e)}\n`);
+    return 1;
+  }
+  try {
+    const st = fstatSync(fd);
+    const out = openOutput(io, o, st);
+    if (typeof out === 'string') {
+      io.stderr(`setkey: ${out}\n`);
+      return 1;
+    }
+    const progress = startProgress(io.progress, `decrypting ${name} (packets)`, { printsToStdout: out.fd === 1 });
+    let report;
+    try {
+      report = decryptCapture(fd, table, (b) => writeAll(out.fd, b), progress ? () => progress.step() : undefined);
+    } catch (e) {
+      out.abandon();
+      if (!(e instanceof CaptureError)) throw e;
+      io.stderr(`setkey: ${name}: ${e.message}; nothing written\n`);
+      return 1;
+    } finally {
+      progress?.end();
+    }
+    out.commit();
+    io.stderr(o.format === 'json' ? reportJson(report, out.where) : reportText(report, out.where));
+    return allOpened(report) ? 0 : 2;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The SAD as --decrypt needs it: SAs looked up the way a receiver looks them
+ * up, by (destination, protocol, SPI) (RFC 4301 section 4.1; for IPComp the
+ * CPI stands in the SPI's place, RFC 3173 section 3.3). The SA's source is
+ * kept for the summary and the Wireshark export but never matched: a
+ * receiver does not either.
+ */
+import { formatIp } from '../model/address.js';
+import type { SaParams } from '../model/sa.js';
+import { SaType } from '../model/tables.js';
+
+export type IpsecProto = 'esp' | 'ah' | 'ipcomp';
+
+const PROTO_OF_SATYPE: ReadonlyMap<number, IpsecProto> = new Map([
+  [SaType.ESP, 'esp'],
+  [SaType.AH, 'ah'],
+  [SaType.IPCOMP, 'ipcomp'],
+]);
+
+/** The protocol of an SA type; undefined for the types no packet carries (tcp-md5, ...). */
+export function protoOfSatype(satype: number): IpsecProto | undefined {
+  return PROTO_OF_SATYPE.get(satype);
+}
+
+export interface DecryptSa {
+  readonly sa: SaParams;
+  readonly proto: IpsecProto;
+  /** numeric text of the endpoints, as setkey prints them */
+  readonly src: string;
+  readonly dst: string;
+  /** `esp 192.0.2.1->192.0.2.2 spi 0x00001000`: the SA's name in the summary */
+  readonly label: string;
+}
+
+function hexBytes(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += b[i]! < 16 ? `0${b[i]!.toString(16)}` : b[i]!.toString(16);
+  return s;
+}
+
+/** The lookup key: the destination's bytes (no scope: a packet carries none), protocol, SPI. */
+export function saKey(proto: IpsecProto, dst: Uint8Array, spi: number): string {
+  return `${proto}/${hexBytes(dst)}/${spi >>> 0}`;
+}
+
+export function spiText(spi: number): string {
+  return `0x${(spi >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** The SAs of a SAD, indexed for packets. A later SA with the same (dst, proto, SPI) replaces an earlier one, as `update` would. */
+export class SaTable {
+  private readonly byKey = new Map<string, DecryptSa>();
+  /** UDP ports of NAT-T SAs other than 4500: packets to or from them may carry ESP (RFC 3948) */
+  readonly nattPorts = new Set<number>();
+
+  constructor(sas: Iterable<SaParams>) {
+    for (const sa of sas) {
+      const proto = protoOfSatype(sa.satype);
+      if (!proto) continue;
+      const src = formatIp(sa.src.addr);
+      const dst = formatIp(sa.dst.addr);
+      const label = `${proto} ${src}->${dst} spi ${spiText(sa.spi)}`;
+      this.byKey.set(saKey(proto, sa.dst.addr.bytes, sa.spi), { sa, proto, src, dst, label });
+      if (sa.natt) {
+        for (const p of [sa.natt.sport, sa.natt.dport]) if (p !== 0 && p !== 4500) this.nattPorts.add(p);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  lookup(proto: IpsecProto, dst: Uint8Array, spi: number): DecryptSa | undefined {
+    return this.byKey.get(saKey(proto, dst, spi));
+  }
+
+  /** Every SA, in the order they were given. */
+  all(): DecryptSa[] {
+    return [...this.byKey.values()];
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Per SA, the transform that opens its packets and the sequence tracker that
+ * infers ESN high halves and counts gaps and replays, made on the SA's first
+ * packet (key objects once per SA, not per packet). An SA whose algorithm
+ * cannot run here keeps its reason (`cannot decrypt ALG: ...`).
+ */
+import { ahVerifier, espOpener, espSaOf, isUnsupported, SeqTracker, type AhVerifier, type EspOpener } from '../esp/index.js';
+import type { DecryptSa } from './sad.js';
+
+export interface SaRuntime {
+  readonly esp?: EspOpener;
+  readonly ah?: AhVerifier;
+  /** why the SA's packets are not tried */
+  readonly unsupported?: string;
+  readonly seq: SeqTracker;
+}
+
+export class Transforms {
+  private readonly bySa = new Map<DecryptSa, SaRuntime>();
+
+  of(sa: DecryptSa): SaRuntime {
+    let rt = this.bySa.get(sa);
+    if (!rt) this.bySa.set(sa, (rt = build(sa)));
+    return rt;
+  }
+}
+
+function build(d: DecryptSa): SaRuntime {
+  const seq = new SeqTracker({ replay: d.sa.replay, esn: d.sa.esn });
+  if (d.proto === 'ipcomp') return { seq };
+  const e = espSaOf(d.sa);
+  if (isUnsupported(e)) return { seq, unsupported: e.unsupported };
+  const t = d.proto === 'esp' ? espOpener(e) : ahVerifier(e);
+  if (isUnsupported(t)) return { seq, unsupported: t.unsupported };
+  return d.proto === 'esp' ? { seq, esp: t as EspOpener } : { seq, ah: t as AhVerifier };
+}

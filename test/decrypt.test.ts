@@ -1,0 +1,190 @@
+/**
+ * setkey --decrypt end to end, without a kernel: captures written by our own
+ * encoder (src/esp sealers, test/capture-build.ts frames) for the SAs of a
+ * config file, opened by the command; every opened packet must be exactly
+ * the packet the sender had (transport: the original IP packet; tunnel: the
+ * inner one), everything else byte for byte as it was. The kernel's own ESP
+ * is the VM suite's (test/kernel-decrypt.test.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ahSealer, deflateIpcomp, espSealer, isUnsupported, type EspSa } from '../src/esp/index.js';
+import { concat, ether, ipv4, ipv6, parsePcap, pcapFile, sll, text, udp, v4 } from './capture-build.js';
+
+const SETKEY = fileURLToPath(new URL('../setkey.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'setkey-decrypt-'));
+
+const hex = (n: number, salt: number): string => Buffer.from(Array.from({ length: n }, (_, i) => (i * 13 + salt) & 0xff)).toString('hex');
+const K = {
+  cbc: hex(16, 1),
+  sha1: hex(20, 2),
+  gcm: hex(20, 3),
+  sha256: hex(32, 4),
+  ahsha256: hex(32, 5),
+  natcbc: hex(16, 6),
+  natsha1: hex(20, 7),
+  compcbc: hex(16, 8),
+  compsha1: hex(20, 9),
+};
+const CONF = `
+add 10.0.0.1 10.0.0.2 esp 0x1001 -m transport -E aes-cbc 0x${K.cbc} -A hmac-sha1 0x${K.sha1};
+add 2001:db8::1 2001:db8::2 esp 0x1002 -m tunnel -E aes-gcm-16 0x${K.gcm};
+add 10.0.0.1 10.0.0.2 ah 0x1003 -m transport -A hmac-sha256 0x${K.ahsha256};
+add 10.0.0.1 10.0.0.2 esp 0x1004 -m transport -esn -r 64 -E aes-cbc 0x${K.cbc} -A hmac-sha256 0x${K.sha256};
+add 10.0.0.1[4500] 10.0.0.2[4500] esp-udp 0x1005 -m transport -E aes-cbc 0x${K.natcbc} -A hmac-sha1 0x${K.natsha1};
+add 10.0.0.1 10.0.0.2 ipcomp 0x105 -m transport -C deflate;
+add 10.0.0.1 10.0.0.2 esp 0x1006 -m transport -E aes-cbc 0x${K.compcbc} -A hmac-sha1 0x${K.compsha1};
+add 10.0.0.1 10.0.0.2 esp 0x1007 -m transport -E twofish-cbc 0x${K.cbc} -A hmac-sha1 0x${K.sha1};
+`;
+
+const b = (h: string): Uint8Array => Buffer.from(h, 'hex');
+const sealer = (sa: EspSa) => {
+  const s = espSealer(sa);
+  assert.ok(!isUnsupported(s));
+  return s;
+};
+const S = { src: v4('10.0.0.1'), dst: v4('10.0.0.2') };
+const V4 = { src: '10.0.0.1', dst: '10.0.0.2' };
+const seg = (k: number): Uint8Array => udp(1000 + k, 2000, text(`payload ${k} `.repeat(k + 1)), S);
+
+interface Frame {
+  readonly sent: Uint8Array;
+  /** what --decrypt must write: the receiver's packet (undefined: the frame unchanged) */
+  readonly want?: Uint8Array;
+}
+
+function frames(wrongSha1 = false): Frame[] {
+  const out: Frame[] = [];
+  const sha1 = wrongSha1 ? hex(20, 99) : K.sha1;
+  const esp1 = sealer({ spi: 0x1001, flags: 0, esn: false, enc: { name: 'aes-cbc', key: b(K.cbc) }, auth: { name: 'hmac-sha1', key: b(sha1) } });
+  for (let k = 0; k < 3; k++) out.push({ sent: ether(0x0800, ipv4(50, esp1.seal(17, seg(k), k + 1), V4)), want: ether(0x0800, ipv4(17, seg(k), V4)) });
+  // tunnel over IPv6, an IPv4 packet inside: the link header's type follows the inner packet
+  const gcm = sealer({ spi: 0x1002, flags: 0, esn: false, enc: { name: 'aes-gcm-16', key: b(K.gcm) } });
+  const inner = ipv4(17, seg(7), V4);
+  out.push({ sent: ether(0x86dd, ipv6(50, gcm.seal(4, inner, 1), { src: '2001:db8::1', dst: '2001:db8::2' })), want: ether(0x0800, inner) });
+  // AH over IPv4: the packet as it was before AH went in
+  const ah = ahSealer({ spi: 0x1003, flags: 0, esn: false, auth: { name: 'hmac-sha256', key: b(K.ahsha256) } });
+  assert.ok(!isUnsupported(ah));
+  const plain = ipv4(17, seg(3), V4);
+  out.push({ sent: ether(0x0800, ah.seal(plain, 4, 20, 1)), want: ether(0x0800, plain) });
+  // ESN across the 2^32 boundary: the high half is inferred (RFC 4303 appendix A)
+  const esn = sealer({ spi: 0x1004, flags: 0, esn: true, enc: { name: 'aes-cbc', key: b(K.cbc) }, auth: { name: 'hmac-sha256', key: b(K.sha256) } });
+  for (const [low, high] of [[0xfffffffe, 0], [0xffffffff, 0], [0, 1], [1, 1]] as const) {
+    out.push({ sent: ether(0x0800, ipv4(50, esn.seal(17, seg(4), low, high), V4)), want: ether(0x0800, ipv4(17, seg(4), V4)) });
+  }
+  // NAT-T: ESP in UDP 4500, the UDP header removed and the inner checksum recomputed
+  const nat = sealer({ spi: 0x1005, flags: 0, esn: false, enc: { name: 'aes-cbc', key: b(K.natcbc) }, auth: { name: 'hmac-sha1', key: b(K.natsha1) } });
+  out.push({ sent: ether(0x0800, ipv4(17, udp(4500, 4500, nat.seal(17, seg(5), 1)), V4)), want: ether(0x0800, ipv4(17, seg(5), V4)) });
+  // IPComp inside ESP
+  const comp = sealer({ spi: 0x1006, flags: 0, esn: false, enc: { name: 'aes-cbc', key: b(K.compcbc) }, auth: { name: 'hmac-sha1', key: b(K.compsha1) } });
+  const big = seg(40);
+  out.push({ sent: ether(0x0800, ipv4(50, comp.seal(108, deflateIpcomp(17, 0x105, big), 1), V4)), want: ether(0x0800, ipv4(17, big, V4)) });
+  // unknown SPI, an SA we cannot decrypt, and plain traffic: copied as they were
+  out.push({ sent: ether(0x0800, ipv4(50, concat(b('0000dead00000001'), new Uint8Array(40)), V4)) });
+  out.push({ sent: ether(0x0800, ipv4(50, concat(b('0000100700000001'), new Uint8Array(48)), V4)) });
+  out.push({ sent: ether(0x0800, ipv4(17, seg(9), V4)) });
+  return out;
+}
+
+function decrypt(args: string[]): { status: number | null; stderr: string; stdout: Buffer } {
+  const r = spawnSync(process.execPath, [SETKEY, ...args], { cwd: dir });
+  return { status: r.status, stderr: r.stderr.toString(), stdout: r.stdout };
+}
+
+writeFileSync(join(dir, 'sad.conf'), CONF);
+
+test('--decrypt opens ESP (transport, tunnel, ESN, NAT-T, IPComp) and AH, and copies the rest', () => {
+  const fs = frames();
+  writeFileSync(join(dir, 'in.pcap'), pcapFile(true, false, 1, fs.map((f) => ({ data: f.sent }))));
+  const r = decrypt(['--decrypt', 'in.pcap', '-f', 'sad.conf', '-o', 'out.pcap']);
+  // the twofish SA is not tried (said), so not every packet opened: 2
+  assert.equal(r.status, 2, r.stderr);
+  const got = parsePcap(readFileSync(join(dir, 'out.pcap'))).records;
+  assert.equal(got.length, fs.length);
+  fs.forEach((f, i) => assert.deepEqual(Buffer.from(got[i]!.data), Buffer.from(f.want ?? f.sent), `packet ${i + 1}`));
+  assert.equal(statSync(join(dir, 'out.pcap')).mode & 0o777, 0o600, 'the opened capture is the owner’s only');
+  assert.match(r.stderr, /14 packets read, 13 IPsec, 11 opened; written to out\.pcap/);
+  assert.match(r.stderr, /esp 10\.0\.0\.1->10\.0\.0\.2 spi 0x00001004: 4 packets, .*4 opened, 0 ICV failures, 0 bad padding, 0 sequence gaps, 0 replays/);
+  assert.match(r.stderr, /spi 0x00001007: 1 packet, .*1 not tried: cannot decrypt twofish-cbc/);
+  assert.match(r.stderr, /unknown SPI: esp 10\.0\.0\.1->10\.0\.0\.2 spi 0x0000dead: 1 packet/);
+  assert.doesNotMatch(r.stderr, new RegExp(K.cbc), 'no key in the summary');
+});
+
+test('--decrypt: one wrong key gives ICV failures for that SA only; JSON summary; exit 2', () => {
+  const fs = frames(true).slice(0, 10);
+  writeFileSync(join(dir, 'bad.pcap'), pcapFile(false, true, 1, fs.map((f) => ({ data: f.sent }))));
+  const r = decrypt(['--decrypt', 'bad.pcap', '-f', 'sad.conf', '-o', 'bad-out.pcap', '--format=json']);
+  assert.equal(r.status, 2, r.stderr);
+  const doc = JSON.parse(r.stderr) as { sas: { spi: number; packets: number; opened: number; icvFailures: number }[] };
+  for (const s of doc.sas) {
+    if (s.spi === 0x1001) assert.deepEqual([s.packets, s.opened, s.icvFailures], [3, 0, 3]);
+    else assert.deepEqual([s.opened, s.icvFailures], [s.packets, 0], `spi ${s.spi.toString(16)}`);
+  }
+  // the failed packets are as they were
+  const got = parsePcap(readFileSync(join(dir, 'bad-out.pcap'))).records;
+  for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(got[i]!.data), Buffer.from(fs[i]!.sent));
+});
+
+test('--decrypt: every packet of known SAs opened is exit 0; Linux cooked capture; to standard output', () => {
+  const fs = frames().slice(0, 3);
+  const cooked = fs.map((f) => ({ data: sll(0x0800, f.sent.subarray(14)) }));
+  writeFileSync(join(dir, 'sll.pcap'), pcapFile(true, false, 113, cooked));
+  const r = decrypt(['--decrypt', 'sll.pcap', '-f', 'sad.conf']);
+  assert.equal(r.status, 0, r.stderr);
+  const got = parsePcap(r.stdout).records;
+  fs.forEach((f, i) => assert.deepEqual(Buffer.from(got[i]!.data), Buffer.from(sll(0x0800, f.want!.subarray(14)))));
+});
+
+test('--decrypt refuses what it cannot do, leaving nothing behind', () => {
+  writeFileSync(join(dir, 'junk.pcap'), 'this is not a capture at all');
+  let r = decrypt(['--decrypt', 'junk.pcap', '-f', 'sad.conf', '-o', 'junk-out.pcap']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^setkey: junk\.pcap: .*not a pcap or pcapng file.*; nothing written\n$/);
+  assert.ok(!existsSync(join(dir, 'junk-out.pcap')));
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.setkey-')), [], 'no temporary file left');
+  // a capture cut in the middle of a record
+  const whole = pcapFile(true, false, 1, frames().slice(0, 3).map((f) => ({ data: f.sent })));
+  writeFileSync(join(dir, 'cut.pcap'), whole.subarray(0, whole.length - 10));
+  r = decrypt(['--decrypt', 'cut.pcap', '-f', 'sad.conf', '-o', 'cut-out.pcap']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /packet 3/);
+  assert.ok(!existsSync(join(dir, 'cut-out.pcap')));
+  r = decrypt(['--decrypt', 'in.pcap', '-f', 'sad.conf', '-o', 'in.pcap']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /is the capture being read/);
+  r = decrypt(['--decrypt', 'missing.pcap', '-f', 'sad.conf', '-o', 'x.pcap']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cannot read missing\.pcap: no such file or directory/);
+  writeFileSync(join(dir, 'broken.conf'), 'add 10.0.0.1 10.0.0.2 esp 0x1 -E aes-cbc 0x00;\n');
+  r = decrypt(['--decrypt', 'in.pcap', '-f', 'broken.conf', '-o', 'x.pcap']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /broken\.conf:1:\d+: .*\n[^]*nothing decrypted/);
+  r = decrypt(['-o', 'x.pcap', '-D']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /invalid option -- 'o'/);
+});
+
+test('--format=wireshark: the SAD as an esp_sa file, an SA Wireshark cannot take as a comment', () => {
+  // what PF_KEY can carry (the engine has af_key's semantics: no AEAD there)
+  const conf = [
+    `add 10.0.0.1 10.0.0.2 esp 0x1001 -m transport -E aes-cbc 0x${K.cbc} -A hmac-sha1 0x${K.sha1};`,
+    `add 2001:db8::1 2001:db8::2 esp 0x1002 -E camellia-cbc 0x${K.cbc} -A hmac-sha256 0x${K.sha256};`,
+    `add 10.0.0.1 10.0.0.2 ah 0x1003 -m transport -A hmac-sha256 0x${K.ahsha256};`,
+  ];
+  writeFileSync(join(dir, 'ws.conf'), conf.join('\n'));
+  const r = spawnSync(process.execPath, [SETKEY, '--store', join(dir, 'store'), '-f', join(dir, 'ws.conf')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const w = spawnSync(process.execPath, [SETKEY, '--store', join(dir, 'store'), '-D', '--format=wireshark'], { encoding: 'utf8' });
+  assert.equal(w.status, 0, w.stderr);
+  const lines = w.stdout.split('\n');
+  assert.equal(lines[0], '# This file is automatically generated, DO NOT MODIFY.');
+  assert.ok(lines.includes(`"IPv4","10.0.0.1","10.0.0.2","0x00001001","AES-CBC [RFC3602]","0x${K.cbc}","HMAC-SHA-1-96 [RFC2404]","0x${K.sha1}"`), w.stdout);
+  assert.ok(lines.includes('# esp 2001:db8::1->2001:db8::2 spi 0x00001002: Wireshark cannot decrypt camellia-cbc'), w.stdout);
+  assert.ok(lines.some((l) => /^# ah 10\.0\.0\.1->10\.0\.0\.2 spi 0x00001003: /.test(l)));
+});
