@@ -107,6 +107,8 @@ function zeroV6(p: Uint8Array, total: number, ahOffset: number): boolean {
   let off = 40;
   let sawAh = false;
   while (off < total) {
+    const ext = nh === V6.HOPOPTS || nh === V6.DSTOPTS || nh === V6.ROUTING || nh === V6.FRAGMENT || nh === V6.AH;
+    if (!ext) break; // the upper-layer header: covered as it is
     if (off + 2 > total) return false;
     let len: number;
     if (nh === V6.HOPOPTS || nh === V6.DSTOPTS) {
@@ -116,11 +118,9 @@ function zeroV6(p: Uint8Array, total: number, ahOffset: number): boolean {
       len = (p[off + 1]! + 1) * 8;
     } else if (nh === V6.FRAGMENT) {
       len = 8;
-    } else if (nh === V6.AH) {
-      len = (p[off + 1]! + 2) * 4;
-      if (off === ahOffset) sawAh = true;
     } else {
-      break;
+      len = (p[off + 1]! + 2) * 4; // AH
+      if (off === ahOffset) sawAh = true;
     }
     if (off < ahOffset && off + len > ahOffset) return false;
     nh = p[off]!;
