@@ -57,6 +57,9 @@ export class SeqTracker {
   private started = false;
   private topHigh: number;
   private topLow = 0;
+  /** the first number recorded: what lies before it is where the capture started, not a gap */
+  private firstHigh = 0;
+  private firstLow = 0;
   private packets = 0;
   private gaps = 0;
   private replays = 0;
@@ -115,8 +118,8 @@ export class SeqTracker {
     if (!this.esn) high = 0;
     if (!this.started) {
       this.started = true;
-      this.topHigh = high;
-      this.topLow = low;
+      this.topHigh = this.firstHigh = high;
+      this.topLow = this.firstLow = low;
       this.bits.fill(0);
       this.setBit(low);
       this.packets++;
@@ -142,7 +145,7 @@ export class SeqTracker {
       return 'replay';
     }
     this.setBit(low);
-    this.gaps--;
+    if ((high - this.firstHigh) * TWO32 + (low - this.firstLow) > 0) this.gaps--;
     this.packets++;
     return 'new';
   }
