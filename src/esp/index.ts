@@ -7,7 +7,6 @@ export { espOpener, espSealer, espSeq, espSpi, type EspOpener, type EspSealer } 
 export { ahSealer, ahVerifier, type AhSealer, type AhVerifier } from './ah.js';
 export { deflateIpcomp, inflateIpcomp, ipcompHeader, IPCOMP_MAX_OUTPUT, type InflateResult, type IpcompHeader } from './ipcomp.js';
 export { SeqTracker, seqWindow, DEFAULT_WINDOW, UNKNOWN_WINDOW, type SeqStats, type SeqTrackerOptions, type SeqVerdict } from './replay.js';
-export { espSaOf } from './from-sa.js';
 export { makeCipher, type AeadCipher, type Cipher, type PlainCipher } from './ciphers.js';
 export { makeMac, xcbcMac, type Mac } from './integrity.js';
 export * from './types.js';

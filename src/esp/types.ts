@@ -1,9 +1,12 @@
 /**
  * Shared shapes of the packet transforms: what an SA must say for its packets
- * to be opened (EspSa), and the results of opening, verifying and failing.
+ * to be opened (EspSa, and espSaOf from the model's SA), and the results of
+ * opening, verifying and failing.
  * Errors are values with a stable code (design.md section 3): nothing in
  * src/esp throws for packet bytes, whatever they are.
  */
+import type { AlgRef, SaParams } from '../model/sa.js';
+import { SaFlag } from '../model/tables.js';
 
 /** An algorithm and its key as the SA holds them (key includes any RFC 3686/4106 salt). */
 export interface AlgKey {
@@ -117,4 +120,35 @@ export function putBe32(b: Uint8Array, off: number, v: number): void {
   b[off + 1] = (v >>> 16) & 0xff;
   b[off + 2] = (v >>> 8) & 0xff;
   b[off + 3] = v & 0xff;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function algKey(verb: string, ref: { readonly alg: AlgRef; readonly key?: { readonly data: Uint8Array } } | undefined): AlgKey | Unsupported | undefined {
+  if (!ref) return undefined;
+  if (typeof ref.alg === 'number') {
+    return unsupported('unknown-algorithm', `cannot ${verb} algorithm number ${ref.alg}: no registry entry names it`);
+  }
+  return { name: ref.alg, key: ref.key?.data ?? EMPTY };
+}
+
+/**
+ * The model's SA (src/model/sa.ts) as the packet transforms take it; for AH
+ * and IPComp SAs too (AH uses auth; IPComp needs neither). An algorithm the
+ * SAD holds only as a number (no registry entry on this platform) cannot be
+ * run, and says so.
+ */
+export function espSaOf(sa: SaParams): EspSa | Unsupported {
+  const enc = algKey('decrypt', sa.enc);
+  if (enc && 'unsupported' in enc) return enc;
+  const auth = algKey('verify', sa.auth);
+  if (auth && 'unsupported' in auth) return auth;
+  return {
+    spi: sa.spi,
+    flags: sa.flags,
+    esn: sa.esn,
+    old: (sa.flags & SaFlag.OLD) !== 0,
+    ...(enc ? { enc } : {}),
+    ...(auth ? { auth } : {}),
+  };
 }
