@@ -95,8 +95,12 @@ const CASES: readonly Case[] = [
     policy: 'ipcomp/transport//unique:%ID esp/transport//unique:%ID',
   },
 ];
-/** the Linux kernel's twofish and serpent have no counterpart in Node's OpenSSL (README: what --decrypt cannot open) */
-const CANNOT = new Set(['twofish-cbc', 'serpent-cbc']);
+/**
+ * What --decrypt may say it cannot run (README): twofish and serpent are not in
+ * OpenSSL; blowfish and cast5 only in its legacy provider. Such an SA must be
+ * named with the reason, never skipped silently.
+ */
+const CANNOT = new Set(['twofish-cbc', 'serpent-cbc', 'blowfish-cbc', 'cast128-cbc']);
 
 const addr = (c: Case, side: 'a' | 'b'): string => (c.v6 ? `fd00::${side === 'a' ? 1 : 2}` : `10.1.0.${side === 'a' ? 1 : 2}`);
 const port = (i: number): number => 7000 + i;
@@ -135,7 +139,7 @@ const PER_CASE = 3;
 
 const SENDER = `
 import dgram from 'node:dgram';
-const jobs = JSON.parse(process.argv[2]);
+const jobs = JSON.parse(process.argv.at(-1));
 const s4 = dgram.createSocket('udp4'), s6 = dgram.createSocket('udp6');
 for (const [host, port, text] of jobs) {
   await new Promise((r) => (host.includes(':') ? s6 : s4).send(Buffer.from(text), port, host, r));
@@ -201,7 +205,10 @@ test('--decrypt gives back what the kernel encrypted (ESP, AH, IPComp; IPv4 and 
     }
     const install = spawnSync('ip', ['netns', 'exec', A, process.execPath, SETKEY, '-f', conf], { encoding: 'utf8' });
     assert.equal(install.status, 0, `setkey -f installs every SA and policy:\n${install.stderr}`);
-    sh(`ip netns exec ${A} ping -c1 -W2 10.1.0.2 >/dev/null && ip netns exec ${A} ping -6 -c1 -W2 fd00::2 >/dev/null`);
+    // neighbours fixed (no ping here, and no ARP/ND to wait for)
+    const mac = (ns: string, dev: string): string => (JSON.parse(sh(`ip -n ${ns} -j link show ${dev}`)) as { address: string }[])[0]!.address;
+    const macB = mac(B, 'vb');
+    sh(`ip -n ${A} neigh replace 10.1.0.2 lladdr ${macB} dev va nud permanent && ip -n ${A} neigh replace fd00::2 lladdr ${macB} dev va nud permanent`);
     // tcpdump on the receiver's veth (Ethernet) and on the sender's `any` (Linux cooked)
     const caps = { eth: join(dir, 'eth.pcap'), any: join(dir, 'any.pcap') };
     for (const [ns, dev, file] of [[B, 'vb', caps.eth], [A, 'any', caps.any]] as const) {
@@ -224,19 +231,24 @@ test('--decrypt gives back what the kernel encrypted (ESP, AH, IPComp; IPv4 and 
     for (const [kind, capture] of Object.entries(caps)) {
       const out = join(dir, `${kind}-open.pcap`);
       const r = decrypt(capture, conf, out);
-      // twofish and serpent: said, not opened (exit 2); everything else opened
-      assert.equal(r.status, 2, r.stderr);
       const got = udpPayloads(out);
+      let notTried = 0;
       CASES.forEach((c, i) => {
         const enc = /-E (\S+)/.exec(c.sas[c.sas.length - 1]!)?.[1];
-        if (enc && CANNOT.has(enc)) {
-          const sa = r.summary.sas.find((s) => s.spi === 0x10000 + (i + 1) * 16)!;
-          assert.match(sa.unsupported ?? '', new RegExp(`cannot decrypt ${enc}`), `${kind}: ${c.name}`);
+        const sa = r.summary.sas.find((s) => s.spi === 0x10000 + (i + 1) * 16);
+        assert.ok(sa, `${kind}: ${c.name}: its SA in the summary\n${r.stderr}`);
+        if (sa.unsupported) {
+          assert.ok(enc && CANNOT.has(enc), `${kind}: ${c.name}: only ${[...CANNOT].join(', ')} may be left unopened: ${sa.unsupported}`);
+          assert.match(sa.unsupported, new RegExp(`cannot decrypt ${enc}`), `${kind}: ${c.name}`);
+          notTried++;
           return;
         }
         const want = Array.from({ length: PER_CASE }, (_, k) => payload(i, k));
-        assert.deepEqual(got.get(port(i)), want, `${kind}: ${c.name}: the payloads sent`);
+        assert.deepEqual(got.get(port(i)), want, `${kind}: ${c.name}: the payloads sent\n${r.stderr}`);
       });
+      // an SA said not tried is exit 2; all opened is 0
+      assert.equal(r.status, notTried ? 2 : 0, r.stderr);
+      console.log(`# ${kind}: ${CASES.length - notTried} of ${CASES.length} SAs opened; not tried: ${r.summary.sas.filter((s) => s.unsupported).map((s) => s.unsupported).join('; ') || 'none'}`);
       for (const s of r.summary.sas) if (!s.unsupported) assert.equal(s.opened, s.packets, `${kind}: spi ${s.spi.toString(16)} all opened`);
       assert.deepEqual(r.summary.unknownSpis, [], `${kind}: every SPI known`);
     }

@@ -8,6 +8,8 @@
 import { formatIpv6 } from '../model/address.js';
 import { locateIp, type IpVersion } from './linktypes.js';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export type IpsecProtocol = 'esp' | 'ah' | 'ipcomp';
 
 export const IPPROTO = { HOPOPTS: 0, TCP: 6, UDP: 17, ROUTING: 43, FRAGMENT: 44, ESP: 50, AH: 51, NONE: 59, DSTOPTS: 60, IPCOMP: 108 } as const;
@@ -136,11 +138,24 @@ function ipv6Headers(b: Uint8Array, ip: number): Walked | IpsecNotFound {
   return { ok: true, ipEnd, next, at, nextHeaderOffset: nh };
 }
 
-function addresses(b: Uint8Array, version: IpVersion, ip: number) {
-  const src = b.slice(version === 4 ? ip + 12 : ip + 8, version === 4 ? ip + 16 : ip + 24);
-  const dst = b.slice(version === 4 ? ip + 16 : ip + 24, version === 4 ? ip + 20 : ip + 40);
-  const text = (a: Uint8Array) => (version === 4 ? a.join('.') : formatIpv6(a));
-  return { src, dst, srcText: text(src), dstText: text(dst) };
+/**
+ * The addresses as views of the frame (the caller keeps the frame), their text
+ * made only when asked: most packets are matched by bytes and never named.
+ */
+function addresses(b: Uint8Array, version: IpVersion, ip: number): Pick<IpsecFound, 'src' | 'dst' | 'srcText' | 'dstText'> {
+  const src = b.subarray(version === 4 ? ip + 12 : ip + 8, version === 4 ? ip + 16 : ip + 24);
+  const dst = b.subarray(version === 4 ? ip + 16 : ip + 24, version === 4 ? ip + 20 : ip + 40);
+  const text = (a: Uint8Array): string => (version === 4 ? a.join('.') : formatIpv6(a));
+  return {
+    src,
+    dst,
+    get srcText() {
+      return text(src);
+    },
+    get dstText() {
+      return text(dst);
+    },
+  };
 }
 
 function classify(b: Uint8Array, version: IpVersion, ip: number, w: Walked, options: DissectOptions): IpsecFound | IpsecNotFound {
@@ -164,13 +179,32 @@ function classify(b: Uint8Array, version: IpVersion, ip: number, w: Walked, opti
   if (protocol === undefined) return notFound('not-ipsec', `protocol ${w.next}`);
   const min = protocol === 'esp' ? 8 : protocol === 'ah' ? 12 : 4;
   if (end - at < min || cut) return short(protocol.toUpperCase(), min);
-  const base = { ok: true as const, version, ipOffset: ip, ipEnd: w.ipEnd, ...addresses(b, version, ip), protocol, offset: at, end, nextHeaderOffset: w.nextHeaderOffset };
-  if (protocol === 'ipcomp') return { ...base, spi: u16(b, at + 2) };
-  if (protocol === 'esp') return udp ? { ...base, spi: u32(b, at), udp } : { ...base, spi: u32(b, at) };
+  // one object, no spreads: a spread would copy (and so format) the address texts
+  const found = addresses(b, version, ip) as Mutable<IpsecFound>;
+  found.ok = true;
+  found.version = version;
+  found.ipOffset = ip;
+  found.ipEnd = w.ipEnd;
+  found.protocol = protocol;
+  found.offset = at;
+  found.end = end;
+  found.nextHeaderOffset = w.nextHeaderOffset;
+  if (protocol === 'ipcomp') {
+    found.spi = u16(b, at + 2);
+    return found;
+  }
+  if (protocol === 'esp') {
+    found.spi = u32(b, at);
+    if (udp) found.udp = udp;
+    return found;
+  }
   // RFC 4302 section 2.2: payload length in 32-bit words, minus 2
   const ahLength = (b[at + 1]! + 2) * 4;
   if (end - at < ahLength) return short('AH', ahLength);
-  return { ...base, spi: u32(b, at + 4), ahNextHeader: b[at]!, ahLength };
+  found.spi = u32(b, at + 4);
+  found.ahNextHeader = b[at]!;
+  found.ahLength = ahLength;
+  return found;
 }
 
 /** RFC 3948 section 2: on the NAT-T ports, a UDP payload is ESP unless it is IKE (non-ESP marker) or a keepalive. */

@@ -86,6 +86,25 @@ function writeAll(fd: number, b: Uint8Array): void {
   for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
 }
 
+/** Records gathered into 1 MiB writes (one system call per record was a sixth of the time). */
+function bufferedWriter(fd: number): { write(b: Uint8Array): void; flush(): void } {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let used = 0;
+  const flush = (): void => {
+    writeAll(fd, buf.subarray(0, used));
+    used = 0;
+  };
+  return {
+    write(b) {
+      if (used + b.length > buf.length) flush();
+      if (b.length > buf.length) return writeAll(fd, b);
+      buf.set(b, used);
+      used += b.length;
+    },
+    flush,
+  };
+}
+
 export async function runDecrypt(io: Io, o: Options, withBackend: WithBackend): Promise<number> {
   if (o.files.length) {
     io.stderr(`setkey: --decrypt reads one capture; '${escapeControls(o.files[0]!)}' is one too many (SAs come from -f FILE)\n`);
@@ -120,7 +139,9 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
     const progress = startProgress(io.progress, `decrypting ${name} (packets)`, { printsToStdout: out.fd === 1 });
     let report;
     try {
-      report = decryptCapture(fd, table, (b) => writeAll(out.fd, b), progress ? () => progress.step() : undefined);
+      const w = bufferedWriter(out.fd);
+      report = decryptCapture(fd, table, (b) => w.write(b), progress ? () => progress.step() : undefined);
+      w.flush();
     } catch (e) {
       out.abandon();
       if (!(e instanceof CaptureError)) throw e;
