@@ -188,3 +188,31 @@ test('--format=wireshark: the SAD as an esp_sa file, an SA Wireshark cannot take
   assert.ok(lines.includes('# esp 2001:db8::1->2001:db8::2 spi 0x00001002: Wireshark cannot decrypt camellia-cbc'), w.stdout);
   assert.ok(lines.some((l) => /^# ah 10\.0\.0\.1->10\.0\.0\.2 spi 0x00001003: /.test(l)));
 });
+
+test('--decrypt: Blowfish and CAST, which Node keeps in OpenSSL’s legacy provider, are opened (setkey runs itself again with it)', () => {
+  const esp = fileURLToPath(new URL('../src/esp/index.js', import.meta.url));
+  // the sealer needs the provider too: a child node that has it writes the ESP packets
+  const seal = `
+    const { espSealer } = await import(${JSON.stringify(esp)});
+    const out = [];
+    for (const [spi, name, bits] of [[0x3001, 'blowfish-cbc', 16], [0x3002, 'cast128-cbc', 16]]) {
+      const s = espSealer({ spi, flags: 0, esn: false, enc: { name, key: Buffer.alloc(bits, spi & 0xff) }, auth: { name: 'hmac-sha1', key: Buffer.alloc(20, 7) } });
+      if (s.unsupported) throw new Error(s.unsupported);
+      out.push(Buffer.from(s.seal(17, Buffer.from(process.argv.at(-1), 'hex'), 1)).toString('hex'));
+    }
+    console.log(out.join(' '));`;
+  const inner = seg(2);
+  const r = spawnSync(process.execPath, ['--openssl-legacy-provider', '--input-type=module', '-e', seal, Buffer.from(inner).toString('hex')], { encoding: 'utf8' });
+  if (r.status !== 0) return assert.fail(`sealing with the legacy provider: ${r.stderr}`);
+  const sealed = r.stdout.trim().split(' ').map((h) => Buffer.from(h, 'hex'));
+  writeFileSync(join(dir, 'bf.pcap'), pcapFile(true, false, 1, sealed.map((e) => ({ data: ether(0x0800, ipv4(50, e, V4)) }))));
+  writeFileSync(
+    join(dir, 'bf.conf'),
+    `add 10.0.0.1 10.0.0.2 esp 0x3001 -m transport -E blowfish-cbc 0x${'01'.repeat(16)} -A hmac-sha1 0x${'07'.repeat(20)};\n` +
+      `add 10.0.0.1 10.0.0.2 esp 0x3002 -m transport -E cast128-cbc 0x${'02'.repeat(16)} -A hmac-sha1 0x${'07'.repeat(20)};\n`,
+  );
+  const d = decrypt(['--decrypt', 'bf.pcap', '-f', 'bf.conf', '-o', 'bf-out.pcap']);
+  assert.equal(d.status, 0, d.stderr);
+  const got = parsePcap(readFileSync(join(dir, 'bf-out.pcap'))).records;
+  for (const g of got) assert.deepEqual(Buffer.from(g.data), Buffer.from(ether(0x0800, ipv4(17, inner, V4))));
+});

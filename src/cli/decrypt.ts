@@ -9,6 +9,8 @@
  */
 import { closeSync, fstatSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants as C } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { getCiphers } from 'node:crypto';
 import type { Backend } from '../backends/backend.js';
 import { CaptureError } from '../capture/errors.js';
 import { readState } from '../converge/state.js';
@@ -16,6 +18,7 @@ import { decryptCapture } from '../decrypt/run.js';
 import { allOpened, reportJson, reportText } from '../decrypt/report.js';
 import { SaTable } from '../decrypt/sad.js';
 import type { SaParams } from '../model/sa.js';
+import { SaType } from '../model/tables.js';
 import { escapeControls } from '../syntax/redact.js';
 import { describeErrno } from '../sys/errors.js';
 import type { Options } from './args.js';
@@ -118,7 +121,32 @@ export async function runDecrypt(io: Io, o: Options, withBackend: WithBackend): 
   return withBackend(async (b) => decryptWith(io, o, (await readState(b, { pid: io.pid })).sas.filter((e) => !e.larval).map((e) => e.sa)));
 }
 
+/** Ciphers Node's OpenSSL 3 has only in its legacy provider, which a process loads at its start or never. */
+const LEGACY = new Set(['blowfish-cbc', 'cast128-cbc']);
+const LEGACY_FLAG = '--openssl-legacy-provider';
+
+/**
+ * When an SA needs Blowfish or CAST and this process lacks the legacy
+ * provider, the same command again in a node that has it (its status), or
+ * undefined to go on here (the SA is then said to be undecryptable).
+ */
+function rerunWithLegacy(io: Io, o: Options, sas: readonly SaParams[]): number | undefined {
+  const needs = sas.some((sa) => sa.satype === SaType.ESP && typeof sa.enc?.alg === 'string' && LEGACY.has(sa.enc.alg));
+  if (!needs || getCiphers().includes('bf-cbc') || process.execArgv.includes(LEGACY_FLAG) || io.env['SETKEY_LEGACY_RERUN'] === '1') return undefined;
+  // a script read from standard input cannot be read twice; a test's in-memory Io has no process to re-run
+  if ((o.scripts ?? []).includes('-') || io.pid !== process.pid) return undefined;
+  const r = spawnSync(process.execPath, [LEGACY_FLAG, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, SETKEY_LEGACY_RERUN: '1' },
+  });
+  // 9: this node knows no such option; go on without (the SAs are said undecryptable)
+  if (r.error || r.status === 9) return undefined;
+  return r.status ?? 1;
+}
+
 async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promise<number> {
+  const again = rerunWithLegacy(io, o, sas);
+  if (again !== undefined) return again;
   const name = escapeControls(o.decrypt!);
   const table = new SaTable(sas);
   if (table.size === 0) io.stderr('setkey: --decrypt: the SAD holds no ESP, AH or IPComp SA; every packet is copied as it is\n');
