@@ -13,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -224,7 +224,13 @@ test('--decrypt gives back what the kernel encrypted (ESP, AH, IPComp; IPv4 and 
     for (let k = 0; k < PER_CASE; k++) CASES.forEach((c, i) => jobs.push([addr(c, 'b'), port(i), payload(i, k)]));
     const send = spawnSync('ip', ['netns', 'exec', A, process.execPath, '--input-type=module', '-e', SENDER, JSON.stringify(jobs)], { encoding: 'utf8' });
     assert.equal(send.status, 0, send.stderr);
-    await new Promise((r) => setTimeout(r, 500));
+    // tcpdump under emulation lags: wait until both files stop growing (at most 30 s)
+    for (let last = '', t = 0; t < 60; t++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = Object.values(caps).map((f) => (existsSync(f) ? statSync(f).size : 0)).join(' ');
+      if (now === last) break;
+      last = now;
+    }
     for (const p of dumps) p.kill('SIGINT');
     await Promise.all(dumps.map((p) => new Promise((r) => (p.exitCode !== null ? r(0) : p.on('exit', r)))));
 

@@ -69,7 +69,7 @@ export function encodePcapHeader(f: PcapFormat): Uint8Array {
  * above the snapshot length is accepted (some writers do that; libpcap only
  * refuses lengths beyond its per-link maximum).
  */
-export function readPcapRecord(w: Window, f: PcapFormat, number: number, maxRecord: number): PacketRecord | null {
+export function readPcapRecord(w: Window, f: PcapFormat, number: number, maxRecord: number, borrow = false): PacketRecord | null {
   const offset = w.position;
   const have = w.fill(PCAP_RECORD_HEADER_SIZE);
   if (have === 0) return null;
@@ -88,7 +88,7 @@ export function readPcapRecord(w: Window, f: PcapFormat, number: number, maxReco
   if (got < size) {
     throw new CaptureError('truncated', number, offset, `truncated record: ${caplen} bytes captured, ${got - PCAP_RECORD_HEADER_SIZE} in the file`);
   }
-  const raw = w.take(size);
+  const raw = borrow ? w.borrow(size) : w.take(size);
   const rdv = new DataView(raw.buffer, raw.byteOffset, PCAP_RECORD_HEADER_SIZE);
   return {
     kind: 'packet',

@@ -67,7 +67,7 @@ export function shbByteOrder(b: Uint8Array): boolean | undefined {
  * The next block as a record, or null at a clean end. `section` is updated
  * by SHBs and IDBs; `number` is the number the next packet gets.
  */
-export function readPcapngBlock(w: Window, section: Section | undefined, number: number, maxRecord: number): { record: PacketRecord | BlockRecord; section: Section } | null {
+export function readPcapngBlock(w: Window, section: Section | undefined, number: number, maxRecord: number, borrow = false): { record: PacketRecord | BlockRecord; section: Section } | null {
   const offset = w.position;
   const have = w.fill(FRAMING);
   if (have === 0) return null;
@@ -90,7 +90,8 @@ export function readPcapngBlock(w: Window, section: Section | undefined, number:
   if (length > maxRecord) fail('too-large', `block length ${length} (type ${type}) exceeds the limit of ${maxRecord} bytes`);
   const got = w.fill(length);
   if (got < length) fail('truncated', `truncated block (type ${type}): ${length} bytes long, ${got} in the file`);
-  const raw = w.take(length);
+  const packet = type === BlockType.EPB || type === BlockType.PB || type === BlockType.SPB;
+  const raw = borrow && packet ? w.borrow(length) : w.take(length);
   const dv = new DataView(raw.buffer, raw.byteOffset, length);
   const trailer = dv.getUint32(length - 4, le);
   if (trailer !== length) fail('bad-block', `block length ${length} but trailing length ${trailer} (type ${type})`);

@@ -28,13 +28,13 @@ export function openSource(source: ByteSource, options: ReaderOptions = {}): Cap
   if (pcapMagic(head)) {
     if (have < PCAP_HEADER_SIZE) throw new CaptureError('truncated-header', 0, 0, `truncated pcap file header: ${have} of ${PCAP_HEADER_SIZE} bytes`);
     const format = decodePcapHeader(w.take(PCAP_HEADER_SIZE));
-    return sticky(format, (n) => readPcapRecord(w, format, n, maxRecord));
+    return sticky(format, (n) => readPcapRecord(w, format, n, maxRecord, options.borrow === true));
   }
   if (have >= 12 && shbByteOrder(head) !== undefined) {
     let section: Section | undefined;
     const format = { kind: 'pcapng' as const, littleEndian: shbByteOrder(head)! };
     return sticky(format, (n) => {
-      const got = readPcapngBlock(w, section, n, maxRecord);
+      const got = readPcapngBlock(w, section, n, maxRecord, options.borrow === true);
       if (got === null) return null;
       section = got.section;
       return got.record;

@@ -11,6 +11,12 @@ export interface ReaderOptions {
   maxRecord?: number;
   /** bytes read from the descriptor at a time (default 1 MiB) */
   chunk?: number;
+  /**
+   * packet records' bytes are views of the reader's buffer, valid only until
+   * the next next(): no copy per packet, for a caller that is done with a
+   * record before asking for the next (other blocks are always copies)
+   */
+  borrow?: boolean;
 }
 
 /**

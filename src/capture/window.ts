@@ -81,6 +81,14 @@ export class Window {
     return out;
   }
 
+  /** The next n bytes (already filled) as a view, valid only until the next fill: no copy. */
+  borrow(n: number): Uint8Array {
+    const out = this.buf.subarray(this.start, this.start + n);
+    this.start += n;
+    this.position += n;
+    return out;
+  }
+
   /** Compact to the front, growing the buffer when one record needs more than it holds. */
   private makeRoom(n: number): void {
     const have = this.end - this.start;

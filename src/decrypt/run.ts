@@ -27,7 +27,8 @@ interface Context {
 
 /** Decrypt the capture on `fd`, writing the result through `write`; the report says what happened. Throws CaptureError for a bad capture. */
 export function decryptCapture(fd: number, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
-  const reader = openCapture(fd);
+  // each record is done with before the next is read: its bytes need no copy
+  const reader = openCapture(fd, { borrow: true });
   const writer = captureWriter(reader.format, write);
   const ctx: Context = { table, transforms: new Transforms(), report: newReport() };
   const natTPorts = table.nattPorts;

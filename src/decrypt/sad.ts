@@ -38,6 +38,12 @@ function hexBytes(b: Uint8Array): string {
   return s;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The lookup key: the destination's bytes (no scope: a packet carries none), protocol, SPI. */
 export function saKey(proto: IpsecProto, dst: Uint8Array, spi: number): string {
   return `${proto}/${hexBytes(dst)}/${spi >>> 0}`;
@@ -71,8 +77,15 @@ export class SaTable {
     return this.byKey.size;
   }
 
+  private last: { proto: IpsecProto; dst: Uint8Array; spi: number; sa: DecryptSa | undefined } | undefined;
+
   lookup(proto: IpsecProto, dst: Uint8Array, spi: number): DecryptSa | undefined {
-    return this.byKey.get(saKey(proto, dst, spi));
+    // a capture is runs of packets of one SA: the last answer first, without building a key
+    const l = this.last;
+    if (l && l.spi === spi && l.proto === proto && sameBytes(l.dst, dst)) return l.sa;
+    const sa = this.byKey.get(saKey(proto, dst, spi));
+    this.last = { proto, dst: dst.slice(), spi, sa };
+    return sa;
   }
 
   /** Every SA, in the order they were given. */
