@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { strTime } from '../src/format/ctime.js';
-import { dumpJson, messageJson, stringifyJson, type Json, type JsonEntry, type JsonOptions, type JsonPolicy, type JsonSa } from '../src/format/json.js';
+import { dumpJson, JsonDumpWriter, messageJson, stringifyJson, type Json, type JsonEntry, type JsonOptions, type JsonPolicy, type JsonSa } from '../src/format/json.js';
 import { postproc } from '../src/format/postproc.js';
 import { dumpView, type DumpView } from '../src/pfkey/dump-view.js';
 import { GOLDEN, read, readBin } from './helpers.js';
@@ -580,7 +580,18 @@ function fuzzOne(b: Uint8Array): void {
   assert.deepEqual(schemaErrors(parsed, ENTRY_SCHEMA), []);
   assert.ok(!(e.kind === 'invalid' && e.code === 'internal'), e.kind === 'invalid' ? e.message : '');
   assert.ok(keyValues(parsed).every((k) => k === null));
-  assert.ok(JSON.parse(dumpJson([v], KEYS)));
+  const text = dumpJson([v], KEYS);
+  assert.ok(JSON.parse(text));
+  // the CLI's bytes are this very text (json-bytes.test.ts covers the writer itself)
+  assert.equal(writtenText(v, KEYS), text);
+}
+
+function writtenText(v: DumpView, o: JsonOptions): string {
+  const parts: Buffer[] = [];
+  const w = new JsonDumpWriter(o, (b) => parts.push(Buffer.from(b)));
+  w.push(v);
+  w.end();
+  return Buffer.concat(parts).toString('latin1');
 }
 
 test('fuzz: arbitrary bytes never make messageJson throw and always give valid JSON', () => {

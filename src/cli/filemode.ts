@@ -35,21 +35,27 @@ export function* viewsOf(bytes: Uint8Array, platform: Platform, problems: Decode
 export interface DumpPrinter {
   push(v: DumpView): void;
   end(): void;
+  /** write out what the printer holds (before a diagnostic that ends the output) */
+  flush(): void;
 }
 
 type Extras = (v: DumpView) => { readonly [key: string]: Json } | undefined;
 
-/** The printer of the chosen output format, writing to `out` piece by piece. */
-export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras): DumpPrinter {
+/**
+ * The printer of the chosen output format, writing to `out` piece by piece;
+ * JSON, made as bytes, goes to `outBytes` when there is one (see Io.stdoutBytes).
+ */
+export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras, outBytes?: (b: Uint8Array) => void): DumpPrinter {
   switch (o.format ?? 'setkey') {
     case 'script': {
       // a Linux dump is newest first and the script replays it oldest first: each entry is kept, as its line (in a file past a few)
       const w = new StateScriptWriter({ platform: po.platform, all: po.all }, new SpillLines());
-      return { push: (v) => w.push(v), end: () => w.write(out) };
+      return { push: (v) => w.push(v), end: () => w.write(out), flush: () => undefined };
     }
     case 'json': {
-      const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, out, extras);
-      return { push: (v) => w.push(v), end: () => w.end() };
+      const bytes = outBytes ?? ((b: Uint8Array) => out(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')));
+      const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, bytes, extras);
+      return { push: (v) => w.push(v), end: () => w.end(), flush: () => w.flush() };
     }
     default:
       return {
@@ -59,6 +65,7 @@ export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) =>
           out(postproc(v, po));
         },
         end: () => undefined,
+        flush: () => undefined,
       };
   }
 }
@@ -75,7 +82,7 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
   let status = 0;
   for (const file of o.files) {
     const name = escapeControls(file);
-    const p = dumpPrinter(o, po, (t) => io.stdout(t));
+    const p = dumpPrinter(o, po, (t) => io.stdout(t), undefined, io.stdoutBytes?.bind(io));
     let seen = 0;
     let problem: DecodeError | undefined;
     try {
@@ -89,6 +96,8 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
         p.push(dumpView(m, po.platform));
       }
     } catch (e) {
+      // what was printed before the failure comes before the complaint
+      p.flush();
       io.stderr(`setkey: ${name}: ${errnoText(e)}\n`);
       return 1;
     }

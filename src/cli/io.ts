@@ -40,6 +40,12 @@ export class InputTooLarge extends Error {
 
 export interface Io {
   stdout(s: string): void;
+  /**
+   * bytes for stdout, in order with stdout(): written (or copied) before it
+   * returns, so the caller may reuse them. Without it, printers that make
+   * bytes hand them to stdout() as latin1 text.
+   */
+  stdoutBytes?(b: Uint8Array): void;
   stderr(s: string): void;
   /** a whole file (tests' in-memory files); setkey itself reads through `open` when there is one */
   readFile(path: string): Promise<Uint8Array>;
@@ -86,6 +92,12 @@ class OutBuffer {
     this.size += s.length;
     if (this.size > 1 << 16) this.flush();
   }
+  /** Bytes made by a printer (JSON) go out as they are, after the text before them: no join, no encoding. */
+  writeBytes(b: Uint8Array): void {
+    this.flush();
+    this.before?.();
+    writeAllSync(this.fd, b);
+  }
   flush(): void {
     if (this.parts.length === 0) return;
     this.before?.();
@@ -104,7 +116,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * stream does with a pipe. A reader that went away ends setkey quietly (141,
  * as SIGPIPE would).
  */
-function writeAllSync(fd: number, b: Buffer): void {
+function writeAllSync(fd: number, b: Uint8Array): void {
   for (let off = 0; off < b.length; ) {
     try {
       off += writeSync(fd, b, off, b.length - off);
@@ -139,6 +151,7 @@ export function processIo(): Io & { flush(): void } {
       return stop.signal;
     },
     stdout: (s) => out.write(s),
+    stdoutBytes: (b) => out.writeBytes(b),
     stderr: (s) => {
       out.flush();
       err.write(s);
