@@ -113,10 +113,17 @@ export function readPcapRecord(w: Window, f: PcapFormat, number: number, maxReco
 /** The record with its timestamp kept and new bytes: captured and original length both the new length. */
 export function encodePcapRecord(r: PacketRecord, littleEndian: boolean, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(PCAP_RECORD_HEADER_SIZE + data.length);
+  out.set(pcapRecordHeader(r, littleEndian, data.length));
+  out.set(data, PCAP_RECORD_HEADER_SIZE);
+  return out;
+}
+
+/** The 16-byte record header alone (a writer then writes the data after it, without joining the two). */
+export function pcapRecordHeader(r: PacketRecord, littleEndian: boolean, length: number): Uint8Array {
+  const out = new Uint8Array(PCAP_RECORD_HEADER_SIZE);
   out.set(r.raw.subarray(0, 8));
   const dv = new DataView(out.buffer);
-  dv.setUint32(8, data.length, littleEndian);
-  dv.setUint32(12, data.length, littleEndian);
-  out.set(data, PCAP_RECORD_HEADER_SIZE);
+  dv.setUint32(8, length, littleEndian);
+  dv.setUint32(12, length, littleEndian);
   return out;
 }

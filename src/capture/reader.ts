@@ -5,7 +5,7 @@
  * passes through in the memory of its largest record.
  */
 import { CaptureError } from './errors.js';
-import { decodePcapHeader, encodePcapHeader, encodePcapRecord, PCAP_HEADER_SIZE, pcapMagic, readPcapRecord } from './pcap.js';
+import { decodePcapHeader, encodePcapHeader, pcapRecordHeader, PCAP_HEADER_SIZE, pcapMagic, readPcapRecord } from './pcap.js';
 import { encodePacketBlock, readPcapngBlock, shbByteOrder, type Section } from './pcapng.js';
 import { DEFAULT_MAX_RECORD, type CaptureFormat, type CaptureReader, type CaptureRecord, type PacketRecord, type ReaderOptions } from './records.js';
 import { bytesSource, CHUNK, fdSource, Window, type ByteSource } from './window.js';
@@ -94,7 +94,10 @@ export function captureWriter(format: CaptureFormat, write: (b: Uint8Array) => v
       if ((layout.kind === 'pcap') !== (format.kind === 'pcap')) {
         throw new CaptureError('cannot-write', record.number, record.offset, `a ${layout.kind} record cannot be written to a ${format.kind} file`);
       }
-      write(layout.kind === 'pcap' ? encodePcapRecord(record, layout.littleEndian, data) : encodePacketBlock(record, data));
+      if (layout.kind !== 'pcap') return write(encodePacketBlock(record, data));
+      // header and data as two writes: no per-packet join
+      write(pcapRecordHeader(record, layout.littleEndian, data.length));
+      write(data);
     },
   };
 }

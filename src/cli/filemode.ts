@@ -13,6 +13,9 @@ import { SpillLines } from './spill-lines.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { JsonDumpWriter, type Json } from '../format/json.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
+import { entryCommand } from '../format/state-script.js';
+import { ESP_SA_HEADER, espSaLine } from '../format/wireshark.js';
+import { MsgType } from '../pfkey/constants.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
@@ -56,6 +59,23 @@ export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) =>
       const bytes = outBytes ?? ((b: Uint8Array) => out(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')));
       const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, bytes, extras);
       return { push: (v) => w.push(v), end: () => w.end(), flush: () => w.flush() };
+    }
+    case 'wireshark': {
+      // the SAD as Wireshark's esp_sa file (policies have no place there)
+      let head = false;
+      const header = (): void => {
+        if (!head) out(ESP_SA_HEADER);
+        head = true;
+      };
+      return {
+        push: (v) => {
+          header();
+          const c = v.header.type === MsgType.DUMP ? entryCommand(v, po.platform) : undefined;
+          if (c && typeof c !== 'string' && (c.kind === 'add' || c.kind === 'getspi')) out(espSaLine(c.sa));
+        },
+        end: header,
+        flush: () => undefined,
+      };
     }
     default:
       return {
