@@ -5,7 +5,7 @@
  * would have it (src/capture/rebuild.ts); everything else copied unchanged.
  * A packet that fails any check is copied as it was and counted.
  */
-import { captureWriter, dissect, openCapture, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord } from '../capture/index.js';
+import { captureWriter, dissect, openCapture, type CaptureReader, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord } from '../capture/index.js';
 import { espSeq, inflateIpcomp, ipcompHeader } from '../esp/index.js';
 import { Mode, SaFlag } from '../model/tables.js';
 import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure } from './report.js';
@@ -28,7 +28,11 @@ interface Context {
 /** Decrypt the capture on `fd`, writing the result through `write`; the report says what happened. Throws CaptureError for a bad capture. */
 export function decryptCapture(fd: number, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
   // each record is done with before the next is read: its bytes need no copy
-  const reader = openCapture(fd, { borrow: true });
+  return decryptRecords(openCapture(fd, { borrow: true }), table, write, onPacket);
+}
+
+/** The same over any reader (a capture in memory, say). */
+export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
   const writer = captureWriter(reader.format, write);
   const ctx: Context = { table, transforms: new Transforms(), report: newReport() };
   const natTPorts = table.nattPorts;
