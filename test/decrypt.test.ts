@@ -216,3 +216,23 @@ test('--decrypt: Blowfish and CAST, which Node keeps in OpenSSL’s legacy provi
   const got = parsePcap(readFileSync(join(dir, 'bf-out.pcap'))).records;
   for (const g of got) assert.deepEqual(Buffer.from(g.data), Buffer.from(ether(0x0800, ipv4(17, inner, V4))));
 });
+
+test('--decrypt without -f: the SAs of the backend (a store), read with their keys', () => {
+  const store = join(dir, 'store2');
+  writeFileSync(join(dir, 'store2.conf'), `add 10.0.0.1 10.0.0.2 esp 0x1001 -m transport -E aes-cbc 0x${K.cbc} -A hmac-sha1 0x${K.sha1};\n`);
+  const a = spawnSync(process.execPath, [SETKEY, '--store', store, '-f', join(dir, 'store2.conf')], { encoding: 'utf8' });
+  assert.equal(a.status, 0, a.stderr);
+  const fs = frames().slice(0, 3);
+  writeFileSync(join(dir, 'st.pcap'), pcapFile(true, false, 1, fs.map((f) => ({ data: f.sent }))));
+  const r = decrypt(['--decrypt', 'st.pcap', '--store', store, '-o', 'st-out.pcap']);
+  assert.equal(r.status, 0, r.stderr);
+  const got = parsePcap(readFileSync(join(dir, 'st-out.pcap'))).records;
+  fs.forEach((f, i) => assert.deepEqual(Buffer.from(got[i]!.data), Buffer.from(f.want!)));
+  // a store that does not exist is not created by reading it: nothing to open with
+  const none = decrypt(['--decrypt', 'st.pcap', '--store', join(dir, 'no-store'), '-o', 'none.pcap']);
+  // no packet of a known SA failed (there is none): 0, with the warning and the unknown SPIs said
+  assert.equal(none.status, 0, none.stderr);
+  assert.match(none.stderr, /holds no ESP, AH or IPComp SA/);
+  assert.match(none.stderr, /unknown SPI: esp 10\.0\.0\.1->10\.0\.0\.2 spi 0x00001001: 3 packets/);
+  assert.ok(!existsSync(join(dir, 'no-store')));
+});
