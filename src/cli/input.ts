@@ -24,7 +24,7 @@ export function errnoText(e: unknown): string {
 }
 
 /** The bytes of a file ('-': stdin, unless told otherwise), a chunk at a time, refusing more than MAX_INPUT (a regular file before it is read). */
-export async function* inputChunks(io: Io, path: string, dashIsStdin = true): AsyncGenerator<Uint8Array | string> {
+export async function* inputChunks(io: Io, path: string, dashIsStdin = true, reuse = false): AsyncGenerator<Uint8Array | string> {
   let total = 0;
   const count = (n: number): void => {
     if ((total += n) > MAX_INPUT) throw new InputTooLarge();
@@ -50,7 +50,7 @@ export async function* inputChunks(io: Io, path: string, dashIsStdin = true): As
     f.close();
     throw new InputTooLarge();
   }
-  for await (const c of f.chunks()) {
+  for await (const c of f.chunks(reuse)) {
     count(c.length);
     yield c;
   }
@@ -72,7 +72,8 @@ export async function* messageStream(io: Io, path: string): AsyncGenerator<Uint8
   let pending = new Uint8Array(0);
   let base = 0;
   // file mode names files only: '-' is a file called '-', as in the reference
-  for await (const c of inputChunks(io, path, false)) {
+  // one read buffer: every message is used before the next chunk is read, and a partial one is copied (below)
+  for await (const c of inputChunks(io, path, false, true)) {
     const b = typeof c === 'string' ? Buffer.from(c, 'latin1') : c;
     const buf = pending.length ? concat(pending, b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     let off = 0;

@@ -58,7 +58,7 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
   const fmt = o.format ?? 'setkey';
   const extra = new Map<DumpView, { readonly [key: string]: Json }>();
   // each printer's code is loaded by the format that needs it (startup time of a one-shot tool)
-  const printer = fmt === 'setkey' ? undefined : (await import('./filemode.js')).dumpPrinter(o, po, write, (v) => extra.get(v));
+  const printer = fmt === 'setkey' ? undefined : (await import('./filemode.js')).dumpPrinter(o, po, write, (v) => extra.get(v), io.stdoutBytes?.bind(io));
   const text = textStream(po, write);
   const push = (m: Uint8Array, e?: { readonly [key: string]: Json }): void => {
     if (!printer) return text(m);
