@@ -236,3 +236,18 @@ test('--decrypt without -f: the SAs of the backend (a store), read with their ke
   assert.match(none.stderr, /unknown SPI: esp 10\.0\.0\.1->10\.0\.0\.2 spi 0x00001001: 3 packets/);
   assert.ok(!existsSync(join(dir, 'no-store')));
 });
+
+test('--decrypt: IP fragments are copied as they were and counted (reassembly is not done)', () => {
+  const f = frames()[0]!.sent;
+  const ip = f.subarray(14);
+  // the first half of the ESP packet as a first fragment (MF set), then the rest
+  const firstPart = ipv4(50, ip.subarray(20, 20 + 48), { ...V4, more: true });
+  const rest = ipv4(50, ip.subarray(20 + 48), { ...V4, fragOffset: 48 });
+  writeFileSync(join(dir, 'frag.pcap'), pcapFile(true, false, 1, [{ data: ether(0x0800, firstPart) }, { data: ether(0x0800, rest) }]));
+  const r = decrypt(['--decrypt', 'frag.pcap', '-f', 'sad.conf', '-o', 'frag-out.pcap']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /2 packets read, 0 IPsec, 0 opened/);
+  assert.match(r.stderr, /2 IP fragments copied as they were/);
+  const got = parsePcap(readFileSync(join(dir, 'frag-out.pcap'))).records;
+  assert.deepEqual(Buffer.from(got[0]!.data), Buffer.from(ether(0x0800, firstPart)));
+});

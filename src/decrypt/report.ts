@@ -48,7 +48,7 @@ export interface DecryptReport {
   opened: number;
   /** IPsec packets of no SA the SAD holds */
   unknown: number;
-  /** IPsec fragments: the receiver reassembles before it opens; so must a capture tool */
+  /** IP fragments: a receiver reassembles before it opens IPsec; --decrypt copies them as they are */
   fragments: number;
   readonly sas: Map<DecryptSa, SaReport>;
   readonly unknownSpis: Map<string, UnknownSpi>;
@@ -112,7 +112,7 @@ function saLine(s: SaReport): string {
 export function reportText(r: DecryptReport, where: string): string {
   let s = `setkey: --decrypt: ${plural(r.packets, 'packet')} read, ${r.ipsec} IPsec, ${r.opened} opened; written to ${where}\n`;
   for (const sa of r.sas.values()) s += saLine(sa);
-  if (r.fragments) s += `  ${plural(r.fragments, 'IPsec fragment')} copied as they were (not reassembled)\n`;
+  if (r.fragments) s += `  ${plural(r.fragments, 'IP fragment')} copied as they were (IPsec in fragments opens only after reassembly, which --decrypt does not do)\n`;
   for (const u of r.unknownSpis.values()) s += `  unknown SPI: ${u.proto} ${u.src}->${u.dst} spi ${spiText(u.spi)}: ${plural(u.packets, 'packet')}\n`;
   return s;
 }
