@@ -43,8 +43,14 @@ const FORMAT_TEXT = JSON.stringify({ format: 'setkey-store', version: STORE_VERS
  * empty store is not rewritten at once: its journal is all live.
  */
 const COMPACT_BYTES = 8 << 20;
-/** A transaction's changes past about this much memory (by a rough count) are put aside in sorted runs (run.ts). */
-const SPILL_BYTES = 8 << 20;
+/**
+ * A transaction's changes past about this much memory (by a rough count) are
+ * put aside in sorted runs (run.ts). The changes held live long enough to be
+ * promoted, and promoted garbage waits for a full collection: 4 MiB rather
+ * than 8 kept applying 1M SAs + 1M policies under 300 MiB (307.7 -> 293.6
+ * MiB peak, no slower).
+ */
+const SPILL_BYTES = 4 << 20;
 /** no store file is larger (a table of this size would not fit in memory anyway) */
 const MAX_FILE = 2 ** 40;
 
