@@ -22,7 +22,7 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const INT_MAX = 2147483647;
 
 /** Civil date of a day count since 1970-01-01 (H. Hinnant's days_from_civil inverse), exact for |days| < 2^53/400. */
-function civil(days: number): [number, number, number] {
+export function civil(days: number): [number, number, number] {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;

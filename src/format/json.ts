@@ -21,6 +21,7 @@ import { AF, af6, MsgType, msgTypeTable, Size } from '../pfkey/constants.js';
 import { DecodeError, readExt, type ExtSpan } from '../pfkey/decode.js';
 import type { DumpView } from '../pfkey/dump-view.js';
 import type { ExtAddress, ExtOf, IpsecRequestWire, SadbHeader, SockAddr } from '../pfkey/types.js';
+import { civil } from './ctime.js';
 import { sockAddress, type DumpOptions } from './dump-common.js';
 import { decodeErrorText } from './errors.js';
 import { JsonBytes } from './json-bytes.js';
@@ -226,17 +227,9 @@ let isoPrev: [number, string] = [NaN, ''];
 let isoDay = NaN;
 let isoDate = '';
 
-/** YYYY-MM-DD of a day since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's civil_from_days). */
+/** YYYY-MM-DD of a day since 1970-01-01 in the proleptic Gregorian calendar. */
 function civilDate(days: number): string {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const [y, m, d] = civil(days);
   return `${String(y).padStart(4, '0')}-${TWO[m]}-${TWO[d]}`;
 }
 
