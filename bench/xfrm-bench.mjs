@@ -56,23 +56,35 @@ const batchFile = join(dir, 'big.batch');
 writeFileSync(confFile, conf.join('\n') + '\n');
 writeFileSync(batchFile, batch.join('\n') + '\n');
 
-/** One run in a fresh namespace: wall seconds of the install alone, peak RSS (KiB), and the counts installed. */
-function once(cmd) {
+/** `echo NAME <ns>` of one command's wall time, its output thrown away. */
+const timed = (name, cmd) => `A=$(date +%s%N); ${cmd} >/dev/null || exit 1; B=$(date +%s%N); echo ${name} $((B - A));`;
+
+/**
+ * One run in a fresh namespace: wall seconds of the install alone, peak RSS
+ * (KiB), the counts installed; with `dumps`, then the tables dumped by setkey
+ * and by ip, alternating (the same entries for both).
+ */
+function once(cmd, dumps = false) {
   const err = join(dir, 'err');
-  const script = `T0=$(date +%s%N); /usr/bin/time -f 'RSS %M' ${cmd} >/dev/null 2>${err} || { cat ${err} >&2; exit 1; }; T1=$(date +%s%N); echo NS $((T1 - T0)); grep RSS ${err}; echo STATES $(ip xfrm state | grep -c '^src'); echo POLICIES $(ip xfrm policy | grep -c '^src')`;
+  let script = `T0=$(date +%s%N); /usr/bin/time -f 'RSS %M' ${cmd} >/dev/null 2>${err} || { cat ${err} >&2; exit 1; }; T1=$(date +%s%N); echo NS $((T1 - T0)); grep RSS ${err}; echo STATES $(ip xfrm state | grep -c '^src'); echo POLICIES $(ip xfrm policy | grep -c '^src');`;
+  if (dumps) script += timed('DOURS', `${setkey} --backend=xfrm -D`) + timed('DIP', 'ip xfrm state') + timed('POURS', `${setkey} --backend=xfrm -DP`) + timed('PIP', 'ip xfrm policy');
   const r = spawnSync('unshare', ['-n', 'sh', '-c', script], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
   const num = (k) => Number(new RegExp(`${k} (\\d+)`).exec(r.stdout)?.[1]);
-  return { wall: num('NS') / 1e9, rss: num('RSS'), states: num('STATES'), policies: num('POLICIES') };
+  const dump = dumps ? { sa: [num('DOURS') / 1e9, num('DIP') / 1e9], sp: [num('POURS') / 1e9, num('PIP') / 1e9] } : undefined;
+  return { wall: num('NS') / 1e9, rss: num('RSS'), states: num('STATES'), policies: num('POLICIES'), dump };
 }
 
-function series(cmd) {
-  const xs = Array.from({ length: runs }, () => once(cmd));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function series(cmd, dumps = false) {
+  const xs = Array.from({ length: runs }, () => once(cmd, dumps));
   const walls = xs.map((x) => x.wall).sort((a, b) => a - b);
-  return { median: walls[Math.floor(walls.length / 2)], min: walls[0], rss: Math.max(...xs.map((x) => x.rss)), states: xs[0].states, policies: xs[0].policies };
+  const d = dumps ? { sa: [0, 1].map((i) => median(xs.map((x) => x.dump.sa[i]))), sp: [0, 1].map((i) => median(xs.map((x) => x.dump.sp[i]))) } : undefined;
+  return { median: walls[Math.floor(walls.length / 2)], min: walls[0], rss: Math.max(...xs.map((x) => x.rss)), states: xs[0].states, policies: xs[0].policies, dump: d };
 }
 
-const ours = series(`${setkey} --backend=xfrm -f ${confFile}`);
+const ours = series(`${setkey} --backend=xfrm -f ${confFile}`, true);
 const ip = series(`ip -batch ${batchFile}`);
 const what = withSas ? `${n} SAs + ${n} policies` : `${n} policies (this kernel has no ESP: SAs left out; run it in the VM for both)`;
 console.log(`xfrm install: ${what}, ${runs} runs each, fresh network namespace per run (wall: the install command alone)`);
@@ -83,6 +95,9 @@ for (const [name, s] of [
   console.log(`  ${name.padEnd(26)} wall median ${s.median.toFixed(3)} s, min ${s.min.toFixed(3)} s, peak RSS ${(s.rss / 1024).toFixed(1)} MiB, installed ${s.states} SAs / ${s.policies} policies`);
 }
 console.log(`  ratio setkey / ip -batch: ${(ours.median / ip.median).toFixed(2)}`);
+const [dSa, dSp] = [ours.dump.sa, ours.dump.sp];
+if (withSas) console.log(`xfrm dump of ${n} SAs: setkey -D ${dSa[0].toFixed(3)} s, ip xfrm state ${dSa[1].toFixed(3)} s (output to /dev/null; medians): ratio ${(dSa[0] / dSa[1]).toFixed(2)}`);
+console.log(`xfrm dump of ${n} policies: setkey -DP ${dSp[0].toFixed(3)} s, ip xfrm policy ${dSp[1].toFixed(3)} s: ratio ${(dSp[0] / dSp[1]).toFixed(2)}`);
 rmSync(dir, { recursive: true, force: true });
 if (ours.policies !== n || ip.policies !== n || (withSas && (ours.states !== n || ip.states !== n))) {
   console.log('  counts differ from what was asked: see above');
