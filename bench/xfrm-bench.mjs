@@ -30,22 +30,23 @@ const probe = spawnSync('unshare', ['-n', 'sh', '-c', "ip xfrm state add src 10.
 const withSas = probe.status === 0;
 
 const hex = (i, bytes) => (i.toString(16).padStart(8, '0') + '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff').slice(0, bytes * 2);
-const ip4 = (a, i) => `${a}.${(i >> 8) & 255}.${i & 255}`;
+// 24 bits of the index in the address: distinct entries past 65,536
+const ip4 = (a, i) => `${a}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
 const conf = [];
 const batch = [];
 for (let i = 0; i < n; i++) {
   const spi = 0x1000 + i;
-  const src = ip4('10.1', i);
-  const dst = ip4('10.2', i);
+  const src = ip4('10', i);
+  const dst = ip4('11', i);
   const ek = hex(i, 16);
   const ak = hex(i, 32);
   if (withSas) {
     conf.push(`add ${src} ${dst} esp 0x${spi.toString(16)} -m transport -E aes-cbc 0x${ek} -A hmac-sha256 0x${ak};`);
     batch.push(`xfrm state add src ${src} dst ${dst} proto esp spi 0x${spi.toString(16)} reqid 0 mode transport enc 'cbc(aes)' 0x${ek} auth-trunc 'hmac(sha256)' 0x${ak} 96`);
   }
-  const s = `${ip4('10.3', i)}.0/24`.replace(/^(\d+\.\d+\.\d+\.\d+)\.0\/24$/, '$1/32');
-  const d = `${ip4('10.4', i)}.0/24`.replace(/^(\d+\.\d+\.\d+\.\d+)\.0\/24$/, '$1/32');
+  const s = `${ip4('12', i)}/32`;
+  const d = `${ip4('13', i)}/32`;
   conf.push(`spdadd ${s} ${d} any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;`);
   batch.push(`xfrm policy add src ${s} dst ${d} dir out priority 2147483648 tmpl src 192.0.2.1 dst 192.0.2.2 proto esp reqid 0 mode tunnel`);
 }
