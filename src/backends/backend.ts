@@ -48,7 +48,7 @@ export interface RunOptions {
    * printed in the memory of one entry. Backends that cannot stream keep
    * them in the outcome as usual.
    */
-  readonly onDumped?: (msg: Uint8Array, cmd: Command) => void;
+  readonly onDumped?: (msg: Uint8Array, cmd: Command, extras?: { readonly [key: string]: Json }) => void;
 }
 
 /** What a backend cannot do: the conformance suite skips with this reason. */

@@ -74,8 +74,8 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
     [out] = await backend.run([cmd], {
       atomic: false,
       pid: io.pid,
-      onDumped: (m) => {
-        push(m);
+      onDumped: (m, _c, e) => {
+        push(m, e);
         progress?.step();
       },
     });
