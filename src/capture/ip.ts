@@ -8,7 +8,6 @@
 import { formatIpv6 } from '../model/address.js';
 import { locateIp, type IpVersion } from './linktypes.js';
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export type IpsecProtocol = 'esp' | 'ah' | 'ipcomp';
 
@@ -139,24 +138,36 @@ function ipv6Headers(b: Uint8Array, ip: number): Walked | IpsecNotFound {
 }
 
 /**
- * The addresses as views of the frame (the caller keeps the frame), their text
- * made only when asked: most packets are matched by bytes and never named.
+ * A dissection: the addresses are views of the frame (the caller keeps the
+ * frame), their text made only when asked (most packets are matched by bytes
+ * and never named); one class, so the texts' getters cost no closure a packet.
  */
-function addresses(b: Uint8Array, version: IpVersion, ip: number): Pick<IpsecFound, 'src' | 'dst' | 'srcText' | 'dstText'> {
-  const src = b.subarray(version === 4 ? ip + 12 : ip + 8, version === 4 ? ip + 16 : ip + 24);
-  const dst = b.subarray(version === 4 ? ip + 16 : ip + 24, version === 4 ? ip + 20 : ip + 40);
-  const text = (a: Uint8Array): string => (version === 4 ? a.join('.') : formatIpv6(a));
-  return {
-    src,
-    dst,
-    get srcText() {
-      return text(src);
-    },
-    get dstText() {
-      return text(dst);
-    },
-  };
+class Found implements IpsecFound {
+  readonly ok = true as const;
+  spi = 0;
+  udp?: UdpEncap;
+  ahNextHeader?: number;
+  ahLength?: number;
+  constructor(
+    readonly version: IpVersion,
+    readonly ipOffset: number,
+    readonly ipEnd: number,
+    readonly src: Uint8Array,
+    readonly dst: Uint8Array,
+    readonly protocol: IpsecProtocol,
+    readonly offset: number,
+    readonly end: number,
+    readonly nextHeaderOffset: number,
+  ) {}
+  get srcText(): string {
+    return addressText(this.src);
+  }
+  get dstText(): string {
+    return addressText(this.dst);
+  }
 }
+
+const addressText = (a: Uint8Array): string => (a.length === 4 ? a.join('.') : formatIpv6(a));
 
 function classify(b: Uint8Array, version: IpVersion, ip: number, w: Walked, options: DissectOptions): IpsecFound | IpsecNotFound {
   const cut = w.ipEnd > b.length;
@@ -179,16 +190,10 @@ function classify(b: Uint8Array, version: IpVersion, ip: number, w: Walked, opti
   if (protocol === undefined) return notFound('not-ipsec', `protocol ${w.next}`);
   const min = protocol === 'esp' ? 8 : protocol === 'ah' ? 12 : 4;
   if (end - at < min || cut) return short(protocol.toUpperCase(), min);
-  // one object, no spreads: a spread would copy (and so format) the address texts
-  const found = addresses(b, version, ip) as Mutable<IpsecFound>;
-  found.ok = true;
-  found.version = version;
-  found.ipOffset = ip;
-  found.ipEnd = w.ipEnd;
-  found.protocol = protocol;
-  found.offset = at;
-  found.end = end;
-  found.nextHeaderOffset = w.nextHeaderOffset;
+  const srcAt = version === 4 ? ip + 12 : ip + 8;
+  const dstAt = version === 4 ? ip + 16 : ip + 24;
+  const len = version === 4 ? 4 : 16;
+  const found = new Found(version, ip, w.ipEnd, b.subarray(srcAt, srcAt + len), b.subarray(dstAt, dstAt + len), protocol, at, end, w.nextHeaderOffset);
   if (protocol === 'ipcomp') {
     found.spi = u16(b, at + 2);
     return found;

@@ -71,6 +71,8 @@ export interface CaptureWriter {
   copy(record: CaptureRecord): void;
   /** The packet record with new bytes (lengths, padding updated; timestamp, interface, options kept). */
   replace(record: PacketRecord, data: Uint8Array): void;
+  /** The same with the new bytes in two pieces (a pcap record writes them as they are, unjoined). */
+  replaceParts(record: PacketRecord, head: Uint8Array, body: Uint8Array): void;
 }
 
 /**
@@ -79,6 +81,15 @@ export interface CaptureWriter {
  * link type field); a pcapng file's headers are its SHB and IDB blocks, which
  * arrive through copy().
  */
+const EMPTY = new Uint8Array(0);
+
+function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 export function captureWriter(format: CaptureFormat, write: (b: Uint8Array) => void): CaptureWriter {
   if (format.kind === 'pcap') write(encodePcapHeader(format));
   return {
@@ -86,18 +97,23 @@ export function captureWriter(format: CaptureFormat, write: (b: Uint8Array) => v
       write(record.raw);
     },
     replace(record, data) {
+      this.replaceParts(record, data, EMPTY);
+    },
+    replaceParts(record, head, body) {
+      const length = head.length + body.length;
       // a longer record than the snapshot length would be cut by readers (libpcap discards the excess)
-      if (record.snaplen > 0 && data.length > record.snaplen) {
-        throw new CaptureError('cannot-write', record.number, record.offset, `new packet of ${data.length} bytes exceeds the snapshot length ${record.snaplen}`);
+      if (record.snaplen > 0 && length > record.snaplen) {
+        throw new CaptureError('cannot-write', record.number, record.offset, `new packet of ${length} bytes exceeds the snapshot length ${record.snaplen}`);
       }
       const layout = record.layout;
       if ((layout.kind === 'pcap') !== (format.kind === 'pcap')) {
         throw new CaptureError('cannot-write', record.number, record.offset, `a ${layout.kind} record cannot be written to a ${format.kind} file`);
       }
-      if (layout.kind !== 'pcap') return write(encodePacketBlock(record, data));
-      // header and data as two writes: no per-packet join
-      write(pcapRecordHeader(record, layout.littleEndian, data.length));
-      write(data);
+      if (layout.kind !== 'pcap') return write(encodePacketBlock(record, body.length ? joined(head, body) : head));
+      // header and data as separate writes: no per-packet join
+      write(pcapRecordHeader(record, layout.littleEndian, length));
+      write(head);
+      if (body.length) write(body);
     },
   };
 }

@@ -10,9 +10,26 @@ import { checksumFieldOffset, ipv4HeaderChecksum, transportChecksum } from './ch
 import type { IpsecFound } from './ip.js';
 import { linkLayer, type IpVersion, type RewriteOptions } from './linktypes.js';
 
-export interface Rebuilt {
-  readonly ok: true;
-  readonly frame: Uint8Array;
+/**
+ * The new frame as two pieces, `head` (link and IP headers, a copy) and
+ * `body` (the payload as given), so that a writer can write them one after
+ * the other without joining them; `frame` joins them when asked.
+ */
+export class Rebuilt {
+  readonly ok = true as const;
+  constructor(
+    readonly head: Uint8Array,
+    readonly body: Uint8Array,
+  ) {}
+  get length(): number {
+    return this.head.length + this.body.length;
+  }
+  get frame(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    out.set(this.head);
+    out.set(this.body, this.head.length);
+    return out;
+  }
 }
 
 export interface RebuildProblem {
@@ -36,33 +53,33 @@ const set16 = (b: Uint8Array, at: number, v: number): void => {
  */
 export function rebuildTransport(frame: Uint8Array, found: IpsecFound, payload: Uint8Array, nextHeader: number): Rebuilt | RebuildProblem {
   const headEnd = found.udp ? found.udp.offset : found.offset;
-  const out = new Uint8Array(headEnd + payload.length);
-  out.set(frame.subarray(0, headEnd));
-  out.set(payload, headEnd);
-  out[found.nextHeaderOffset] = nextHeader;
+  const head = frame.slice(0, headEnd);
+  const length = headEnd + payload.length;
+  head[found.nextHeaderOffset] = nextHeader;
   const ip = found.ipOffset;
   if (found.version === 4) {
-    const total = out.length - ip;
+    const total = length - ip;
     if (total > 0xffff) return problem('too-long', `IPv4 packet of ${total} bytes`);
-    set16(out, ip + 2, total);
-    set16(out, ip + 10, ipv4HeaderChecksum(out, ip));
+    set16(head, ip + 2, total);
+    set16(head, ip + 10, ipv4HeaderChecksum(head, ip));
   } else {
-    const plen = out.length - ip - 40;
+    const plen = length - ip - 40;
     if (plen > 0xffff) return problem('too-long', `IPv6 payload of ${plen} bytes`);
-    set16(out, ip + 4, plen);
+    set16(head, ip + 4, plen);
   }
   // RFC 3948 section 3.1.2: behind a NAT the TCP/UDP checksum was computed over
-  // addresses the packet no longer carries; the receiver recomputes it
-  if (found.udp) fixTransportChecksum(out, found, headEnd, nextHeader);
-  return { ok: true, frame: out };
+  // addresses the packet no longer carries; the receiver recomputes it (in the
+  // payload, which is the caller's to change)
+  if (found.udp) fixTransportChecksum(payload, found, nextHeader);
+  return new Rebuilt(head, payload);
 }
 
-function fixTransportChecksum(out: Uint8Array, found: IpsecFound, at: number, protocol: number): void {
+function fixTransportChecksum(seg: Uint8Array, found: IpsecFound, protocol: number): void {
   const field = checksumFieldOffset(protocol);
-  if (field === undefined || out.length - at < field + 2) return;
+  if (field === undefined || seg.length < field + 2) return;
   // RFC 768: an IPv4 UDP checksum of 0 means none was sent; the receiver checks nothing
-  if (protocol === 17 && found.version === 4 && out[at + field] === 0 && out[at + field + 1] === 0) return;
-  set16(out, at + field, transportChecksum(found.src, found.dst, protocol, out, at, out.length));
+  if (protocol === 17 && found.version === 4 && seg[field] === 0 && seg[field + 1] === 0) return;
+  set16(seg, field, transportChecksum(found.src, found.dst, protocol, seg, 0, seg.length));
 }
 
 /** AH in transport mode: the AH header removed, the next header taken from it (RFC 4302 section 2.1). */
@@ -81,15 +98,12 @@ export function rebuildTunnel(frame: Uint8Array, found: IpsecFound, linkType: nu
   const v = inner.length > 0 ? inner[0]! >> 4 : 0;
   if (v !== 4 && v !== 6) return problem('inner-not-ip', `inner packet of IP version ${v}`);
   const version = v as IpVersion;
-  const out = new Uint8Array(found.ipOffset + inner.length);
-  out.set(frame.subarray(0, found.ipOffset));
-  out.set(inner, found.ipOffset);
+  const head = frame.slice(0, found.ipOffset);
   if (version !== found.version) {
     const layer = linkLayer(linkType);
-    const header = out.subarray(0, found.ipOffset);
-    if (!layer || !layer.announce(header, version, options)) {
+    if (!layer || !layer.announce(head, version, options)) {
       return problem('link-cannot-carry', `link type ${linkType} cannot carry the inner IPv${version} packet`);
     }
   }
-  return { ok: true, frame: out };
+  return new Rebuilt(head, inner);
 }

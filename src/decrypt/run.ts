@@ -5,7 +5,7 @@
  * would have it (src/capture/rebuild.ts); everything else copied unchanged.
  * A packet that fails any check is copied as it was and counted.
  */
-import { captureWriter, dissect, openCapture, type CaptureReader, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord } from '../capture/index.js';
+import { captureWriter, dissect, openCapture, type CaptureReader, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, type Rebuilt } from '../capture/index.js';
 import { espSeq, inflateIpcomp, ipcompHeader } from '../esp/index.js';
 import { Mode, SaFlag } from '../model/tables.js';
 import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure } from './report.js';
@@ -16,7 +16,7 @@ const IPPROTO_IPIP = 4;
 const IPPROTO_IPV6 = 41;
 const IPPROTO_IPCOMP = 108;
 
-type Opened = { readonly ok: true; readonly frame: Uint8Array } | { readonly ok: false; readonly failure: Failure };
+type Opened = Rebuilt | { readonly ok: false; readonly failure: Failure };
 const failed = (failure: Failure): Opened => ({ ok: false, failure });
 
 interface Context {
@@ -43,8 +43,8 @@ export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b:
     }
     ctx.report.packets++;
     onPacket?.();
-    const frame = openRecord(ctx, r, natTPorts);
-    if (frame) writer.replace(r, frame);
+    const opened = openRecord(ctx, r, natTPorts);
+    if (opened) writer.replaceParts(r, opened.head, opened.body);
     else writer.copy(r);
   }
   for (const [sa, rep] of ctx.report.sas) {
@@ -56,7 +56,7 @@ export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b:
 }
 
 /** The record's new bytes, or undefined to copy it as it was. */
-function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Uint8Array | undefined {
+function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Rebuilt | undefined {
   const found = dissect(r.data, r.linkType, { natTPorts });
   if (!found.ok) {
     if (found.reason === 'fragment') ctx.report.fragments++;
@@ -79,14 +79,14 @@ function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number
     countFailure(rep.counts, o.failure);
     return undefined;
   }
-  if (r.snaplen > 0 && o.frame.length > r.snaplen) {
+  if (r.snaplen > 0 && o.length > r.snaplen) {
     // an inflated payload longer than the file's snapshot length: readers would cut it
     countFailure(rep.counts, 'inner');
     return undefined;
   }
   rep.counts.opened++;
   ctx.report.opened++;
-  return o.frame;
+  return o;
 }
 
 function openFound(ctx: Context, r: PacketRecord, found: IpsecFound, sa: DecryptSa, rt: SaRuntime): Opened {
@@ -152,6 +152,6 @@ function rebuild(r: PacketRecord, found: IpsecFound, mode: number, nextHeader: n
   return done(rebuildTransport(r.data, found, payload, nextHeader));
 }
 
-function done(x: { ok: true; frame: Uint8Array } | { ok: false }): Opened {
-  return x.ok ? { ok: true, frame: x.frame } : failed('inner');
+function done(x: Rebuilt | { ok: false }): Opened {
+  return x.ok ? x : failed('inner');
 }
