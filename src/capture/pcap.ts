@@ -118,12 +118,14 @@ export function encodePcapRecord(r: PacketRecord, littleEndian: boolean, data: U
   return out;
 }
 
-/** The 16-byte record header alone (a writer then writes the data after it, without joining the two). */
-export function pcapRecordHeader(r: PacketRecord, littleEndian: boolean, length: number): Uint8Array {
-  const out = new Uint8Array(PCAP_RECORD_HEADER_SIZE);
-  out.set(r.raw.subarray(0, 8));
-  const dv = new DataView(out.buffer);
-  dv.setUint32(8, length, littleEndian);
-  dv.setUint32(12, length, littleEndian);
-  return out;
+/** The 16-byte record header alone (a writer then writes the data after it, without joining the two), in `into` if given. */
+export function pcapRecordHeader(r: PacketRecord, littleEndian: boolean, length: number, into = new Uint8Array(PCAP_RECORD_HEADER_SIZE)): Uint8Array {
+  into.set(r.raw.subarray(0, 8));
+  put32(into, 8, length, littleEndian);
+  put32(into, 12, length, littleEndian);
+  return into;
+}
+
+function put32(b: Uint8Array, at: number, v: number, littleEndian: boolean): void {
+  for (let i = 0; i < 4; i++) b[at + (littleEndian ? i : 3 - i)] = (v >>> (8 * i)) & 0xff;
 }

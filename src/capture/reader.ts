@@ -5,7 +5,7 @@
  * passes through in the memory of its largest record.
  */
 import { CaptureError } from './errors.js';
-import { decodePcapHeader, encodePcapHeader, pcapRecordHeader, PCAP_HEADER_SIZE, pcapMagic, readPcapRecord } from './pcap.js';
+import { decodePcapHeader, encodePcapHeader, pcapRecordHeader, PCAP_HEADER_SIZE, PCAP_RECORD_HEADER_SIZE, pcapMagic, readPcapRecord } from './pcap.js';
 import { encodePacketBlock, readPcapngBlock, shbByteOrder, type Section } from './pcapng.js';
 import { DEFAULT_MAX_RECORD, type CaptureFormat, type CaptureReader, type CaptureRecord, type PacketRecord, type ReaderOptions } from './records.js';
 import { bytesSource, CHUNK, fdSource, Window, type ByteSource } from './window.js';
@@ -92,6 +92,7 @@ function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 export function captureWriter(format: CaptureFormat, write: (b: Uint8Array) => void): CaptureWriter {
   if (format.kind === 'pcap') write(encodePcapHeader(format));
+  const scratch = new Uint8Array(PCAP_RECORD_HEADER_SIZE);
   return {
     copy(record) {
       write(record.raw);
@@ -110,8 +111,8 @@ export function captureWriter(format: CaptureFormat, write: (b: Uint8Array) => v
         throw new CaptureError('cannot-write', record.number, record.offset, `a ${layout.kind} record cannot be written to a ${format.kind} file`);
       }
       if (layout.kind !== 'pcap') return write(encodePacketBlock(record, body.length ? joined(head, body) : head));
-      // header and data as separate writes: no per-packet join
-      write(pcapRecordHeader(record, layout.littleEndian, length));
+      // header and data as separate writes: no per-packet join (the header in a scratch buffer: write copies it)
+      write(pcapRecordHeader(record, layout.littleEndian, length, scratch));
       write(head);
       if (body.length) write(body);
     },
