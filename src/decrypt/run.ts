@@ -5,10 +5,10 @@
  * would have it (src/capture/rebuild.ts); everything else copied unchanged.
  * A packet that fails any check is copied as it was and counted.
  */
-import { captureWriter, dissect, openCapture, type CaptureReader, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, type Rebuilt } from '../capture/index.js';
-import { espSeq, inflateIpcomp, ipcompHeader } from '../esp/index.js';
+import { captureWriter, dissect, openCapture, type CaptureReader, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, Rebuilt } from '../capture/index.js';
+import { espSeq, inflateIpcomp, ipcompHeader, type OpenResult } from '../esp/index.js';
 import { Mode, SaFlag } from '../model/tables.js';
-import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure } from './report.js';
+import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure, type SaReport } from './report.js';
 import type { DecryptSa, SaTable } from './sad.js';
 import { Transforms, type SaRuntime } from './transforms.js';
 
@@ -19,7 +19,7 @@ const IPPROTO_IPCOMP = 108;
 type Opened = Rebuilt | { readonly ok: false; readonly failure: Failure };
 const failed = (failure: Failure): Opened => ({ ok: false, failure });
 
-interface Context {
+export interface Context {
   readonly table: SaTable;
   readonly transforms: Transforms;
   readonly report: DecryptReport;
@@ -55,8 +55,32 @@ export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b:
   return ctx.report;
 }
 
+/** An ESP packet ready for its decryption (here, or in a worker: parallel.ts), and what its second half needs. */
+export interface EspJob {
+  readonly kind: 'esp';
+  readonly r: PacketRecord;
+  readonly found: IpsecFound;
+  readonly sa: DecryptSa;
+  readonly rt: SaRuntime;
+  readonly rep: SaReport;
+  /** the ESP header through the ICV */
+  readonly esp: Uint8Array;
+  /** the ESN high half inferred for it */
+  readonly high: number;
+}
+
+export function isJob(x: Rebuilt | EspJob | undefined): x is EspJob {
+  return x !== undefined && !(x instanceof Rebuilt);
+}
+
 /** The record's new bytes, or undefined to copy it as it was. */
 function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Rebuilt | undefined {
+  const s = startRecord(ctx, r, natTPorts);
+  return isJob(s) ? finishEsp(ctx, s, s.rt.esp!.open(s.esp, s.high)) : s;
+}
+
+/** The first half of a record: all of it but an ESP decryption (an EspJob then). */
+export function startRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Rebuilt | EspJob | undefined {
   const found = dissect(r.data, r.linkType, { natTPorts });
   if (!found.ok) {
     if (found.reason === 'fragment') ctx.report.fragments++;
@@ -74,7 +98,43 @@ function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number
   rep.counts.packets++;
   rep.counts.bytes += found.ipEnd - found.ipOffset;
   // a packet cut by the snapshot length cannot be checked (its ICV is at the end)
-  const o: Opened = r.data.length < r.originalLength ? failed('short') : rt.unsupported ? failed('unsupported') : openFound(ctx, r, found, sa, rt);
+  if (r.data.length < r.originalLength) return conclude(ctx, rep, r, failed('short'));
+  if (rt.unsupported) return conclude(ctx, rep, r, failed('unsupported'));
+  if (found.protocol === 'esp') {
+    const esp = r.data.subarray(found.offset, found.end);
+    return { kind: 'esp', r, found, sa, rt, rep, esp, high: rt.seq.inferHigh(espSeq(esp) ?? 0) };
+  }
+  return conclude(ctx, rep, r, found.protocol === 'ah' ? openAh(r, found, sa, rt) : openIpcomp(ctx, r, found, sa));
+}
+
+/** The second half of an ESP packet, given what opening it gave. */
+export function finishEsp(ctx: Context, job: EspJob, res: OpenResult): Rebuilt | undefined {
+  const { r, found, sa, rt, rep, high } = job;
+  if (!res.ok) return conclude(ctx, rep, r, failed(res.reason));
+  if (!res.padOk) return conclude(ctx, rep, r, failed('padding'));
+  if (!old(sa)) rt.seq.record(res.seq, high);
+  let inner: { nextHeader: number; payload: Uint8Array } = res;
+  let mode = sa.sa.mode;
+  if (inner.nextHeader === IPPROTO_IPCOMP) {
+    // RFC 3173 section 5: ESP outside, IPComp inside (Linux's bundle order); the IPComp SA is counted with its ESP SA
+    const hdr = ipcompHeader(inner.payload);
+    const ipcompSa = hdr ? ctx.table.lookup('ipcomp', found.dst, hdr.cpi) : undefined;
+    const inflated = inflate(inner.payload);
+    if (!inflated) return conclude(ctx, rep, r, failed('ipcomp'));
+    inner = inflated;
+    if (ipcompSa) mode = ipcompSa.sa.mode;
+  }
+  return conclude(ctx, rep, r, rebuild(r, found, mode, inner.nextHeader, inner.payload));
+}
+
+function openIpcomp(ctx: Context, r: PacketRecord, found: IpsecFound, sa: DecryptSa): Opened {
+  const inflated = inflate(r.data.subarray(found.offset, found.end));
+  if (!inflated) return failed('ipcomp');
+  return rebuild(r, found, sa.sa.mode, inflated.nextHeader, inflated.payload);
+}
+
+/** Count what became of an SA's packet: its new bytes, or undefined (copied as it was). */
+function conclude(ctx: Context, rep: SaReport, r: PacketRecord, o: Opened): Rebuilt | undefined {
   if (!o.ok) {
     countFailure(rep.counts, o.failure);
     return undefined;
@@ -87,36 +147,6 @@ function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number
   rep.counts.opened++;
   ctx.report.opened++;
   return o;
-}
-
-function openFound(ctx: Context, r: PacketRecord, found: IpsecFound, sa: DecryptSa, rt: SaRuntime): Opened {
-  if (found.protocol === 'ah') return openAh(r, found, sa, rt);
-  let inner: { nextHeader: number; payload: Uint8Array };
-  if (found.protocol === 'esp') {
-    const esp = r.data.subarray(found.offset, found.end);
-    const low = espSeq(esp) ?? 0;
-    const high = rt.seq.inferHigh(low);
-    const res = rt.esp!.open(esp, high);
-    if (!res.ok) return failed(res.reason);
-    if (!res.padOk) return failed('padding');
-    if (!old(sa)) rt.seq.record(res.seq, high);
-    inner = res;
-  } else {
-    const inflated = inflate(r.data.subarray(found.offset, found.end));
-    if (!inflated) return failed('ipcomp');
-    inner = inflated;
-  }
-  let mode = sa.sa.mode;
-  if (found.protocol === 'esp' && inner.nextHeader === IPPROTO_IPCOMP) {
-    // RFC 3173 section 5: ESP outside, IPComp inside (Linux's bundle order); the IPComp SA is counted with its ESP SA
-    const hdr = ipcompHeader(inner.payload);
-    const ipcompSa = hdr ? ctx.table.lookup('ipcomp', found.dst, hdr.cpi) : undefined;
-    const inflated = inflate(inner.payload);
-    if (!inflated) return failed('ipcomp');
-    inner = inflated;
-    if (ipcompSa) mode = ipcompSa.sa.mode;
-  }
-  return rebuild(r, found, mode, inner.nextHeader, inner.payload);
 }
 
 /** RFC 1826/1827 transforms carry no sequence number */
