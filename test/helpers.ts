@@ -138,3 +138,16 @@ export function maskSeqPid(b: Uint8Array): string {
   c.fill(0, 8, 16);
   return Buffer.from(c).toString('hex');
 }
+
+/** The JSON printers' options the JSON tests share: a fixed clock and zone, loopback as interface 1, a few protocol names. */
+export const JSON_PROTOS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'ipv6-icmp', 135: 'mobility-header' };
+export const JSON_OPTIONS = {
+  withPorts: false,
+  all: false,
+  now: 1700000100,
+  tz: () => 0,
+  ifName: (i: number) => (i === 1 ? 'lo' : undefined),
+  protoName: (n: number) => JSON_PROTOS[n],
+  platform: 'linux' as const,
+  showKeys: false,
+};

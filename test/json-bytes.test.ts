@@ -19,18 +19,9 @@ import { JsonBytes } from '../src/format/json-bytes.js';
 import { keyOf, type Json } from '../src/format/json-sink.js';
 import { dumpJson, JsonDumpWriter, messageJson, stringifyJson, type JsonOptions, type JsonSa } from '../src/format/json.js';
 import { dumpView, type DumpView } from '../src/pfkey/dump-view.js';
-import { GOLDEN, readBin, runCli, splitWire } from './helpers.js';
+import { GOLDEN, JSON_OPTIONS, readBin, runCli, splitWire } from './helpers.js';
 
-const O: JsonOptions = {
-  withPorts: false,
-  all: false,
-  now: 1700000100,
-  tz: () => 0,
-  ifName: (i) => (i === 1 ? 'lo' : undefined),
-  protoName: (n) => ({ 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'ipv6-icmp' })[n],
-  platform: 'linux',
-  showKeys: false,
-};
+const O: JsonOptions = JSON_OPTIONS;
 
 /** What JsonBytes writes for one value, as bytes; small chunks, so that several are sent. */
 function bytesOf(write: (w: JsonBytes) => void, chunk = 16): Buffer {

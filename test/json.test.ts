@@ -15,19 +15,9 @@ import { strTime } from '../src/format/ctime.js';
 import { dumpJson, JsonDumpWriter, messageJson, stringifyJson, type Json, type JsonEntry, type JsonOptions, type JsonPolicy, type JsonSa } from '../src/format/json.js';
 import { postproc } from '../src/format/postproc.js';
 import { dumpView, type DumpView } from '../src/pfkey/dump-view.js';
-import { GOLDEN, read, readBin } from './helpers.js';
+import { GOLDEN, JSON_OPTIONS, read, readBin } from './helpers.js';
 
-const PROTOS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'ipv6-icmp', 135: 'mobility-header' };
-const O: JsonOptions = {
-  withPorts: false,
-  all: false,
-  now: 1700000100,
-  tz: () => 0,
-  ifName: (i) => (i === 1 ? 'lo' : undefined),
-  protoName: (n) => PROTOS[n],
-  platform: 'linux',
-  showKeys: false,
-};
+const O: JsonOptions = JSON_OPTIONS;
 const KEYS: JsonOptions = { ...O, showKeys: true };
 
 // ---------------------------------------------------------------- the schema, from the documentation
