@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +158,12 @@ test('--decrypt refuses what it cannot do, leaving nothing behind', () => {
   r = decrypt(['--decrypt', 'in.pcap', '-f', 'sad.conf', '-o', 'in.pcap']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /is the capture being read/);
+  // a directory as OUT: said before anything is read, no temporary file left beside it
+  mkdirSync(join(dir, 'outdir'), { recursive: true });
+  r = decrypt(['--decrypt', 'in.pcap', '-f', 'sad.conf', '-o', 'outdir']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /-o outdir is a directory/);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.setkey-')), []);
   r = decrypt(['--decrypt', 'missing.pcap', '-f', 'sad.conf', '-o', 'x.pcap']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /cannot read missing\.pcap: no such file or directory/);

@@ -20,7 +20,7 @@ import { SaTable } from '../decrypt/sad.js';
 import type { SaParams } from '../model/sa.js';
 import { SaType } from '../model/tables.js';
 import { escapeControls } from '../syntax/redact.js';
-import { describeErrno } from '../sys/errors.js';
+import { describeErrno, EnvironmentError } from '../sys/errors.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { startProgress } from './progress.js';
@@ -60,6 +60,7 @@ function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Ou
   try {
     const st = statSync(out);
     if (st.dev === input.dev && st.ino === input.ino) return `-o ${escapeControls(out)} is the capture being read`;
+    if (st.isDirectory()) return `-o ${escapeControls(out)} is a directory: name the file to write`;
   } catch {
     // no such file yet: the usual case
   }
@@ -76,7 +77,13 @@ function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Ou
     where: escapeControls(out),
     commit: () => {
       closeSync(fd);
-      renameSync(tmp, out);
+      try {
+        renameSync(tmp, out);
+      } catch (e) {
+        // nothing half-done left behind: the temporary file goes, and the message names OUT
+        unlinkSync(tmp);
+        throw new EnvironmentError(`cannot write ${escapeControls(out)}: ${errnoMessage(e)}; nothing written`);
+      }
     },
     abandon: () => {
       closeSync(fd);
