@@ -148,13 +148,23 @@ test('--decrypt refuses what it cannot do, leaving nothing behind', () => {
   assert.match(r.stderr, /^setkey: junk\.pcap: .*not a pcap or pcapng file.*; nothing written\n$/);
   assert.ok(!existsSync(join(dir, 'junk-out.pcap')));
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.setkey-')), [], 'no temporary file left');
-  // a capture cut in the middle of a record
-  const whole = pcapFile(true, false, 1, frames().slice(0, 3).map((f) => ({ data: f.sent })));
+  // a capture cut in the middle of its last record (a writer stopped mid-packet): the packets before it, said, exit 2
+  const fs3 = frames().slice(0, 3);
+  const whole = pcapFile(true, false, 1, fs3.map((f) => ({ data: f.sent })));
   writeFileSync(join(dir, 'cut.pcap'), whole.subarray(0, whole.length - 10));
   r = decrypt(['--decrypt', 'cut.pcap', '-f', 'sad.conf', '-o', 'cut-out.pcap']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /the capture is cut short: packet 3 at byte \d+: .*; the packets before it were written/);
+  const cut = parsePcap(readFileSync(join(dir, 'cut-out.pcap'))).records;
+  assert.deepEqual(cut.map((c) => Buffer.from(c.data)), fs3.slice(0, 2).map((f) => Buffer.from(f.want!)));
+  // damage that is not a cut end: an error, nothing written
+  const bad = whole.slice();
+  new DataView(bad.buffer).setUint32(24 + 8, 0x7fffffff, true);
+  writeFileSync(join(dir, 'bad-len.pcap'), bad);
+  r = decrypt(['--decrypt', 'bad-len.pcap', '-f', 'sad.conf', '-o', 'bad-len-out.pcap']);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /packet 3/);
-  assert.ok(!existsSync(join(dir, 'cut-out.pcap')));
+  assert.match(r.stderr, /packet 1 at byte 24/);
+  assert.ok(!existsSync(join(dir, 'bad-len-out.pcap')));
   r = decrypt(['--decrypt', 'in.pcap', '-f', 'sad.conf', '-o', 'in.pcap']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /is the capture being read/);

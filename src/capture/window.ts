@@ -15,15 +15,27 @@ export interface ByteSource {
 
 export const CHUNK = 1 << 20;
 
-/** Sequential reads from the descriptor's current position, so pipes work as well as files. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Sequential reads from the descriptor's current position, so pipes work as
+ * well as files. A non-blocking pipe with nothing in it yet (a shell may hand
+ * one over as stdin) is waited for, not taken for the end.
+ */
 export function fdSource(fd: number): ByteSource {
   return {
     read(into, offset, length) {
-      try {
-        return readSync(fd, into, offset, length, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? 'error';
-        throw new CaptureError('io', 0, 0, `cannot read the capture: ${code}: ${(e as Error).message}`);
+      for (;;) {
+        try {
+          return readSync(fd, into, offset, length, null);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code ?? 'error';
+          if (code === 'EAGAIN') {
+            Atomics.wait(pause, 0, 0, 5);
+            continue;
+          }
+          throw new CaptureError('io', 0, 0, `cannot read the capture: ${code}: ${(e as Error).message}`);
+        }
       }
     },
   };

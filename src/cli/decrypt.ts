@@ -157,9 +157,11 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
   const name = escapeControls(o.decrypt!);
   const table = new SaTable(sas);
   if (table.size === 0) io.stderr('setkey: --decrypt: the SAD holds no ESP, AH or IPComp SA; every packet is copied as it is\n');
+  // '-': the capture comes on standard input (tcpdump -w - | setkey --decrypt - ...); a FIFO is opened as
+  // tcpdump -r opens one, waiting for its writer
   let fd: number;
   try {
-    fd = openSync(o.decrypt!, C.O_RDONLY | C.O_NONBLOCK);
+    fd = o.decrypt === '-' ? 0 : openSync(o.decrypt!, C.O_RDONLY);
   } catch (e) {
     io.stderr(`setkey: cannot read ${name}: ${errnoMessage(e)}\n`);
     return 1;
@@ -189,6 +191,6 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
     io.stderr(o.format === 'json' ? reportJson(report, out.where) : reportText(report, out.where));
     return allOpened(report) ? 0 : 2;
   } finally {
-    closeSync(fd);
+    if (fd !== 0) closeSync(fd);
   }
 }

@@ -52,6 +52,8 @@ export interface DecryptReport {
   fragments: number;
   readonly sas: Map<DecryptSa, SaReport>;
   readonly unknownSpis: Map<string, UnknownSpi>;
+  /** the capture ended inside a record: where (the packets before it were written) */
+  cutShort?: string;
 }
 
 export function newReport(): DecryptReport {
@@ -84,8 +86,9 @@ export function countUnknown(r: DecryptReport, proto: string, src: string, dst: 
   else r.unknownSpis.set(key, { proto, src, dst, spi, packets: 1 });
 }
 
-/** Every IPsec packet of a known SA opened (exit 0), or not (exit 2). */
+/** Every IPsec packet of a known SA opened, and the capture whole (exit 0), or not (exit 2). */
 export function allOpened(r: DecryptReport): boolean {
+  if (r.cutShort !== undefined) return false;
   for (const s of r.sas.values()) if (s.counts.opened !== s.counts.packets) return false;
   return true;
 }
@@ -114,6 +117,7 @@ export function reportText(r: DecryptReport, where: string): string {
   for (const sa of r.sas.values()) s += saLine(sa);
   if (r.fragments) s += `  ${plural(r.fragments, 'IP fragment')} copied as they were (IPsec in fragments opens only after reassembly, which --decrypt does not do)\n`;
   for (const u of r.unknownSpis.values()) s += `  unknown SPI: ${u.proto} ${u.src}->${u.dst} spi ${spiText(u.spi)}: ${plural(u.packets, 'packet')}\n`;
+  if (r.cutShort !== undefined) s += `  the capture is cut short: ${r.cutShort}; the packets before it were written\n`;
   return s;
 }
 
@@ -128,6 +132,7 @@ export function reportJson(r: DecryptReport, where: string): string {
     unknown: r.unknown,
     fragments: r.fragments,
     allOpened: allOpened(r),
+    cutShort: r.cutShort ?? null,
     sas: [...r.sas.values()].map((s) => ({
       protocol: s.sa.proto,
       src: s.sa.src,

@@ -5,7 +5,7 @@
  * would have it (src/capture/rebuild.ts); everything else copied unchanged.
  * A packet that fails any check is copied as it was and counted.
  */
-import { captureWriter, dissect, openCapture, type CaptureReader, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, Rebuilt } from '../capture/index.js';
+import { CaptureError, captureWriter, dissect, openCapture, type CaptureReader, type CaptureRecord, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, Rebuilt } from '../capture/index.js';
 import { espSeq, inflateIpcomp, ipcompHeader, type OpenResult } from '../esp/index.js';
 import { Mode, SaFlag } from '../model/tables.js';
 import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure, type SaReport } from './report.js';
@@ -31,12 +31,28 @@ export function decryptCapture(fd: number, table: SaTable, write: (b: Uint8Array
   return decryptRecords(openCapture(fd, { borrow: true }), table, write, onPacket);
 }
 
+/**
+ * The next record; null at the end, and at a last record cut short (a capture
+ * whose writer was stopped mid-packet, the common damage: tcpdump and
+ * Wireshark read up to it too), which the report then names. Any other
+ * damage is an error.
+ */
+function nextRecord(reader: CaptureReader, report: DecryptReport): CaptureRecord | null {
+  try {
+    return reader.next();
+  } catch (e) {
+    if (!(e instanceof CaptureError) || e.code !== 'truncated') throw e;
+    report.cutShort = e.message;
+    return null;
+  }
+}
+
 /** The same over any reader (a capture in memory, say). */
 export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
   const writer = captureWriter(reader.format, write);
   const ctx: Context = { table, transforms: new Transforms(), report: newReport() };
   const natTPorts = table.nattPorts;
-  for (let r = reader.next(); r; r = reader.next()) {
+  for (let r = nextRecord(reader, ctx.report); r; r = nextRecord(reader, ctx.report)) {
     if (r.kind === 'block') {
       writer.copy(r);
       continue;
