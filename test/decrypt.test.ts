@@ -267,3 +267,14 @@ test('--decrypt: IP fragments are copied as they were and counted (reassembly is
   const got = parsePcap(readFileSync(join(dir, 'frag-out.pcap'))).records;
   assert.deepEqual(Buffer.from(got[0]!.data), Buffer.from(ether(0x0800, firstPart)));
 });
+
+test('--decrypt: ESN whose high half is past 0 from the first packet on (RFC 4303 A2.2: the next high half is tried)', () => {
+  const esn = sealer({ spi: 0x1004, flags: 0, esn: true, enc: { name: 'aes-cbc', key: b(K.cbc) }, auth: { name: 'hmac-sha256', key: b(K.sha256) } });
+  const fs = [5, 6, 7].map((low) => ({ sent: ether(0x0800, ipv4(50, esn.seal(17, seg(low), low, 1), V4)), want: ether(0x0800, ipv4(17, seg(low), V4)) }));
+  writeFileSync(join(dir, 'esn1.pcap'), pcapFile(true, false, 1, fs.map((f) => ({ data: f.sent }))));
+  const r = decrypt(['--decrypt', 'esn1.pcap', '-f', 'sad.conf', '-o', 'esn1-out.pcap']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /spi 0x00001004: 3 packets, .*3 opened, 0 ICV failures, 0 bad padding, 0 sequence gaps/);
+  const got = parsePcap(readFileSync(join(dir, 'esn1-out.pcap'))).records;
+  fs.forEach((f, i) => assert.deepEqual(Buffer.from(got[i]!.data), Buffer.from(f.want)));
+});

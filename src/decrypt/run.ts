@@ -92,7 +92,13 @@ export function isJob(x: Rebuilt | EspJob | undefined): x is EspJob {
 /** The record's new bytes, or undefined to copy it as it was. */
 function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Rebuilt | undefined {
   const s = startRecord(ctx, r, natTPorts);
-  return isJob(s) ? finishEsp(ctx, s, s.rt.esp!.open(s.esp, s.high)) : s;
+  if (!isJob(s)) return s;
+  const res = s.rt.esp!.open(s.esp, s.high);
+  if (res.ok || res.reason !== 'icv' || !s.sa.sa.esn) return finishEsp(ctx, s, res);
+  // RFC 4303 appendix A2.2: a failed check may mean the high half moved on (a long loss, or a capture that
+  // starts after the first 2^32 packets): the next one is tried before the packet counts as failed
+  const next = s.rt.esp!.open(s.esp, (s.high + 1) >>> 0);
+  return next.ok ? finishEsp(ctx, { ...s, high: (s.high + 1) >>> 0 }, next) : finishEsp(ctx, s, res);
 }
 
 /** The first half of a record: all of it but an ESP decryption (an EspJob then). */
