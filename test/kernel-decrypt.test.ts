@@ -176,8 +176,10 @@ function udpPayloads(file: string): Map<number, string[]> {
   return out;
 }
 
-function decrypt(capture: string, conf: string, out: string): { status: number; summary: DecryptSummary; stderr: string } {
-  const r = spawnSync(process.execPath, [SETKEY, '--decrypt', capture, '-f', conf, '-o', out, '--format=json'], { encoding: 'utf8' });
+/** --decrypt with the SAs of `conf`, or (conf undefined) with the SAs the kernel of namespace A holds, read over XFRM with their keys. */
+function decrypt(capture: string, conf: string | undefined, out: string): { status: number; summary: DecryptSummary; stderr: string } {
+  const args = [SETKEY, '--decrypt', capture, ...(conf ? ['-f', conf] : []), '-o', out, '--format=json'];
+  const r = conf ? spawnSync(process.execPath, args, { encoding: 'utf8' }) : spawnSync('ip', ['netns', 'exec', A, process.execPath, ...args], { encoding: 'utf8' });
   let summary: DecryptSummary;
   try {
     summary = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as DecryptSummary;
@@ -258,6 +260,16 @@ test('--decrypt gives back what the kernel encrypted (ESP, AH, IPComp; IPv4 and 
       for (const s of r.summary.sas) if (!s.unsupported) assert.equal(s.opened, s.packets, `${kind}: spi ${s.spi.toString(16)} all opened`);
       assert.deepEqual(r.summary.unknownSpis, [], `${kind}: every SPI known`);
     }
+
+    // the SAs the kernel holds (no -f: read over XFRM with their keys) open the capture exactly as the file's do
+    const fromKernel = decrypt(caps.eth, undefined, join(dir, 'eth-kernel.pcap'));
+    // (ChaCha20-Poly1305 has no PF_KEY number: a dump gives it without its key, and --decrypt says so)
+    const chacha = 0x10000 + (CASES.findIndex((c) => c.name.includes('chacha20')) + 1) * 16;
+    assert.match(fromKernel.summary.sas.find((a) => a.spi === chacha)?.unsupported ?? '', /cannot decrypt chacha20-poly1305: .*without its key/);
+    const counts = (x: DecryptSummary): string[] => x.sas.filter((a) => a.spi !== chacha).map((a) => `${a.protocol} ${a.spi.toString(16)} ${a.packets} ${a.opened} ${a.icvFailures} ${a.unsupported ?? ''}`).sort();
+    assert.deepEqual(counts(fromKernel.summary), counts(decrypt(caps.eth, conf, join(dir, 'eth-open2.pcap')).summary), 'the same counts per SA (ESN, 128-bit ICVs and replay windows from the XFRM facts)');
+    const [k, f] = [udpPayloads(join(dir, 'eth-kernel.pcap')), udpPayloads(join(dir, 'eth-open.pcap'))];
+    for (const [p, list] of f) if (p !== port(CASES.findIndex((c) => c.name.includes('chacha20')))) assert.deepEqual(k.get(p), list, `port ${p}: the same payloads`);
 
     // one wrong key: ICV failures for that SA only
     const wrong = 0;

@@ -13,10 +13,13 @@ import { spawnSync } from 'node:child_process';
 import { getCiphers } from 'node:crypto';
 import type { Backend } from '../backends/backend.js';
 import { CaptureError } from '../capture/errors.js';
-import { readState } from '../converge/state.js';
 import { decryptCapture } from '../decrypt/run.js';
 import { allOpened, reportJson, reportText } from '../decrypt/report.js';
 import { SaTable } from '../decrypt/sad.js';
+import { saOfDumped } from '../decrypt/backend-sas.js';
+import type { Json } from '../format/json.js';
+import type { Platform } from '../model/algorithms.js';
+import { NO_POS } from '../model/command.js';
 import type { SaParams } from '../model/sa.js';
 import { SaType } from '../model/tables.js';
 import { escapeControls } from '../syntax/redact.js';
@@ -125,7 +128,20 @@ export async function runDecrypt(io: Io, o: Options, withBackend: WithBackend): 
     return sas ? decryptWith(io, o, sas) : 1;
   }
   // no -f: the backend's SAD, read with its keys (a store that does not exist reads as empty)
-  return withBackend(async (b) => decryptWith(io, o, (await readState(b, { pid: io.pid })).sas.filter((e) => !e.larval).map((e) => e.sa)));
+  return withBackend(async (b) => decryptWith(io, o, await sasOfBackend(b, io, o)));
+}
+
+/** The SAs of a backend's dump, with what only XFRM can say (ESN, ICV lengths...) put back from its extras. */
+async function sasOfBackend(b: Backend, io: Io, o: Options): Promise<SaParams[]> {
+  const platform = o.platform ?? (b as { platform?: Platform }).platform ?? 'linux';
+  const sas: SaParams[] = [];
+  const take = (m: Uint8Array, x?: { readonly [key: string]: Json }): void => {
+    const sa = saOfDumped(m, x, platform);
+    if (sa) sas.push(sa);
+  };
+  const [out] = await b.run([{ kind: 'dump', pos: NO_POS, satype: 0 }], { atomic: false, pid: io.pid, quiet: true, onDumped: (m, _c, x) => take(m, x) });
+  for (const ex of out?.exchanges ?? []) ex.received.forEach((m, i) => take(m, ex.extras?.[i]));
+  return sas;
 }
 
 /** Ciphers Node's OpenSSL 3 has only in its legacy provider, which a process loads at its start or never. */

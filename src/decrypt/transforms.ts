@@ -5,6 +5,7 @@
  * cannot run here keeps its reason (`cannot decrypt ALG: ...`).
  */
 import { ahVerifier, espOpener, espSaOf, isUnsupported, SeqTracker, type AhVerifier, type EspOpener } from '../esp/index.js';
+import { algorithmByName } from '../model/algorithms.js';
 import type { DecryptSa } from './sad.js';
 
 export interface SaRuntime {
@@ -28,6 +29,11 @@ export class Transforms {
 function build(d: DecryptSa): SaRuntime {
   const seq = new SeqTracker({ replay: d.sa.replay, esn: d.sa.esn });
   if (d.proto === 'ipcomp') return { seq };
+  // an AEAD state read from a kernel's dump comes without its key (PF_KEY has no number for the cipher)
+  const enc = d.sa.enc;
+  if (enc && typeof enc.alg === 'string' && !enc.key && !algorithmByName('enc', enc.alg)?.noKey) {
+    return { seq, unsupported: `cannot decrypt ${enc.alg}: the backend's dump gives this SA without its key (PF_KEY has no number for the cipher); give the SA with -f FILE` };
+  }
   const e = espSaOf(d.sa);
   if (isUnsupported(e)) return { seq, unsupported: e.unsupported };
   const t = d.proto === 'esp' ? espOpener(e) : ahVerifier(e);
