@@ -271,6 +271,13 @@ test('--decrypt gives back what the kernel encrypted (ESP, AH, IPComp; IPv4 and 
     const [k, f] = [udpPayloads(join(dir, 'eth-kernel.pcap')), udpPayloads(join(dir, 'eth-open.pcap'))];
     for (const [p, list] of f) if (p !== port(CASES.findIndex((c) => c.name.includes('chacha20')))) assert.deepEqual(k.get(p), list, `port ${p}: the same payloads`);
 
+    // the kernel's SAD as Wireshark's esp_sa file: the 128-bit ICV named as such, ChaCha20 said to come without its key
+    const ws = spawnSync('ip', ['netns', 'exec', A, process.execPath, SETKEY, '-D', '--format=wireshark'], { encoding: 'utf8' });
+    assert.equal(ws.status, 0, ws.stderr);
+    const sha128 = 0x10000 + (CASES.findIndex((c) => c.name.includes('hmac-sha256-128')) + 1) * 16;
+    assert.match(ws.stdout, new RegExp(`"0x${sha128.toString(16).padStart(8, '0')}","AES-CBC \\[RFC3602\\]","0x[0-9a-f]{64}","HMAC-SHA-256-128 \\[RFC4868\\]","0x[0-9a-f]{64}"`));
+    assert.match(ws.stdout, new RegExp(`# esp 10\\.1\\.0\\.1->10\\.1\\.0\\.2 spi 0x${chacha.toString(16).padStart(8, '0')}: the dump gives this SA without its chacha20-poly1305 key`));
+
     // one wrong key: ICV failures for that SA only
     const wrong = 0;
     const bad = join(dir, 'bad.conf');

@@ -13,9 +13,9 @@ import { SpillLines } from './spill-lines.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { JsonDumpWriter, type Json } from '../format/json.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
-import { entryCommand } from '../format/state-script.js';
 import { ESP_SA_HEADER, espSaLine } from '../format/wireshark.js';
 import { MsgType } from '../pfkey/constants.js';
+import { saOfDumped } from '../decrypt/backend-sas.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
@@ -70,8 +70,9 @@ export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) =>
       return {
         push: (v) => {
           header();
-          const c = v.header.type === MsgType.DUMP ? entryCommand(v, po.platform) : undefined;
-          if (c && typeof c !== 'string' && (c.kind === 'add' || c.kind === 'getspi')) out(espSaLine(c.sa));
+          // with what only XFRM says (ICV lengths, AEAD ciphers PF_KEY cannot number) put back from the backend's extras
+          const sa = v.header.type === MsgType.DUMP ? saOfDumped(v.ix.bytes, extras?.(v), po.platform) : undefined;
+          if (sa) out(espSaLine(sa));
         },
         end: header,
         flush: () => undefined,

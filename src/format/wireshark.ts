@@ -75,6 +75,7 @@ export function espSaLine(sa: SaParams): string {
   const enc = algOf('enc', sa.enc?.alg);
   const auth = algOf('auth', sa.auth?.alg);
   if (typeof enc === 'string' || !ENCRYPTION.has(enc.name)) return `# ${who}: Wireshark cannot decrypt ${typeof enc === 'string' ? enc : enc.name}\n`;
+  if (!enc.noKey && !sa.enc?.key) return `# ${who}: the dump gives this SA without its ${enc.name} key\n`;
   const authWord = enc.aead ? 'NULL' : typeof auth === 'string' ? undefined : authText(auth);
   if (authWord === undefined) return `# ${who}: Wireshark knows no ICV of ${typeof auth === 'string' ? auth : auth.name}\n`;
   const fields = [
