@@ -57,12 +57,19 @@ Options:
                                   default $XDG_STATE_HOME/setkey/store); not with
                                   --backend=xfrm|pfkey; reading never creates it
   --platform=linux|freebsd|xnu    PF_KEY layout and numbers for -H (default linux)
-  --format=setkey|script|json     dump format (script: re-readable statements)
+  --format=setkey|script|json|wireshark
+                                  dump format (script: re-readable statements;
+                                  wireshark: the SAs as Wireshark's esp_sa file)
   --show-keys                     include keys in JSON output and in plans
   --diff -f FILE                  the plan from the backend's tables to what FILE
                                   declares (exit 0 same, 2 different, 1 errors)
   --sync -f FILE                  carry it out, never leaving a kept policy out
   --scope=all|declared            the whole tables, or only the pairs FILE names
+  --decrypt CAPTURE [-o OUT]      open the ESP/AH/IPComp packets of a pcap or
+                                  pcapng capture ('-': stdin) with the SAs of the
+                                  -f FILEs, else of the backend; the opened
+                                  capture to OUT (or stdout), a summary per SA on
+                                  stderr (exit 0 all opened, 2 some not, 1 errors)
 
 Differences from ipsec-tools 0.8.2 (on purpose):
   * the whole input is parsed and checked, its host names resolved, before
