@@ -13,7 +13,8 @@ export interface ByteSource {
   read(into: Uint8Array, offset: number, length: number): number;
 }
 
-export const CHUNK = 1 << 20;
+/** bytes read at a time: 4 MiB rather than 1 took --decrypt of 1M packets from 8.4 to 6.8 s (fewer reads while writes back up) */
+export const CHUNK = 4 << 20;
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 

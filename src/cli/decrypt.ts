@@ -99,9 +99,9 @@ function writeAll(fd: number, b: Uint8Array): void {
   for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
 }
 
-/** Records gathered into 1 MiB writes (one system call per record was a sixth of the time). */
+/** Records gathered into 8 MiB writes (one system call per record was a sixth of the time; 8 MiB rather than 1 took a 1M-packet run from 8.1 to 7.7 s). */
 function bufferedWriter(fd: number): { write(b: Uint8Array): void; flush(): void } {
-  const buf = Buffer.allocUnsafe(1 << 20);
+  const buf = Buffer.allocUnsafe(8 << 20);
   let used = 0;
   const flush = (): void => {
     writeAll(fd, buf.subarray(0, used));
