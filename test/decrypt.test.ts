@@ -278,3 +278,13 @@ test('--decrypt: ESN whose high half is past 0 from the first packet on (RFC 430
   const got = parsePcap(readFileSync(join(dir, 'esn1-out.pcap'))).records;
   fs.forEach((f, i) => assert.deepEqual(Buffer.from(got[i]!.data), Buffer.from(f.want)));
 });
+
+test('--decrypt -o /dev/null (or any device or FIFO) writes to it as it is: nothing is renamed over it', () => {
+  const before = statSync('/dev/null');
+  const r = decrypt(['--decrypt', 'in.pcap', '-f', 'sad.conf', '-o', '/dev/null']);
+  assert.equal(r.status, 2, r.stderr);
+  const after = statSync('/dev/null');
+  assert.ok(after.isCharacterDevice(), '/dev/null is still the device');
+  assert.equal(after.rdev, before.rdev);
+  assert.deepEqual(readdirSync('/dev').filter((f) => f.includes('.setkey-')), [], 'no temporary file in /dev');
+});

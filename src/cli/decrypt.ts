@@ -64,6 +64,9 @@ function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Ou
     const st = statSync(out);
     if (st.dev === input.dev && st.ino === input.ino) return `-o ${escapeControls(out)} is the capture being read`;
     if (st.isDirectory()) return `-o ${escapeControls(out)} is a directory: name the file to write`;
+    // a device, a FIFO or a socket (-o /dev/null, a pipe to a reader) is written to as it is: a file renamed
+    // over it would replace the device itself
+    if (!st.isFile()) return openSpecial(out);
   } catch {
     // no such file yet: the usual case
   }
@@ -93,6 +96,18 @@ function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Ou
       unlinkSync(tmp);
     },
   };
+}
+
+/** OUT that is not a regular file: opened and written as it is, nothing renamed or removed. */
+function openSpecial(out: string): Output | string {
+  let fd: number;
+  try {
+    fd = openSync(out, C.O_WRONLY);
+  } catch (e) {
+    return `cannot write ${escapeControls(out)}: ${errnoMessage(e)}`;
+  }
+  const close = (): void => closeSync(fd);
+  return { fd, where: escapeControls(out), commit: close, abandon: close };
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
