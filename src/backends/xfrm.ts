@@ -84,42 +84,45 @@ function failed(a: Answer, sent: Uint8Array): Step {
   return { errno: a.errno, ...(a.message ? { why: a.message } : {}), received: [errorReplyOf(sent, a.errno)] };
 }
 
-function states(replies: readonly NlMessage[]): { msg: SadbMsg; proto: number; extras: Readonly<Record<string, Json>> | undefined }[] {
-  const out: { msg: SadbMsg; proto: number; extras: Readonly<Record<string, Json>> | undefined }[] = [];
-  for (const r of replies) {
-    if (r.header.type !== XfrmMsg.NEWSA) continue;
-    const info = readUsersaInfo(r.payload);
-    const t = stateToPfkey(info, parseAttrs(r.payload, XSize.usersaInfo));
-    out.push({ msg: t.msg, proto: info.id.proto, extras: jsonExtras(t.extras) });
-  }
-  return out;
+type Dumped = (msg: Uint8Array, extras?: Readonly<Record<string, Json>>) => void;
+type Translated = { msg: SadbMsg; extras: Readonly<Record<string, Json>> | undefined };
+
+/** The state a GET or ALLOCSPI answered with, translated. */
+function firstState(replies: readonly NlMessage[]): Translated | undefined {
+  const r = replies.find((m) => m.header.type === XfrmMsg.NEWSA);
+  return r && translateState(r);
 }
 
-type Dumped = (msg: Uint8Array, extras?: Readonly<Record<string, Json>>) => void;
+const translateState = (r: NlMessage): Translated => {
+  const t = stateToPfkey(readUsersaInfo(r.payload), parseAttrs(r.payload, XSize.usersaInfo));
+  return { msg: t.msg, extras: jsonExtras(t.extras) };
+};
+const translatePolicy = (r: NlMessage): Translated => {
+  const p = policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo));
+  return { msg: p.msg, extras: jsonExtras(p.extras) };
+};
 
 /**
- * A dump's entries translated and handed on one at a time (the caller prints
- * each and lets it go): only the kernel's own replies are held, never the
- * translated table (a third of a 70k-policy dump's time was collecting it).
- * Numbered as Linux numbers them, which needs the count: the replies first.
+ * A dump's entries as PF_KEY messages, numbered as Linux numbers them (which
+ * needs the count first). With `onDumped` each is translated and handed on
+ * in turn (the caller prints it and lets it go): only the kernel's own
+ * replies are held, never the translated table (a third of a 70k-policy
+ * dump's time was collecting it); without, they are the outcome.
  */
-function streamed(replies: readonly NlMessage[], type: number, pfkeyType: number, pid: number, onDumped: Dumped, sent: Uint8Array, translate: (r: NlMessage) => { msg: SadbMsg; extras: Readonly<Record<string, Json>> | undefined }): Step {
-  let n = 0;
-  for (const r of replies) if (r.header.type === type) n++;
+function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number, sent: Uint8Array, translate: (r: NlMessage) => Translated, onDumped?: Dumped): Step {
+  const n = entries.length;
   // an empty table answers ENOENT, as PF_KEY does ("No SAD entries."): in the outcome, as the entries would be
   if (n === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
-  let i = 0;
-  for (const r of replies) {
-    if (r.header.type !== type) continue;
-    const t = translate(r);
-    onDumped(withHeader(t.msg, { type: pfkeyType, seq: dumpSeq(i++, n), pid }), t.extras);
+  const numbered = (t: Translated, i: number): Uint8Array => withHeader(t.msg, { type: pfkeyType, seq: dumpSeq(i, n), pid });
+  if (onDumped) {
+    entries.forEach((r, i) => {
+      const t = translate(r);
+      onDumped(numbered(t, i), t.extras);
+    });
+    return { errno: 0, received: [] };
   }
-  return { errno: 0, received: [] };
-}
-
-/** Dump entries, numbered as Linux numbers them. */
-function numbered(msgs: readonly SadbMsg[], type: number, pid: number): Uint8Array[] {
-  return msgs.map((m, i) => withHeader(m, { type, seq: dumpSeq(i, msgs.length), pid }));
+  const ts = entries.map(translate);
+  return { errno: 0, received: ts.map(numbered), extras: ts.map((t) => t.extras) };
 }
 
 export class XfrmBackend implements Backend {
@@ -299,14 +302,8 @@ export class XfrmBackend implements Backend {
         const a = await this.conn.dump(XfrmMsg.GETSA);
         if (a.errno) return failed(a, sent);
         const proto = c.satype === 0 ? 0 : protoOfSatype(c.satype);
-        if (onDumped && proto === 0) return streamed(a.replies, XfrmMsg.NEWSA, MsgType.DUMP, pid, onDumped, sent, (r) => {
-          const t = stateToPfkey(readUsersaInfo(r.payload), parseAttrs(r.payload, XSize.usersaInfo));
-          return { msg: t.msg, extras: jsonExtras(t.extras) };
-        });
-        const all = states(a.replies).filter((s) => proto === 0 || s.proto === proto);
-        // an empty table answers ENOENT, as PF_KEY does ("No SAD entries.")
-        if (all.length === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
-        return { errno: 0, received: numbered(all.map((s) => s.msg), MsgType.DUMP, pid), extras: all.map((s) => s.extras) };
+        const entries = a.replies.filter((r) => r.header.type === XfrmMsg.NEWSA && (proto === 0 || readUsersaInfo(r.payload).id.proto === proto));
+        return dumpStep(entries, MsgType.DUMP, pid, sent, translateState, onDumped);
       }
       case 'spdadd':
       case 'spdupdate':
@@ -322,13 +319,7 @@ export class XfrmBackend implements Backend {
       case 'spddump': {
         const a = await this.conn.dump(XfrmMsg.GETPOLICY);
         if (a.errno) return failed(a, sent);
-        if (onDumped) return streamed(a.replies, XfrmMsg.NEWPOLICY, MsgType.X_SPDDUMP, pid, onDumped, sent, (r) => {
-          const p = policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo));
-          return { msg: p.msg, extras: jsonExtras(p.extras) };
-        });
-        const ps = a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY).map((r) => policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo)));
-        if (ps.length === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
-        return { errno: 0, received: numbered(ps.map((p) => p.msg), MsgType.X_SPDDUMP, pid), extras: ps.map((p) => jsonExtras(p.extras)) };
+        return dumpStep(a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY), MsgType.X_SPDDUMP, pid, sent, translatePolicy, onDumped);
       }
       case 'exit':
         return { errno: 0, received: [] };
@@ -346,7 +337,7 @@ export class XfrmBackend implements Backend {
       const echo = new Uint8Array(sent);
       return { errno: 0, received: [echo] };
     }
-    const [s] = states(a.replies);
+    const s = firstState(a.replies);
     return { errno: 0, received: s ? [withHeader(s.msg, { type: MsgType.GET, seq: 0, pid })] : [], extras: [s?.extras] };
   }
 
@@ -372,7 +363,7 @@ export class XfrmBackend implements Backend {
     if (info.id.proto === IPPROTO_COMP && range.max >= 0x10000) return { errno: EINVAL, why: 'an IPComp CPI range must end below 0x10000', received: [errorReplyOf(sent, EINVAL)] };
     const a = await this.conn.request(XfrmMsg.ALLOCSPI, encodeUserspiInfo(info, range.min, range.max));
     if (a.errno) return failed(a, sent);
-    const [s] = states(a.replies);
+    const s = firstState(a.replies);
     return { errno: 0, received: s ? [withHeader(s.msg, { type: MsgType.GETSPI, seq: 0, pid })] : [] };
   }
 

@@ -110,11 +110,12 @@ class OutBuffer {
     this.size = 0;
     // encoded into one reused buffer: a fresh 64 KiB buffer per flush is memory outside the heap that
     // only a collection gives back (a 1M-entry dump grew 93 -> 129 MB peak with them)
-    if (this.out.length < s.length) this.out = Buffer.allocUnsafe(s.length);
+    // made on the first flush, not at start-up (most runs print a few lines)
+    if (this.out.length < s.length) this.out = Buffer.allocUnsafe(Math.max(s.length, 1 << 17));
     const n = this.out.write(s, 0, 'latin1');
     writeAllSync(this.fd, this.out.subarray(0, n));
   }
-  private out = Buffer.allocUnsafe(1 << 17);
+  private out: Buffer = Buffer.alloc(0);
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -125,7 +126,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * stream does with a pipe. A reader that went away ends setkey quietly (141,
  * as SIGPIPE would).
  */
-function writeAllSync(fd: number, b: Uint8Array): void {
+export function writeAllSync(fd: number, b: Uint8Array): void {
   for (let off = 0; off < b.length; ) {
     try {
       off += writeSync(fd, b, off, b.length - off);

@@ -7,19 +7,17 @@
  */
 import { formatIp } from '../model/address.js';
 import type { SaParams } from '../model/sa.js';
-import { SaType } from '../model/tables.js';
+import { nameOf, saProtoTable } from '../model/tables.js';
+import { hex8 } from '../format/sadump.js';
 
 export type IpsecProto = 'esp' | 'ah' | 'ipcomp';
 
-const PROTO_OF_SATYPE: ReadonlyMap<number, IpsecProto> = new Map([
-  [SaType.ESP, 'esp'],
-  [SaType.AH, 'ah'],
-  [SaType.IPCOMP, 'ipcomp'],
-]);
+const PROTOS: ReadonlySet<string> = new Set<IpsecProto>(['esp', 'ah', 'ipcomp']);
 
 /** The protocol of an SA type; undefined for the types no packet carries (tcp-md5, ...). */
 export function protoOfSatype(satype: number): IpsecProto | undefined {
-  return PROTO_OF_SATYPE.get(satype);
+  const name = nameOf(saProtoTable, satype);
+  return name !== undefined && PROTOS.has(name) ? (name as IpsecProto) : undefined;
 }
 
 export interface DecryptSa {
@@ -32,12 +30,6 @@ export interface DecryptSa {
   readonly label: string;
 }
 
-function hexBytes(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += b[i]! < 16 ? `0${b[i]!.toString(16)}` : b[i]!.toString(16);
-  return s;
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -46,11 +38,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** The lookup key: the destination's bytes (no scope: a packet carries none), protocol, SPI. */
 export function saKey(proto: IpsecProto, dst: Uint8Array, spi: number): string {
-  return `${proto}/${hexBytes(dst)}/${spi >>> 0}`;
+  return `${proto}/${Buffer.from(dst.buffer, dst.byteOffset, dst.byteLength).toString('hex')}/${spi >>> 0}`;
 }
 
 export function spiText(spi: number): string {
-  return `0x${(spi >>> 0).toString(16).padStart(8, '0')}`;
+  return `0x${hex8(spi)}`;
 }
 
 /** The SAs of a SAD, indexed for packets. A later SA with the same (dst, proto, SPI) replaces an earlier one, as `update` would. */

@@ -185,7 +185,7 @@ export class TableReader implements KvReader {
     }
   }
 
-  /** Read every block (a damaged one throws): what `decodeTable` checked at once. */
+  /** Read every block (a damaged one throws): the whole table checked. */
   verify(): void {
     for (let i = 0; i < this.firsts.length; i++) this.block(i);
   }

@@ -10,7 +10,8 @@ import { algorithmByName, type Algorithm } from '../model/algorithms.js';
 import { formatIpv6 } from '../model/address.js';
 import type { IpAddress } from '../model/address.js';
 import type { SaParams } from '../model/sa.js';
-import { SaType } from '../model/tables.js';
+import { nameOf, saProtoTable, SaType } from '../model/tables.js';
+import { hex8 } from './sadump.js';
 
 /** esp_encryption_type_vals: registry name -> Wireshark's text. */
 const ENCRYPTION: ReadonlyMap<string, string> = new Map([
@@ -70,7 +71,8 @@ function authText(a: Algorithm): string | undefined {
 
 /** The esp_sa line of one SA, or a comment line saying why Wireshark cannot be given it. */
 export function espSaLine(sa: SaParams): string {
-  const who = `${sa.satype === SaType.AH ? 'ah' : sa.satype === SaType.IPCOMP ? 'ipcomp' : 'esp'} ${addressText(sa.src.addr)}->${addressText(sa.dst.addr)} spi 0x${(sa.spi >>> 0).toString(16).padStart(8, '0')}`;
+  const spi = `0x${hex8(sa.spi)}`;
+  const who = `${nameOf(saProtoTable, sa.satype) ?? sa.satype} ${addressText(sa.src.addr)}->${addressText(sa.dst.addr)} spi ${spi}`;
   if (sa.satype !== SaType.ESP) return `# ${who}: Wireshark's ESP SAs table holds ESP only\n`;
   const enc = algOf('enc', sa.enc?.alg);
   const auth = algOf('auth', sa.auth?.alg);
@@ -82,7 +84,7 @@ export function espSaLine(sa: SaParams): string {
     sa.src.addr.family === 4 ? 'IPv4' : 'IPv6',
     addressText(sa.src.addr),
     addressText(sa.dst.addr),
-    `0x${(sa.spi >>> 0).toString(16).padStart(8, '0')}`,
+    spi,
     ENCRYPTION.get(enc.name)!,
     keyText(sa.enc?.key?.data),
     authWord,
