@@ -31,6 +31,25 @@ export function decryptCapture(fd: number, table: SaTable, write: (b: Uint8Array
   return decryptRecords(openCapture(fd, { borrow: true }), table, write, onPacket);
 }
 
+/** Where an opened capture goes when its writes may lag behind (written by another thread while the next packets open). */
+export interface PacedSink {
+  /** take these bytes (copied: they are the reader's until the next record) */
+  write(b: Uint8Array): void;
+  /** undefined to go on; a promise to wait for first, when too much is waiting to be written */
+  ready(): Promise<void> | undefined;
+}
+
+/** decryptCapture for a sink whose writes complete later: the loop waits only when the sink says so. */
+export async function decryptCapturePaced(fd: number, table: SaTable, sink: PacedSink, onPacket?: () => void): Promise<DecryptReport> {
+  const steps = decryptSteps(openCapture(fd, { borrow: true }), table, (b) => sink.write(b), onPacket);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    const wait = sink.ready();
+    if (wait) await wait;
+  }
+}
+
 /**
  * The next record; null at the end, and at a last record cut short (a capture
  * whose writer was stopped mid-packet, the common damage: tcpdump and
@@ -49,19 +68,29 @@ function nextRecord(reader: CaptureReader, report: DecryptReport): CaptureRecord
 
 /** The same over any reader (a capture in memory, say). */
 export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
+  const steps = decryptSteps(reader, table, write, onPacket);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** The loop itself, pausing after each record so that a caller may wait for its output to drain. */
+function* decryptSteps(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): Generator<void, DecryptReport, void> {
   const writer = captureWriter(reader.format, write);
   const ctx: Context = { table, transforms: new Transforms(), report: newReport() };
   const natTPorts = table.nattPorts;
   for (let r = nextRecord(reader, ctx.report); r; r = nextRecord(reader, ctx.report)) {
     if (r.kind === 'block') {
       writer.copy(r);
-      continue;
+    } else {
+      ctx.report.packets++;
+      onPacket?.();
+      const opened = openRecord(ctx, r, natTPorts);
+      if (opened) writer.replaceParts(r, opened.head, opened.body);
+      else writer.copy(r);
     }
-    ctx.report.packets++;
-    onPacket?.();
-    const opened = openRecord(ctx, r, natTPorts);
-    if (opened) writer.replaceParts(r, opened.head, opened.body);
-    else writer.copy(r);
+    yield;
   }
   for (const [sa, rep] of ctx.report.sas) {
     const s = ctx.transforms.of(sa).seq.stats();

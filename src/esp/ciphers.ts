@@ -1,7 +1,7 @@
 /**
  * ESP encryption algorithms over node:crypto (OpenSSL). One table says how
  * each registry algorithm is carried out; makeCipher turns an SA's key into
- * ready objects once (KeyObjects, a long-lived ECB context for CBC), so a
+ * ready objects once (KeyObjects, long-lived CBC and ECB contexts), so a
  * packet costs as little setup as Node allows.
  *
  * Wire sizes: RFC 4303 section 2.3 (IV), 2.4 (padding alignment); CBC
@@ -92,15 +92,24 @@ function xorInto(dst: Uint8Array, src: Uint8Array): void {
 }
 
 /**
- * CBC decryption as ECB plus the chaining XOR (P_i = D(C_i) xor C_(i-1)):
- * one ECB context per SA replaces a cipher context per packet, which Node
- * makes expensive. The ECB context carries no state across calls because
- * every call is whole blocks with padding off.
+ * CBC decryption with one context per SA: a context per packet is what Node
+ * makes expensive. The SA's CBC context is fed the IV block and then the
+ * ciphertext in one call: the first output block is discarded, and each
+ * next one is D(C_i) xor C_(i-1) with C_0 the IV, exactly the packet's
+ * plaintext, whatever the context kept from the packet before (P_i depends
+ * on C_i and C_(i-1) only). Every call is whole blocks with padding off, so
+ * nothing is held back between calls. In ESP the IV is right before the
+ * ciphertext (RFC 4303 section 2.3), so this costs no copy; an IV elsewhere
+ * (KAME's derived IV) takes an ECB context and the chaining XOR here.
  */
-function cbcDecryptor(ecb: Decipher, blockLen: number): (iv: Uint8Array, ct: Uint8Array) => Uint8Array | null {
+function cbcDecryptor(cbc: Decipher, ecb: Decipher, blockLen: number): (iv: Uint8Array, ct: Uint8Array) => Uint8Array | null {
   let scratch = new Uint8Array(0);
   return (iv, ct) => {
     if (ct.length === 0 || ct.length % blockLen !== 0 || iv.length !== blockLen) return null;
+    if (iv.buffer === ct.buffer && iv.byteOffset + blockLen === ct.byteOffset) {
+      const out = cbc.update(new Uint8Array(ct.buffer, iv.byteOffset, blockLen + ct.length));
+      return out.length === blockLen + ct.length ? out.subarray(blockLen) : null;
+    }
     const out = ecb.update(ct);
     if (out.length !== ct.length) return null;
     for (let i = 0; i < blockLen; i++) out[i]! ^= iv[i]!;
@@ -129,14 +138,14 @@ function makePlain(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8A
   const blockLen = spec.blockLen!;
   const ecb = createDecipheriv(`${stem}-ecb`, k, null).setAutoPadding(false);
   const cbcName = `${stem}-cbc`;
-  createCipheriv(cbcName, k, new Uint8Array(blockLen)); // probe the CBC name now, not on the first packet
+  const cbc = createDecipheriv(cbcName, k, new Uint8Array(blockLen)).setAutoPadding(false);
   return {
     kind: 'plain',
     name,
     ivLen: blockLen,
     blockLen,
     padTo: blockLen,
-    decrypt: cbcDecryptor(ecb, blockLen),
+    decrypt: cbcDecryptor(cbc, ecb, blockLen),
     encrypt(iv, pt) {
       const c = createCipheriv(cbcName, k, iv).setAutoPadding(false);
       return c.update(pt);

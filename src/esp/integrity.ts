@@ -8,6 +8,7 @@
  * AES-XCBC-MAC-96 per RFC 3566 built from AES; KAME's keyed-md5/keyed-sha1
  * (RFC 1828/1852, as KAME's ah_core.c computes them).
  */
+import * as cryptoNs from 'node:crypto';
 import { createHash, createHmac, createCipheriv, createSecretKey, timingSafeEqual, type Hash, type KeyObject } from 'node:crypto';
 import { algorithmByName } from '../model/algorithms.js';
 import { type Unsupported, unsupported } from './types.js';
@@ -54,7 +55,23 @@ function verifyWith(mac: Mac, data: Uint8Array, tail: Uint8Array | undefined, ic
   return timingSafeEqual(full.subarray(0, mac.icvLen), icv);
 }
 
+/** Bytes in a block of each digest HMAC runs over (RFC 2104's B). */
+const BLOCK_BYTES: ReadonlyMap<string, number> = new Map([
+  ['md5', 64],
+  ['sha1', 64],
+  ['sha256', 64],
+  ['ripemd160', 64],
+  ['sha384', 128],
+  ['sha512', 128],
+]);
+
+/** crypto.hash (Node 20.12 and 21.7 on): a digest in one call, without a Hash object. */
+type OneShot = (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer;
+const oneShot = (cryptoNs as unknown as { hash?: OneShot }).hash;
+
 function hmacMac(name: string, digest: string, key: Uint8Array, icvLen: number): Mac {
+  const block = BLOCK_BYTES.get(digest)!;
+  if (oneShot) return hmacOneShot(name, digest, block, oneShot, key, icvLen);
   // a zero-length key cannot be a KeyObject; HMAC itself allows it (RFC 2104 section 3)
   const k: KeyObject | Uint8Array = key.length > 0 ? createSecretKey(key) : new Uint8Array(0);
   const mac: Mac = {
@@ -64,6 +81,43 @@ function hmacMac(name: string, digest: string, key: Uint8Array, icvLen: number):
       const h = createHmac(digest, k).update(data);
       if (tail) h.update(tail);
       return h.digest();
+    },
+    verify: (data, tail, icv) => verifyWith(mac, data, tail, icv),
+  };
+  return mac;
+}
+
+/**
+ * RFC 2104 as two one-shot digests: H(K xor opad || H(K xor ipad || data)).
+ * The padded keys sit at the front of two scratch buffers made once per SA;
+ * a packet is copied in behind its pad. createHmac costs a Hmac object and
+ * two key blocks hashed per packet: 2.9 against 2.2 us for 1400 bytes of
+ * HMAC-SHA-256 here.
+ */
+function hmacOneShot(name: string, digest: string, block: number, hash: OneShot, key: Uint8Array, icvLen: number): Mac {
+  // RFC 2104 section 2: a key longer than a block is hashed first
+  const k = key.length > block ? hash(digest, key, 'buffer') : key;
+  let inner = new Uint8Array(block + 2048);
+  const outer = new Uint8Array(block + 64);
+  for (let i = 0; i < block; i++) {
+    inner[i] = (k[i] ?? 0) ^ 0x36;
+    outer[i] = (k[i] ?? 0) ^ 0x5c;
+  }
+  const mac: Mac = {
+    name,
+    icvLen,
+    compute(data, tail) {
+      const n = block + data.length + (tail?.length ?? 0);
+      if (inner.length < n) {
+        const grown = new Uint8Array(n + 2048);
+        grown.set(inner.subarray(0, block));
+        inner = grown;
+      }
+      inner.set(data, block);
+      if (tail) inner.set(tail, block + data.length);
+      const h = hash(digest, inner.subarray(0, n), 'buffer');
+      outer.set(h, block);
+      return hash(digest, outer.subarray(0, block + h.length), 'buffer');
     },
     verify: (data, tail, icv) => verifyWith(mac, data, tail, icv),
   };
