@@ -24,6 +24,7 @@ import type { SaParams } from '../model/sa.js';
 import { SaType } from '../model/tables.js';
 import { escapeControls } from '../syntax/redact.js';
 import { describeErrno, EnvironmentError } from '../sys/errors.js';
+import { loadOpenSsl } from '../sys/libcrypto.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { startProgress } from './progress.js';
@@ -164,6 +165,8 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
   const again = rerunWithLegacy(io, o, sas);
   if (again !== undefined) return again;
   const name = escapeControls(o.decrypt!);
+  // Node's OpenSSL without a JS object per packet, when koffi is there (src/sys/libcrypto.ts); else node:crypto
+  await loadOpenSsl(io.env);
   const table = new SaTable(sas);
   if (table.size === 0) io.stderr('setkey: --decrypt: the SAD holds no ESP, AH or IPComp SA; every packet is copied as it is\n');
   // '-': the capture comes on standard input (tcpdump -w - | setkey --decrypt - ...); a FIFO is opened as

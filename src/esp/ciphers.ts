@@ -10,6 +10,7 @@
  */
 import { type CipherGCMTypes, createCipheriv, createDecipheriv, createSecretKey, type Decipher, type KeyObject } from 'node:crypto';
 import { algorithmByName, describeKeyBits, keyBitsAllowed } from '../model/algorithms.js';
+import { openSsl, type NativeDecryptor } from '../sys/libcrypto.js';
 import { type Unsupported, unsupported } from './types.js';
 
 /** CBC, CTR and NULL: encryption with no integrity of its own. */
@@ -102,13 +103,13 @@ function xorInto(dst: Uint8Array, src: Uint8Array): void {
  * ciphertext (RFC 4303 section 2.3), so this costs no copy; an IV elsewhere
  * (KAME's derived IV) takes an ECB context and the chaining XOR here.
  */
-function cbcDecryptor(cbc: Decipher, ecb: Decipher, blockLen: number): (iv: Uint8Array, ct: Uint8Array) => Uint8Array | null {
+function cbcDecryptor(cbc: Decipher | NativeDecryptor, ecb: Decipher, blockLen: number): (iv: Uint8Array, ct: Uint8Array) => Uint8Array | null {
   let scratch = new Uint8Array(0);
   return (iv, ct) => {
     if (ct.length === 0 || ct.length % blockLen !== 0 || iv.length !== blockLen) return null;
     if (iv.buffer === ct.buffer && iv.byteOffset + blockLen === ct.byteOffset) {
       const out = cbc.update(new Uint8Array(ct.buffer, iv.byteOffset, blockLen + ct.length));
-      return out.length === blockLen + ct.length ? out.subarray(blockLen) : null;
+      return out && out.length === blockLen + ct.length ? out.subarray(blockLen) : null;
     }
     const out = ecb.update(ct);
     if (out.length !== ct.length) return null;
@@ -138,7 +139,8 @@ function makePlain(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8A
   const blockLen = spec.blockLen!;
   const ecb = createDecipheriv(`${stem}-ecb`, k, null).setAutoPadding(false);
   const cbcName = `${stem}-cbc`;
-  const cbc = createDecipheriv(cbcName, k, new Uint8Array(blockLen)).setAutoPadding(false);
+  // Node's OpenSSL called directly when it can be (src/sys/libcrypto.ts), else a node:crypto Decipher
+  const cbc = openSsl()?.decryptor(cbcName, raw) ?? createDecipheriv(cbcName, k, new Uint8Array(blockLen)).setAutoPadding(false);
   return {
     kind: 'plain',
     name,
@@ -174,6 +176,8 @@ function makeAead(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Ar
   const nonce = new Uint8Array(12);
   nonce.set(salt, 0);
   createCipheriv(stem, k, nonce, TAG_OPTIONS);
+  // Node's OpenSSL called directly when it can be (src/sys/libcrypto.ts): no Decipher object per packet
+  const native = openSsl()?.decryptor(stem, key);
   return {
     kind: 'aead',
     name,
@@ -184,6 +188,7 @@ function makeAead(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Ar
     authOnly: spec.mode === 'gmac',
     open(iv, aad, ct, tag) {
       nonce.set(iv, 4);
+      if (native) return native.openAead(nonce, aad, ct, tag);
       try {
         const d = createDecipheriv(stem, k, nonce, TAG_OPTIONS);
         d.setAuthTag(tag);

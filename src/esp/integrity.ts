@@ -9,6 +9,7 @@
  * (RFC 1828/1852, as KAME's ah_core.c computes them).
  */
 import * as cryptoNs from 'node:crypto';
+import { openSsl, type NativeHmac } from '../sys/libcrypto.js';
 import { createHash, createHmac, createCipheriv, createSecretKey, timingSafeEqual, type Hash, type KeyObject } from 'node:crypto';
 import { algorithmByName } from '../model/algorithms.js';
 import { type Unsupported, unsupported } from './types.js';
@@ -70,6 +71,12 @@ type OneShot = (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buff
 const oneShot = (cryptoNs as unknown as { hash?: OneShot }).hash;
 
 function hmacMac(name: string, digest: string, key: Uint8Array, icvLen: number): Mac {
+  const native = openSsl()?.hmac(digest, key);
+  return native ? hmacNative(name, native, digest, key, icvLen) : hmacNode(name, digest, key, icvLen);
+}
+
+/** HMAC over node:crypto. */
+function hmacNode(name: string, digest: string, key: Uint8Array, icvLen: number): Mac {
   const block = BLOCK_BYTES.get(digest)!;
   if (oneShot) return hmacOneShot(name, digest, block, oneShot, key, icvLen);
   // a zero-length key cannot be a KeyObject; HMAC itself allows it (RFC 2104 section 3)
@@ -81,6 +88,29 @@ function hmacMac(name: string, digest: string, key: Uint8Array, icvLen: number):
       const h = createHmac(digest, k).update(data);
       if (tail) h.update(tail);
       return h.digest();
+    },
+    verify: (data, tail, icv) => verifyWith(mac, data, tail, icv),
+  };
+  return mac;
+}
+
+/** Node's OpenSSL's HMAC called directly (src/sys/libcrypto.ts): one context per SA, restarted per packet. */
+function hmacNative(name: string, native: NativeHmac, digest: string, key: Uint8Array, icvLen: number): Mac {
+  const one: Uint8Array[] = [new Uint8Array(0)];
+  const two: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+  let fallback: Mac | undefined;
+  const mac: Mac = {
+    name,
+    icvLen,
+    compute(data, tail) {
+      let parts = one;
+      if (tail) {
+        two[0] = data;
+        two[1] = tail;
+        parts = two;
+      } else one[0] = data;
+      // OpenSSL refusing a call it took for the SA's first packet does not happen; node:crypto answers if it does
+      return native(parts) ?? (fallback ??= hmacNode(name, digest, key, icvLen)).compute(data, tail);
     },
     verify: (data, tail, icv) => verifyWith(mac, data, tail, icv),
   };

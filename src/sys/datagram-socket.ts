@@ -21,6 +21,7 @@
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { strerror } from '../format/strerror.js';
+import { importKoffi } from './koffi.js';
 
 const SOCK_RAW = 3;
 const SOCK_NONBLOCK = 0o4000;
@@ -56,16 +57,6 @@ export interface SocketKind {
   readonly Unavailable: new (code: string, message: string) => SocketUnavailable;
 }
 
-// The small part of koffi used here, declared locally so that the build does not need koffi installed.
-interface KoffiFunction {
-  (...args: unknown[]): unknown;
-  async(...args: unknown[]): void;
-}
-interface Koffi {
-  load(path: string | null): { func(prototype: string): KoffiFunction };
-  errno(): number;
-}
-
 /**
  * The libc functions both seams use. send(2) and recv(2) are sendto(2) and
  * recvfrom(2) without an address (glibc and musl make exactly those calls),
@@ -94,14 +85,8 @@ export interface Libc {
 let libcPromise: Promise<Libc | { readonly noKoffi: string }> | undefined;
 
 async function bindLibc(): Promise<Libc | { readonly noKoffi: string }> {
-  const name = 'koffi';
-  let mod: { default?: Koffi } & Partial<Koffi>;
-  try {
-    mod = (await import(name)) as typeof mod;
-  } catch (e) {
-    return { noKoffi: (e as Error).message };
-  }
-  const koffi = (mod.default ?? mod) as Koffi;
+  const koffi = await importKoffi();
+  if ('noKoffi' in koffi) return koffi;
   // the process's own symbols: libc whichever it is (glibc, musl), without naming its file
   const lib = koffi.load(null);
   const poll = lib.func('int poll(void *fds, ulong nfds, int timeout)');
