@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { ahSealer, deflateIpcomp, espSealer, isUnsupported, type EspSa } from '../src/esp/index.js';
 import { concat, ether, ipv4, ipv6, parsePcap, pcapFile, sll, text, udp, v4 } from './capture-build.js';
 
-const SETKEY = fileURLToPath(new URL('../setkey.mjs', import.meta.url));
+const SETKEY = fileURLToPath(new URL('../setkey.cjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'setkey-decrypt-'));
 
 const hex = (n: number, salt: number): string => Buffer.from(Array.from({ length: n }, (_, i) => (i * 13 + salt) & 0xff)).toString('hex');

@@ -215,7 +215,7 @@ test('created, lastUsed and diff: Date.toISOString and the unsigned difference, 
 
 test('setkey --format=json FILE writes the in-process text, byte for byte, through its byte path', async () => {
   const here = dirname(fileURLToPath(import.meta.url));
-  const bundle = join(here, '..', 'setkey.mjs');
+  const bundle = join(here, '..', 'setkey.cjs');
   const dir = mkdtempSync(join(tmpdir(), 'setkey-json-'));
   const file = join(dir, 'many.bin');
   // enough entries for many output chunks

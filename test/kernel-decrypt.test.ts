@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SETKEY = fileURLToPath(new URL('../setkey.mjs', import.meta.url));
+const SETKEY = fileURLToPath(new URL('../setkey.cjs', import.meta.url));
 const A = 'skdec-a';
 const B = 'skdec-b';
 

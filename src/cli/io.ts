@@ -3,7 +3,7 @@
  * with captured output, a fixed pid and a fixed clock.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
+import { lazyTty } from '../sys/builtin.js';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
@@ -115,6 +115,16 @@ class OutBuffer {
     this.used = 0;
     writeAllSync(this.fd, this.out.subarray(0, n));
   }
+}
+
+/** A terminal is a character device: the cheap test first, tty (2 ms to load) only for one (src/sys/builtin.ts). */
+function isatty(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return lazyTty().isatty(fd);
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));

@@ -7,7 +7,7 @@
  * A session runs requests inside one store transaction: with `atomic`, the
  * first refused request undoes the session (a file applies all or nothing).
  */
-import { randomInt } from 'node:crypto';
+import { lazyCrypto } from '../sys/builtin.js';
 import { MsgType } from '../pfkey/constants.js';
 import { Counters, E, Deliveries, KernelError, type Ctx } from './context.js';
 import { errorReplyOf } from '../pfkey/reply.js';
@@ -120,7 +120,7 @@ export class Engine {
 
   /** An engine on empty tables in memory: nothing is stored, nobody else sees it. */
   static memory(opts: Pick<EngineOptions, 'clock' | 'random'> = {}): Engine {
-    return new Engine(Store.memory(), opts.clock ?? systemClock, opts.random ?? (() => randomInt(0x7fffffff) / 0x7fffffff));
+    return new Engine(Store.memory(), opts.clock ?? systemClock, opts.random ?? (() => lazyCrypto().randomInt(0x7fffffff) / 0x7fffffff));
   }
 
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
@@ -129,7 +129,7 @@ export class Engine {
       ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
       ...(opts.onLockWait ? { onLockWait: opts.onLockWait } : {}),
     });
-    return new Engine(store, opts.clock ?? systemClock, opts.random ?? (() => randomInt(0x7fffffff) / 0x7fffffff));
+    return new Engine(store, opts.clock ?? systemClock, opts.random ?? (() => lazyCrypto().randomInt(0x7fffffff) / 0x7fffffff));
   }
 
   get dir(): string {

@@ -24,7 +24,7 @@
  * A holder answers each connection with who it is (pid, command, since
  * when), which is what a waiting writer reports.
  */
-import { randomBytes } from 'node:crypto';
+import { lazyCrypto } from '../sys/builtin.js';
 import { connect, createServer, type Server } from 'node:net';
 import type { StoreDir } from './store-dir.js';
 
@@ -126,7 +126,7 @@ export async function acquireLock(dir: StoreDir, opts: LockOptions): Promise<Loc
   let told = false;
   let holder: string | undefined;
   for (;;) {
-    const mine = `lock.${process.pid}.${randomBytes(6).toString('hex')}.sock`;
+    const mine = `lock.${process.pid}.${lazyCrypto().randomBytes(6).toString('hex')}.sock`;
     const server = await listen(dir.path(mine), who);
     const ino = dir.lstat(mine)?.ino;
     const seen = await others(dir, mine);

@@ -35,7 +35,7 @@
  *   failure in a frame whose trailer is there, a frame after the tear, a gap
  *   in the numbering); an error with its offset, and nothing is written.
  */
-import { crc32 as zlibCrc32 } from 'node:zlib';
+import { lazyZlib } from '../sys/builtin.js';
 
 export const TABLE_MAGIC = Buffer.from('SKTABLE\x02', 'latin1');
 const FOOTER_MAGIC = Buffer.from('SKTFOOT\x02', 'latin1');
@@ -75,9 +75,13 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-/** CRC-32 (zlib's), in C where Node has it (>= 20.15). */
+/** zlib's crc32 where Node has it (>= 20.15), looked up on the first record (zlib is loaded then, not at start-up) */
+let zlibCrc32: ((b: Uint8Array) => number) | null | undefined;
+
+/** CRC-32 (zlib's), in C where Node has it. */
 export function crc32(b: Uint8Array): number {
-  if (typeof zlibCrc32 === 'function') return zlibCrc32(b) >>> 0;
+  if (zlibCrc32 === undefined) zlibCrc32 = (lazyZlib() as { crc32?: (b: Uint8Array) => number }).crc32 ?? null;
+  if (zlibCrc32) return zlibCrc32(b) >>> 0;
   let c = 0xffffffff;
   for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
