@@ -3,7 +3,7 @@
  * with captured output, a fixed pid and a fixed clock.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { lazyTty } from '../sys/builtin.js';
+import { containYoungGeneration, lazyTty } from '../sys/builtin.js';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
@@ -79,6 +79,9 @@ export interface Io {
   progress?: ProgressTerminal;
 }
 
+/** Output past this much is a long dump: see containYoungGeneration. */
+const LARGE_OUTPUT = 1 << 20;
+
 /**
  * Buffered output: many small writes become few large ones (a 100k-entry dump).
  * Text is latin1 throughout (input files are read as latin1), so it goes out
@@ -95,6 +98,8 @@ class OutBuffer {
     private readonly fd: number,
     private readonly before?: () => void,
   ) {}
+  /** bytes written so far: past LARGE_OUTPUT, a long dump (src/sys/builtin.ts containYoungGeneration) */
+  private total = 0;
   write(s: string): void {
     if (this.used + s.length > this.out.length) {
       this.flush();
@@ -106,6 +111,7 @@ class OutBuffer {
   writeBytes(b: Uint8Array): void {
     this.flush();
     this.before?.();
+    this.sent(b.length);
     writeAllSync(this.fd, b);
   }
   flush(): void {
@@ -113,7 +119,11 @@ class OutBuffer {
     this.before?.();
     const n = this.used;
     this.used = 0;
+    this.sent(n);
     writeAllSync(this.fd, this.out.subarray(0, n));
+  }
+  private sent(n: number): void {
+    if ((this.total += n) > LARGE_OUTPUT) containYoungGeneration();
   }
 }
 

@@ -22,6 +22,10 @@ import type { Options } from './args.js';
 import { errnoText, inputChunks, latin1 } from './input.js';
 import { INPUT_CHUNK, MAX_INPUT, type Io } from './io.js';
 import { StatementSplitter, type Chunk } from './splitter.js';
+import { containYoungGeneration } from '../sys/builtin.js';
+
+/** Statements past this many make a long script (see containYoungGeneration). */
+const LARGE_SCRIPT = 1000;
 
 /** Source lines for diagnostics, indexed once on first use. */
 class Lines {
@@ -241,7 +245,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   let count = 0;
   const parser = new StreamParser({ file, sys: io.sys, keepText }, (s) => {
-    count++;
+    // a long script: V8's young generation kept small (src/sys/builtin.ts)
+    if (++count === LARGE_SCRIPT) containYoungGeneration();
     if (s.hosts) hosts.push(s);
     if (kept && kept.length < cap) kept.push(s);
     else kept = undefined;

