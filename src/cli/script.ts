@@ -24,7 +24,8 @@ import { INPUT_CHUNK, MAX_INPUT, type Io } from './io.js';
 import { StatementSplitter, type Chunk } from './splitter.js';
 import { containYoungGeneration } from '../sys/builtin.js';
 
-/** Statements past this many make a long script (see containYoungGeneration). */
+/** A script of this many bytes or statements is long work (see containYoungGeneration); the count serves standard input. */
+const LARGE_SCRIPT_BYTES = 256 << 10;
 const LARGE_SCRIPT = 1000;
 
 /** Source lines for diagnostics, indexed once on first use. */
@@ -237,6 +238,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
       // the read below reports it
     }
   }
+  // a large file is long work from the start: V8's young generation kept small before it grows (src/sys/builtin.ts)
+  if (size !== undefined && size > LARGE_SCRIPT_BYTES) containYoungGeneration();
   // -n keeps no text of a file it can read again (the lines a diagnostic echoes are read from it)
   const keepText = size === undefined || (size <= KEEP_TEXT_BYTES && !(o.noAct && !o.hexdump));
   // -n needs no statement after the check (keeping some costs a large file a third of its time in the collector);
