@@ -1,8 +1,9 @@
 /**
  * The ESP/AH tests again with Node's OpenSSL called directly
  * (src/sys/libcrypto.ts, what --decrypt uses when koffi is installed): the
- * RFC vectors, and seal (node:crypto) then open (the direct calls) for every
- * transform, flipped bits and wrong ESN halves failing the ICV. The same
+ * RFC vectors, seal (node:crypto) then open (the direct calls) for every
+ * transform, flipped bits and wrong ESN halves failing the ICV, and the
+ * decrypt fuzz (mutated captures through the whole pipeline). The same
  * files run on their own without it (node:crypto throughout), so both paths
  * meet the same checks.
  */
@@ -24,4 +25,6 @@ if (!native) {
   await import('./esp-vectors.test.js');
   await import('./esp-roundtrip.test.js');
   await import('./esp-ah.test.js');
+  // hostile captures through the direct calls: no crash, only CaptureError, bounded output
+  await import('./decrypt-fuzz.test.js');
 }
