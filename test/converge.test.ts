@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -171,4 +171,27 @@ test('property: from any current state, --sync leaves exactly the declared state
     }),
     { numRuns: 150 },
   );
+});
+
+test('--diff and --sync of a large declaration (read again from the file in chunks, never held whole as commands)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-sync-large-'));
+  const store = join(dir, 'store');
+  const file = join(dir, 'large.conf');
+  // more statements than a check keeps (20,000): the declaration is read again from the file
+  const n = 25000;
+  const sa = (i: number, key = K16): string => `add 10.0.${i >> 8}.${i & 255} 10.9.0.1 esp ${0x10000 + i} -m tunnel -E aes-cbc 0x${key} -A hmac-sha1 0x${K20};`;
+  const text = Array.from({ length: n }, (_, i) => sa(i)).join('\n') + '\nspdadd 10.1.0.0/16 10.2.0.0/16 any -P out ipsec esp/tunnel/10.0.0.1-10.0.0.2/require;\n';
+  writeFileSync(file, text);
+  let r = await runCli(['--store', store, '--sync', '-f', file]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await runCli(['--store', store, '--diff', '-f', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`no difference to reach .*large\\.conf: ${n} SAs and 1 policy already as declared`));
+  // one key changed in the middle of the file: exactly that SA differs
+  const other = 'ffeeddccbbaa99887766554433221100';
+  writeFileSync(file, text.replace(sa(12345), sa(12345, other)));
+  r = await runCli(['--store', store, '--diff', '-f', file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stdout, /^# 1 change to reach /);
+  assert.match(r.stdout, /# SA esp 0x13039 10\.0\.48\.57 > 10\.9\.0\.1: differs in encryption key/);
 });

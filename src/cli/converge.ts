@@ -10,27 +10,32 @@ import { applyPlan } from '../converge/apply.js';
 import { DeclareError, declaredStateOf } from '../converge/declare.js';
 import { planSync } from '../converge/plan.js';
 import { entryName, planJson, planText } from '../converge/print.js';
-import { readState } from '../converge/state.js';
+import { readState, type SyncState } from '../converge/state.js';
 import { errnoName, strerror } from '../format/strerror.js';
 import { formatDiagnostic } from '../syntax/diagnostics.js';
 import { escapeControls } from '../syntax/redact.js';
 import type { Options } from './args.js';
 import type { Io } from './io.js';
 import { startProgress } from './progress.js';
-import { declarationCommands, type ScriptInput } from './script.js';
+import { declarationChunks, type ScriptInput } from './script.js';
 
-export async function runConverge(io: Io, o: Options, input: ScriptInput, backend: Backend): Promise<number> {
-  const cmds = await declarationCommands(io, o, input);
-  if (!cmds) return 1;
-  let declared;
+/** The state the file declares, or undefined (said on stderr). Its commands are let go on return: only the state is kept. */
+async function declared(io: Io, o: Options, input: ScriptInput): Promise<SyncState | undefined> {
+  const cmds = await declarationChunks(io, o, input);
+  if (!cmds) return undefined;
   try {
-    declared = await declaredStateOf(cmds);
+    return await declaredStateOf(cmds);
   } catch (e) {
     if (!(e instanceof DeclareError)) throw e;
     io.stderr(formatDiagnostic({ severity: 'error', code: 'declaration', file: e.pos.file, line: e.pos.line, col: e.pos.col, message: e.message }));
     io.stderr(`setkey: ${escapeControls(input.file)} does not declare a state; nothing compared\n`);
-    return 1;
+    return undefined;
   }
+}
+
+export async function runConverge(io: Io, o: Options, input: ScriptInput, backend: Backend): Promise<number> {
+  const target = await declared(io, o, input);
+  if (!target) return 1;
   const reading = startProgress(io.progress, `reading the ${backend.name} tables`);
   let current;
   try {
@@ -38,7 +43,7 @@ export async function runConverge(io: Io, o: Options, input: ScriptInput, backen
   } finally {
     reading?.end();
   }
-  const plan = planSync(current, declared, o.scope ? { scope: o.scope } : {});
+  const plan = planSync(current, target, o.scope ? { scope: o.scope } : {});
   const print = (p: typeof plan): string => (o.format === 'json' ? planJson : planText)(p, { showKeys: o.showKeys, target: escapeControls(input.file) });
   if (o.converge === 'diff') {
     io.stdout(print(plan));

@@ -533,14 +533,28 @@ function tooLong(file: string, at: { line: number; col: number; endless?: boolea
 }
 
 /**
- * The commands a checked script declares, for --diff and --sync: its
+ * The commands a checked script declares (--decrypt's SAs): its
  * diagnostics reported as -f reports them, host names resolved, RFC-mode
  * forward copies added. Undefined after errors (the summary printed).
  */
 export async function declarationCommands(io: Io, o: Options, input: ScriptInput, nothing = 'nothing compared'): Promise<Command[] | undefined> {
+  const resolved = await declarationChecked(io, input, nothing);
+  return resolved && [...commandsOf(await allStatements(io, input), o, resolved)];
+}
+
+/**
+ * The same in chunks (--diff and --sync), read again from a large file as
+ * -f applies it: the commands of a declaration of any size are never all in
+ * memory at once (100k statements held as commands were 164 MB of heap).
+ */
+export async function declarationChunks(io: Io, o: Options, input: ScriptInput, nothing = 'nothing compared'): Promise<AsyncIterable<readonly Command[]> | undefined> {
+  const resolved = await declarationChecked(io, input, nothing);
+  return resolved && commandChunks(input, io, o, resolved);
+}
+
+async function declarationChecked(io: Io, input: ScriptInput, nothing: string): Promise<Map<string, Command[]> | undefined> {
   const st: RunState = { errors: 0, warnings: 0 };
   const { resolved } = await resolveChecked(io, input, st, nothing);
-  if (!resolved) return undefined;
-  finish(io, st);
-  return [...commandsOf(await allStatements(io, input), o, resolved)];
+  if (resolved) finish(io, st);
+  return resolved;
 }

@@ -39,27 +39,35 @@ export interface SyncState {
 
 /**
  * The state that dump messages show (dead SAs and per-socket policies are not
- * part of it: they are not setkey's to declare).
+ * part of it: they are not setkey's to declare), built a message at a time:
+ * a message is typed data once it is added, so a dump of any size is never
+ * held as messages and entries both.
  */
-export function stateOfMessages(messages: Iterable<Uint8Array>, platform: Platform): SyncState {
+export function stateBuilder(platform: Platform): { add(bytes: Uint8Array): void; state(): SyncState } {
   const sas: SaEntry[] = [];
   const policies: PolicyEntry[] = [];
   const skipped: string[] = [];
-  for (const bytes of messages) {
-    const v = dumpView(bytes, platform);
-    if (v.header.errno !== 0) continue;
-    if (v.header.type === MsgType.DUMP && v.ext('sa')?.state === SaState.DEAD) continue;
-    const c = entryCommand(v, platform);
-    if (c === undefined) continue;
-    if (typeof c === 'string') {
-      skipped.push(c);
-      continue;
-    }
-    if (c.kind === 'add') sas.push({ sa: c.sa });
-    else if (c.kind === 'getspi') sas.push({ sa: c.sa, larval: true });
-    else if (c.kind === 'spdadd' && c.selector) policies.push({ selector: c.selector, rule: c.policy, ...(c.ctx ? { ctx: c.ctx } : {}) });
-  }
-  return { sas, policies, skipped };
+  return {
+    add(bytes) {
+      const v = dumpView(bytes, platform);
+      if (v.header.errno !== 0) return;
+      if (v.header.type === MsgType.DUMP && v.ext('sa')?.state === SaState.DEAD) return;
+      const c = entryCommand(v, platform);
+      if (c === undefined) return;
+      if (typeof c === 'string') skipped.push(c);
+      else if (c.kind === 'add') sas.push({ sa: c.sa });
+      else if (c.kind === 'getspi') sas.push({ sa: c.sa, larval: true });
+      else if (c.kind === 'spdadd' && c.selector) policies.push({ selector: c.selector, rule: c.policy, ...(c.ctx ? { ctx: c.ctx } : {}) });
+    },
+    state: () => ({ sas, policies, skipped }),
+  };
+}
+
+/** The state of a list of dump messages (stateBuilder over them). */
+export function stateOfMessages(messages: Iterable<Uint8Array>, platform: Platform): SyncState {
+  const b = stateBuilder(platform);
+  for (const m of messages) b.add(m);
+  return b.state();
 }
 
 /** Everything a backend holds, read with its keys (a DUMP and an SPDDUMP). */
@@ -69,26 +77,22 @@ export async function readState(backend: Backend, opts: { pid?: number; platform
     { kind: 'dump', pos: NO_POS, satype: 0 },
     { kind: 'spddump', pos: NO_POS },
   ];
-  const messages: Uint8Array[] = [];
+  const built = stateBuilder(platform);
   const onEntry = opts.onEntry;
   const outs = await backend.run(cmds, {
     atomic: false,
     pid: opts.pid ?? process.pid,
     quiet: true,
-    // a backend that streams hands each entry on as it comes (the caller counts them); the others keep them in the outcome
-    ...(onEntry
-      ? {
-          onDumped: (m: Uint8Array) => {
-            messages.push(m);
-            onEntry();
-          },
-        }
-      : {}),
+    // a backend that streams hands each entry on as it comes, typed at once; the others keep them in the outcome
+    onDumped: (m: Uint8Array) => {
+      built.add(m);
+      onEntry?.();
+    },
   });
   for (const o of outs) {
     // an empty table answers ENOENT: nothing to read, not a failure
     if (o.errno !== 0 && o.errno !== 2) throw new Error(`the ${backend.name} backend refused to dump its tables (errno ${o.errno}${o.why ? `: ${o.why}` : ''})`);
-    for (const x of o.exchanges) messages.push(...x.received);
+    for (const x of o.exchanges) for (const m of x.received) built.add(m);
   }
-  return stateOfMessages(messages, platform);
+  return built.state();
 }
