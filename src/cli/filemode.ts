@@ -21,6 +21,7 @@ import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
 import { errnoText, messageStream } from './input.js';
 import { escapeControls } from '../syntax/redact.js';
+import { containYoungGeneration } from '../sys/builtin.js';
 
 
 /** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */
@@ -49,6 +50,22 @@ type Extras = (v: DumpView) => { readonly [key: string]: Json } | undefined;
  * JSON, made as bytes, goes to `outBytes` when there is one (see Io.stdoutBytes).
  */
 export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras, outBytes?: (b: Uint8Array) => void): DumpPrinter {
+  const p = formatPrinter(o, po, out, extras, outBytes);
+  let n = 0;
+  // a long dump (the script format prints nothing before its end): V8's young generation kept small (src/sys/builtin.ts)
+  return {
+    ...p,
+    push: (v) => {
+      if (++n === LARGE_DUMP) containYoungGeneration();
+      p.push(v);
+    },
+  };
+}
+
+/** Entries past this many make a long dump (see containYoungGeneration). */
+const LARGE_DUMP = 1000;
+
+function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras, outBytes?: (b: Uint8Array) => void): DumpPrinter {
   switch (o.format ?? 'setkey') {
     case 'script': {
       // a Linux dump is newest first and the script replays it oldest first: each entry is kept, as its line (in a file past a few)
