@@ -20,7 +20,7 @@ import { resolveStatements } from '../src/syntax/resolve.js';
 import { GOLDEN, read, readBin, testLookup, testSys, type CliRun } from './helpers.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { errnoName } from '../src/format/strerror.js';
+import { errnoName } from '../src/model/errno.js';
 import { formatIp } from '../src/model/address.js';
 import { declaredState } from '../src/converge/declare.js';
 import { readState, type SyncState } from '../src/converge/state.js';

@@ -56,7 +56,7 @@ export async function importWithoutKoffi<M>(t: TestContext, entry: string): Prom
     // as wanted
   }
   const dist = join(here, '..', 'src');
-  for (const f of [entry, 'sys/datagram-socket.js', 'sys/koffi.js', 'format/strerror.js']) {
+  for (const f of [entry, 'sys/datagram-socket.js', 'sys/koffi.js', 'model/errno.js']) {
     mkdirSync(dirname(join(root, f)), { recursive: true });
     copyFileSync(join(dist, f), join(root, f));
   }

@@ -11,7 +11,7 @@ import { DeclareError, declaredStateOf } from '../converge/declare.js';
 import { planSync } from '../converge/plan.js';
 import { entryName, planJson, planText } from '../converge/print.js';
 import { readState, type SyncState } from '../converge/state.js';
-import { errnoName, strerror } from '../format/strerror.js';
+import { errnoName, strerror } from '../model/errno.js';
 import { formatDiagnostic } from '../syntax/diagnostics.js';
 import { escapeControls } from '../syntax/redact.js';
 import type { Options } from './args.js';

@@ -12,7 +12,7 @@ import { describeCommand, refusalReason } from '../format/describe.js';
 import { hexdump } from '../format/hexdump.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { errnoText, postproc, type PostprocOptions } from '../format/postproc.js';
-import { errnoName, strerror } from '../format/strerror.js';
+import { errnoName, strerror } from '../model/errno.js';
 import { dumpView } from '../pfkey/dump-view.js';
 import type { Options } from './args.js';
 

@@ -12,7 +12,7 @@
 import { EmbeddedBackend } from '../backends/embedded.js';
 import type { Command, SourcePos } from '../model/command.js';
 import { withForwardCopies } from '../model/rfc-mode.js';
-import { errnoName, strerror } from '../format/strerror.js';
+import { errnoName, strerror } from '../model/errno.js';
 import { parse } from '../syntax/parser.js';
 import { resolveStatements, type Lookup } from '../syntax/resolve.js';
 import type { SystemDb } from '../syntax/sysdb.js';

@@ -28,7 +28,7 @@ import { JsonBytes } from './json-bytes.js';
 import { type Json, type JsonSink, type Key, keyOf, keys, ObjectSink, quote } from './json-sink.js';
 import { errnoText } from './postproc.js';
 import { policyDump, priorityText } from './spdump.js';
-import { strerror } from './strerror.js';
+import { strerror } from '../model/errno.js';
 
 export const JSON_SCHEMA_ID = 'setkey-json/1';
 

@@ -9,7 +9,7 @@ import type { DumpOptions } from './dump-common.js';
 import { saDump } from './sadump.js';
 import { shortDump } from './shortdump.js';
 import { spDump } from './spdump.js';
-import { strerror } from './strerror.js';
+import { strerror } from '../model/errno.js';
 
 const ENOENT = 2;
 const SADB_SASTATE_DEAD = 3;

@@ -16,7 +16,7 @@
  * numbers, and no koffi-free way to it here).
  */
 import { constants } from 'node:os';
-import { strerror } from '../format/strerror.js';
+import { strerror } from '../model/errno.js';
 import { DatagramSocket, SocketUnavailable, errnoCode, openRawSocket, setReceiveBuffer, sysError, type SocketKind } from '../sys/datagram-socket.js';
 
 export const AF_KEY = 15;

@@ -20,7 +20,7 @@
  */
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import { strerror } from '../format/strerror.js';
+import { strerror } from '../model/errno.js';
 import { importKoffi } from './koffi.js';
 
 const SOCK_RAW = 3;

@@ -9,7 +9,7 @@
  * Linux only.
  */
 import { constants } from 'node:os';
-import { strerror } from '../format/strerror.js';
+import { strerror } from '../model/errno.js';
 import { DatagramSocket, SocketUnavailable, errnoCode, openRawSocket, setIntOption, setReceiveBuffer, sysError, type Libc, type SocketKind } from '../sys/datagram-socket.js';
 
 export const AF_NETLINK = 16;
