@@ -320,3 +320,29 @@ test('--decrypt: a write that fails (-o /dev/full) is one line and exit 1', () =
   assert.equal(r.status, 1);
   assert.match(r.stderr, /^setkey: write: no space left on the device \(ENOSPC\)\n$/);
 });
+
+test('--decrypt ended by a signal (SIGTERM, Ctrl-C) leaves no temporary file beside OUT, and ends by that signal', async () => {
+  const { spawn } = await import('node:child_process');
+  const esp = sealer({ spi: 0x1001, flags: 0, esn: false, enc: { name: 'aes-cbc', key: b(K.cbc) }, auth: { name: 'hmac-sha1', key: b(K.sha1) } });
+  const u = udp(1000, 2000, text('x'.repeat(1300)), S);
+  // ~80 MB: long enough to be caught while writing
+  const frames = Array.from({ length: 60000 }, (_, i) => ({ data: ether(0x0800, ipv4(50, esp.seal(17, u, i + 1), V4)) }));
+  writeFileSync(join(dir, 'long.pcap'), pcapFile(true, false, 1, frames));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    const child = spawn(process.execPath, [SETKEY, '--decrypt', 'long.pcap', '-f', 'sad.conf', '-o', 'long-out.pcap'], { cwd: dir, stdio: 'ignore' });
+    const tmp = join(dir, `.long-out.pcap.setkey-${child.pid}`);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    // wait for the temporary file, then end the run while it is being written
+    let seen = false;
+    for (let i = 0; i < 2000 && !seen; i++) {
+      seen = existsSync(tmp);
+      if (!seen) await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.ok(seen, 'the temporary file appeared');
+    child.kill(sig);
+    const end = await exited;
+    assert.equal(end.signal, sig, `ended by ${sig} (status ${end.code})`);
+    assert.equal(existsSync(tmp), false, 'the temporary file is gone');
+    assert.equal(existsSync(join(dir, 'long-out.pcap')), false, 'nothing at OUT');
+  }
+});

@@ -54,6 +54,34 @@ interface Output {
   readonly where: string;
   commit(): void;
   abandon(): void;
+  /** a temporary file stands beside OUT until commit: removed if a signal ends setkey first */
+  readonly temporary?: boolean;
+}
+
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * While the opened capture is written to its temporary file, a signal that
+ * would end setkey first removes the file (it holds what the keys
+ * protected, and nothing is to be left beside OUT), then is raised again, so
+ * that setkey ends by it as it would have (status 128 + the signal). Returns
+ * the undoing of the handlers.
+ */
+function removeOnSignal(abandon: () => void): () => void {
+  const off = (): void => {
+    for (const sig of ENDING_SIGNALS) process.off(sig, on);
+  };
+  const on = (sig: NodeJS.Signals): void => {
+    off();
+    try {
+      abandon();
+    } catch {
+      // gone already: nothing is left either way
+    }
+    process.kill(process.pid, sig);
+  };
+  for (const sig of ENDING_SIGNALS) process.on(sig, on);
+  return off;
 }
 
 function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Output | string {
@@ -83,6 +111,7 @@ function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Ou
   return {
     fd,
     where: escapeControls(out),
+    temporary: true,
     commit: () => {
       closeSync(fd);
       try {
@@ -189,6 +218,9 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
     let report;
     // records gathered into 4 MiB writes done by another thread while the next packets open (write-behind.ts)
     const w = new WriteBehind(out.fd);
+    // only for a capture in a regular file: reading a pipe can block, and a handler would then keep Ctrl-C
+    // from ending setkey until input came (with a pipe, Ctrl-C ends its writer too, and the capture then ends)
+    const undoSignals = out.temporary && st.isFile() && io.pid === process.pid ? removeOnSignal(() => out.abandon()) : undefined;
     try {
       report = await decryptCapturePaced(fd, table, w, progress ? () => progress.step() : undefined);
       await w.finish();
@@ -199,6 +231,7 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
       io.stderr(`setkey: ${name}: ${e.message}; nothing written\n`);
       return 1;
     } finally {
+      undoSignals?.();
       progress?.end();
     }
     out.commit();

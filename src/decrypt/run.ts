@@ -42,11 +42,14 @@ export interface PacedSink {
 /** decryptCapture for a sink whose writes complete later: the loop waits only when the sink says so. */
 export async function decryptCapturePaced(fd: number, table: SaTable, sink: PacedSink, onPacket?: () => void): Promise<DecryptReport> {
   const steps = decryptSteps(openCapture(fd, { borrow: true }), table, (b) => sink.write(b), onPacket);
-  for (;;) {
+  for (let n = 1; ; n++) {
     const s = steps.next();
     if (s.done) return s.value;
     const wait = sink.ready();
     if (wait) await wait;
+    // the event loop is let in now and then even when nothing waits (output to /dev/null): a signal's
+    // handler (the CLI removes its temporary file on Ctrl-C) runs within milliseconds
+    else if ((n & 4095) === 0) await new Promise<void>((r) => setImmediate(r));
   }
 }
 
