@@ -42,6 +42,8 @@ type Ptr = object | null;
 
 interface Bound {
   EVP_CIPHER_fetch: KoffiFunction;
+  EVP_CIPHER_free: KoffiFunction;
+  EVP_MD_free: KoffiFunction;
   EVP_CIPHER_get_key_length: KoffiFunction;
   EVP_CIPHER_get_iv_length: KoffiFunction;
   EVP_CIPHER_CTX_new: KoffiFunction;
@@ -74,6 +76,8 @@ export function loadOpenSsl(env: Readonly<Record<string, string | undefined>> = 
       const f = (p: string): KoffiFunction => lib.func(p);
       const b: Bound = {
         EVP_CIPHER_fetch: f('void *EVP_CIPHER_fetch(void *libctx, const char *name, const char *props)'),
+        EVP_CIPHER_free: f('void EVP_CIPHER_free(void *cipher)'),
+        EVP_MD_free: f('void EVP_MD_free(void *md)'),
         EVP_CIPHER_get_key_length: f('int EVP_CIPHER_get_key_length(void *cipher)'),
         EVP_CIPHER_get_iv_length: f('int EVP_CIPHER_get_iv_length(void *cipher)'),
         EVP_CIPHER_CTX_new: f('void *EVP_CIPHER_CTX_new()'),
@@ -118,11 +122,12 @@ function bind(b: Bound): OpenSsl {
       // OpenSSL reads as many key and IV bytes as the cipher takes, whatever the buffer holds: the lengths
       // are checked here, where nothing else would
       const ivLen = b.EVP_CIPHER_get_iv_length(type) as number;
-      if (key.length !== b.EVP_CIPHER_get_key_length(type)) return undefined;
-      const ctx = b.EVP_CIPHER_CTX_new() as Ptr;
-      if (!ctx) return undefined;
-      if (b.EVP_CipherInit_ex(ctx, type, null, key, null, 0) !== 1 || b.EVP_CIPHER_CTX_set_padding(ctx, 0) !== 1) {
-        b.EVP_CIPHER_CTX_free(ctx);
+      const ctx = key.length === b.EVP_CIPHER_get_key_length(type) ? (b.EVP_CIPHER_CTX_new() as Ptr) : null;
+      const ok = ctx !== null && b.EVP_CipherInit_ex(ctx, type, null, key, null, 0) === 1 && b.EVP_CIPHER_CTX_set_padding(ctx, 0) === 1;
+      // the context holds its own reference to a fetched cipher
+      b.EVP_CIPHER_free(type);
+      if (!ok) {
+        if (ctx) b.EVP_CIPHER_CTX_free(ctx);
         return undefined;
       }
       const d: NativeDecryptor = {
@@ -153,11 +158,13 @@ function bind(b: Bound): OpenSsl {
       const md = b.EVP_MD_fetch(null, digest, null) as Ptr;
       if (!md) return undefined;
       const size = b.EVP_MD_get_size(md) as number;
-      const ctx = b.HMAC_CTX_new() as Ptr;
-      if (!ctx || size <= 0) return undefined;
+      const ctx = size > 0 ? (b.HMAC_CTX_new() as Ptr) : null;
       // a key of length 0 is allowed (RFC 2104); OpenSSL wants a pointer all the same
-      if (b.HMAC_Init_ex(ctx, key.length > 0 ? key : new Uint8Array(1), key.length, md, null) !== 1) {
-        b.HMAC_CTX_free(ctx);
+      const ok = ctx !== null && b.HMAC_Init_ex(ctx, key.length > 0 ? key : new Uint8Array(1), key.length, md, null) === 1;
+      // the context's digest context holds its own reference to a fetched digest
+      b.EVP_MD_free(md);
+      if (!ok) {
+        if (ctx) b.HMAC_CTX_free(ctx);
         return undefined;
       }
       const mac: NativeHmac = (parts) => {
