@@ -8,6 +8,7 @@ import type { Family, IpAddress } from '../model/address.js';
 import { parseIpLiteral } from '../model/address.js';
 import type { Lookup } from '../syntax/resolve.js';
 import { builtinProtocols, parseProtocols, parseServices, type ProtocolTable, type ServiceTable, type SystemDb } from '../syntax/sysdb.js';
+import { lazyDns } from '../sys/builtin.js';
 
 function readText(path: string): string | undefined {
   try {
@@ -69,7 +70,7 @@ export function systemDb(): SystemDb {
 export const dnsLookup: Lookup = async (name: string, family: 0 | Family): Promise<IpAddress[]> => {
   try {
     // node:dns is loaded by the first name to resolve (most runs have none)
-    const { promises: dns } = await import('node:dns');
+    const dns = lazyDns().promises;
     const list = await dns.lookup(name, { all: true, family, verbatim: true });
     const out: IpAddress[] = [];
     for (const r of list) {

@@ -22,7 +22,9 @@ export function importKoffi(): Promise<Koffi | { readonly noKoffi: string }> {
     // a name in a variable: bundlers leave the import to run time
     const name = 'koffi';
     try {
-      const mod = (await import(name)) as { default?: Koffi } & Partial<Koffi>;
+      // koffi is CommonJS: the one-file build (CommonJS, and run by bin/bundle.js where import() has no
+      // base to resolve a package name from) requires it with its own require; the ES modules import it
+      const mod = (typeof require === 'function' ? require(name) : await import(name)) as { default?: Koffi } & Partial<Koffi>;
       return (mod.default ?? mod) as Koffi;
     } catch (e) {
       return { noKoffi: (e as Error).message };
