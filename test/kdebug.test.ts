@@ -214,3 +214,27 @@ test('kdebug: never throws, ends in a newline, reads nothing outside the message
     { numRuns: 3000 },
   );
 });
+
+test('ipsecHexdump: a space before each 4-byte group, a bare newline before bytes 32, 64, ...; any offset and length (property)', () => {
+  // libipsec's ipsec_hexdump() as a byte loop, the way the C does it
+  const byByte = (b: Uint8Array, start: number, len: number): string => {
+    let out = '';
+    for (let i = 0; i < len; i++) {
+      if (i !== 0 && i % 32 === 0) out += '\n';
+      if (i % 4 === 0) out += ' ';
+      out += b[start + i]!.toString(16).padStart(2, '0');
+    }
+    return out;
+  };
+  assert.equal(ipsecHexdump(Uint8Array.from([0xde, 0xad, 0xbe, 0xef, 0x01])), ' deadbeef 01');
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.nat(), (b, s, l) => {
+      const start = b.length ? s % b.length : 0;
+      const len = b.length - start ? l % (b.length - start + 1) : 0;
+      // a view that does not start its buffer: the offset must be the view's
+      const view = new Uint8Array([9, ...b]).subarray(1);
+      assert.equal(ipsecHexdump(view, start, len), byByte(b, start, len));
+    }),
+    { numRuns: 500 },
+  );
+});
