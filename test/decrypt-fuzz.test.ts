@@ -16,6 +16,7 @@ import { SaTable } from '../src/decrypt/sad.js';
 import { deflateIpcomp, espSealer, isUnsupported, type EspSa, type EspSealer } from '../src/esp/index.js';
 import type { SaParams } from '../src/model/sa.js';
 import { concat, epb, ether, idb, ipv4, ipv6, pcapFile, shb, text, udp, v4 } from './capture-build.js';
+import { openssl } from './crypto-provider.js';
 
 const A = v4('10.0.0.1');
 const B = v4('10.0.0.2');
@@ -95,7 +96,7 @@ function mutate(b: Uint8Array, ms: readonly Mutation[]): Uint8Array {
 function run(file: Uint8Array): { ok: true; out: number; report: ReturnType<typeof decryptRecords> } | { ok: false; error: CaptureError } {
   let out = 0;
   try {
-    const report = decryptRecords(openCaptureBytes(file, { borrow: true }), new SaTable(SAS), (b) => (out += b.length));
+    const report = decryptRecords(openCaptureBytes(file, { borrow: true }), new SaTable(SAS), (b) => (out += b.length), undefined, openssl);
     return { ok: true, out, report };
   } catch (e) {
     if (e instanceof CaptureError) return { ok: false, error: e };

@@ -11,11 +11,12 @@ import fc from 'fast-check';
 import { ahSealer, ahVerifier, type AhSealer, type AhVerifier } from '../src/esp/ah.js';
 import { type EspSa, isUnsupported } from '../src/esp/types.js';
 import { SaFlag } from '../src/model/tables.js';
+import { openssl } from './crypto-provider.js';
 
 const key = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 29 + seed * 7) & 0xff);
 
 function pair(sa: EspSa): [AhVerifier, AhSealer] {
-  const v = ahVerifier(sa);
+  const v = ahVerifier(sa, openssl);
   const s = ahSealer(sa);
   assert.ok(!isUnsupported(v), isUnsupported(v) ? v.unsupported : '');
   assert.ok(!isUnsupported(s));
@@ -205,7 +206,7 @@ test('AH SAs that cannot be verified say why', () => {
     [{ spi: 1, flags: 0, esn: false, auth: { name: 'null', key: new Uint8Array(0) } }, /^cannot verify null/],
     [{ spi: 1, flags: 0, esn: false, auth: { name: 'tcp-md5', key: key(8) } }, /^cannot verify tcp-md5/],
   ] as const) {
-    const r = ahVerifier(sa);
+    const r = ahVerifier(sa, openssl);
     assert.ok(isUnsupported(r));
     assert.match(r.unsupported, pattern);
   }

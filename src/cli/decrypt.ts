@@ -195,7 +195,7 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
   if (again !== undefined) return again;
   const name = escapeControls(o.decrypt!);
   // Node's OpenSSL without a JS object per packet, when koffi is there (src/sys/libcrypto.ts); else node:crypto
-  await loadOpenSsl(io.env);
+  const openssl = await loadOpenSsl(io.env);
   const table = new SaTable(sas);
   if (table.size === 0) io.stderr('setkey: --decrypt: the SAD holds no ESP, AH or IPComp SA; every packet is copied as it is\n');
   // '-': the capture comes on standard input (tcpdump -w - | setkey --decrypt - ...); a FIFO is opened as
@@ -222,7 +222,7 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
     // from ending setkey until input came (with a pipe, Ctrl-C ends its writer too, and the capture then ends)
     const undoSignals = out.temporary && st.isFile() && io.pid === process.pid ? removeOnSignal(() => out.abandon()) : undefined;
     try {
-      report = await decryptCapturePaced(fd, table, w, progress ? () => progress.step() : undefined);
+      report = await decryptCapturePaced(fd, table, w, progress ? () => progress.step() : undefined, openssl);
       await w.finish();
     } catch (e) {
       await w.settle();

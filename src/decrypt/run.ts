@@ -11,6 +11,7 @@ import { Mode, SaFlag } from '../model/tables.js';
 import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure, type SaReport } from './report.js';
 import type { DecryptSa, SaTable } from './sad.js';
 import { Transforms, type SaRuntime } from './transforms.js';
+import type { OpenSsl } from '../sys/libcrypto.js';
 
 const IPPROTO_IPIP = 4;
 const IPPROTO_IPV6 = 41;
@@ -40,8 +41,8 @@ export interface PacedSink {
 }
 
 /** decryptCapture for a sink whose writes complete later: the loop waits only when the sink says so. */
-export async function decryptCapturePaced(fd: number, table: SaTable, sink: PacedSink, onPacket?: () => void): Promise<DecryptReport> {
-  const steps = decryptSteps(openCapture(fd, { borrow: true }), table, (b) => sink.write(b), onPacket);
+export async function decryptCapturePaced(fd: number, table: SaTable, sink: PacedSink, onPacket?: () => void, openssl?: OpenSsl): Promise<DecryptReport> {
+  const steps = decryptSteps(openCapture(fd, { borrow: true }), table, (b) => sink.write(b), onPacket, openssl);
   for (let n = 1; ; n++) {
     const s = steps.next();
     if (s.done) return s.value;
@@ -70,8 +71,8 @@ function nextRecord(reader: CaptureReader, report: DecryptReport): CaptureRecord
 }
 
 /** The same over any reader (a capture in memory, say). */
-export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
-  const steps = decryptSteps(reader, table, write, onPacket);
+export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void, openssl?: OpenSsl): DecryptReport {
+  const steps = decryptSteps(reader, table, write, onPacket, openssl);
   for (;;) {
     const s = steps.next();
     if (s.done) return s.value;
@@ -79,9 +80,15 @@ export function decryptRecords(reader: CaptureReader, table: SaTable, write: (b:
 }
 
 /** The loop itself, pausing after each record so that a caller may wait for its output to drain. */
-function* decryptSteps(reader: CaptureReader, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): Generator<void, DecryptReport, void> {
+function* decryptSteps(
+  reader: CaptureReader,
+  table: SaTable,
+  write: (b: Uint8Array) => void,
+  onPacket: (() => void) | undefined,
+  openssl: OpenSsl | undefined,
+): Generator<void, DecryptReport, void> {
   const writer = captureWriter(reader.format, write);
-  const ctx: Context = { table, transforms: new Transforms(), report: newReport() };
+  const ctx: Context = { table, transforms: new Transforms(openssl), report: newReport() };
   const natTPorts = table.nattPorts;
   for (let r = nextRecord(reader, ctx.report); r; r = nextRecord(reader, ctx.report)) {
     if (r.kind === 'block') {

@@ -7,6 +7,7 @@
 import { ahVerifier, espOpener, espSaOf, isUnsupported, SeqTracker, type AhVerifier, type EspOpener } from '../esp/index.js';
 import { algorithmByName } from '../model/algorithms.js';
 import type { DecryptSa } from './sad.js';
+import type { OpenSsl } from '../sys/libcrypto.js';
 
 export interface SaRuntime {
   readonly esp?: EspOpener;
@@ -19,14 +20,17 @@ export interface SaRuntime {
 export class Transforms {
   private readonly bySa = new Map<DecryptSa, SaRuntime>();
 
+  /** `openssl`: Node's OpenSSL called directly (src/sys/libcrypto.ts), when the caller loaded it */
+  constructor(private readonly openssl?: OpenSsl) {}
+
   of(sa: DecryptSa): SaRuntime {
     let rt = this.bySa.get(sa);
-    if (!rt) this.bySa.set(sa, (rt = build(sa)));
+    if (!rt) this.bySa.set(sa, (rt = build(sa, this.openssl)));
     return rt;
   }
 }
 
-function build(d: DecryptSa): SaRuntime {
+function build(d: DecryptSa, openssl: OpenSsl | undefined): SaRuntime {
   const seq = new SeqTracker({ replay: d.sa.replay, esn: d.sa.esn });
   if (d.proto === 'ipcomp') return { seq };
   // an AEAD state read from a kernel's dump comes without its key (PF_KEY has no number for the cipher)
@@ -36,7 +40,7 @@ function build(d: DecryptSa): SaRuntime {
   }
   const e = espSaOf(d.sa);
   if (isUnsupported(e)) return { seq, unsupported: e.unsupported };
-  const t = d.proto === 'esp' ? espOpener(e) : ahVerifier(e);
+  const t = d.proto === 'esp' ? espOpener(e, openssl) : ahVerifier(e, openssl);
   if (isUnsupported(t)) return { seq, unsupported: t.unsupported };
   return d.proto === 'esp' ? { seq, esp: t as EspOpener } : { seq, ah: t as AhVerifier };
 }

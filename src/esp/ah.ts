@@ -12,6 +12,7 @@ import { SaFlag } from '../model/tables.js';
 import { icvInput, V6 } from './ah-mutable.js';
 import { type Mac, makeMac } from './integrity.js';
 import { type AhNotVerified, type AhResult, type EspSa, type Unsupported, be32, isUnsupported, putBe32, unsupported } from './types.js';
+import type { OpenSsl } from '../sys/libcrypto.js';
 
 /** Largest IP packet (IPv6 header + 65535-byte payload): one scratch buffer per SA, never reallocated. */
 const MAX_PACKET = 40 + 65535;
@@ -30,10 +31,10 @@ interface AhTransform {
   readonly esn: boolean;
 }
 
-function buildAh(sa: EspSa): AhTransform | Unsupported {
+function buildAh(sa: EspSa, openssl?: OpenSsl): AhTransform | Unsupported {
   const old = sa.old ?? (sa.flags & SaFlag.OLD) !== 0;
   if (!sa.auth) return unsupported('combination', 'cannot verify AH: the SA has no authentication algorithm');
-  const mac = makeMac(sa.auth.name, sa.auth.key, old);
+  const mac = makeMac(sa.auth.name, sa.auth.key, old, openssl);
   if (isUnsupported(mac)) return mac;
   if (mac.icvLen === 0) return unsupported('combination', 'cannot verify null: AH with the null algorithm has no ICV to check');
   return { mac, old, icvOff: old ? 8 : 12, esn: sa.esn && !old };
@@ -42,8 +43,8 @@ function buildAh(sa: EspSa): AhTransform | Unsupported {
 const fail = (reason: AhNotVerified['reason']): AhNotVerified => ({ ok: false, reason });
 
 /** An AH verifier for an SA, or why it cannot verify (`cannot verify ...`). */
-export function ahVerifier(sa: EspSa): AhVerifier | Unsupported {
-  const t = buildAh(sa);
+export function ahVerifier(sa: EspSa, openssl?: OpenSsl): AhVerifier | Unsupported {
+  const t = buildAh(sa, openssl);
   if (isUnsupported(t)) return t;
   const scratch = new Uint8Array(MAX_PACKET);
   const hi = new Uint8Array(4);

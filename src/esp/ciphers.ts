@@ -10,7 +10,7 @@
  */
 import { type CipherGCMTypes, createCipheriv, createDecipheriv, createSecretKey, type Decipher, type KeyObject } from 'node:crypto';
 import { algorithmByName, describeKeyBits, keyBitsAllowed } from '../model/algorithms.js';
-import { openSsl, type NativeDecryptor } from '../sys/libcrypto.js';
+import type { NativeDecryptor, OpenSsl } from '../sys/libcrypto.js';
 import { type Unsupported, unsupported } from './types.js';
 
 /** CBC, CTR and NULL: encryption with no integrity of its own. */
@@ -127,7 +127,7 @@ function cbcDecryptor(cbc: Decipher | NativeDecryptor, ecb: Decipher, blockLen: 
   };
 }
 
-function makePlain(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Array): PlainCipher {
+function makePlain(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Array, openssl: OpenSsl | undefined): PlainCipher {
   if (spec.mode === 'null') {
     // RFC 2410: no IV, block size 1; RFC 4303 section 2.4 still aligns the trailer to 4 bytes
     return { kind: 'plain', name, ivLen: 0, blockLen: 1, padTo: 4, decrypt: (_iv, ct) => ct, encrypt: (_iv, pt) => pt };
@@ -140,7 +140,7 @@ function makePlain(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8A
   const ecb = createDecipheriv(`${stem}-ecb`, k, null).setAutoPadding(false);
   const cbcName = `${stem}-cbc`;
   // Node's OpenSSL called directly when it can be (src/sys/libcrypto.ts), else a node:crypto Decipher
-  const cbc = openSsl()?.decryptor(cbcName, raw) ?? createDecipheriv(cbcName, k, new Uint8Array(blockLen)).setAutoPadding(false);
+  const cbc = openssl?.decryptor(cbcName, raw) ?? createDecipheriv(cbcName, k, new Uint8Array(blockLen)).setAutoPadding(false);
   return {
     kind: 'plain',
     name,
@@ -169,7 +169,7 @@ function makeCtr(name: string, stem: string, k: KeyObject, nonce: Uint8Array): P
 }
 
 /** RFC 4106 section 4 / RFC 4543 section 3.1 / RFC 7634 section 2: nonce = salt || IV. */
-function makeAead(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Array): AeadCipher {
+function makeAead(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Array, openssl: OpenSsl | undefined): AeadCipher {
   // ChaCha20-Poly1305 has the same AAD/tag calls as GCM; one static type serves both
   const stem = spec.stem!(key.length) as CipherGCMTypes;
   const k = createSecretKey(key);
@@ -177,7 +177,7 @@ function makeAead(name: string, spec: CipherSpec, key: Uint8Array, salt: Uint8Ar
   nonce.set(salt, 0);
   createCipheriv(stem, k, nonce, TAG_OPTIONS);
   // Node's OpenSSL called directly when it can be (src/sys/libcrypto.ts): no Decipher object per packet
-  const native = openSsl()?.decryptor(stem, key);
+  const native = openssl?.decryptor(stem, key);
   return {
     kind: 'aead',
     name,
@@ -224,9 +224,10 @@ function refusal(name: string, spec: CipherSpec, err: unknown): Unsupported {
 
 /**
  * The cipher of an SA's encryption algorithm and key (salt included, as the
- * SA holds it), or why there is none. Built once per SA.
+ * SA holds it), or why there is none. Built once per SA; with `openssl`
+ * (src/sys/libcrypto.ts) it decrypts through Node's OpenSSL directly.
  */
-export function makeCipher(name: string, keyWithSalt: Uint8Array): Cipher | Unsupported {
+export function makeCipher(name: string, keyWithSalt: Uint8Array, openssl?: OpenSsl): Cipher | Unsupported {
   const alg = algorithmByName('enc', name);
   if (!alg) return unsupported('unknown-algorithm', `cannot decrypt ${name}: not an encryption algorithm setkey knows`);
   const canonical = alg.name;
@@ -241,8 +242,8 @@ export function makeCipher(name: string, keyWithSalt: Uint8Array): Cipher | Unsu
   const key = keyWithSalt.subarray(0, keyWithSalt.length - saltLen);
   const salt = Uint8Array.from(keyWithSalt.subarray(keyWithSalt.length - saltLen));
   try {
-    if (spec.mode === 'gcm' || spec.mode === 'gmac' || spec.mode === 'chacha') return makeAead(canonical, spec, key, salt);
-    return makePlain(canonical, spec, key, salt);
+    if (spec.mode === 'gcm' || spec.mode === 'gmac' || spec.mode === 'chacha') return makeAead(canonical, spec, key, salt, openssl);
+    return makePlain(canonical, spec, key, salt, openssl);
   } catch (err) {
     return refusal(canonical, spec, err);
   }

@@ -19,6 +19,7 @@ import { randomFillSync } from 'node:crypto';
 import { SaFlag } from '../model/tables.js';
 import { type Cipher, makeCipher } from './ciphers.js';
 import { type Mac, makeMac } from './integrity.js';
+import type { OpenSsl } from '../sys/libcrypto.js';
 import {
   type EspSa,
   type NotOpened,
@@ -72,13 +73,13 @@ function layoutOf(sa: EspSa, old: boolean, cipher: Cipher, mac: Mac | undefined)
   return { headerLen, ivOff: headerLen, ivLen: cipher.ivLen, extendIv: false, bodyOff: headerLen + cipher.ivLen, icvLen };
 }
 
-function buildTransform(sa: EspSa): Transform | Unsupported {
+function buildTransform(sa: EspSa, openssl?: OpenSsl): Transform | Unsupported {
   const old = sa.old ?? (sa.flags & SaFlag.OLD) !== 0;
-  const cipher = makeCipher(sa.enc?.name ?? 'null', sa.enc?.key ?? EMPTY);
+  const cipher = makeCipher(sa.enc?.name ?? 'null', sa.enc?.key ?? EMPTY, openssl);
   if (isUnsupported(cipher)) return cipher;
   let mac: Mac | undefined;
   if (sa.auth) {
-    const m = makeMac(sa.auth.name, sa.auth.key);
+    const m = makeMac(sa.auth.name, sa.auth.key, false, openssl);
     if (isUnsupported(m)) return m;
     if (m.icvLen > 0) mac = m;
   }
@@ -167,10 +168,12 @@ function openAead(t: Transform, esp: Uint8Array, seqHigh: number, aad12: Uint8Ar
 
 /**
  * An opener for an SA's packets, or why the SA cannot be opened here
- * (`cannot decrypt twofish-cbc: ...`). Key objects are made once, here.
+ * (`cannot decrypt twofish-cbc: ...`). Key objects are made once, here;
+ * with `openssl` (src/sys/libcrypto.ts) the cipher and HMAC run through
+ * Node's OpenSSL directly, else through node:crypto.
  */
-export function espOpener(sa: EspSa): EspOpener | Unsupported {
-  const t = buildTransform(sa);
+export function espOpener(sa: EspSa, openssl?: OpenSsl): EspOpener | Unsupported {
+  const t = buildTransform(sa, openssl);
   if (isUnsupported(t)) return t;
   const { cipher, mac, layout } = t;
   const hi = new Uint8Array(4);

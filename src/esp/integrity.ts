@@ -9,7 +9,7 @@
  * (RFC 1828/1852, as KAME's ah_core.c computes them).
  */
 import * as cryptoNs from 'node:crypto';
-import { openSsl, type NativeHmac } from '../sys/libcrypto.js';
+import type { NativeHmac, OpenSsl } from '../sys/libcrypto.js';
 import { createHash, createHmac, createCipheriv, createSecretKey, timingSafeEqual, type Hash, type KeyObject } from 'node:crypto';
 import { algorithmByName } from '../model/algorithms.js';
 import { type Unsupported, unsupported } from './types.js';
@@ -70,8 +70,8 @@ const BLOCK_BYTES: ReadonlyMap<string, number> = new Map([
 type OneShot = (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer;
 const oneShot = (cryptoNs as unknown as { hash?: OneShot }).hash;
 
-function hmacMac(name: string, digest: string, key: Uint8Array, icvLen: number): Mac {
-  const native = openSsl()?.hmac(digest, key);
+function hmacMac(name: string, digest: string, key: Uint8Array, icvLen: number, openssl: OpenSsl | undefined): Mac {
+  const native = openssl?.hmac(digest, key);
   return native ? hmacNative(name, native, digest, key, icvLen) : hmacNode(name, digest, key, icvLen);
 }
 
@@ -254,7 +254,7 @@ function digestAvailable(digest: string): boolean {
  * The Mac of an SA's integrity algorithm, or why there is none. `old`
  * selects RFC 1826's 16-byte authentication data (KAME's SADB_X_EXT_OLD).
  */
-export function makeMac(name: string, key: Uint8Array, old = false): Mac | Unsupported {
+export function makeMac(name: string, key: Uint8Array, old = false, openssl?: OpenSsl): Mac | Unsupported {
   const alg = algorithmByName('auth', name);
   if (!alg) return unsupported('unknown-algorithm', `cannot verify ${name}: not an authentication algorithm setkey knows`);
   const canonical = alg.name;
@@ -267,7 +267,7 @@ export function makeMac(name: string, key: Uint8Array, old = false): Mac | Unsup
     if (!digestAvailable(digest)) {
       return unsupported('no-implementation', `cannot verify ${canonical}: this node's OpenSSL has no ${digest} digest`);
     }
-    return hmac ? hmacMac(canonical, digest, key, icvLen) : keyedMac(canonical, digest, key, icvLen);
+    return hmac ? hmacMac(canonical, digest, key, icvLen, openssl) : keyedMac(canonical, digest, key, icvLen);
   }
   if (canonical === 'aes-xcbc-mac') {
     if (key.length !== 16) {

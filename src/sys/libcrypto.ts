@@ -62,8 +62,8 @@ interface Bound {
   HMAC_Final: KoffiFunction;
 }
 
+/** the binding, made once per process (declaring the functions resolves the symbols) */
 let loaded: Promise<OpenSsl | undefined> | undefined;
-let ready: OpenSsl | undefined;
 
 /** Bind the functions once per process; undefined (and node:crypto used) when koffi or a symbol is missing, or when turned off. */
 export function loadOpenSsl(env: Readonly<Record<string, string | undefined>> = process.env): Promise<OpenSsl | undefined> {
@@ -95,18 +95,13 @@ export function loadOpenSsl(env: Readonly<Record<string, string | undefined>> = 
         HMAC_Update: f('int HMAC_Update(void *ctx, void *data, size_t len)'),
         HMAC_Final: f('int HMAC_Final(void *ctx, void *md, void *len)'),
       };
-      return (ready = bind(b));
+      return bind(b);
     } catch {
       // a node built without exporting OpenSSL (a distribution's shared-library build may differ): node:crypto
       return undefined;
     }
   })();
   return loaded;
-}
-
-/** The bound OpenSSL if loadOpenSsl succeeded before, else undefined. */
-export function openSsl(): OpenSsl | undefined {
-  return ready;
 }
 
 function bind(b: Bound): OpenSsl {
