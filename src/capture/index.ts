@@ -7,4 +7,4 @@ export type { ByteSource } from './window.js';
 export { LINK_LAYERS, linkFamily, linkLayer, locateIp, type IpVersion, type LinkFrame, type LinkLayer, type LinkProblem, type RewriteOptions } from './linktypes.js';
 export { dissect, dissectIp, IPPROTO, NAT_T_PORT, type DissectOptions, type IpsecFound, type IpsecNotFound, type IpsecProtocol, type NotFoundReason, type UdpEncap } from './ip.js';
 export { fold, internetChecksum, ipv4HeaderChecksum, onesSum, pseudoHeaderSum, transportChecksum, transportChecksumOk } from './checksum.js';
-export { rebuildTransport, rebuildTunnel, stripAh, Rebuilt, type RebuildProblem } from './rebuild.js';
+export { rebuildTransport, rebuildTunnel, stripAh, type Rebuilt, type RebuildProblem } from './rebuild.js';

@@ -12,7 +12,6 @@ import type { SaParams } from '../model/sa.js';
 import { SaState, SaType } from '../model/tables.js';
 import { DecodeError, decodeMessage } from '../pfkey/decode.js';
 import { MsgType } from '../pfkey/constants.js';
-import { dumpView } from '../pfkey/dump-view.js';
 import { saOf, WireModelError } from '../pfkey/from-wire.js';
 import { findExt } from '../pfkey/types.js';
 
@@ -20,11 +19,10 @@ type Extras = { readonly [key: string]: Json } | undefined;
 
 /** One dumped SA with the backend's extras folded in; undefined for what is no SA to open with (larval, dead, undecodable). */
 export function saOfDumped(msg: Uint8Array, extras: Extras, platform: Platform): SaParams | undefined {
-  const v = dumpView(msg, platform);
-  if (v.header.errno !== 0 || v.header.type !== MsgType.DUMP) return undefined;
   let sa: SaParams;
   try {
-    const m = decodeMessage(v.ix.bytes, platform);
+    const m = decodeMessage(msg, platform);
+    if (m.header.errno !== 0 || m.header.type !== MsgType.DUMP) return undefined;
     const state = findExt(m, 'sa')?.state;
     if (state === SaState.LARVAL || state === SaState.DEAD) return undefined;
     sa = saOf(m, platform);

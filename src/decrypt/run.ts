@@ -5,8 +5,8 @@
  * would have it (src/capture/rebuild.ts); everything else copied unchanged.
  * A packet that fails any check is copied as it was and counted.
  */
-import { CaptureError, captureWriter, dissect, openCapture, type CaptureReader, type CaptureRecord, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, Rebuilt } from '../capture/index.js';
-import { espSeq, inflateIpcomp, ipcompHeader, type OpenResult } from '../esp/index.js';
+import { CaptureError, captureWriter, dissect, openCapture, type CaptureReader, type CaptureRecord, rebuildTransport, rebuildTunnel, stripAh, type IpsecFound, type PacketRecord, type Rebuilt } from '../capture/index.js';
+import { espSeq, inflateIpcomp, ipcompHeader } from '../esp/index.js';
 import { Mode, SaFlag } from '../model/tables.js';
 import { countFailure, countUnknown, newReport, saReport, type DecryptReport, type Failure, type SaReport } from './report.js';
 import type { DecryptSa, SaTable } from './sad.js';
@@ -20,16 +20,10 @@ const IPPROTO_IPCOMP = 108;
 type Opened = Rebuilt | { readonly ok: false; readonly failure: Failure };
 const failed = (failure: Failure): Opened => ({ ok: false, failure });
 
-export interface Context {
+interface Context {
   readonly table: SaTable;
   readonly transforms: Transforms;
   readonly report: DecryptReport;
-}
-
-/** Decrypt the capture on `fd`, writing the result through `write`; the report says what happened. Throws CaptureError for a bad capture. */
-export function decryptCapture(fd: number, table: SaTable, write: (b: Uint8Array) => void, onPacket?: () => void): DecryptReport {
-  // each record is done with before the next is read: its bytes need no copy
-  return decryptRecords(openCapture(fd, { borrow: true }), table, write, onPacket);
 }
 
 /** Where an opened capture goes when its writes may lag behind (written by another thread while the next packets open). */
@@ -40,7 +34,12 @@ export interface PacedSink {
   ready(): Promise<void> | undefined;
 }
 
-/** decryptCapture for a sink whose writes complete later: the loop waits only when the sink says so. */
+/**
+ * Decrypt the capture on `fd` into a sink whose writes complete later (the
+ * loop waits only when the sink says so); the report says what happened.
+ * Throws CaptureError for a bad capture. Each record is done with before the
+ * next is read: its bytes need no copy.
+ */
 export async function decryptCapturePaced(fd: number, table: SaTable, sink: PacedSink, onPacket?: () => void, openssl?: OpenSsl): Promise<DecryptReport> {
   const steps = decryptSteps(openCapture(fd, { borrow: true }), table, (b) => sink.write(b), onPacket, openssl);
   for (let n = 1; ; n++) {
@@ -110,38 +109,8 @@ function* decryptSteps(
   return ctx.report;
 }
 
-/** An ESP packet ready for its decryption (here, or in a worker: parallel.ts), and what its second half needs. */
-export interface EspJob {
-  readonly kind: 'esp';
-  readonly r: PacketRecord;
-  readonly found: IpsecFound;
-  readonly sa: DecryptSa;
-  readonly rt: SaRuntime;
-  readonly rep: SaReport;
-  /** the ESP header through the ICV */
-  readonly esp: Uint8Array;
-  /** the ESN high half inferred for it */
-  readonly high: number;
-}
-
-export function isJob(x: Rebuilt | EspJob | undefined): x is EspJob {
-  return x !== undefined && !(x instanceof Rebuilt);
-}
-
 /** The record's new bytes, or undefined to copy it as it was. */
 function openRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Rebuilt | undefined {
-  const s = startRecord(ctx, r, natTPorts);
-  if (!isJob(s)) return s;
-  const res = s.rt.esp!.open(s.esp, s.high);
-  if (res.ok || res.reason !== 'icv' || !s.sa.sa.esn) return finishEsp(ctx, s, res);
-  // RFC 4303 appendix A2.2: a failed check may mean the high half moved on (a long loss, or a capture that
-  // starts after the first 2^32 packets): the next one is tried before the packet counts as failed
-  const next = s.rt.esp!.open(s.esp, (s.high + 1) >>> 0);
-  return next.ok ? finishEsp(ctx, { ...s, high: (s.high + 1) >>> 0 }, next) : finishEsp(ctx, s, res);
-}
-
-/** The first half of a record: all of it but an ESP decryption (an EspJob then). */
-export function startRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySet<number>): Rebuilt | EspJob | undefined {
   const found = dissect(r.data, r.linkType, { natTPorts });
   if (!found.ok) {
     if (found.reason === 'fragment') ctx.report.fragments++;
@@ -161,18 +130,26 @@ export function startRecord(ctx: Context, r: PacketRecord, natTPorts: ReadonlySe
   // a packet cut by the snapshot length cannot be checked (its ICV is at the end)
   if (r.data.length < r.originalLength) return conclude(ctx, rep, r, failed('short'));
   if (rt.unsupported) return conclude(ctx, rep, r, failed('unsupported'));
-  if (found.protocol === 'esp') {
-    const esp = r.data.subarray(found.offset, found.end);
-    return { kind: 'esp', r, found, sa, rt, rep, esp, high: rt.seq.inferHigh(espSeq(esp) ?? 0) };
-  }
-  return conclude(ctx, rep, r, found.protocol === 'ah' ? openAh(r, found, sa, rt) : openIpcomp(ctx, r, found, sa));
+  const opened = found.protocol === 'esp' ? openEsp(ctx, r, found, sa, rt) : found.protocol === 'ah' ? openAh(r, found, sa, rt) : openIpcomp(ctx, r, found, sa);
+  return conclude(ctx, rep, r, opened);
 }
 
-/** The second half of an ESP packet, given what opening it gave. */
-export function finishEsp(ctx: Context, job: EspJob, res: OpenResult): Rebuilt | undefined {
-  const { r, found, sa, rt, rep, high } = job;
-  if (!res.ok) return conclude(ctx, rep, r, failed(res.reason));
-  if (!res.padOk) return conclude(ctx, rep, r, failed('padding'));
+/** An ESP packet: ICV, decryption, padding, sequence number; an IPComp payload inside inflated. */
+function openEsp(ctx: Context, r: PacketRecord, found: IpsecFound, sa: DecryptSa, rt: SaRuntime): Opened {
+  const esp = r.data.subarray(found.offset, found.end);
+  let high = rt.seq.inferHigh(espSeq(esp) ?? 0);
+  let res = rt.esp!.open(esp, high);
+  if (!res.ok && res.reason === 'icv' && sa.sa.esn) {
+    // RFC 4303 appendix A2.2: a failed check may mean the high half moved on (a long loss, or a capture that
+    // starts after the first 2^32 packets): the next one is tried before the packet counts as failed
+    const next = rt.esp!.open(esp, (high + 1) >>> 0);
+    if (next.ok) {
+      res = next;
+      high = (high + 1) >>> 0;
+    }
+  }
+  if (!res.ok) return failed(res.reason);
+  if (!res.padOk) return failed('padding');
   if (!old(sa)) rt.seq.record(res.seq, high);
   let inner: { nextHeader: number; payload: Uint8Array } = res;
   let mode = sa.sa.mode;
@@ -181,11 +158,11 @@ export function finishEsp(ctx: Context, job: EspJob, res: OpenResult): Rebuilt |
     const hdr = ipcompHeader(inner.payload);
     const ipcompSa = hdr ? ctx.table.lookup('ipcomp', found.dst, hdr.cpi) : undefined;
     const inflated = inflate(inner.payload);
-    if (!inflated) return conclude(ctx, rep, r, failed('ipcomp'));
+    if (!inflated) return failed('ipcomp');
     inner = inflated;
     if (ipcompSa) mode = ipcompSa.sa.mode;
   }
-  return conclude(ctx, rep, r, rebuild(r, found, mode, inner.nextHeader, inner.payload));
+  return rebuild(r, found, mode, inner.nextHeader, inner.payload);
 }
 
 function openIpcomp(ctx: Context, r: PacketRecord, found: IpsecFound, sa: DecryptSa): Opened {

@@ -107,6 +107,11 @@ function systemClock(): bigint {
   return BigInt(Date.now()) * 1000n;
 }
 
+/** SPI choice's randomness, in [0, 1) (crypto loaded on the first getspi, not at start-up) */
+function systemRandom(): number {
+  return lazyCrypto().randomInt(0x7fffffff) / 0x7fffffff;
+}
+
 export class Engine {
   /** none for an engine in memory: nobody else can be watching it */
   private readonly log: MonitorLog | undefined;
@@ -120,7 +125,7 @@ export class Engine {
 
   /** An engine on empty tables in memory: nothing is stored, nobody else sees it. */
   static memory(opts: Pick<EngineOptions, 'clock' | 'random'> = {}): Engine {
-    return new Engine(Store.memory(), opts.clock ?? systemClock, opts.random ?? (() => lazyCrypto().randomInt(0x7fffffff) / 0x7fffffff));
+    return new Engine(Store.memory(), opts.clock ?? systemClock, opts.random ?? systemRandom);
   }
 
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
@@ -129,7 +134,7 @@ export class Engine {
       ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
       ...(opts.onLockWait ? { onLockWait: opts.onLockWait } : {}),
     });
-    return new Engine(store, opts.clock ?? systemClock, opts.random ?? (() => lazyCrypto().randomInt(0x7fffffff) / 0x7fffffff));
+    return new Engine(store, opts.clock ?? systemClock, opts.random ?? systemRandom);
   }
 
   get dir(): string {

@@ -8,10 +8,11 @@
  * AES-XCBC-MAC-96 per RFC 3566 built from AES; KAME's keyed-md5/keyed-sha1
  * (RFC 1828/1852, as KAME's ah_core.c computes them).
  */
-import * as cryptoNs from 'node:crypto';
-import type { NativeHmac, OpenSsl } from '../sys/libcrypto.js';
 import { createHash, createHmac, createCipheriv, createSecretKey, timingSafeEqual, type Hash, type KeyObject } from 'node:crypto';
+// crypto.hash through the namespace: a named import of it would fail to link on Node 20 before 20.12
+import * as cryptoNs from 'node:crypto';
 import { algorithmByName } from '../model/algorithms.js';
+import type { NativeHmac, OpenSsl } from '../sys/libcrypto.js';
 import { type Unsupported, unsupported } from './types.js';
 
 export interface Mac {
