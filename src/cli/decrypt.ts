@@ -54,8 +54,8 @@ interface Output {
   readonly where: string;
   commit(): void;
   abandon(): void;
-  /** a temporary file stands beside OUT until commit: removed if a signal ends setkey first */
-  readonly temporary?: boolean;
+  /** ends the watch for signals (removeOnSignal), once the file is committed or abandoned */
+  release(): void;
 }
 
 const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -64,19 +64,22 @@ const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * While the opened capture is written to its temporary file, a signal that
  * would end setkey first removes the file (it holds what the keys
  * protected, and nothing is to be left beside OUT), then is raised again, so
- * that setkey ends by it as it would have (status 128 + the signal). Returns
- * the undoing of the handlers.
+ * that setkey ends by it as it would have (status 128 + the signal). The
+ * handlers go in before the file is made: a signal between the two would
+ * otherwise end setkey the default way, the file left behind. Returns the
+ * undoing of the handlers.
  */
-function removeOnSignal(abandon: () => void): () => void {
+function removeOnSignal(path: string): () => void {
   const off = (): void => {
     for (const sig of ENDING_SIGNALS) process.off(sig, on);
   };
   const on = (sig: NodeJS.Signals): void => {
     off();
     try {
-      abandon();
+      // by path, not by descriptor: the file may not be open yet, or a pool thread may be writing to it
+      unlinkSync(path);
     } catch {
-      // gone already: nothing is left either way
+      // not made yet, or gone already: nothing is left either way
     }
     process.kill(process.pid, sig);
   };
@@ -84,10 +87,17 @@ function removeOnSignal(abandon: () => void): () => void {
   return off;
 }
 
-function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Output | string {
+/**
+ * watchSignals: remove the temporary file if a signal ends setkey (only for
+ * a capture in a regular file: reading a pipe can block, and a handler would
+ * then keep Ctrl-C from ending setkey until input came; with a pipe, Ctrl-C
+ * ends its writer too, and the capture then ends).
+ */
+function openOutput(o: Options, input: { dev: number; ino: number }, watchSignals: boolean): Output | string {
+  const nothing = (): void => undefined;
   if (o.output === undefined || o.output === '-') {
     if (process.stdout.isTTY) return 'the opened capture is binary: give -o FILE, or send standard output to a file or a pipe';
-    return { fd: 1, where: 'standard output', commit: () => undefined, abandon: () => undefined };
+    return { fd: 1, where: 'standard output', commit: nothing, abandon: nothing, release: nothing };
   }
   const out = o.output;
   try {
@@ -101,17 +111,19 @@ function openOutput(io: Io, o: Options, input: { dev: number; ino: number }): Ou
     // no such file yet: the usual case
   }
   const tmp = join(dirname(out), `.${basename(out)}.setkey-${process.pid}`);
+  const release = watchSignals ? removeOnSignal(tmp) : nothing;
   let fd: number;
   try {
     // owner-only: the file holds what the keys protected
     fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
   } catch (e) {
+    release();
     return `cannot write ${escapeControls(out)}: ${errnoMessage(e)}`;
   }
   return {
     fd,
     where: escapeControls(out),
-    temporary: true,
+    release,
     commit: () => {
       closeSync(fd);
       try {
@@ -138,7 +150,7 @@ function openSpecial(out: string): Output | string {
     return `cannot write ${escapeControls(out)}: ${errnoMessage(e)}`;
   }
   const close = (): void => closeSync(fd);
-  return { fd, where: escapeControls(out), commit: close, abandon: close };
+  return { fd, where: escapeControls(out), commit: close, abandon: close, release: () => undefined };
 }
 
 export async function runDecrypt(io: Io, o: Options, withBackend: WithBackend): Promise<number> {
@@ -209,7 +221,7 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
   }
   try {
     const st = fstatSync(fd);
-    const out = openOutput(io, o, st);
+    const out = openOutput(o, st, st.isFile() && io.pid === process.pid);
     if (typeof out === 'string') {
       io.stderr(`setkey: ${out}\n`);
       return 1;
@@ -218,23 +230,25 @@ async function decryptWith(io: Io, o: Options, sas: readonly SaParams[]): Promis
     let report;
     // records gathered into 4 MiB writes done by another thread while the next packets open (write-behind.ts)
     const w = new WriteBehind(out.fd);
-    // only for a capture in a regular file: reading a pipe can block, and a handler would then keep Ctrl-C
-    // from ending setkey until input came (with a pipe, Ctrl-C ends its writer too, and the capture then ends)
-    const undoSignals = out.temporary && st.isFile() && io.pid === process.pid ? removeOnSignal(() => out.abandon()) : undefined;
     try {
       report = await decryptCapturePaced(fd, table, w, progress ? () => progress.step() : undefined, openssl);
       await w.finish();
     } catch (e) {
       await w.settle();
       out.abandon();
+      out.release();
       if (!(e instanceof CaptureError)) throw e;
       io.stderr(`setkey: ${name}: ${e.message}; nothing written\n`);
       return 1;
     } finally {
-      undoSignals?.();
       progress?.end();
     }
-    out.commit();
+    try {
+      out.commit();
+    } finally {
+      // after the rename: until it, a signal still removes the file
+      out.release();
+    }
     io.stderr(o.format === 'json' ? reportJson(report, out.where) : reportText(report, out.where));
     return allOpened(report) ? 0 : 2;
   } finally {
