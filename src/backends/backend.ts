@@ -101,6 +101,23 @@ export function endsRun(c: Command, o: Outcome, opts: RunOptions): boolean {
   return opts.atomic && o.errno !== 0 && !benign(c, o.errno);
 }
 
+/** Chunks as they come, joined until each holds at least `n` commands (the last may hold fewer). */
+export async function* gathered(chunks: AsyncIterable<readonly Command[]> | Iterable<readonly Command[]>, n: number): AsyncGenerator<readonly Command[]> {
+  let held: Command[] = [];
+  for await (const chunk of chunks) {
+    if (held.length === 0 && chunk.length >= n) {
+      yield chunk;
+      continue;
+    }
+    for (const c of chunk) held.push(c);
+    if (held.length >= n) {
+      yield held;
+      held = [];
+    }
+  }
+  if (held.length) yield held;
+}
+
 /** run()'s commands as chunks, whether an array or chunks as they come. */
 export function chunksOf(cmds: readonly Command[] | AsyncIterable<readonly Command[]>): AsyncIterable<readonly Command[]> | Iterable<readonly Command[]> {
   return Array.isArray(cmds) ? [cmds as readonly Command[]] : (cmds as AsyncIterable<readonly Command[]>);

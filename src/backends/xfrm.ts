@@ -23,7 +23,7 @@ import { policyToPfkey, policyToXfrm } from '../xfrm/policy.js';
 import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTranslateError, xfrmMode } from '../xfrm/sa.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
-import { chunksOf, endsRun, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { chunksOf, endsRun, gathered, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
 import type { Json } from '../format/json.js';
 import { eventToPfkey } from '../xfrm/events.js';
 
@@ -162,7 +162,8 @@ export class XfrmBackend implements Backend {
 
   async run(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, opts: RunOptions): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    const chunks = chunksOf(cmds);
+    // small chunks as they come (a large file's) joined, so that a pipeline can fill
+    const chunks = Array.isArray(cmds) ? chunksOf(cmds) : gathered(chunksOf(cmds), PIPELINE);
     const report = (o: Outcome, c: Command): boolean => {
       if (opts.onOutcome) opts.onOutcome(o, c);
       else outcomes.push(o);
