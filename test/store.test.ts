@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store, StoreError } from '../src/engine/store.js';
 import { toMap } from '../src/engine/kv.js';
-import { crc32 } from '../src/engine/store-format.js';
+import { crc32, encodeTable, TABLE_MAGIC } from '../src/engine/store-format.js';
+import fc from 'fast-check';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WRITER = join(here, '..', '..', 'test', 'fixtures', 'store-writer.mjs');
@@ -279,4 +280,42 @@ test('property: a transaction put aside in runs (a tiny spill size) reads and co
   );
   assert.ok(spilled > 20, `the transactions were put aside ${spilled} times`);
   assert.ok(merged > 0, 'runs were merged into the next level');
+});
+
+test('property: a table is laid out as store-format.ts documents it: blocks of entries in key order, each with its crc, any entry size', () => {
+  const entry = fc.tuple(fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 40 }), fc.uint8Array({ maxLength: 600 }));
+  // now and then a key or a value larger than a 64 KiB block
+  const big = fc.tuple(fc.string({ minLength: 70000, maxLength: 70001 }), fc.uint8Array({ minLength: 70000, maxLength: 70001 }));
+  fc.assert(
+    fc.property(fc.array(fc.oneof({ weight: 50, arbitrary: entry }, { weight: 1, arbitrary: big }), { maxLength: 400 }), (list) => {
+      const want = new Map(list.map(([k, v]) => [k, v] as const));
+      const t = encodeTable(want, 5, 11);
+      assert.deepEqual(t.subarray(0, 8), TABLE_MAGIC);
+      const dv = new DataView(t.buffer, t.byteOffset, t.byteLength);
+      // the footer says where the index is; the index says where each block is
+      const idxOff = Number(dv.getBigUint64(t.length - 48 + 32, true));
+      assert.equal(Number(dv.getBigUint64(t.length - 48 + 24, true)), want.size, 'entries in the footer');
+      const got: [string, Uint8Array][] = [];
+      let at = 8;
+      while (at < idxOff) {
+        const count = dv.getUint32(at, true);
+        let o = at + 4;
+        for (let i = 0; i < count; i++) {
+          const klen = dv.getUint32(o, true);
+          const key = t.subarray(o + 4, o + 4 + klen).toString('latin1');
+          const vlen = dv.getUint32(o + 4 + klen, true);
+          got.push([key, new Uint8Array(t.subarray(o + 8 + klen, o + 8 + klen + vlen))]);
+          o += 8 + klen + vlen;
+        }
+        assert.equal(dv.getUint32(o, true), crc32(t.subarray(at, o)), `crc of the block at ${at}`);
+        // a block is cut once it reaches 64 KiB: only its last entry goes past
+        assert.ok(count === 1 || o - at - (8 + (got.at(-1)![0].length + got.at(-1)![1].length)) < 64 << 10, `block at ${at} too long`);
+        at = o + 4;
+      }
+      assert.equal(at, idxOff, 'the blocks end where the index begins');
+      const sorted = [...want].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      assert.deepEqual(got, sorted);
+    }),
+    { numRuns: 60 },
+  );
 });

@@ -321,8 +321,14 @@ export function replayFrames(buf: Buffer, base: number, lastTx: number, entries:
  */
 export class TableWriter {
   private offset = TABLE_MAGIC.length;
-  private block: Buffer[] = [];
-  private blockSize = 4;
+  /**
+   * The block being filled: entries are written straight into it (not one
+   * Buffer an entry joined at the block's end: that was two copies and an
+   * object per entry, half of what writing a run or a table cost). A new
+   * one for each block, since a sink may keep what it is given.
+   */
+  private buf = Buffer.allocUnsafe(BLOCK + 4096);
+  private used = 4;
   private blockCount = 0;
   private blockFirst = '';
   private readonly index: { offset: number; length: number; count: number; first: string }[] = [];
@@ -338,18 +344,28 @@ export class TableWriter {
     if (this.last !== undefined && key <= this.last) throw new Error(`table keys out of order: ${JSON.stringify(key)}`);
     this.last = key;
     const t = tag === undefined ? 0 : 1;
-    const e = Buffer.allocUnsafe(8 + t + key.length + value.length);
-    e.writeUInt32LE(key.length, 0);
-    e.write(key, 4, 'latin1');
-    e.writeUInt32LE(value.length + t, 4 + key.length);
-    if (t) e[8 + key.length] = tag!;
-    e.set(value, 8 + t + key.length);
+    const size = 8 + t + key.length + value.length;
+    // a block holds at least one entry, however large; the crc's 4 bytes follow it
+    if (this.buf.length - this.used < size + 4) this.grow(size + 4);
+    const b = this.buf;
+    let o = this.used;
+    b.writeUInt32LE(key.length, o);
+    o += 4 + b.write(key, o + 4, 'latin1');
+    b.writeUInt32LE(value.length + t, o);
+    o += 4;
+    if (t) b[o++] = tag!;
+    b.set(value, o);
+    this.used = o + value.length;
     if (this.blockCount === 0) this.blockFirst = key;
-    this.block.push(e);
-    this.blockSize += e.length;
     this.blockCount++;
     this.total++;
-    if (this.blockSize >= BLOCK) this.endBlock();
+    if (this.used >= BLOCK) this.endBlock();
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + need));
+    this.buf.copy(next, 0, 0, this.used);
+    this.buf = next;
   }
 
   get count(): number {
@@ -358,17 +374,15 @@ export class TableWriter {
 
   private endBlock(): void {
     if (this.blockCount === 0) return;
-    const head = Buffer.allocUnsafe(4);
-    head.writeUInt32LE(this.blockCount, 0);
-    const body = Buffer.concat([head, ...this.block]);
-    const crc = Buffer.allocUnsafe(4);
-    crc.writeUInt32LE(crc32(body), 0);
-    this.sink(body);
-    this.sink(crc);
-    this.index.push({ offset: this.offset, length: body.length + 4, count: this.blockCount, first: this.blockFirst });
-    this.offset += body.length + 4;
-    this.block = [];
-    this.blockSize = 4;
+    const b = this.buf;
+    b.writeUInt32LE(this.blockCount, 0);
+    const length = this.used;
+    b.writeUInt32LE(crc32(b.subarray(0, length)), length);
+    this.sink(b.subarray(0, length + 4));
+    this.index.push({ offset: this.offset, length: length + 4, count: this.blockCount, first: this.blockFirst });
+    this.offset += length + 4;
+    this.buf = Buffer.allocUnsafe(BLOCK + 4096);
+    this.used = 4;
     this.blockCount = 0;
   }
 
