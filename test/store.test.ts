@@ -319,3 +319,60 @@ test('property: a table is laid out as store-format.ts documents it: blocks of e
     { numRuns: 60 },
   );
 });
+
+test('property: reads inside a transaction follow its puts, deletions and undos, a key asked for again and again included', async () => {
+  // the transaction remembers keys it found absent (store.ts Tx.get): a put, a prefix deletion and an undo must all be seen
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('put' as const), k: fc.integer({ min: 0, max: 9 }), v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ kind: fc.constant('del' as const), k: fc.integer({ min: 0, max: 9 }) }),
+    fc.record({ kind: fc.constant('prefix' as const), p: fc.constantFrom('a/', 'b/') }),
+    fc.record({ kind: fc.constant('get' as const), k: fc.integer({ min: 0, max: 9 }) }),
+    fc.record({ kind: fc.constant('undo' as const) }),
+  );
+  const key = (k: number): string => `${k % 2 ? 'a' : 'b'}/${k}`;
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 6 }), fc.array(fc.array(op, { minLength: 1, maxLength: 10 }), { minLength: 1, maxLength: 30 }), fc.boolean(), async (before, requests, spills) => {
+      const dir = tempStore();
+      const s = await Store.open(dir, spills ? { spillBytes: 50 } : {});
+      let model = new Map<string, number>();
+      await s.transact((tx) => {
+        for (const k of before) {
+          tx.put(key(k), Uint8Array.of(k));
+          model.set(key(k), k);
+        }
+      });
+      await s.transact((tx) => {
+        for (const req of requests) {
+          tx.checkpoint();
+          const atCheckpoint = new Map(model);
+          for (const o of req) {
+            if (o.kind === 'put') {
+              tx.put(key(o.k), Uint8Array.of(o.v));
+              model.set(key(o.k), o.v);
+            } else if (o.kind === 'del') {
+              tx.delete(key(o.k));
+              model.delete(key(o.k));
+            } else if (o.kind === 'prefix') {
+              tx.deletePrefix(o.p);
+              for (const k of [...model.keys()]) if (k.startsWith(o.p)) model.delete(k);
+            } else if (o.kind === 'undo') {
+              tx.restore();
+              model = new Map(atCheckpoint);
+            }
+            // every key, after every step: the absent ones twice
+            for (let k = 0; k <= 9; k++) {
+              assert.equal(tx.get(key(k))?.[0], model.get(key(k)), `${key(k)} after ${o.kind}`);
+              assert.equal(tx.has(key(k)), model.has(key(k)));
+            }
+          }
+        }
+      });
+      const again = await Store.open(dir);
+      assert.deepEqual(new Map([...toMap(again.read())].map(([k, v]) => [k, v[0]])), model);
+      again.close();
+      s.close();
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }),
+    { numRuns: 150 },
+  );
+});

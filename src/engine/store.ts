@@ -149,14 +149,37 @@ export class Tx implements KvReader {
     this.pending.touched();
     this.undo = [];
     this.undoKeys = [];
+    // what was deleted may be back
+    this.misses.fill(undefined);
   }
 
+  /**
+   * The last few keys found absent. A request asks for the same key twice
+   * in a row (whether an SA exists, then where to put it), and an absent key
+   * is the dearest answer: every run's filter and the table are asked. A put
+   * takes its key out; an undo forgets them all.
+   */
+  private readonly misses: (string | undefined)[] = [undefined, undefined, undefined, undefined];
+  private missNext = 0;
+
   get(key: string): Uint8Array | undefined {
-    return this.view.get(key);
+    const m = this.misses;
+    if (m[0] === key || m[1] === key || m[2] === key || m[3] === key) return undefined;
+    const v = this.view.get(key);
+    if (v === undefined) {
+      m[this.missNext] = key;
+      this.missNext = (this.missNext + 1) & 3;
+    }
+    return v;
+  }
+
+  private present(key: string): void {
+    const m = this.misses;
+    for (let i = 0; i < 4; i++) if (m[i] === key) m[i] = undefined;
   }
 
   has(key: string): boolean {
-    return this.view.get(key) !== undefined;
+    return this.get(key) !== undefined;
   }
 
   private remember(key: string): void {
@@ -168,6 +191,7 @@ export class Tx implements KvReader {
   }
 
   put(key: string, value: Uint8Array): void {
+    this.present(key);
     this.remember(key);
     this.pending.put(key, value);
     this.pendingBytes += 64 + key.length + value.length;
