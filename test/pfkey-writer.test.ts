@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Writer } from '../src/pfkey/writer.js';
+import { concat } from './capture-build.js';
 
 type Field = { k: 'u8' | 'u16' | 'u16be' | 'u32' | 'u32be'; v: number } | { k: 'u64'; v: bigint } | { k: 'bytes'; v: Uint8Array } | { k: 'zeros'; v: number };
 
@@ -32,13 +33,7 @@ function expected(fields: readonly Field[]): Uint8Array {
       parts.push(b);
     }
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 test('Writer: every field as a DataView writes it (little-endian host order, network order where said, modulo its width)', () => {

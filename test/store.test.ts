@@ -216,6 +216,21 @@ test('a version 1 store is read as it is (dumps write nothing), and its first wr
   rmSync(base, { recursive: true, force: true });
 });
 
+/** A put, a deletion or a prefix deletion done to a transaction and to its Map model alike; false for any other op. */
+function changeBoth(tx: { put(k: string, v: Uint8Array): void; delete(k: string): void; deletePrefix(p: string): void }, model: Map<string, number>, key: (k: number) => string, o: { kind: string; k?: number; v?: number; p?: string }): boolean {
+  if (o.kind === 'put') {
+    tx.put(key(o.k!), Uint8Array.of(o.v!));
+    model.set(key(o.k!), o.v!);
+  } else if (o.kind === 'del') {
+    tx.delete(key(o.k!));
+    model.delete(key(o.k!));
+  } else if (o.kind === 'prefix') {
+    tx.deletePrefix(o.p!);
+    for (const k of [...model.keys()]) if (k.startsWith(o.p!)) model.delete(k);
+  } else return false;
+  return true;
+}
+
 test('property: a transaction put aside in runs (a tiny spill size) reads and commits exactly as one held in memory', async () => {
   const fc = (await import('fast-check')).default;
   const op = fc.oneof(
@@ -248,16 +263,7 @@ test('property: a transaction put aside in runs (a tiny spill size) reads and co
           // a request starts with a checkpoint: that is where a transaction is put aside
           tx.checkpoint();
           for (const o of req) {
-            if (o.kind === 'put') {
-              tx.put(key(o.k), Uint8Array.of(o.v));
-              model.set(key(o.k), o.v);
-            } else if (o.kind === 'del') {
-              tx.delete(key(o.k));
-              model.delete(key(o.k));
-            } else if (o.kind === 'prefix') {
-              tx.deletePrefix(o.p);
-              for (const k of [...model.keys()]) if (k.startsWith(o.p)) model.delete(k);
-            } else {
+            if (!changeBoth(tx, model, key, o)) {
               assert.equal(seen(tx, ''), want(''));
               assert.equal(seen(tx, 'a/', true), want('a/', true));
               for (let k = 0; k <= 60; k++) assert.equal(tx.get(key(k))?.[0], model.get(key(k)));
@@ -346,16 +352,7 @@ test('property: reads inside a transaction follow its puts, deletions and undos,
           tx.checkpoint();
           const atCheckpoint = new Map(model);
           for (const o of req) {
-            if (o.kind === 'put') {
-              tx.put(key(o.k), Uint8Array.of(o.v));
-              model.set(key(o.k), o.v);
-            } else if (o.kind === 'del') {
-              tx.delete(key(o.k));
-              model.delete(key(o.k));
-            } else if (o.kind === 'prefix') {
-              tx.deletePrefix(o.p);
-              for (const k of [...model.keys()]) if (k.startsWith(o.p)) model.delete(k);
-            } else if (o.kind === 'undo') {
+            if (!changeBoth(tx, model, key, o) && o.kind === 'undo') {
               tx.restore();
               model = new Map(atCheckpoint);
             }

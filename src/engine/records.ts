@@ -14,6 +14,7 @@
  *   m/<name>                   counters: order, spidx, reqid
  */
 import type { IpAddress } from '../model/address.js';
+import { pool } from '../pfkey/pool.js';
 import { serialize } from '../pfkey/serialize.js';
 import type { SadbMsg } from '../pfkey/types.js';
 
@@ -40,28 +41,14 @@ export function encodeStored(flags: number, order: bigint, msg: Uint8Array): Uin
   return b;
 }
 
-/** A record for a message, serialized in place behind its header (one copy, not two). */
 /**
- * Stored records are cut from 1 MiB slabs: a large apply makes hundreds of
- * thousands of them, and one ArrayBuffer each costs more memory and garbage
- * collection than the bytes themselves. (A slab lives while any record in it
- * does; records live as long as the store's map holds them anyway.)
+ * Stored records are cut from 1 MiB buffers (pfkey/pool.ts): a large apply
+ * makes hundreds of thousands of them. (A buffer lives while any record in
+ * it does; records live as long as the store's map holds them anyway.)
  */
-const SLAB = 1 << 20;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-function fromSlab(n: number): Uint8Array {
-  if (n > SLAB / 4) return new Uint8Array(n);
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(SLAB);
-    slabUsed = 0;
-  }
-  const b = slab.subarray(slabUsed, slabUsed + n);
-  // 8-byte alignment keeps every record's u64 fields naturally aligned
-  slabUsed += (n + 7) & ~7;
-  return b;
-}
+const fromSlab = pool(1 << 20);
 
+/** A record for a message, serialized in place behind its header (one copy, not two). */
 export function storedOf(flags: number, order: bigint, m: SadbMsg): Uint8Array {
   const b = serialize(m, 'linux', HEADER, fromSlab);
   b[0] = 1;

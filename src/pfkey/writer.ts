@@ -3,26 +3,10 @@
  * node-postgres' pg-protocol serializer. Host-order fields are little-endian
  * (every platform we target: x86-64, arm64); network-order fields say so.
  */
-/**
- * Small results are cut from a shared 16 KiB buffer, as Node cuts small
- * Buffers from its pool: a Uint8Array of its own is an allocation outside
- * the heap (and its tracking) for every message, a third of serialize()'s
- * time. A result kept alive keeps its 16 KiB alive, as a pooled Buffer does.
- */
-const POOL = 16 << 10;
-let pool = new ArrayBuffer(0);
-let poolUsed = 0;
-function pooled(n: number): Uint8Array {
-  if (n > POOL / 8) return new Uint8Array(n);
-  if (poolUsed + n > pool.byteLength) {
-    pool = new ArrayBuffer(POOL);
-    poolUsed = 0;
-  }
-  const out = new Uint8Array(pool, poolUsed, n);
-  // 8-byte aligned, as the kernel's messages are (a DataView over one reads its u64 fields aligned)
-  poolUsed += (n + 7) & ~7;
-  return out;
-}
+import { pool } from './pool.js';
+
+/** Results are cut from 16 KiB buffers (pool.ts): a third of serialize()'s time was a Uint8Array of its own each. */
+const pooled = pool(16 << 10);
 
 export class Writer {
   private buf: Buffer;
