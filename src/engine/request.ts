@@ -35,17 +35,24 @@ function checkAddress(ix: MsgIndex, kind: ExtKind): void {
   } else fail(E.EINVAL, `${kind}: address family ${fam}`);
 }
 
+const ADDRESS_KINDS: readonly ExtKind[] = ['address_src', 'address_dst', 'address_proxy', 'nat_t_oa'];
+const KEY_KINDS = ['key_auth', 'key_encrypt'] as const;
+const UNREAD = undefined;
+
 export function parseRequest(bytes: Uint8Array): Request {
   const { ix, error } = indexLenient(bytes, 'linux');
   // unknown types above 26 are skipped by Linux; ours stop at the first problem, which is
   // a duplicate or a bad length for anything setkey sends
   if (error) fail(E.EINVAL, error.message);
-  for (const k of ['address_src', 'address_dst', 'address_proxy', 'nat_t_oa'] as ExtKind[]) checkAddress(ix, k);
-  const cache = new Map<string, SadbExt | null>();
+  for (const k of ADDRESS_KINDS) checkAddress(ix, k);
+  // each extension read once, when first asked for, by its wire number (null: absent)
+  const read: (SadbExt | null | undefined)[] = [];
   const ext = <K extends Exclude<SadbExt['kind'], 'raw'>>(kind: K): ExtOf<K> | undefined => {
-    if (!cache.has(kind)) {
-      const s = ix.byType.get(NUMS.get(kind as ExtKind)!);
-      let e: SadbExt | null = null;
+    const n = NUMS.get(kind as ExtKind)!;
+    let e = read[n];
+    if (e === UNREAD) {
+      const s = ix.byType.get(n);
+      e = null;
       if (s) {
         try {
           e = readExt(ix, s);
@@ -54,17 +61,16 @@ export function parseRequest(bytes: Uint8Array): Request {
           throw err;
         }
       }
-      cache.set(kind, e);
+      read[n] = e;
     }
-    return (cache.get(kind) ?? undefined) as ExtOf<K> | undefined;
+    return (e ?? undefined) as ExtOf<K> | undefined;
   };
-  const key = ext('key_auth');
-  const ekey = ext('key_encrypt');
-  for (const [k, kind] of [
-    [key, 'key_auth'],
-    [ekey, 'key_encrypt'],
-  ] as const) {
-    const s = ix.byType.get(NUMS.get(kind)!);
+  // both read before either is checked (a damaged second key is the reason given, as before)
+  ext('key_auth');
+  ext('key_encrypt');
+  for (const kind of KEY_KINDS) {
+    const k = ext(kind);
+    const s = k && ix.byType.get(NUMS.get(kind)!);
     // verify_key_len(): the key must fit its extension
     if (k && s && 8 + Math.ceil(k.bits / 8) > s.length) fail(E.EINVAL, `${kind} longer than its extension`);
   }
