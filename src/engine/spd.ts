@@ -28,6 +28,11 @@ import { countEntries, deleteAll, deleteEntry, getEntry, newestFirst, putEntry }
 
 const XFRM_MAX_DEPTH = 6;
 const IPSEC_MANUAL_REQID_MAX = 0x3fff;
+
+/** An index points at its policy's key (UTF-8 in the store, as it always was). */
+const UTF8 = new TextEncoder();
+const FROM_UTF8 = new TextDecoder();
+
 /** xfrm_id_proto_valid(): AH, ESP, IPComp and, with IPv6, routing and destination options headers */
 const TEMPLATE_PROTOS = new Set([IpProto.AH, IpProto.ESP, IpProto.IPCOMP, 43, 60]);
 
@@ -192,19 +197,21 @@ export function refcnt(m: SadbMsg, now: bigint): number {
   return timed ? 2 : 1;
 }
 
-/** When a policy hard-expires: add time + hard add, or (unused) add time + hard use (§6.2). */
+/** When a policy hard-expires: add time + hard add, or (unused) add time + hard use (§6.2): the earlier of those set. */
 function policyDeadline(m: SadbMsg): bigint | undefined {
-  const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
   const hard = findExt(m, 'lifetime_hard');
-  const ds = [hard?.addtime, hard?.usetime].filter((v): v is bigint => !!v).map((v) => cur + v);
-  return ds.length ? ds.reduce((a, b) => (b < a ? b : a)) : undefined;
+  if (!hard || (!hard.addtime && !hard.usetime)) return undefined;
+  const cur = findExt(m, 'lifetime_current')?.addtime ?? 0n;
+  if (!hard.addtime) return cur + hard.usetime;
+  if (!hard.usetime) return cur + hard.addtime;
+  return cur + (hard.usetime < hard.addtime ? hard.usetime : hard.addtime);
 }
 
 function putPolicy(c: Ctx, key: string, m: SadbMsg, order: bigint): Uint8Array {
   const rec = storedOf(refcnt(m, 1n << 62n) === 2 ? FLAG_TIMED : 0, order, m);
   putEntry(c.tx, 'P', key, rec);
   const p = findExt(m, 'policy')!;
-  c.tx.put(indexKey(p.id), new TextEncoder().encode(key));
+  c.tx.put(indexKey(p.id), UTF8.encode(key));
   for (const t of p.requests) countReqid(c, t.reqid, 1);
   const when = policyDeadline(m);
   if (when !== undefined) addDeadline(c, when, 'policy', key);
@@ -279,7 +286,7 @@ function byId(c: Ctx, req: Request): { key: string; m: SadbMsg } {
   if ((p.id & 7) >= 3) fail(E.EINVAL, `policy id ${p.id} names a per-socket policy`);
   const k = c.tx.get(indexKey(p.id));
   if (!k) fail(E.ENOENT, 'no policy with this id');
-  const key = new TextDecoder().decode(k);
+  const key = FROM_UTF8.decode(k);
   return { key, m: decodeMessage(decodeStored(getEntry(c.tx, 'P', key)!).msg) };
 }
 
