@@ -318,3 +318,27 @@ test('policy lookup: the lowest priority value wins, then the first inserted; th
   assert.deepEqual(prios, [0x80000000 - 200, 0x80000000 - 150, 0x80000000 - 100, 0x80000000 - 100]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('a refused request given as a Buffer (a view into Node\'s pool) is left as it was; the error reply is a header of its own, length 2', async () => {
+  const e = Engine.memory();
+  const sa = (spi: number): Uint8Array =>
+    serialize({
+      header: header(MsgType.GET, 3, 9),
+      exts: [
+        { kind: 'sa', spi, replay: 0, state: 0, auth: 0, encrypt: 0, flags: 0 },
+        { kind: 'address_src', proto: 255, prefixlen: 32, reserved: 0, sa: { family: 2, port: 0, addr: Uint8Array.of(10, 0, 0, 1), flowinfo: 0, scopeId: 0 } },
+        { kind: 'address_dst', proto: 255, prefixlen: 32, reserved: 0, sa: { family: 2, port: 0, addr: Uint8Array.of(10, 0, 0, 2), flowinfo: 0, scopeId: 0 } },
+      ],
+    });
+  // small Buffers share Node's pool: the request does not start its ArrayBuffer, its neighbours are someone else's
+  const neighbour = Buffer.from('0123456789abcdef');
+  const request = Buffer.from(sa(0x1000));
+  assert.ok(request.byteOffset > 0 && request.buffer === neighbour.buffer, 'the request is a view into the pool');
+  const mine = Buffer.from(request);
+  const r = await e.session((s) => s.send(request));
+  assert.equal(r.errno, 3);
+  assert.ok(request.equals(mine), 'the request is unchanged');
+  const reply = r.replies[0]!;
+  assert.equal(reply.length, 16);
+  assert.deepEqual([reply[1], reply[2], reply[4]! | (reply[5]! << 8)], [MsgType.GET, 3, 2], 'type, errno, length 2 (64-bit words)');
+});

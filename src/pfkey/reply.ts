@@ -10,9 +10,13 @@ import type { SadbHeader, SadbMsg } from './types.js';
 
 /** The error reply to a request (its bytes): the header alone, errno set, length 2. */
 export function errorReplyOf(request: Uint8Array, errno: number): Uint8Array {
-  const b = request.slice(0, 16);
+  // a copy of its own: a Buffer's slice() is a view of the caller's bytes (and of Node's pool)
+  const b = new Uint8Array(16);
+  b.set(request.subarray(0, 16));
   b[2] = errno;
-  new DataView(b.buffer).setUint16(4, 2, true);
+  // sadb_msg_len, host order
+  b[4] = 2;
+  b[5] = 0;
   return b;
 }
 
