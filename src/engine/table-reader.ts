@@ -92,7 +92,43 @@ export class TableReader implements KvReader {
     return b;
   }
 
-  /** Block `i`, checked and parsed (cached). */
+  /**
+   * Block `i` read and checked whole, without a string or a view made for
+   * each entry: its checksum, its count, every length, and its keys in order
+   * (compared as bytes, which is the order of their latin1 strings) and
+   * between the index's first keys (the same checks, in the same order, as
+   * parsing it whole). Returns the body and where each entry starts.
+   */
+  private rawBlock(i: number): { body: Buffer; starts: number[]; count: number } {
+    const off = this.offsets[i]!;
+    const len = this.lengths[i]!;
+    const raw = this.read(off, len);
+    const body = raw.subarray(0, len - 4);
+    if (crc32(body) !== raw.readUInt32LE(len - 4)) throw new FormatError('table block checksum does not match its contents', off);
+    const count = body.readUInt32LE(0);
+    if (count !== this.counts[i]) throw new FormatError('table block count differs from its index', off);
+    const starts: number[] = [];
+    let p = 4;
+    let prevKey = -1;
+    let prevLen = 0;
+    for (let j = 0; j < count; j++) {
+      if (p + 8 > body.length) throw new FormatError('table block is malformed', off + p);
+      const kl = body.readUInt32LE(p);
+      if (p + 8 + kl > body.length) throw new FormatError('table block is malformed', off + p);
+      const vl = body.readUInt32LE(p + 4 + kl);
+      if (p + 8 + kl + vl > body.length) throw new FormatError('table block is malformed', off + p);
+      if (j === 0 ? keyAt(body, p) !== this.firsts[i] : body.compare(body, prevKey, prevKey + prevLen, p + 4, p + 4 + kl) <= 0) throw new FormatError('table keys are out of order', off + p);
+      starts.push(p);
+      prevKey = p + 4;
+      prevLen = kl;
+      p += 8 + kl + vl;
+    }
+    if (p !== body.length) throw new FormatError('table block has bytes after its last entry', off + p);
+    if (i + 1 < this.firsts.length && (count === 0 || compareKeys(keyAt(body, starts[count - 1]!), this.firsts[i + 1]!) >= 0)) throw new FormatError('table keys are out of order', off);
+    return { body, starts, count };
+  }
+
+  /** Block `i`, checked and parsed (cached): for lookups, which come back to the same blocks. */
   private block(i: number): Block {
     const hit = this.cache.get(i);
     if (hit) {
@@ -101,31 +137,13 @@ export class TableReader implements KvReader {
       this.cache.set(i, hit);
       return hit;
     }
-    const off = this.offsets[i]!;
-    const len = this.lengths[i]!;
-    const raw = this.read(off, len);
-    const body = raw.subarray(0, len - 4);
-    if (crc32(body) !== raw.readUInt32LE(len - 4)) throw new FormatError('table block checksum does not match its contents', off);
-    const count = body.readUInt32LE(0);
-    if (count !== this.counts[i]) throw new FormatError('table block count differs from its index', off);
-    const keys: string[] = [];
-    const values: Uint8Array[] = [];
-    let p = 4;
+    const { body, starts, count } = this.rawBlock(i);
+    const keys: string[] = new Array(count);
+    const values: Uint8Array[] = new Array(count);
     for (let j = 0; j < count; j++) {
-      if (p + 8 > body.length) throw new FormatError('table block is malformed', off + p);
-      const kl = body.readUInt32LE(p);
-      if (p + 8 + kl > body.length) throw new FormatError('table block is malformed', off + p);
-      const key = body.toString('latin1', p + 4, p + 4 + kl);
-      const vl = body.readUInt32LE(p + 4 + kl);
-      if (p + 8 + kl + vl > body.length) throw new FormatError('table block is malformed', off + p);
-      if ((j === 0 && key !== this.firsts[i]) || (j > 0 && compareKeys(key, keys[j - 1]!) <= 0)) throw new FormatError('table keys are out of order', off + p);
-      keys.push(key);
-      // a plain view: cheaper to make by the hundred than a Buffer
-      values.push(new Uint8Array(body.buffer, body.byteOffset + p + 8 + kl, vl));
-      p += 8 + kl + vl;
+      keys[j] = keyAt(body, starts[j]!);
+      values[j] = valueAt(body, starts[j]!);
     }
-    if (p !== body.length) throw new FormatError('table block has bytes after its last entry', off + p);
-    if (i + 1 < this.firsts.length && compareKeys(keys[keys.length - 1]!, this.firsts[i + 1]!) >= 0) throw new FormatError('table keys are out of order', off);
     const b = { keys, values };
     this.cache.set(i, b);
     if (this.cache.size > this.cacheBlocks) this.cache.delete(this.cache.keys().next().value!);
@@ -153,20 +171,28 @@ export class TableReader implements KvReader {
     return hidden.some((h) => a.startsWith(h) && b.startsWith(h));
   }
 
+  /**
+   * A range is read block by block, each checked whole before any of its
+   * entries is handed out, and each entry's key and value made as it is:
+   * a merge or a dump of a large table then keeps nothing alive that V8
+   * would promote (parsing a block's 600-odd entries at once, and caching
+   * them, made them outlive young collections: hundreds of MB promoted when
+   * a large transaction's runs were merged).
+   */
   *scan(prefix: string, reverse = false, hidden: readonly string[] = []): Generator<[string, Uint8Array]> {
     if (this.firsts.length === 0) return;
     const first = Math.max(0, this.blockOf(prefix));
     if (!reverse) {
       for (let i = first; i < this.firsts.length; i++) {
         if (this.hiddenBlock(i, hidden)) continue;
-        const b = this.block(i);
-        for (let j = i === first ? lowerBound(b.keys, prefix) : 0; j < b.keys.length; j++) {
-          const k = b.keys[j]!;
+        const { body, starts, count } = this.rawBlock(i);
+        for (let j = i === first ? lowerBoundIn(body, starts, count, prefix) : 0; j < count; j++) {
+          const k = keyAt(body, starts[j]!);
           if (!k.startsWith(prefix)) {
             if (k > prefix) return;
             continue;
           }
-          yield [k, b.values[j]!];
+          yield [k, valueAt(body, starts[j]!)];
         }
       }
       return;
@@ -176,10 +202,10 @@ export class TableReader implements KvReader {
     while (last + 1 < this.firsts.length && this.firsts[last + 1]!.startsWith(prefix)) last++;
     for (let i = last; i >= first; i--) {
       if (this.hiddenBlock(i, hidden)) continue;
-      const b = this.block(i);
-      for (let j = b.keys.length - 1; j >= 0; j--) {
-        const k = b.keys[j]!;
-        if (k.startsWith(prefix)) yield [k, b.values[j]!];
+      const { body, starts, count } = this.rawBlock(i);
+      for (let j = count - 1; j >= 0; j--) {
+        const k = keyAt(body, starts[j]!);
+        if (k.startsWith(prefix)) yield [k, valueAt(body, starts[j]!)];
         else if (k < prefix) return;
       }
     }
@@ -193,4 +219,28 @@ export class TableReader implements KvReader {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** The key of the entry at `p` of a block's body (klen key vlen value). */
+function keyAt(body: Buffer, p: number): string {
+  return body.toString('latin1', p + 4, p + 4 + body.readUInt32LE(p));
+}
+
+/** Its value: a plain view, cheaper to make than a Buffer. */
+function valueAt(body: Buffer, p: number): Uint8Array {
+  const kl = body.readUInt32LE(p);
+  const vl = body.readUInt32LE(p + 4 + kl);
+  return new Uint8Array(body.buffer, body.byteOffset + p + 8 + kl, vl);
+}
+
+/** The first entry whose key is not before `key` (keys decoded only where the search looks). */
+function lowerBoundIn(body: Buffer, starts: readonly number[], count: number, key: string): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keyAt(body, starts[mid]!) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
