@@ -306,8 +306,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
  * Whether a file will have more statements than are kept, judged by the
  * statements in the part read so far: then none are kept from here on. A
  * file of 60k policies kept its first 20,000 statements to the end of the
- * check and dropped them: 30 MB promoted by V8 for nothing (88 -> 54 MB
- * promoted installing it over XFRM, scavenge pauses 277 -> 244 ms).
+ * check and dropped them: about 30 MB promoted by V8 for nothing (88 -> 59
+ * MB promoted installing it over XFRM, scavenge pauses 277 -> 171 ms).
  */
 function tooManyToKeep(statements: number, read: number, size: number | undefined, cap: number): boolean {
   return size !== undefined && read > 0 && statements * (size / read) > cap;
