@@ -93,13 +93,16 @@ export class TableReader implements KvReader {
   }
 
   /**
-   * Block `i` read and checked whole, without a string or a view made for
-   * each entry: its checksum, its count, every length, and its keys in order
-   * (compared as bytes, which is the order of their latin1 strings) and
-   * between the index's first keys (the same checks, in the same order, as
-   * parsing it whole). Returns the body and where each entry starts.
+   * Block `i` read and checked whole: its checksum, its count, every length,
+   * and its keys in order and between the index's first keys (the same
+   * checks in the same order, however it is read). With `keys` and `values`
+   * each entry is made as it is checked (a lookup's block, parsed once and
+   * cached); without, keys are compared as bytes (the order of their latin1
+   * strings) and nothing is made for an entry (a range's block, its entries
+   * made one by one as they are handed out). Returns the body and where
+   * each entry starts.
    */
-  private rawBlock(i: number): { body: Buffer; starts: number[]; count: number } {
+  private rawBlock(i: number, keys?: string[], values?: Uint8Array[]): { body: Buffer; starts: number[]; count: number } {
     const off = this.offsets[i]!;
     const len = this.lengths[i]!;
     const raw = this.read(off, len);
@@ -117,7 +120,15 @@ export class TableReader implements KvReader {
       if (p + 8 + kl > body.length) throw new FormatError('table block is malformed', off + p);
       const vl = body.readUInt32LE(p + 4 + kl);
       if (p + 8 + kl + vl > body.length) throw new FormatError('table block is malformed', off + p);
-      if (j === 0 ? keyAt(body, p) !== this.firsts[i] : body.compare(body, prevKey, prevKey + prevLen, p + 4, p + 4 + kl) <= 0) throw new FormatError('table keys are out of order', off + p);
+      if (keys) {
+        const key = body.toString('latin1', p + 4, p + 4 + kl);
+        if ((j === 0 && key !== this.firsts[i]) || (j > 0 && compareKeys(key, keys[j - 1]!) <= 0)) throw new FormatError('table keys are out of order', off + p);
+        keys.push(key);
+        // a plain view: cheaper to make by the hundred than a Buffer
+        values!.push(new Uint8Array(body.buffer, body.byteOffset + p + 8 + kl, vl));
+      } else if (j === 0 ? keyAt(body, p) !== this.firsts[i] : body.compare(body, prevKey, prevKey + prevLen, p + 4, p + 4 + kl) <= 0) {
+        throw new FormatError('table keys are out of order', off + p);
+      }
       starts.push(p);
       prevKey = p + 4;
       prevLen = kl;
@@ -137,14 +148,8 @@ export class TableReader implements KvReader {
       this.cache.set(i, hit);
       return hit;
     }
-    const { body, starts, count } = this.rawBlock(i);
-    const keys: string[] = new Array(count);
-    const values: Uint8Array[] = new Array(count);
-    for (let j = 0; j < count; j++) {
-      keys[j] = keyAt(body, starts[j]!);
-      values[j] = valueAt(body, starts[j]!);
-    }
-    const b = { keys, values };
+    const b: Block = { keys: [], values: [] };
+    this.rawBlock(i, b.keys, b.values);
     this.cache.set(i, b);
     if (this.cache.size > this.cacheBlocks) this.cache.delete(this.cache.keys().next().value!);
     return b;
