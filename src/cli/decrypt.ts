@@ -26,7 +26,7 @@ import { escapeControls } from '../syntax/redact.js';
 import { describeErrno, EnvironmentError } from '../sys/errors.js';
 import { loadOpenSsl } from '../sys/libcrypto.js';
 import type { Options } from './args.js';
-import type { Io } from './io.js';
+import { isatty, type Io } from './io.js';
 import { startProgress } from './progress.js';
 import { WriteBehind } from './write-behind.js';
 import { declarationCommands, readScript } from './script.js';
@@ -96,7 +96,8 @@ function removeOnSignal(path: string): () => void {
 function openOutput(o: Options, input: { dev: number; ino: number }, watchSignals: boolean): Output | string {
   const nothing = (): void => undefined;
   if (o.output === undefined || o.output === '-') {
-    if (process.stdout.isTTY) return 'the opened capture is binary: give -o FILE, or send standard output to a file or a pipe';
+    // the descriptor itself: process.stdout would make a stream of it (and a pipe non-blocking) for one test
+    if (isatty(1)) return 'the opened capture is binary: give -o FILE, or send standard output to a file or a pipe';
     return { fd: 1, where: 'standard output', commit: nothing, abandon: nothing, release: nothing };
   }
   const out = o.output;

@@ -128,7 +128,7 @@ class OutBuffer {
 }
 
 /** A terminal is a character device: the cheap test first, tty (2 ms to load) only for one (src/sys/builtin.ts). */
-function isatty(fd: number): boolean {
+export function isatty(fd: number): boolean {
   try {
     if (!fstatSync(fd).isCharacterDevice()) return false;
   } catch {
