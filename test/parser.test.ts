@@ -84,6 +84,10 @@ test('protocols: esp-old/ah-old set OLD, esp-udp adds NAT-T with 4500 defaults a
   assert.equal(ipc.sa.satype, SaType.IPCOMP);
   assert.equal(ipc.sa.enc?.alg, 'lzs');
   assert.equal(ipc.sa.flags & SaFlag.RAWCPI, SaFlag.RAWCPI);
+  // names of Object's own properties are no protocols (the reference: syntax error)
+  for (const w of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    assert.equal(error(`add 10.0.0.1 10.0.0.2 ${w} 0x1000 -E aes-cbc 0x${'00'.repeat(16)};`)[2], 'unknown-protocol', w);
+  }
 });
 
 test('SPI: decimal and hex; 0 reserved, 1-255 a warning, beyond 32 bits rejected; CPI is 16 bits', () => {

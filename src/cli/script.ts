@@ -256,13 +256,18 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   const cap = o.noAct && !o.hexdump ? 0 : KEEP_STATEMENTS;
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   let count = 0;
-  const parser = new StreamParser({ file, sys: io.sys, keepText }, (s) => {
+  // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoungGeneration();
     if (s.hosts) hosts.push(s);
     if (kept && kept.length < cap) kept.push(s);
-    else kept = undefined;
+    else dropKept();
   });
+  const dropKept = (): void => {
+    kept = undefined;
+    parser.checkOnly = true;
+  };
   try {
     // stdin comes in 64 KiB pieces: parse in larger ones (fewer, larger strings for the collector)
     let batch: Uint8Array[] = [];
@@ -274,7 +279,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
       if ((size += b.length) < INPUT_CHUNK) continue;
       parser.push(batch.length === 1 ? b : Buffer.concat(batch));
       read += size;
-      if (kept && tooManyToKeep(count, read, fileSize, cap)) kept = undefined;
+      if (kept && tooManyToKeep(count, read, fileSize, cap)) dropKept();
+      if (count + parser.checked >= LARGE_SCRIPT) containYoungGeneration();
       batch = [];
       size = 0;
       if (parser.done) break;
@@ -298,7 +304,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
     hosts,
     quotedLines: new Set(parser.quotedLines),
     stoppedReading,
-    count,
+    count: count + parser.checked,
   };
 }
 

@@ -231,6 +231,23 @@ export class Lexer {
   }
 
   /**
+   * Go on from `index`, ahead in the text: the token there becomes the
+   * current one. For a statement read by the quick check (syntax/quick.ts),
+   * which holds no quote, so its line breaks are all in blanks.
+   */
+  resumeAt(index: number): void {
+    const s = this.src;
+    for (let k = this.i; k < index; k++) {
+      if (s.charCodeAt(k) === 10) {
+        this.line++;
+        this.lineStart = k + 1;
+      }
+    }
+    this.i = index;
+    this.advance();
+  }
+
+  /**
    * Take the raw text of a `-P` policy up to (not including) the next ';', or
    * up to a word that is a command word (no policy word is one: the policy
    * lacks its ';' and the next statement begins there). Comments

@@ -10,6 +10,7 @@ import { ParserCore, StatementError } from './core.js';
 import { COMMAND_WORDS, Tok } from './lexer.js';
 import { deleteAllStatement, saStatement, satypeStatement, type Statement } from './sa-statements.js';
 import { bareStatement, policyStatement } from './spd-statements.js';
+import { QuickCheck } from './quick.js';
 import type { SystemDb } from './sysdb.js';
 import { quoteToken } from './redact.js';
 
@@ -40,6 +41,12 @@ export interface ParseOptions {
   readonly partial?: boolean;
   /** lines that begin inside a quoted string are added here (the echo masks them) */
   readonly quotedLines?: number[];
+  /**
+   * The caller needs no statement built, only the check: a statement the
+   * quick check (quick.ts) finds clean is counted in `checked`, not yielded.
+   * The others are parsed and yielded as ever.
+   */
+  readonly checkOnly?: boolean;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -79,8 +86,13 @@ export class StatementReader implements Iterable<Statement> {
   private readonly maxStatement: number;
   private readonly end: number;
   private exited = false;
+  private readonly quick: QuickCheck | undefined;
+  /** the first ';' at or after the statement the quick check looks at (-1: none is left; -2: not looked for yet) */
+  private semi = -2;
   /** with `partial`: where the unfinished rest begins (set once the iteration is over) */
   resume: ResumePoint | undefined;
+  /** statements found clean by the quick check, not yielded (checkOnly) */
+  checked = 0;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -89,13 +101,19 @@ export class StatementReader implements Iterable<Statement> {
     this.partial = opts.partial === true;
     this.maxStatement = opts.maxStatement ?? MAX_STATEMENT;
     this.end = opts.end ?? src.length;
+    if (opts.checkOnly === true) this.quick = QuickCheck.for(opts.sys);
   }
 
   *[Symbol.iterator](): Generator<Statement> {
     const p = this.p;
     const lx = p.lx;
     const sink = this.sink;
+    const quick = this.quick;
     while (lx.kind !== Tok.EOF) {
+      if (quick !== undefined && lx.kind === Tok.WORD && this.quickly(quick)) {
+        this.checked++;
+        continue;
+      }
       const mark = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
       const at = { index: lx.start, line: lx.tokLine, col: lx.tokCol };
       const st = this.attempt(at.line, at.col);
@@ -117,6 +135,20 @@ export class StatementReader implements Iterable<Statement> {
       if (st) yield st;
     }
     this.resume = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
+  }
+
+  /** The statement at the current token checked by the quick check, and the lexer past it; false (the lexer left there) if it is not sure. */
+  private quickly(quick: QuickCheck): boolean {
+    const lx = this.p.lx;
+    const start = lx.start;
+    // (-1: no ';' after an earlier statement, so none after this one)
+    if (this.semi < start && this.semi !== -1) this.semi = lx.src.indexOf(';', start);
+    const semi = this.semi;
+    if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return false;
+    // on to the ';', then past it
+    lx.resumeAt(semi);
+    lx.advance();
+    return true;
   }
 
   /** One statement; undefined after an error (recorded), 'ran-out' if it needs text beyond `end` (partial only), 'stop' after an unterminated quote. */

@@ -51,17 +51,18 @@ interface ProtoSpec {
   word: string;
 }
 
-const PROTOCOLS: Record<string, ProtoSpec> = {
-  esp: { satype: SaType.ESP, old: false, natt: false, word: 'esp' },
-  'esp-old': { satype: SaType.ESP, old: true, natt: false, word: 'esp-old' },
-  ah: { satype: SaType.AH, old: false, natt: false, word: 'ah' },
-  'ah-old': { satype: SaType.AH, old: true, natt: false, word: 'ah-old' },
-  'esp-udp': { satype: SaType.ESP, old: false, natt: true, word: 'esp-udp' },
-  ipcomp: { satype: SaType.IPCOMP, old: false, natt: false, word: 'ipcomp' },
-  tcp: { satype: SaType.TCP, old: false, natt: false, word: 'tcp' },
-};
+// a Map, not an object: a word such as `constructor` must find nothing (it found Object's own, and was taken as a protocol)
+const PROTOCOLS: ReadonlyMap<string, ProtoSpec> = new Map([
+  ['esp', { satype: SaType.ESP, old: false, natt: false, word: 'esp' }],
+  ['esp-old', { satype: SaType.ESP, old: true, natt: false, word: 'esp-old' }],
+  ['ah', { satype: SaType.AH, old: false, natt: false, word: 'ah' }],
+  ['ah-old', { satype: SaType.AH, old: true, natt: false, word: 'ah-old' }],
+  ['esp-udp', { satype: SaType.ESP, old: false, natt: true, word: 'esp-udp' }],
+  ['ipcomp', { satype: SaType.IPCOMP, old: false, natt: false, word: 'ipcomp' }],
+  ['tcp', { satype: SaType.TCP, old: false, natt: false, word: 'tcp' }],
+]);
 const PROTO_EXPECTED = 'a protocol: esp, esp-old, ah, ah-old, esp-udp, ipcomp or tcp';
-const PROTO_WORDS = Object.keys(PROTOCOLS);
+const PROTO_WORDS = [...PROTOCOLS.keys()];
 
 /** A word where a protocol may stand that is none: a misspelt one (with the nearest) or not a protocol at all. */
 function notAProtocol(p: ParserCore, expected: string): never {
@@ -116,7 +117,7 @@ function protocol(p: ParserCore, optional: boolean): Located<ProtoSpec | undefin
   const line = p.lx.tokLine;
   const col = p.lx.tokCol;
   if (p.lx.kind === Tok.WORD) {
-    const spec = PROTOCOLS[p.lx.text()];
+    const spec = PROTOCOLS.get(p.lx.text());
     if (spec) {
       p.lx.advance();
       return { v: spec, line, col };

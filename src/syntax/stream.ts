@@ -31,6 +31,8 @@ export interface StreamOptions {
   readonly maxStatement?: number;
   /** keep the text parsed (default yes): a file read again can let it go */
   readonly keepText?: boolean;
+  /** statements the quick check finds clean are counted in `checked`, not handed over (ParseOptions.checkOnly) */
+  readonly checkOnly?: boolean;
 }
 
 export class StreamParser {
@@ -45,6 +47,10 @@ export class StreamParser {
   readonly quotedLines: number[] = [];
   /** an `exit` statement ended the input */
   exited = false;
+  /** statements found clean and not handed over (checkOnly) */
+  checked = 0;
+  /** the check only, from the next piece on (a caller may find out on the way that it needs no statement) */
+  checkOnly: boolean;
   /** a statement ran past the limit without its ';' (reported) */
   tooLong = false;
   private readonly max: number;
@@ -62,6 +68,7 @@ export class StreamParser {
   ) {
     this.sink = new DiagnosticSink(opts.maxErrors ?? 50);
     this.max = opts.maxStatement ?? MAX_STATEMENT;
+    this.checkOnly = opts.checkOnly === true;
   }
 
   /** Nothing more needs reading: exit, the error cap, or a statement without end. */
@@ -98,8 +105,9 @@ export class StreamParser {
   private run(bytes: Buffer, end: number, partial: boolean): void {
     const o = this.opts;
     const buf = bytes.toString('latin1');
-    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines });
+    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly });
     for (const st of r) this.each(st);
+    this.checked += r.checked;
     if (r.result().exited) this.exited = true;
     const at = r.resume;
     if (!partial || !at) {
