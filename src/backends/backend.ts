@@ -25,6 +25,12 @@ export interface Outcome {
   /** what the backend adds to the errno (a netlink extended ack, the engine's reason); never key material */
   readonly why?: string;
   readonly exchanges: readonly Exchange[];
+  /**
+   * A dump handed on as it came (RunOptions.onDumped) that the kernel says
+   * was interrupted: the table changed while it was walked, so an entry may
+   * be missing or shown twice (ip(8) warns of the same).
+   */
+  readonly interrupted?: boolean;
 }
 
 export interface RunOptions {

@@ -73,6 +73,7 @@ interface Step {
   readonly why?: string;
   readonly received: Uint8Array[];
   readonly extras?: (Readonly<Record<string, Json>> | undefined)[];
+  readonly interrupted?: boolean;
 }
 
 /** XFRM-only facts for JSON; undefined when there are none. */
@@ -103,26 +104,39 @@ const translatePolicy = (r: NlMessage): Translated => {
 };
 
 /**
- * A dump's entries as PF_KEY messages, numbered as Linux numbers them (which
- * needs the count first). With `onDumped` each is translated and handed on
- * in turn (the caller prints it and lets it go): only the kernel's own
- * replies are held, never the translated table (a third of a 70k-policy
- * dump's time was collecting it); without, they are the outcome.
+ * A dump's entries as PF_KEY messages, numbered as Linux numbers them
+ * (dumpSeq: 1, 2, 3... and 0 for the last).
  */
-function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number, sent: Uint8Array, translate: (r: NlMessage) => Translated, onDumped?: Dumped): Step {
+function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number, sent: Uint8Array, translate: (r: NlMessage) => Translated): Step {
   const n = entries.length;
   // an empty table answers ENOENT, as PF_KEY does ("No SAD entries."): in the outcome, as the entries would be
   if (n === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
-  const numbered = (t: Translated, i: number): Uint8Array => withHeader(t.msg, { type: pfkeyType, seq: dumpSeq(i, n), pid });
-  if (onDumped) {
-    entries.forEach((r, i) => {
-      const t = translate(r);
-      onDumped(numbered(t, i), t.extras);
-    });
-    return { errno: 0, received: [] };
-  }
   const ts = entries.map(translate);
-  return { errno: 0, received: ts.map(numbered), extras: ts.map((t) => t.extras) };
+  return { errno: 0, received: ts.map((t, i) => withHeader(t.msg, { type: pfkeyType, seq: dumpSeq(i, n), pid })), extras: ts.map((t) => t.extras) };
+}
+
+/**
+ * The same, handed on entry by entry as the kernel sends them: only the
+ * entry before is held, since the last one's number is 0 and it is the last
+ * only once the dump ends. A table of any size is printed in the memory of a
+ * datagram (holding the kernel's replies, 60k policies took 122 MB).
+ */
+async function streamStep(conn: XfrmConn, type: number, keep: (m: NlMessage) => boolean, pfkeyType: number, pid: number, sent: Uint8Array, translate: (r: NlMessage) => Translated, onDumped: Dumped): Promise<Step> {
+  let held: NlMessage | undefined;
+  let seq = 0;
+  const handOn = (r: NlMessage, last: boolean): void => {
+    const t = translate(r);
+    onDumped(withHeader(t.msg, { type: pfkeyType, seq: last ? 0 : ++seq, pid }), t.extras);
+  };
+  const a = await conn.dumpEach(type, (m) => {
+    if (!keep(m)) return;
+    if (held) handOn(held, false);
+    held = m;
+  });
+  if (a.errno) return failed({ errno: a.errno, ...(a.message !== undefined ? { message: a.message } : {}), replies: [] }, sent);
+  if (!held) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
+  handOn(held, true);
+  return a.interrupted ? { errno: 0, received: [], interrupted: true } : { errno: 0, received: [] };
 }
 
 export class XfrmBackend implements Backend {
@@ -273,7 +287,7 @@ export class XfrmBackend implements Backend {
       step = { errno: e.errno, why: e.message, received: [errorReplyOf(sent, e.errno)] };
     }
     const exchanges: Exchange[] = [step.extras ? { sent, received: step.received, extras: step.extras } : { sent, received: step.received }];
-    return { errno: step.errno, ...(step.why ? { why: step.why } : {}), exchanges };
+    return { errno: step.errno, ...(step.why ? { why: step.why } : {}), ...(step.interrupted ? { interrupted: true } : {}), exchanges };
   }
 
   private async step(c: Command, sent: Uint8Array, pid: number, onDumped?: Dumped): Promise<Step> {
@@ -300,11 +314,12 @@ export class XfrmBackend implements Backend {
         return { errno: 0, received: [sent.slice()] };
       }
       case 'dump': {
+        const proto = c.satype === 0 ? 0 : protoOfSatype(c.satype);
+        const keep = (r: NlMessage): boolean => r.header.type === XfrmMsg.NEWSA && (proto === 0 || readUsersaInfo(r.payload).id.proto === proto);
+        if (onDumped) return streamStep(this.conn, XfrmMsg.GETSA, keep, MsgType.DUMP, pid, sent, translateState, onDumped);
         const a = await this.conn.dump(XfrmMsg.GETSA);
         if (a.errno) return failed(a, sent);
-        const proto = c.satype === 0 ? 0 : protoOfSatype(c.satype);
-        const entries = a.replies.filter((r) => r.header.type === XfrmMsg.NEWSA && (proto === 0 || readUsersaInfo(r.payload).id.proto === proto));
-        return dumpStep(entries, MsgType.DUMP, pid, sent, translateState, onDumped);
+        return dumpStep(a.replies.filter(keep), MsgType.DUMP, pid, sent, translateState);
       }
       case 'spdadd':
       case 'spdupdate':
@@ -318,9 +333,11 @@ export class XfrmBackend implements Backend {
         return { errno: 0, received: [sent.slice()] };
       }
       case 'spddump': {
+        const keep = (r: NlMessage): boolean => r.header.type === XfrmMsg.NEWPOLICY;
+        if (onDumped) return streamStep(this.conn, XfrmMsg.GETPOLICY, keep, MsgType.X_SPDDUMP, pid, sent, translatePolicy, onDumped);
         const a = await this.conn.dump(XfrmMsg.GETPOLICY);
         if (a.errno) return failed(a, sent);
-        return dumpStep(a.replies.filter((r) => r.header.type === XfrmMsg.NEWPOLICY), MsgType.X_SPDDUMP, pid, sent, translatePolicy, onDumped);
+        return dumpStep(a.replies.filter(keep), MsgType.X_SPDDUMP, pid, sent, translatePolicy);
       }
       case 'exit':
         return { errno: 0, received: [] };

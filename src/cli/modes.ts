@@ -89,6 +89,8 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
     io.stderr(`setkey: ${(await import('./outcome.js')).refusalText(cmd, out!.errno, out!.why)}\n`);
     return 1;
   }
+  // printed as it came, it cannot be walked again (ip(8) warns alike)
+  if (out!.interrupted) io.stderr(`setkey: warning: the ${cmd.kind === 'spddump' ? 'SPD' : 'SAD'} changed while it was dumped: an entry may be missing or shown twice\n`);
   return 0;
 }
 

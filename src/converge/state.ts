@@ -92,6 +92,8 @@ export async function readState(backend: Backend, opts: { pid?: number; platform
   for (const o of outs) {
     // an empty table answers ENOENT: nothing to read, not a failure
     if (o.errno !== 0 && o.errno !== 2) throw new Error(`the ${backend.name} backend refused to dump its tables (errno ${o.errno}${o.why ? `: ${o.why}` : ''})`);
+    // a plan made from a torn reading could add what is there or leave what is not: nothing is changed
+    if (o.interrupted) throw new Error(`the ${backend.name} tables changed while they were read; nothing was changed: run it again`);
     for (const x of o.exchanges) for (const m of x.received) built.add(m);
   }
   return built.state();

@@ -1,8 +1,8 @@
 /**
  * Requests and dumps over one NETLINK_XFRM socket: sequence numbers, acks
- * with the kernel's extended-ack text, multipart dumps that are retried when
- * the kernel marks them interrupted (NLM_F_DUMP_INTR: the table changed
- * while it was being walked).
+ * with the kernel's extended-ack text, multipart dumps: held whole and
+ * retried when the kernel marks them interrupted (NLM_F_DUMP_INTR: the table
+ * changed while it was being walked), or handed on as they come.
  */
 import { NlmF, Nlmsg } from './constants.js';
 import { buildMessage, readAck, splitDatagram, type Attr, type NlMessage } from './netlink.js';
@@ -102,28 +102,34 @@ export class XfrmConn {
   /** A dump: every message up to NLMSG_DONE; walked again if the kernel says the walk was interrupted. */
   async dump(type: number, fixed: Uint8Array = new Uint8Array(0), attrs: readonly Attr[] = []): Promise<Answer> {
     for (let attempt = 0; ; attempt++) {
-      const seq = this.nextSeq();
-      this.t.send(buildMessage({ type, flags: NlmF.REQUEST | NlmF.DUMP, seq, pid: 0 }, fixed, attrs));
       const replies: NlMessage[] = [];
-      let interrupted = false;
-      let done: Answer | undefined;
-      while (!done) {
-        for (const m of splitDatagram(await this.t.recv())) {
-          if (m.header.seq !== seq) continue;
-          if (m.header.flags & NlmF.DUMP_INTR) interrupted = true;
-          if (m.header.type === Nlmsg.DONE) {
-            done = { errno: 0, replies };
-            break;
-          }
-          if (m.header.type === Nlmsg.ERROR) {
-            const a = readAck(m);
-            done = a.message !== undefined ? { errno: a.errno, message: a.message, replies } : { errno: a.errno, replies };
-            break;
-          }
-          replies.push(m);
+      const a = await this.dumpEach(type, (m) => replies.push(m), fixed, attrs);
+      if (!a.interrupted || attempt >= DUMP_RETRIES) return a.message !== undefined ? { errno: a.errno, message: a.message, replies } : { errno: a.errno, replies };
+    }
+  }
+
+  /**
+   * A dump handed on message by message as the kernel sends it (in the
+   * memory of one datagram), up to NLMSG_DONE or the error. `interrupted`:
+   * the kernel said the table changed during the walk (NLM_F_DUMP_INTR), so
+   * an entry may be missing or come twice; handed on already, the messages
+   * cannot be walked again (dump() walks again, holding them all).
+   */
+  async dumpEach(type: number, each: (m: NlMessage) => void, fixed: Uint8Array = new Uint8Array(0), attrs: readonly Attr[] = []): Promise<{ errno: number; message?: string; interrupted: boolean }> {
+    const seq = this.nextSeq();
+    this.t.send(buildMessage({ type, flags: NlmF.REQUEST | NlmF.DUMP, seq, pid: 0 }, fixed, attrs));
+    let interrupted = false;
+    for (;;) {
+      for (const m of splitDatagram(await this.t.recv())) {
+        if (m.header.seq !== seq) continue;
+        if (m.header.flags & NlmF.DUMP_INTR) interrupted = true;
+        if (m.header.type === Nlmsg.DONE) return { errno: 0, interrupted };
+        if (m.header.type === Nlmsg.ERROR) {
+          const a = readAck(m);
+          return a.message !== undefined ? { errno: a.errno, message: a.message, interrupted } : { errno: a.errno, interrupted };
         }
+        each(m);
       }
-      if (!interrupted || attempt >= DUMP_RETRIES) return done;
     }
   }
 
