@@ -21,7 +21,7 @@ import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
 import { errnoText, messageStream } from './input.js';
 import { escapeControls } from '../syntax/redact.js';
-import { containYoungGeneration } from '../sys/builtin.js';
+import { containPrinting } from '../sys/builtin.js';
 
 
 /** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */
@@ -56,13 +56,13 @@ export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) =>
   return {
     ...p,
     push: (v) => {
-      if (++n === LARGE_DUMP) containYoungGeneration();
+      if (++n === LARGE_DUMP) containPrinting();
       p.push(v);
     },
   };
 }
 
-/** Entries past this many make a long dump (see containYoungGeneration). */
+/** Entries past this many make a long dump (see containPrinting). */
 const LARGE_DUMP = 1000;
 
 function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras, outBytes?: (b: Uint8Array) => void): DumpPrinter {

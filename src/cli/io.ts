@@ -3,7 +3,7 @@
  * with captured output, a fixed pid and a fixed clock.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { containYoungGeneration, lazyTty } from '../sys/builtin.js';
+import { containPrinting, lazyTty } from '../sys/builtin.js';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
@@ -79,7 +79,7 @@ export interface Io {
   progress?: ProgressTerminal;
 }
 
-/** Output past this much is a long dump: see containYoungGeneration. */
+/** Output past this much is a long dump: see containPrinting. */
 const LARGE_OUTPUT = 1 << 20;
 
 /**
@@ -98,7 +98,7 @@ class OutBuffer {
     private readonly fd: number,
     private readonly before?: () => void,
   ) {}
-  /** bytes written so far: past LARGE_OUTPUT, a long dump (src/sys/builtin.ts containYoungGeneration) */
+  /** bytes written so far: past LARGE_OUTPUT, a long dump (src/sys/builtin.ts containPrinting) */
   private total = 0;
   write(s: string): void {
     if (this.used + s.length > this.out.length) {
@@ -123,7 +123,7 @@ class OutBuffer {
     writeAllSync(this.fd, this.out.subarray(0, n));
   }
   private sent(n: number): void {
-    if ((this.total += n) > LARGE_OUTPUT) containYoungGeneration();
+    if ((this.total += n) > LARGE_OUTPUT) containPrinting();
   }
 }
 
