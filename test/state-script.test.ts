@@ -8,7 +8,10 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { viewsOf } from '../src/cli/filemode.js';
-import { stateScript, entryCommand } from '../src/format/state-script.js';
+import { stateScript, entryCommand, StateScriptWriter } from '../src/format/state-script.js';
+import { SpillLines } from '../src/cli/spill-lines.js';
+import type { Command } from '../src/model/command.js';
+import type { Platform } from '../src/model/algorithms.js';
 import { MsgType } from '../src/pfkey/constants.js';
 import { DecodeError } from '../src/pfkey/decode.js';
 import { dumpView } from '../src/pfkey/dump-view.js';
@@ -66,4 +69,29 @@ test('forward copies are left to RFC mode; a state without them asks for -k', ()
   const noCopy = dumpOf('spdadd 10.0.0.2 10.0.0.1 any -P in ipsec esp/transport//unique:5;');
   const b = stateScript(noCopy.map((x) => dumpView(x)), { platform: 'linux', all: false });
   assert.match(b, /setkey -k -f FILE/);
+});
+
+test('a script kept in files (a large dump) is the script kept in memory, windows read both ways', () => {
+  const dumped = (c: Command): Uint8Array | undefined => {
+    if (c.kind !== 'add' && c.kind !== 'spdadd') return undefined;
+    const m = commandToWire(c).messages[0]!;
+    m.header.type = c.kind === 'add' ? MsgType.DUMP : MsgType.X_SPDDUMP;
+    for (const e of m.exts) if (e.kind === 'sa') e.state = 1;
+    return serialize(m);
+  };
+  // inbound policies with and without their fwd copies, so that both hashes matter
+  const inFwd = parse('spdadd 10.0.0.2 10.0.0.1 any -P in ipsec esp/transport//unique:5;\nspdadd 10.0.0.2 10.0.0.1 any -P fwd ipsec esp/transport//require;\nspdadd 10.0.0.3 10.0.0.1 any -P in none;', { file: 't', sys: testSys }).statements.map((s) => s.cmd);
+  fc.assert(
+    fc.property(fc.array(fc.oneof(command('linux'), fc.constantFrom(...inFwd)), { maxLength: 60 }), fc.nat(20), fc.constantFrom(16, 100, 1000, 1 << 18), fc.constantFrom<Platform>('linux', 'freebsd'), (cmds, inMemory, window, platform) => {
+      const views = cmds.map(dumped).filter((b): b is Uint8Array => b !== undefined).map((b) => dumpView(b));
+      const want = stateScript(views, { platform, all: false });
+      const spill = new SpillLines(inMemory, window);
+      const w = new StateScriptWriter({ platform, all: false }, spill);
+      for (const v of views) w.push(v);
+      const parts: string[] = [];
+      w.write((s) => parts.push(s));
+      assert.equal(parts.join(''), want);
+    }),
+    { numRuns: 200 },
+  );
 });

@@ -64,27 +64,39 @@ export function entryCommand(v: DumpView, platform: Platform): Command | string 
 
 /**
  * Where a script's lines wait for the end (a dump is newest first, a script
- * oldest first): in memory by default; the CLI gives a file for a large
- * dump, so that a million entries take no more memory than a few.
+ * oldest first), each with two hashes (of a forward policy's text, of an
+ * inbound policy's forward copy; NaN for none): in memory by default; the
+ * CLI gives a file for a large dump, so that a million entries take no more
+ * memory than a few.
  */
 export interface LineStore {
-  push(text: string): void;
+  push(text: string, fwd: number, copy: number): void;
   readonly length: number;
   get(i: number): string;
+  fwd(i: number): number;
+  copy(i: number): number;
   /** let go of what it holds */
   close?(): void;
 }
 
 export class MemoryLines implements LineStore {
   private readonly lines: string[] = [];
-  push(text: string): void {
+  private readonly hashes: number[] = [];
+  push(text: string, fwd: number, copy: number): void {
     this.lines.push(text);
+    this.hashes.push(fwd, copy);
   }
   get length(): number {
     return this.lines.length;
   }
   get(i: number): string {
     return this.lines[i]!;
+  }
+  fwd(i: number): number {
+    return this.hashes[2 * i]!;
+  }
+  copy(i: number): number {
+    return this.hashes[2 * i + 1]!;
   }
 }
 
@@ -100,23 +112,6 @@ function lineHash(s: string): number {
   return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
 }
 
-/** A growable array of numbers (a line's hash, NaN for none): 8 bytes a line. */
-class Numbers {
-  private a = new Float64Array(1024);
-  private n = 0;
-  push(v: number): void {
-    if (this.n === this.a.length) {
-      const b = new Float64Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
-    }
-    this.a[this.n++] = v;
-  }
-  get(i: number): number {
-    return this.a[i]!;
-  }
-}
-
 /**
  * The statements for dump messages fed one at a time: each becomes its line
  * at once, kept in a LineStore with two hashes (of a forward policy's text,
@@ -125,8 +120,6 @@ class Numbers {
  * oldest first.
  */
 export class StateScriptWriter {
-  private readonly fwdHash = new Numbers();
-  private readonly copyHash = new Numbers();
   private readonly fwdTexts = new Set<number>();
   constructor(
     private readonly o: StateScriptOptions,
@@ -134,9 +127,7 @@ export class StateScriptWriter {
   ) {}
 
   private add(text: string, fwd = NaN, copy = NaN): void {
-    this.lines.push(text);
-    this.fwdHash.push(fwd);
-    this.copyHash.push(copy);
+    this.lines.push(text, fwd, copy);
   }
 
   push(v: DumpView): void {
@@ -163,7 +154,7 @@ export class StateScriptWriter {
     const copied = new Set<number>();
     let inbound = 0;
     for (let i = 0; i < n; i++) {
-      const h = this.copyHash.get(i);
+      const h = this.lines.copy(i);
       if (Number.isNaN(h)) continue;
       inbound++;
       if (this.fwdTexts.has(h)) copied.add(h);
@@ -179,8 +170,8 @@ export class StateScriptWriter {
       const i = linux ? n - 1 - j : j;
       if (!kernelMode) {
         // in RFC mode the copy of an inbound policy comes back with it
-        if (copied.has(this.fwdHash.get(i))) continue;
-        const c = this.copyHash.get(i);
+        if (copied.has(this.lines.fwd(i))) continue;
+        const c = this.lines.copy(i);
         if (!Number.isNaN(c) && !this.fwdTexts.has(c)) out('# note: this inbound policy had no fwd copy; RFC mode will add one\n');
       }
       out(this.lines.get(i) + '\n');
