@@ -3,7 +3,7 @@
  * (usage and -V exit 1) with our additions: any error makes the status non-zero.
  */
 import type { Backend } from '../backends/backend.js';
-import { chooseBackend, openBackend } from '../backends/select.js';
+import { chooseBackend, kernelReach, openBackend } from '../backends/select.js';
 import { parseArgs, type Options } from './args.js';
 import type { Io } from './io.js';
 import { helpText, longVersion, usageText, versionLine } from './usage.js';
@@ -15,7 +15,10 @@ const script = (): Promise<typeof import('./script.js')> => import('./script.js'
 
 /** The script of -f, read in bounded chunks and checked as it comes (script.ts); undefined if it cannot be read. */
 async function readInput(io: Io, path: string, o: Options): Promise<import('./script.js').ScriptInput | undefined> {
-  return (await script()).readScript(io, path, o);
+  // whether it goes to a kernel: asked for, or found by auto (which takes the engine where there is no kernel)
+  const choice = o.noAct ? undefined : chooseBackend(o.backend, o.store, io.env);
+  const forKernel = choice !== undefined && !('error' in choice) && (choice.name === 'xfrm' || choice.name === 'pfkey' || (choice.name === 'auto' && (io.kernelReach ?? kernelReach)().reachable));
+  return (await script()).readScript(io, path, { ...o, forKernel });
 }
 
 /** Open the backend the options and environment choose; undefined (with the reason on stderr) if it cannot be. */
