@@ -7,12 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
-import { MAX_INPUT, type Io } from '../src/cli/io.js';
+import { MAX_INPUT, openInput, type Io } from '../src/cli/io.js';
 import { parse } from '../src/syntax/parser.js';
 import { StreamParser } from '../src/syntax/stream.js';
 import { runCli, testLookup, testSys } from './helpers.js';
@@ -384,4 +384,124 @@ test('a file name with control bytes is shown escaped', async () => {
   assert.match(bad.stderr, /\nsetkey: 1 error in a\\x1b\[31mred\.conf; nothing applied\n$/);
   const file = await runCli(['/nonexistent/' + name]);
   assert.equal(file.stderr, 'setkey: /nonexistent/a\\x1b[31mred.conf: No such file or directory\n');
+});
+
+/**
+ * A large file is checked, then read again for the apply (its text is not
+ * kept): the second read must be the file checked. Opens: the size probe,
+ * the check, the second read; each gives its identity, its text and whether
+ * it was written to while open.
+ */
+async function applySwapped(opens: { identity: string; text: string; changed?: boolean }[]): Promise<{ code: number; stderr: string; dump: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-swap-'));
+  try {
+    let stderr = '';
+    let n = 0;
+    const io: Io = {
+      stdout: () => undefined,
+      stderr: (s) => (stderr += s),
+      readFile: async () => {
+        throw Object.assign(new Error('no files'), { code: 'ENOENT' });
+      },
+      open: () => {
+        const o = opens[Math.min(n++, opens.length - 1)]!;
+        let closed = false;
+        return {
+          // past what a check keeps as text (64 MiB): read again for the apply
+          size: 70 << 20,
+          identity: o.identity,
+          changedWhileOpen: () => closed && o.changed === true,
+          chunks: async function* () {
+            yield Buffer.from(o.text, 'latin1');
+            closed = true;
+          },
+          close: () => {
+            closed = true;
+          },
+        };
+      },
+      stdin: async function* () {},
+      env: {},
+      pid: 4242,
+      now: () => 1700000100,
+      tz: () => 0,
+      sys: testSys,
+      lookup: testLookup,
+      kernelReach: () => ({ reachable: false, why: 'test' }),
+      clock: () => 1700000100123456n,
+      sleep: async () => undefined,
+    };
+    const code = await main(['--store', dir, '-f', '/x/big.conf'], io);
+    const d = await runCli(['--store', dir, '-D']);
+    return { code, stderr, dump: d.stdout };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a file read again for the apply must be the one checked: another at its path, or one written to, is refused and nothing applied', async () => {
+  const sa = (i: number): string => `add 10.0.0.${i} 10.0.1.${i} esp 0x${1000 + i} -E aes-cbc 0x${'00'.repeat(16)};\n`;
+  // enough statements in the first piece read (and a piece long enough) for the check to keep none: the apply reads again
+  const many = Array.from({ length: 100 }, (_, i) => sa(i + 1)).join('');
+  const good = many + `# ${'-'.repeat(1000)}\n`.repeat(300);
+  // the same file: applied
+  const same = await applySwapped([{ identity: 'A', text: good }]);
+  assert.equal(same.code, 0, same.stderr);
+  assert.equal((same.dump.match(/^10\.0\.0\.\d+ /gm) ?? []).length, 100);
+  const refusals: { identity: string; text: string; changed?: boolean }[][] = [
+    // another file put at the path between the check and the apply (same text, even)
+    [{ identity: 'A', text: good }, { identity: 'A', text: good }, { identity: 'B', text: good }],
+    // written to in place: a statement more, one wrong, one fewer
+    [{ identity: 'A', text: good }, { identity: 'A', text: good }, { identity: 'A', text: good + sa(4) }],
+    [{ identity: 'A', text: good }, { identity: 'A', text: good }, { identity: 'A', text: good.replace('esp 0x1002', 'esp 0x0') }],
+    [{ identity: 'A', text: good }, { identity: 'A', text: good }, { identity: 'A', text: good.replace(sa(7), '') }],
+    // written to while it was read again
+    [{ identity: 'A', text: good }, { identity: 'A', text: good }, { identity: 'A', text: good, changed: true }],
+  ];
+  for (const opens of refusals) {
+    const r = await applySwapped(opens);
+    assert.equal(r.code, 1, JSON.stringify(opens));
+    assert.match(r.stderr, /changed since it was checked/);
+    assert.match(r.stderr, /nothing applied/);
+    assert.match(r.dump, /No SAD entries/);
+  }
+  // written to while it was checked: refused before anything is applied
+  const during = await applySwapped([{ identity: 'A', text: good }, { identity: 'A', text: good, changed: true }, { identity: 'A', text: good }]);
+  assert.equal(during.code, 1);
+  assert.match(during.stderr, /changed since it was checked/);
+  assert.match(during.dump, /No SAD entries/);
+});
+
+test("a file's identity: the same file read twice has one, another at its path or a write while open shows", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-identity-'));
+  try {
+    const p = join(dir, 'x.conf');
+    writeFileSync(p, 'flush;\n');
+    const read = async (f: ReturnType<typeof openInput>, during?: () => void): Promise<void> => {
+      for await (const _ of f.chunks()) during?.();
+    };
+    const a = openInput(p);
+    await read(a);
+    assert.ok(a.identity);
+    assert.equal(a.changedWhileOpen?.(), false);
+    const b = openInput(p);
+    await read(b);
+    assert.equal(b.identity, a.identity);
+    // written to while open
+    const c = openInput(p);
+    let once = false;
+    await read(c, () => {
+      if (!once) appendFileSync(p, 'spdflush;\n');
+      once = true;
+    });
+    assert.equal(c.changedWhileOpen?.(), true);
+    // another file put at the path
+    writeFileSync(join(dir, 'y.conf'), 'flush;\n');
+    renameSync(join(dir, 'y.conf'), p);
+    const d = openInput(p);
+    d.close();
+    assert.notEqual(d.identity, c.identity);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -6,7 +6,7 @@
  * without bound. An input may have at most MAX_INPUT bytes (io.ts).
  */
 import { DecodeError, splitMessages } from '../pfkey/decode.js';
-import { INPUT_CHUNK, InputTooLarge, MAX_INPUT, type Io } from './io.js';
+import { INPUT_CHUNK, InputTooLarge, MAX_INPUT, type InputFile, type Io } from './io.js';
 
 export function errnoText(e: unknown): string {
   if (e instanceof InputTooLarge) return e.message;
@@ -24,7 +24,7 @@ export function errnoText(e: unknown): string {
 }
 
 /** The bytes of a file ('-': stdin, unless told otherwise), a chunk at a time, refusing more than MAX_INPUT (a regular file before it is read). */
-export async function* inputChunks(io: Io, path: string, dashIsStdin = true, reuse = false): AsyncGenerator<Uint8Array | string> {
+export async function* inputChunks(io: Io, path: string, dashIsStdin = true, reuse = false, opened?: (f: InputFile) => void): AsyncGenerator<Uint8Array | string> {
   let total = 0;
   const count = (n: number): void => {
     if ((total += n) > MAX_INPUT) throw new InputTooLarge();
@@ -46,6 +46,7 @@ export async function* inputChunks(io: Io, path: string, dashIsStdin = true, reu
     return;
   }
   const f = io.open(path);
+  opened?.(f);
   if (f.size !== undefined && f.size > MAX_INPUT) {
     f.close();
     throw new InputTooLarge();

@@ -15,6 +15,13 @@ export interface InputFile {
   /** its length, if it is a regular file (known before reading: a file too large is refused unread) */
   readonly size: number | undefined;
   /**
+   * a regular file's identity when it was opened (device, inode, size, times
+   * of change): a file read twice is known to be the one read the first time
+   */
+  readonly identity?: string;
+  /** whether it was written to while it was open (its identity when closed is another) */
+  changedWhileOpen?(): boolean;
+  /**
    * its bytes, a chunk at a time; the file is closed when they end or the loop
    * is left. `reuse`: every chunk is read into the same buffer, valid only
    * until the next is asked for (a reader that copies what it keeps)
@@ -233,19 +240,33 @@ function progressTerminal(): ProgressTerminal | undefined {
 export function openInput(path: string): InputFile {
   const fd = openSync(path, 'r');
   let size: number | undefined;
+  let identity: string | undefined;
+  const identityNow = (): string | undefined => {
+    const st = fstatSync(fd, { bigint: true });
+    return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : undefined;
+  };
   try {
     const st = fstatSync(fd);
     size = st.isFile() ? st.size : undefined;
+    identity = identityNow();
   } catch (e) {
     closeSync(fd);
     throw e;
   }
   let closed = false;
+  let atClose: string | undefined;
   const close = (): void => {
-    if (!closed) closeSync(fd);
+    if (!closed) {
+      try {
+        atClose = identityNow();
+      } catch {
+        atClose = undefined;
+      }
+      closeSync(fd);
+    }
     closed = true;
   };
-  return { size, chunks: (reuse = false) => fdChunks(fd, close, reuse), close };
+  return { size, identity, changedWhileOpen: () => closed && atClose !== identity, chunks: (reuse = false) => fdChunks(fd, close, reuse), close };
 }
 
 async function* fdChunks(fd: number, close: () => void, reuse: boolean): AsyncGenerator<Uint8Array> {

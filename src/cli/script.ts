@@ -20,7 +20,7 @@ import { resolveStatements } from '../syntax/resolve.js';
 import { StreamParser } from '../syntax/stream.js';
 import type { Options } from './args.js';
 import { errnoText, inputChunks, latin1 } from './input.js';
-import { INPUT_CHUNK, MAX_INPUT, type Io } from './io.js';
+import { INPUT_CHUNK, MAX_INPUT, type InputFile, type Io } from './io.js';
 import { StatementSplitter, type Chunk } from './splitter.js';
 import { containYoungGeneration } from '../sys/builtin.js';
 
@@ -272,12 +272,14 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
     kept = undefined;
     parser.checkOnly = true;
   };
+  // the file the check read: one read again must be the same (another file at its path, or one written to meanwhile, is refused)
+  let checked: InputFile | undefined;
   try {
     // stdin comes in 64 KiB pieces: parse in larger ones (fewer, larger strings for the collector)
     let batch: Uint8Array[] = [];
     let size = 0;
     let read = 0;
-    for await (const c of inputChunks(io, path)) {
+    for await (const c of inputChunks(io, path, true, false, (f) => (checked = f))) {
       const b = typeof c === 'string' ? Buffer.from(c, 'latin1') : c;
       batch.push(b);
       if ((size += b.length) < INPUT_CHUNK) continue;
@@ -296,19 +298,26 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   }
   const stoppedReading = parser.sink.full;
   parser.end();
+  // read again for the apply, the file must be what was checked: written to while it was, it is not
+  if (!keepText && (checked as InputFile | undefined)?.changedWhileOpen?.()) {
+    io.stderr(`setkey: ${escapeControls(file)}: ${new ScriptChanged(file).message}\n`);
+    return undefined;
+  }
+  const identity = (checked as InputFile | undefined)?.identity;
+  const statements = count + parser.checked;
   let text: string | undefined;
   return {
     statements: kept,
     file,
     text: () => (keepText ? (text ??= joinParsed(parser.parsed)) : undefined),
-    ...(keepText ? {} : { reread: () => rereadStatements(io, path, file), linesOf: (wanted: ReadonlySet<number>) => fileLines(io, path, wanted) }),
+    ...(keepText ? {} : { reread: () => rereadStatements(io, path, file, { identity, statements }), linesOf: (wanted: ReadonlySet<number>) => fileLines(io, path, wanted) }),
     diagnostics: parser.sink.list,
     errorCount: parser.sink.errorCount,
     droppedWarnings: parser.sink.droppedWarnings,
     hosts,
     quotedLines: new Set(parser.quotedLines),
     stoppedReading,
-    count: count + parser.checked,
+    count: statements,
   };
 }
 
@@ -326,17 +335,41 @@ function tooManyToKeep(statements: number, read: number, size: number | undefine
 /** A file this large is not held as text: read again for the apply (a 1M-entry file is ~300 MB). */
 const KEEP_TEXT_BYTES = 64 << 20;
 
-/** The statements of a file, read again (it was checked: no diagnostics are kept). */
-async function* rereadStatements(io: Io, path: string, file: string): AsyncGenerator<Statement> {
+/**
+ * A file read again for the apply is not the one checked: another file was
+ * put at its path (a path is opened twice), or it was written to. Thrown
+ * before the first statement where the file is another; where it was written
+ * to, when that shows (an error, another count, its change time), which on
+ * the engine is before the commit.
+ */
+export class ScriptChanged extends Error {
+  readonly environmental = true;
+  constructor(file: string) {
+    super(`${escapeControls(file)} changed since it was checked (another file at its path, or written to meanwhile)`);
+  }
+}
+
+/** The statements of a file, read again: the file checked (its identity), with as many statements, none wrong. */
+async function* rereadStatements(io: Io, path: string, file: string, checked: { identity: string | undefined; statements: number }): AsyncGenerator<Statement> {
   let out: Statement[] = [];
+  let n = 0;
+  let f: InputFile | undefined;
   const parser = new StreamParser({ file, sys: io.sys, keepText: false }, (s) => out.push(s));
-  for await (const c of inputChunks(io, path)) {
+  const same = (): void => {
+    if (parser.sink.errorCount > 0 || n > checked.statements || (f !== undefined && f.identity !== checked.identity)) throw new ScriptChanged(file);
+  };
+  for await (const c of inputChunks(io, path, true, false, (x) => (f = x))) {
     parser.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+    n += out.length;
+    same();
     yield* out;
     out = [];
-    if (parser.done) return;
+    if (parser.done) break;
   }
   parser.end();
+  n += out.length;
+  same();
+  if (n !== checked.statements || (f as InputFile | undefined)?.changedWhileOpen?.()) throw new ScriptChanged(file);
   yield* out;
 }
 
@@ -463,8 +496,17 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
   // the engine writes its store once every statement is in (a large file: seconds more)
   const committing = (): void => progress?.phase('writing the store');
   let ok: boolean;
+  let changed = false;
   try {
     ok = await apply(io, o, backend, backend.capabilities.atomicBatches && progress ? thenCall(chunks, committing) : chunks, true, lines, st, progress);
+  } catch (e) {
+    // read again, the file was not the one checked: the engine's transaction is not committed
+    if (!(e instanceof ScriptChanged)) throw e;
+    progress?.erase?.();
+    io.stderr(`setkey: ${e.message}\n`);
+    ok = false;
+    changed = true;
+    st.errors++;
   } finally {
     progress?.end();
   }
@@ -472,7 +514,9 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
     io.stderr(
       backend.capabilities.atomicBatches
         ? `setkey: ${escapeControls(file)}: nothing applied\n`
-        : `setkey: ${escapeControls(file)}: stopped at the first refusal; the statements before it were applied (the kernel has no transactions)\n`,
+        : changed
+          ? `setkey: ${escapeControls(file)}: stopped there; the statements before were applied (the kernel has no transactions)\n`
+          : `setkey: ${escapeControls(file)}: stopped at the first refusal; the statements before it were applied (the kernel has no transactions)\n`,
     );
   }
   return finish(io, st);
