@@ -29,22 +29,15 @@ function leaks(text: string, key: string): string[] {
   return out;
 }
 
-/** setkey in-process with an Io whose stdin is `chunks` (endless if it is); counts the bytes read. */
-async function runStream(argv: string[], chunks: () => Iterable<string>): Promise<{ code: number; stderr: string; read: number }> {
-  let stderr = '';
-  let read = 0;
-  const io: Io = {
+/** An in-process Io that prints nothing to stdout, has no files and no stdin but what `extra` gives. */
+function quietIo(stderr: (s: string) => void, extra: Partial<Io>): Io {
+  return {
     stdout: () => undefined,
-    stderr: (s) => (stderr += s),
+    stderr,
     readFile: async () => {
       throw Object.assign(new Error('no files'), { code: 'ENOENT' });
     },
-    stdin: async function* () {
-      for (const c of chunks()) {
-        read += c.length;
-        yield c;
-      }
-    },
+    stdin: async function* () {},
     env: {},
     pid: 4242,
     now: () => 1700000100,
@@ -53,7 +46,23 @@ async function runStream(argv: string[], chunks: () => Iterable<string>): Promis
     lookup: testLookup,
     kernelReach: () => ({ reachable: false, why: 'test' }),
     clock: () => 1700000100123456n,
+    sleep: async () => undefined,
+    ...extra,
   };
+}
+
+/** setkey in-process with an Io whose stdin is `chunks` (endless if it is); counts the bytes read. */
+async function runStream(argv: string[], chunks: () => Iterable<string>): Promise<{ code: number; stderr: string; read: number }> {
+  let stderr = '';
+  let read = 0;
+  const io = quietIo((s) => (stderr += s), {
+    stdin: async function* () {
+      for (const c of chunks()) {
+        read += c.length;
+        yield c;
+      }
+    },
+  });
   const code = await main(argv, io);
   return { code, stderr, read };
 }
@@ -397,12 +406,7 @@ async function applySwapped(opens: { identity: string; text: string; changed?: b
   try {
     let stderr = '';
     let n = 0;
-    const io: Io = {
-      stdout: () => undefined,
-      stderr: (s) => (stderr += s),
-      readFile: async () => {
-        throw Object.assign(new Error('no files'), { code: 'ENOENT' });
-      },
+    const io = quietIo((s) => (stderr += s), {
       open: () => {
         const o = opens[Math.min(n++, opens.length - 1)]!;
         let closed = false;
@@ -420,17 +424,7 @@ async function applySwapped(opens: { identity: string; text: string; changed?: b
           },
         };
       },
-      stdin: async function* () {},
-      env: {},
-      pid: 4242,
-      now: () => 1700000100,
-      tz: () => 0,
-      sys: testSys,
-      lookup: testLookup,
-      kernelReach: () => ({ reachable: false, why: 'test' }),
-      clock: () => 1700000100123456n,
-      sleep: async () => undefined,
-    };
+    });
     const code = await main(['--store', dir, '-f', '/x/big.conf'], io);
     const d = await runCli(['--store', dir, '-D']);
     return { code, stderr, dump: d.stdout };
