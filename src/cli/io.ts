@@ -2,7 +2,7 @@
  * The outside world of the CLI, injected so that tests run main() in-process
  * with captured output, a fixed pid and a fixed clock.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync, type BigIntStats } from 'node:fs';
 import { containPrinting, lazyTty } from '../sys/builtin.js';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
@@ -241,14 +241,12 @@ export function openInput(path: string): InputFile {
   const fd = openSync(path, 'r');
   let size: number | undefined;
   let identity: string | undefined;
-  const identityNow = (): string | undefined => {
-    const st = fstatSync(fd, { bigint: true });
-    return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : undefined;
-  };
+  const identityOf = (st: BigIntStats): string | undefined => (st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : undefined);
+  const identityNow = (): string | undefined => identityOf(fstatSync(fd, { bigint: true }));
   try {
-    const st = fstatSync(fd);
-    size = st.isFile() ? st.size : undefined;
-    identity = identityNow();
+    const st = fstatSync(fd, { bigint: true });
+    size = st.isFile() ? Number(st.size) : undefined;
+    identity = identityOf(st);
   } catch (e) {
     closeSync(fd);
     throw e;

@@ -299,11 +299,13 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   const stoppedReading = parser.sink.full;
   parser.end();
   // read again for the apply, the file must be what was checked: written to while it was, it is not
-  if (!keepText && (checked as InputFile | undefined)?.changedWhileOpen?.()) {
-    io.stderr(`setkey: ${escapeControls(file)}: ${new ScriptChanged(file).message}\n`);
+  // (set by the callback above: TypeScript cannot see it)
+  const checkedFile = checked as InputFile | undefined;
+  if (!keepText && checkedFile?.changedWhileOpen?.()) {
+    io.stderr(`setkey: ${new ScriptChanged(file).message}; nothing applied\n`);
     return undefined;
   }
-  const identity = (checked as InputFile | undefined)?.identity;
+  const identity = checkedFile?.identity;
   const statements = count + parser.checked;
   let text: string | undefined;
   return {
@@ -502,7 +504,6 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
   } catch (e) {
     // read again, the file was not the one checked: the engine's transaction is not committed
     if (!(e instanceof ScriptChanged)) throw e;
-    progress?.erase?.();
     io.stderr(`setkey: ${e.message}\n`);
     ok = false;
     changed = true;
@@ -514,9 +515,7 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
     io.stderr(
       backend.capabilities.atomicBatches
         ? `setkey: ${escapeControls(file)}: nothing applied\n`
-        : changed
-          ? `setkey: ${escapeControls(file)}: stopped there; the statements before were applied (the kernel has no transactions)\n`
-          : `setkey: ${escapeControls(file)}: stopped at the first refusal; the statements before it were applied (the kernel has no transactions)\n`,
+        : `setkey: ${escapeControls(file)}: stopped ${changed ? 'there' : 'at the first refusal'}; the statements before it were applied (the kernel has no transactions)\n`,
     );
   }
   return finish(io, st);

@@ -121,11 +121,10 @@ export class TableReader implements KvReader {
       const vl = body.readUInt32LE(p + 4 + kl);
       if (p + 8 + kl + vl > body.length) throw new FormatError('table block is malformed', off + p);
       if (keys) {
-        const key = body.toString('latin1', p + 4, p + 4 + kl);
+        const key = keyAt(body, p);
         if ((j === 0 && key !== this.firsts[i]) || (j > 0 && compareKeys(key, keys[j - 1]!) <= 0)) throw new FormatError('table keys are out of order', off + p);
         keys.push(key);
-        // a plain view: cheaper to make by the hundred than a Buffer
-        values!.push(new Uint8Array(body.buffer, body.byteOffset + p + 8 + kl, vl));
+        values!.push(valueAt(body, p));
       } else if (j === 0 ? keyAt(body, p) !== this.firsts[i] : body.compare(body, prevKey, prevKey + prevLen, p + 4, p + 4 + kl) <= 0) {
         throw new FormatError('table keys are out of order', off + p);
       }
