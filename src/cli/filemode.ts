@@ -21,7 +21,7 @@ import type { Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
 import { errnoText, messageStream } from './input.js';
 import { escapeControls } from '../syntax/redact.js';
-import { containPrinting } from '../sys/builtin.js';
+import { collectPrinted, containPrinting } from '../sys/builtin.js';
 
 
 /** The messages of a buffer of concatenated messages, one at a time; framing problems go to `problems`. */
@@ -52,11 +52,13 @@ type Extras = (v: DumpView) => { readonly [key: string]: Json } | undefined;
 export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) => void, extras?: Extras, outBytes?: (b: Uint8Array) => void): DumpPrinter {
   const p = formatPrinter(o, po, out, extras, outBytes);
   let n = 0;
-  // a long dump (the script format prints nothing before its end): V8's young generation kept small (src/sys/builtin.ts)
+  // a long dump (the script format prints nothing before its end): V8's young generation kept small and
+  // its garbage collected as it goes, whether or not it prints (src/sys/builtin.ts)
   return {
     ...p,
     push: (v) => {
       if (++n === LARGE_DUMP) containPrinting();
+      if ((n & 1023) === 0) collectPrinted();
       p.push(v);
     },
   };

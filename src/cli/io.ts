@@ -3,7 +3,7 @@
  * with captured output, a fixed pid and a fixed clock.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync, type BigIntStats } from 'node:fs';
-import { containPrinting, lazyTty } from '../sys/builtin.js';
+import { collectPrinted, containPrinting, lazyTty } from '../sys/builtin.js';
 import type { TzOffset } from '../format/ctime.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Lookup } from '../syntax/resolve.js';
@@ -130,7 +130,10 @@ class OutBuffer {
     writeAllSync(this.fd, this.out.subarray(0, n));
   }
   private sent(n: number): void {
-    if ((this.total += n) > LARGE_OUTPUT) containPrinting();
+    if ((this.total += n) > LARGE_OUTPUT) {
+      containPrinting();
+      collectPrinted();
+    }
   }
 }
 
