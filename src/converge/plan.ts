@@ -26,7 +26,8 @@ import type { IpAddress } from '../model/address.js';
 import type { IpsecRequest, PolicyRule, Selector } from '../model/policy.js';
 import type { Lifetime, SaKey, SaParams, SecCtx } from '../model/sa.js';
 import { IPSEC_MANUAL_REQID_MAX, Level } from '../model/tables.js';
-import type { PolicyEntry, SaEntry, SyncState } from './state.js';
+import { compactOf, typedPolicy, type PolicyEntry, type SaEntry, type SyncState } from './state.js';
+import { policyIdentity, policyPair, saIdentity, saPair } from './identity.js';
 
 export type StepKind = 'add' | 'update' | 'replace' | 'delete';
 
@@ -63,16 +64,7 @@ export interface PlanOptions {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const addrKey = (a: IpAddress): string => `${a.family}:${hex(a.bytes)}`;
-
-export function saIdentity(sa: SaParams): string {
-  return `${sa.satype}/${addrKey(sa.dst.addr)}/${sa.spi >>> 0}`;
-}
-
-export function policyIdentity(p: PolicyEntry): string {
-  const s = p.selector;
-  return `${p.rule.dir}/${addrKey(s.src)}/${s.sprefix}/${addrKey(s.dst)}/${s.dprefix}/${s.proto}/${s.sport}/${s.dport}/${p.ctx ? `${p.ctx.doi}:${p.ctx.alg}:${p.ctx.ctx}` : '-'}`;
-}
+export { saIdentity, policyIdentity };
 
 function sameAddr(a: IpAddress | undefined, b: IpAddress | undefined): boolean {
   if (!a || !b) return a === b;
@@ -131,23 +123,36 @@ function sameRequest(a: IpsecRequest, b: IpsecRequest): boolean {
 /** The fields in which two policies of the same identity differ. */
 export function policyDifferences(cur: PolicyEntry, dec: PolicyEntry): string[] {
   const out: string[] = [];
-  if (cur.rule.priority >>> 0 !== dec.rule.priority >>> 0) out.push('priority');
-  if (cur.rule.action !== dec.rule.action) out.push('action');
-  const a = cur.rule.requests;
-  const b = dec.rule.requests;
+  // each read once: a dumped entry's typed form is made again at each read (state.ts)
+  const x = cur.rule;
+  const y = dec.rule;
+  if (x.priority >>> 0 !== y.priority >>> 0) out.push('priority');
+  if (x.action !== y.action) out.push('action');
+  const a = x.requests;
+  const b = y.requests;
   if (a.length !== b.length || a.some((r, i) => !sameRequest(r, b[i]!))) out.push('templates');
   return out;
 }
 
-function pairKey(src: IpAddress, dst: IpAddress, sp = -1, dp = -1): string {
-  return `${addrKey(src)}/${sp}>${addrKey(dst)}/${dp}`;
+/** An entry's identity, scope pair and sameness, from what a dumped entry carries where it does (state.ts), else from its typed form. */
+const saId = (e: SaEntry): string => compactOf(e)?.id ?? saIdentity(e.sa);
+const policyId = (p: PolicyEntry): string => compactOf(p)?.id ?? policyIdentity(p);
+const saPairOf = (e: SaEntry): string => compactOf(e)?.pair ?? saPair(e.sa);
+const policyPairOf = (p: PolicyEntry): string => compactOf(p)?.pair ?? policyPair(p.selector);
+/** the same message but for what never counts: the same entry, without decoding either (most of a large state) */
+function sameMessage(a: SaEntry | PolicyEntry, b: SaEntry | PolicyEntry): boolean {
+  const x = compactOf(a);
+  const y = compactOf(b);
+  return x !== undefined && y !== undefined && Buffer.compare(x.message, y.message) === 0;
 }
 
 function saCmd(kind: 'add' | 'update' | 'delete', sa: SaParams): Command {
   return { kind, pos: NO_POS, sa };
 }
 
-function policyCmd(kind: 'spdadd' | 'spdupdate' | 'spddelete', p: PolicyEntry): Command {
+function policyCmd(kind: 'spdadd' | 'spdupdate' | 'spddelete', entry: PolicyEntry): Command {
+  // a dumped entry made typed once for its three parts
+  const p = typedPolicy(entry);
   const selector: Selector = p.selector;
   const policy: PolicyRule = p.rule;
   return { kind, pos: NO_POS, selector, policy, ...(p.ctx ? { ctx: p.ctx } : {}) };
@@ -156,13 +161,13 @@ function policyCmd(kind: 'spdadd' | 'spdupdate' | 'spddelete', p: PolicyEntry): 
 /** The steps that take `current` to `declared`, in the order that keeps every kept policy in place. */
 export function planSync(current: SyncState, declared: SyncState, opts: PlanOptions = {}): Plan {
   const scoped = opts.scope === 'declared';
-  const saPairs = new Set(declared.sas.map((e) => pairKey(e.sa.src.addr, e.sa.dst.addr)));
-  const polPairs = new Set(declared.policies.map((p) => pairKey(p.selector.src, p.selector.dst, p.selector.sprefix, p.selector.dprefix)));
-  const inScopeSa = (e: SaEntry): boolean => !scoped || saPairs.has(pairKey(e.sa.src.addr, e.sa.dst.addr));
-  const inScopePolicy = (p: PolicyEntry): boolean => !scoped || polPairs.has(pairKey(p.selector.src, p.selector.dst, p.selector.sprefix, p.selector.dprefix));
+  const saPairs = scoped ? new Set(declared.sas.map(saPairOf)) : undefined;
+  const polPairs = scoped ? new Set(declared.policies.map(policyPairOf)) : undefined;
+  const inScopeSa = (e: SaEntry): boolean => saPairs === undefined || saPairs.has(saPairOf(e));
+  const inScopePolicy = (p: PolicyEntry): boolean => polPairs === undefined || polPairs.has(policyPairOf(p));
 
-  const curSas = new Map(current.sas.map((e) => [saIdentity(e.sa), e]));
-  const curPols = new Map(current.policies.map((p) => [policyIdentity(p), p]));
+  const curSas = new Map(current.sas.map((e) => [saId(e), e]));
+  const curPols = new Map(current.policies.map((p) => [policyId(p), p]));
   const decSaIds = new Set<string>();
   const decPolIds = new Set<string>();
   const adds: Step[] = [];
@@ -173,14 +178,14 @@ export function planSync(current: SyncState, declared: SyncState, opts: PlanOpti
   let samePols = 0;
 
   for (const d of declared.sas) {
-    const id = saIdentity(d.sa);
+    const id = saId(d);
     decSaIds.add(id);
     const c = curSas.get(id);
     if (!c) {
       adds.push({ kind: 'add', entry: 'sa', why: 'missing', fields: [], cmds: [saCmd('add', d.sa)], declared: d });
       continue;
     }
-    const fields = saDifferences(c, d);
+    const fields = sameMessage(c, d) ? [] : saDifferences(c, d);
     if (fields.length === 0) {
       sameSas++;
       continue;
@@ -194,14 +199,14 @@ export function planSync(current: SyncState, declared: SyncState, opts: PlanOpti
     );
   }
   for (const d of declared.policies) {
-    const id = policyIdentity(d);
+    const id = policyId(d);
     decPolIds.add(id);
     const c = curPols.get(id);
     if (!c) {
       polAdds.push({ kind: 'add', entry: 'policy', why: 'missing', fields: [], cmds: [policyCmd('spdadd', d)], declared: d });
       continue;
     }
-    const fields = policyDifferences(c, d);
+    const fields = sameMessage(c, d) ? [] : policyDifferences(c, d);
     if (fields.length === 0) samePols++;
     else polChanges.push({ kind: 'update', entry: 'policy', why: `differs in ${fields.join(', ')}`, fields, cmds: [policyCmd('spdupdate', d)], current: c, declared: d });
   }

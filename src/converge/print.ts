@@ -27,17 +27,20 @@ function isSa(e: SaEntry | PolicyEntry): e is SaEntry {
 
 /** A short name for an entry: `SA esp 0x1000 10.0.0.1 > 10.0.0.2`, `policy out 10.1.0.0/16 > 10.2.0.0/16 any`. */
 export function entryName(e: SaEntry | PolicyEntry): string {
+  // each part read once: a dumped entry makes its typed form at each read (state.ts)
   if (isSa(e)) {
-    const proto = nameOf(saProtoTable, e.sa.satype) ?? `satype ${e.sa.satype}`;
-    return `SA ${proto} 0x${(e.sa.spi >>> 0).toString(16)} ${formatIp(e.sa.src.addr)} > ${formatIp(e.sa.dst.addr)}`;
+    const sa = e.sa;
+    const proto = nameOf(saProtoTable, sa.satype) ?? `satype ${sa.satype}`;
+    return `SA ${proto} 0x${(sa.spi >>> 0).toString(16)} ${formatIp(sa.src.addr)} > ${formatIp(sa.dst.addr)}`;
   }
   const s = e.selector;
+  const dir = e.rule.dir;
   const upper = UPPER.get(s.proto) ?? String(s.proto);
   // ICMP type and code, and GRE key halves, ride in the ports
   const typed = s.proto === IpProto.ICMP || s.proto === IpProto.ICMPV6 || s.proto === IpProto.MH || s.proto === IpProto.GRE;
   const port = (p: number): string => (p && !typed ? `[${p}]` : '');
   const misc = typed && (s.sport || s.dport) ? ` ${s.sport},${s.dport}` : '';
-  return `policy ${nameOf(dirTable, e.rule.dir) ?? e.rule.dir} ${formatIp(s.src)}/${s.sprefix}${port(s.sport)} > ${formatIp(s.dst)}/${s.dprefix}${port(s.dport)} ${upper}${misc}`;
+  return `policy ${nameOf(dirTable, dir) ?? dir} ${formatIp(s.src)}/${s.sprefix}${port(s.sport)} > ${formatIp(s.dst)}/${s.dprefix}${port(s.dport)} ${upper}${misc}`;
 }
 
 function statements(step: Step, showKeys: boolean): string[] {

@@ -12,7 +12,7 @@ import { dumpJson } from '../format/json.js';
 import { postproc } from '../format/postproc.js';
 import { stateScript } from '../format/state-script.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
-import type { SyncState } from './state.js';
+import { typedPolicy, type SyncState } from './state.js';
 
 export interface StatePrintOptions {
   /** seconds since the epoch for the dumps' times (default: now) */
@@ -25,10 +25,15 @@ export interface StatePrintOptions {
 
 function commandsOf(state: SyncState): Command[] {
   const out: Command[] = [];
+  // each entry made typed once (a dumped one decodes its message at each read: state.ts)
   for (const e of state.sas) {
-    out.push(e.larval ? { kind: 'getspi', pos: NO_POS, sa: e.sa, spiRange: { min: e.sa.spi, max: e.sa.spi } } : { kind: 'add', pos: NO_POS, sa: e.sa });
+    const sa = e.sa;
+    out.push(e.larval ? { kind: 'getspi', pos: NO_POS, sa, spiRange: { min: sa.spi, max: sa.spi } } : { kind: 'add', pos: NO_POS, sa });
   }
-  for (const p of state.policies) out.push({ kind: 'spdadd', pos: NO_POS, selector: p.selector, policy: p.rule, ...(p.ctx ? { ctx: p.ctx } : {}) });
+  for (const entry of state.policies) {
+    const p = typedPolicy(entry);
+    out.push({ kind: 'spdadd', pos: NO_POS, selector: p.selector, policy: p.rule, ...(p.ctx ? { ctx: p.ctx } : {}) });
+  }
   return out;
 }
 
