@@ -78,9 +78,14 @@ try {
     writeFileSync(p('m.conf'), statements(2 * m));
     const ms = p('mstore');
     t.row('1M SAs + 1M policies: apply', series(1, [setkey, '--store', ms, '-f', p('m.conf')]), undefined, '-', '<= 300 MiB');
-    t.row('1M: -D', series(1, [setkey, '--store', ms, '-D']), undefined, '-', '<= 300 MiB');
-    t.row('1M: -D --format=json', series(1, [setkey, '--store', ms, '-D', '--format=json']), undefined, '-', '<= 300 MiB');
-    t.row('1M: -DP --format=script', series(1, [setkey, '--store', ms, '-DP', '--format=script']), undefined, '-', '<= 300 MiB');
+    // printing: the peak for 1M entries against the same command's on a store of 10k (flat memory: ratio ~1)
+    const small = p('10kstore');
+    writeFileSync(p('10k.conf'), statements(2 * 10000));
+    run([setkey, '--store', small, '-f', p('10k.conf')]);
+    for (const argv of [['-D'], ['-DP'], ['-D', '--format=json'], ['-D', '--format=script'], ['-DP', '--format=script']]) {
+      const at1m = series(1, [setkey, '--store', ms, ...argv]);
+      t.row(`1M: ${argv.join(' ')}`, at1m, series(3, [setkey, '--store', small, ...argv]), 'the same of 10k', '<= 300 MiB, flat', 'memory');
+    }
     t.row('1M: add one SA', series(1, [setkey, '--store', ms, '-f', addFile(runs)]), undefined, '-', '<= 300 MiB');
     t.row('1M: -n -H of 2M statements', series(1, [setkey, '-n', '-H', '-f', p('m.conf')]), undefined, '-', '<= 300 MiB');
     t.row('1M: flush (-F)', series(1, [setkey, '--store', ms, '-F']), undefined, '-', '<= 2 s, <= 300 MiB');

@@ -77,15 +77,16 @@ export function versus(runs, a, b) {
 export class Table {
   rows = [];
   notes = [];
-  row(work, ours, yard, yardName, goal) {
-    this.rows.push({ work, ours, yard, yardName, goal });
+  /** `by`: what the ratio compares, 'wall' time (default) or peak 'memory' */
+  row(work, ours, yard, yardName, goal, by = 'wall') {
+    this.rows.push({ work, ours, yard, yardName, goal, by });
   }
   note(s) {
     this.notes.push(s);
   }
   print(title) {
     const fmt = (m) => (m ? `${m.wall.toFixed(3)} s, ${Number.isNaN(m.rssMiB) ? '?' : m.rssMiB.toFixed(0)} MiB` : '-');
-    const lines = this.rows.map((r) => [r.work, fmt(r.ours), r.yard ? `${r.yardName}: ${fmt(r.yard)}` : r.yardName ?? '-', r.yard ? `${(r.ours.wall / r.yard.wall).toFixed(2)}` : '-', r.goal ?? '']);
+    const lines = this.rows.map((r) => [r.work, fmt(r.ours), r.yard ? `${r.yardName}: ${fmt(r.yard)}` : r.yardName ?? '-', r.yard ? (r.by === 'memory' ? `${(r.ours.rssMiB / r.yard.rssMiB).toFixed(2)} (memory)` : `${(r.ours.wall / r.yard.wall).toFixed(2)}`) : '-', r.goal ?? '']);
     const w = [0, 1, 2, 3].map((i) => Math.max(...lines.map((l) => l[i].length), ['work', 'ours', 'yardstick', 'ratio'][i].length));
     console.log(title);
     console.log(`  ${'work'.padEnd(w[0])} | ${'ours'.padEnd(w[1])} | ${'yardstick'.padEnd(w[2])} | ${'ratio'.padStart(w[3])} | goal`);
