@@ -411,7 +411,7 @@ async function applySwapped(opens: { identity: string; text: string; changed?: b
         const o = opens[Math.min(n++, opens.length - 1)]!;
         let closed = false;
         return {
-          // past what a check keeps as text (64 MiB): read again for the apply
+          // past what a check keeps as text (8 MiB): read again for the apply
           size: 70 << 20,
           identity: o.identity,
           changedWhileOpen: () => closed && o.changed === true,
