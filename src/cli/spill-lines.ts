@@ -112,8 +112,7 @@ export class SpillLines implements LineStore {
       // (backwards it holds k + 1 too: a line's end is where the next one starts)
       const first = k >= this.winFirst ? k : Math.min(k, Math.max(0, Math.min(k + 2, this.spilled) - per));
       const count = Math.min(per, this.spilled - first);
-      // read into the window before (its records are done with), or a first one
-      const bytes = this.index!.read(first * RECORD_BYTES, (first + count) * RECORD_BYTES, w.length ? new Uint8Array(w.buffer) : undefined);
+      const bytes = this.index!.read(first * RECORD_BYTES, (first + count) * RECORD_BYTES);
       this.win = new Float64Array(bytes.buffer, bytes.byteOffset, count * RECORD);
       this.winFirst = first;
     }
@@ -133,8 +132,8 @@ class SpillFile {
   private size = 0;
   /** the text read back last (lines are read a window at a time, backwards) */
   private window: { start: number; bytes: Buffer } | undefined;
-  /** the window's buffer, reused */
-  private buf: Buffer | undefined;
+  /** where windows are read, reused */
+  private buf: Uint8Array | undefined;
 
   constructor(private readonly windowBytes: number) {
     const dir = mkdtempSync(join(tmpdir(), 'setkey-script-'));
@@ -152,13 +151,13 @@ class SpillFile {
   }
 
   /**
-   * The bytes [start, end), in `into` where it is large enough (windows are
-   * read again and again: one buffer each would be hundreds of MB outside
-   * V8's heap waiting for its collector), else in a buffer of their own;
-   * 8-byte aligned either way.
+   * The bytes [start, end), 8-byte aligned, valid until the next read: a
+   * window is read into the same buffer each time (one buffer a window
+   * would be hundreds of MB outside V8's heap waiting for its collector),
+   * a longer range into one of its own.
    */
-  read(start: number, end: number, into?: Uint8Array): Uint8Array {
-    const b = into !== undefined && into.length >= end - start ? into.subarray(0, end - start) : new Uint8Array(end - start);
+  read(start: number, end: number): Uint8Array {
+    const b = end - start <= this.windowBytes ? (this.buf ??= new Uint8Array(this.windowBytes)).subarray(0, end - start) : new Uint8Array(end - start);
     let n = 0;
     while (n < b.length) {
       const k = readSync(this.fd, b, n, b.length - n, start + n);
@@ -181,8 +180,7 @@ class SpillFile {
     const w = this.window;
     if (!w || start < w.start || end > w.start + w.bytes.length) {
       const from = Math.min(start, Math.max(0, end - this.windowBytes));
-      this.buf ??= Buffer.allocUnsafeSlow(this.windowBytes);
-      const b = this.read(from, end, this.buf);
+      const b = this.read(from, end);
       this.window = { start: from, bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength) };
     }
     const at = this.window!.start;

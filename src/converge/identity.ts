@@ -8,7 +8,7 @@ import type { IpAddress } from '../model/address.js';
 import type { PolicyRule, Selector } from '../model/policy.js';
 import type { SaParams, SecCtx } from '../model/sa.js';
 
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 export const addrKey = (a: IpAddress): string => `${a.family}:${hex(a.bytes)}`;
 

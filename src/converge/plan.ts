@@ -27,7 +27,7 @@ import type { IpsecRequest, PolicyRule, Selector } from '../model/policy.js';
 import type { Lifetime, SaKey, SaParams, SecCtx } from '../model/sa.js';
 import { IPSEC_MANUAL_REQID_MAX, Level } from '../model/tables.js';
 import { compactOf, typedPolicy, type PolicyEntry, type SaEntry, type SyncState } from './state.js';
-import { policyIdentity, policyPair, saIdentity, saPair } from './identity.js';
+import { hex, policyIdentity, policyPair, saIdentity, saPair } from './identity.js';
 
 export type StepKind = 'add' | 'update' | 'replace' | 'delete';
 
@@ -63,7 +63,6 @@ export interface PlanOptions {
   readonly scope?: 'all' | 'declared';
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export { saIdentity, policyIdentity };
 
 function sameAddr(a: IpAddress | undefined, b: IpAddress | undefined): boolean {

@@ -13,10 +13,9 @@ import type { PolicyRule, Selector } from '../model/policy.js';
 import type { SaParams, SecCtx } from '../model/sa.js';
 import { SaState } from '../model/tables.js';
 import { MsgType } from '../pfkey/constants.js';
-import { dumpView } from '../pfkey/dump-view.js';
+import { dumpView, type DumpView } from '../pfkey/dump-view.js';
 import { entryCommand } from '../format/state-script.js';
 import { pool } from '../pfkey/pool.js';
-import type { DumpView } from '../pfkey/dump-view.js';
 import { policyIdentity, policyPair, saIdentity, saPair } from './identity.js';
 
 /** An SA as the SAD holds it. */
@@ -144,10 +143,7 @@ export function stateBuilder(platform: Platform): { add(bytes: Uint8Array): void
       if (c === undefined) return;
       if (typeof c === 'string') skipped.push(c);
       else if (c.kind === 'add' || c.kind === 'getspi') sas.push(new DumpedSa(normalized(v), saIdentity(c.sa), saPair(c.sa), platform, c.kind === 'getspi'));
-      else if (c.kind === 'spdadd' && c.selector) {
-        const p: PolicyEntry = { selector: c.selector, rule: c.policy, ...(c.ctx ? { ctx: c.ctx } : {}) };
-        policies.push(new DumpedPolicy(normalized(v), policyIdentity(p), policyPair(c.selector), platform));
-      }
+      else if (c.kind === 'spdadd' && c.selector) policies.push(new DumpedPolicy(normalized(v), policyIdentity({ selector: c.selector, rule: c.policy, ctx: c.ctx }), policyPair(c.selector), platform));
     },
     state: () => ({ sas, policies, skipped }),
   };

@@ -49,7 +49,7 @@ let printing = false;
 /** V8's full collection, exposed for a long dump (containPrinting) */
 let collect: (() => void) | undefined;
 let v8: typeof import('node:v8') | undefined;
-/** the heap in use after the last full collection of a long dump */
+/** the old generation in use after the last full collection of a long dump */
 let floor = 0;
 /** bytes of V8's old generation a long dump may leave to garbage before it is collected */
 const PRINT_GARBAGE = 2 << 20;
@@ -61,10 +61,11 @@ const PRINT_GARBAGE = 2 << 20;
  * over a dump of 1M SAs), and V8 collects the old generation only when it
  * reaches its own floor (~26 MB in use here; --heap-growing-percent cannot
  * lower it): -D of 10k SAs peaked at 60 MB, of 1M at 79. So the printer
- * asks, every 64 KB of output or 1024 entries, whether the old generation has grown by PRINT_GARBAGE
- * since the last collection, and if so collects (a few ms with 13 MB alive,
- * a dozen times a million entries; the check is V8's heap space
- * statistics, ~1 us). --heap-growing-percent=20 stays for what happens between two checks.
+ * asks, every 64 KB of output or 1024 entries, whether the old generation
+ * has grown by PRINT_GARBAGE since the last collection, and if so collects
+ * (a few ms with 13 MB alive, two dozen times a million entries; the check
+ * is V8's heap space statistics, ~1 us). --heap-growing-percent=20 stays
+ * for what happens between two checks.
  */
 export function containPrinting(): void {
   containYoungGeneration();
