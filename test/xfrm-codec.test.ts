@@ -41,7 +41,7 @@ test('struct layouts: fields at the offsets of include/uapi/linux/xfrm.h (64-bit
   assert.deepEqual([...info.subarray(72, 76)], [1, 2, 3, 4], 'id.spi, network order');
   assert.equal(info[76], 50, 'id.proto');
   assert.deepEqual([...info.subarray(80, 84)], [1, 2, 3, 4], 'saddr');
-  assert.equal(new DataView(info.buffer).getUint32(208, true), 9, 'reqid');
+  assert.equal(new DataView(info.buffer, info.byteOffset).getUint32(208, true), 9, 'reqid');
   assert.deepEqual([info[212], info[214], info[215]], [2, 1, 16], 'family, mode tunnel = 1, replay');
   assert.deepEqual(S.readUsersaInfo(info), sa.info);
   const tmpl: S.UserTmpl = { id: { daddr: Uint8Array.of(9, 9, 9, 9), spi: 0, proto: 50 }, family: 2, saddr: Uint8Array.of(8, 8, 8, 8), reqid: 0x4000, mode: 1, share: 0, optional: 1, aalgos: ~0 >>> 0, ealgos: ~0 >>> 0, calgos: ~0 >>> 0 };

@@ -180,13 +180,23 @@ const CHUNK = 32;
  * (by statement position).
  */
 async function* commandChunks(input: ScriptInput, io: Io, o: Options, resolved: ReadonlyMap<string, readonly Command[]>): AsyncGenerator<readonly Command[]> {
-  const statements: Iterable<Statement> | AsyncIterable<Statement> = input.reread ? input.reread() : new StatementReader(input.text()!, { file: input.file, sys: io.sys });
   let chunk: Command[] = [];
-  for await (const s of statements) {
+  const take = (s: Statement): boolean => {
     const c = s.cmd;
     const cmds = s.hosts ? (resolved.get(`${c.pos.line}:${c.pos.col}`) ?? []) : [c as Command];
     for (const x of o.rfcMode ? withForwardCopies(cmds) : cmds) chunk.push(x);
-    if (chunk.length >= CHUNK) {
+    return chunk.length >= CHUNK;
+  };
+  if (input.reread) {
+    for await (const s of input.reread()) {
+      if (!take(s)) continue;
+      yield chunk;
+      chunk = [];
+    }
+  } else {
+    // a text held is parsed synchronously: a for-await of it waited a turn of the event loop for each statement
+    for (const s of new StatementReader(input.text()!, { file: input.file, sys: io.sys })) {
+      if (!take(s)) continue;
       yield chunk;
       chunk = [];
     }

@@ -5,7 +5,7 @@
  * changed while it was being walked), or handed on as they come.
  */
 import { NlmF, Nlmsg } from './constants.js';
-import { buildMessage, readAck, splitDatagram, type Attr, type NlMessage } from './netlink.js';
+import { buildMessage, messageLength, writeMessage, readAck, splitDatagram, type Attr, type NlMessage } from './netlink.js';
 
 /** A datagram socket to the kernel (src/xfrm/netlink-socket.ts, or a test double). */
 export interface Transport {
@@ -69,19 +69,17 @@ export class XfrmConn {
   async requestMany(reqs: readonly { type: number; fixed: Uint8Array; attrs: readonly Attr[] }[]): Promise<Answer[]> {
     const n = reqs.length;
     const first = this.seq + 1;
-    const parts: Uint8Array[] = new Array(n);
+    // written in place, one datagram: not a buffer per message copied into it
+    const lens: number[] = new Array(n);
     let size = 0;
+    for (let i = 0; i < n; i++) size += lens[i] = messageLength(reqs[i]!.fixed, reqs[i]!.attrs);
+    const datagram = new Uint8Array(size);
+    const v = new DataView(datagram.buffer);
+    let at = 0;
     for (let i = 0; i < n; i++) {
       const r = reqs[i]!;
-      const p = buildMessage({ type: r.type, flags: NlmF.REQUEST | (i === n - 1 ? NlmF.ACK : 0), seq: this.nextSeq(), pid: 0 }, r.fixed, r.attrs);
-      parts[i] = p;
-      size += p.length;
-    }
-    const datagram = new Uint8Array(size);
-    let at = 0;
-    for (const p of parts) {
-      datagram.set(p, at);
-      at += p.length;
+      writeMessage(datagram, v, at, lens[i]!, { type: r.type, flags: NlmF.REQUEST | (i === n - 1 ? NlmF.ACK : 0), seq: this.nextSeq(), pid: 0 }, r.fixed, r.attrs);
+      at += lens[i]!;
     }
     this.t.send(datagram);
     const answers: Answer[] = new Array(n);

@@ -43,25 +43,39 @@ function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** One message: header, fixed payload, then attributes (NLA_F_NESTED etc. not used by XFRM). */
-export function buildMessage(h: Omit<NlHeader, 'len'>, fixed: Uint8Array, attrs: readonly Attr[] = []): Uint8Array {
+/** The length of a message of this fixed payload and these attributes. */
+export function messageLength(fixed: Uint8Array, attrs: readonly Attr[] = []): number {
   let len = NLMSG_HDRLEN + align4(fixed.length);
   for (const a of attrs) len += align4(NLA_HDRLEN + a.value.length);
-  const b = new Uint8Array(len);
-  const v = view(b);
-  v.setUint32(0, len, true);
-  v.setUint16(4, h.type, true);
-  v.setUint16(6, h.flags, true);
-  v.setUint32(8, h.seq >>> 0, true);
-  v.setUint32(12, h.pid >>> 0, true);
-  b.set(fixed, NLMSG_HDRLEN);
-  let at = NLMSG_HDRLEN + align4(fixed.length);
+  return len;
+}
+
+/**
+ * Write one message at `at` of `b` (zeroed, `len` bytes free there: its
+ * padding is not written): header, fixed payload, then attributes
+ * (NLA_F_NESTED etc. not used by XFRM).
+ */
+export function writeMessage(b: Uint8Array, v: DataView, at: number, len: number, h: Omit<NlHeader, 'len'>, fixed: Uint8Array, attrs: readonly Attr[] = []): void {
+  v.setUint32(at, len, true);
+  v.setUint16(at + 4, h.type, true);
+  v.setUint16(at + 6, h.flags, true);
+  v.setUint32(at + 8, h.seq >>> 0, true);
+  v.setUint32(at + 12, h.pid >>> 0, true);
+  b.set(fixed, at + NLMSG_HDRLEN);
+  let a0 = at + NLMSG_HDRLEN + align4(fixed.length);
   for (const a of attrs) {
-    v.setUint16(at, NLA_HDRLEN + a.value.length, true);
-    v.setUint16(at + 2, a.type, true);
-    b.set(a.value, at + NLA_HDRLEN);
-    at += align4(NLA_HDRLEN + a.value.length);
+    v.setUint16(a0, NLA_HDRLEN + a.value.length, true);
+    v.setUint16(a0 + 2, a.type, true);
+    b.set(a.value, a0 + NLA_HDRLEN);
+    a0 += align4(NLA_HDRLEN + a.value.length);
   }
+}
+
+/** One message: header, fixed payload, then attributes. */
+export function buildMessage(h: Omit<NlHeader, 'len'>, fixed: Uint8Array, attrs: readonly Attr[] = []): Uint8Array {
+  const len = messageLength(fixed, attrs);
+  const b = new Uint8Array(len);
+  writeMessage(b, view(b), 0, len, h, fixed, attrs);
   return b;
 }
 

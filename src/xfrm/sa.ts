@@ -12,9 +12,10 @@ import type { IpAddress } from '../model/address.js';
 import type { SaParams } from '../model/sa.js';
 import { Mode, SaState, SaType } from '../model/tables.js';
 import { AF, MsgType } from '../pfkey/constants.js';
+import { pool } from '../pfkey/pool.js';
 import type { SadbExt, SadbMsg, SockAddr } from '../pfkey/types.js';
 import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, Xfrma, XfrmMode, XfrmStateFlag, XFRM_INF, XFRMA_REPLAY_ESN_MAX } from './constants.js';
-import { attr, type Attr } from './netlink.js';
+import type { Attr } from './netlink.js';
 import { encodeAlgo, encodeEncap, encodeReplayEsn, encodeSecCtx, emptySelector, infiniteLifetime, readAlgo, readEncap, readMark, readReplayEsn, readSecCtx, readU32, zeroCur, type LifetimeCfg, type UsersaInfo } from './structs.js';
 
 export class XfrmTranslateError extends Error {
@@ -71,11 +72,15 @@ export function afOf(a: IpAddress): number {
   return a.family === 4 ? AF.INET : AF.INET6_LINUX;
 }
 
+/** An address as XFRM's 16 bytes (IPv4 in the first four), cut from a shared buffer, copied byte by byte (set() is a call into the runtime: dear for 4 bytes) */
 export function addr16(a: IpAddress): Uint8Array {
-  const b = new Uint8Array(16);
-  b.set(a.bytes);
+  const b = addrBytes(16);
+  const s = a.bytes;
+  for (let i = 0; i < s.length && i < 16; i++) b[i] = s[i]!;
   return b;
 }
+
+const addrBytes = pool(64 << 10);
 
 export function addrOf(family: number, b: Uint8Array): IpAddress {
   return family === AF.INET ? { family: 4, bytes: b.slice(0, 4), scopeId: 0 } : { family: 6, bytes: b.slice(0, 16), scopeId: 0 };
@@ -198,6 +203,16 @@ export const x2key = (v: bigint): bigint => (v === XFRM_INF ? 0n : v);
  * aside); 0 when PF_KEY has none (ChaCha20-Poly1305).
  */
 function linuxId(kind: AlgKind, name: string, icv?: number): number {
+  // a dump asks the same few questions for every state: the registry is walked once for each
+  const k = `${kind}/${name}/${icv ?? ''}`;
+  let id = LINUX_IDS.get(k);
+  if (id === undefined) LINUX_IDS.set(k, (id = registryLinuxId(kind, name, icv)));
+  return id;
+}
+
+const LINUX_IDS = new Map<string, number>();
+
+function registryLinuxId(kind: AlgKind, name: string, icv?: number): number {
   const exact = algorithmByXfrmName(kind, name, icv)?.ids.linux;
   if (exact !== undefined) return exact;
   return ALGORITHMS.find((a) => a.kind === kind && a.xfrm === name && a.ids.linux !== undefined)?.ids.linux ?? 0;
@@ -214,14 +229,17 @@ export function sockaddr(family: number, b: Uint8Array, port = 0): SockAddr {
  */
 export function stateToPfkey(info: UsersaInfo, attrs: readonly Attr[]): { msg: SadbMsg; extras: XfrmExtras } {
   const extras: { -readonly [K in keyof XfrmExtras]: XfrmExtras[K] } = {};
-  const crypt = attr(attrs, Xfrma.ALG_CRYPT);
-  const aeadA = attr(attrs, Xfrma.ALG_AEAD);
-  const comp = attr(attrs, Xfrma.ALG_COMP);
-  const authT = attr(attrs, Xfrma.ALG_AUTH_TRUNC);
-  const authPlain = attr(attrs, Xfrma.ALG_AUTH);
-  const esn = attr(attrs, Xfrma.REPLAY_ESN_VAL);
-  const encap = attr(attrs, Xfrma.ENCAP);
-  const ctx = attr(attrs, Xfrma.SEC_CTX);
+  // each attribute by its type, the first of a type as attr() finds it: one pass, not one per type asked
+  const byType: (Uint8Array | undefined)[] = [];
+  for (const a of attrs) byType[a.type] ??= a.value;
+  const crypt = byType[Xfrma.ALG_CRYPT];
+  const aeadA = byType[Xfrma.ALG_AEAD];
+  const comp = byType[Xfrma.ALG_COMP];
+  const authT = byType[Xfrma.ALG_AUTH_TRUNC];
+  const authPlain = byType[Xfrma.ALG_AUTH];
+  const esn = byType[Xfrma.REPLAY_ESN_VAL];
+  const encap = byType[Xfrma.ENCAP];
+  const ctx = byType[Xfrma.SEC_CTX];
   const family = info.family;
   const satype = satypeOfProto(info.id.proto);
   let encrypt = 0;
@@ -258,13 +276,13 @@ export function stateToPfkey(info: UsersaInfo, attrs: readonly Attr[]): { msg: S
     extras.replayWindow = r.replayWindow;
   }
   if (info.flags & XfrmStateFlag.ESN) extras.esn = true;
-  const mark = attr(attrs, Xfrma.MARK);
+  const mark = byType[Xfrma.MARK];
   if (mark) {
     const m = readMark(mark);
     extras.mark = { value: m.v, mask: m.m };
   }
   const u32 = (t: number): number | undefined => {
-    const v = attr(attrs, t);
+    const v = byType[t];
     return v && v.length >= 4 ? readU32(v) : undefined;
   };
   const ifId = u32(Xfrma.IF_ID);
@@ -275,8 +293,8 @@ export function stateToPfkey(info: UsersaInfo, attrs: readonly Attr[]): { msg: S
   if (tfc !== undefined) extras.tfcPad = tfc;
   const xflags = u32(Xfrma.SA_EXTRA_FLAGS);
   if (xflags) extras.extraFlags = xflags;
-  if (attr(attrs, Xfrma.OFFLOAD_DEV)) extras.offload = true;
-  const dir = attr(attrs, Xfrma.SA_DIR);
+  if (byType[Xfrma.OFFLOAD_DEV]) extras.offload = true;
+  const dir = byType[Xfrma.SA_DIR];
   if (dir && dir.length >= 1) extras.saDir = dir[0]!;
   // no algorithms: a larval state (ALLOCSPI or an ACQUIRE), as af_key reports XFRM_STATE_ACQ
   const larval = !crypt && !aeadA && !comp && !authT && !authPlain;
@@ -301,7 +319,9 @@ export function stateToPfkey(info: UsersaInfo, attrs: readonly Attr[]): { msg: S
   // af_key adds the selector's source when it differs from the SA's (always, for an SA added with a bare selector)
   const selSrc = info.sel.saddr.subarray(0, family === AF.INET ? 4 : 16);
   const saSrc = info.saddr.subarray(0, family === AF.INET ? 4 : 16);
-  if (!selSrc.every((b, i) => b === saSrc[i])) {
+  let sameSrc = true;
+  for (let i = 0; i < selSrc.length; i++) if (selSrc[i] !== saSrc[i]) sameSrc = false;
+  if (!sameSrc) {
     exts.push({ kind: 'address_proxy', proto: info.sel.proto === 0 ? 255 : info.sel.proto, prefixlen: info.sel.prefixlenS, reserved: 0, sa: sockaddr(family, info.sel.saddr) });
   }
   if (akey && akey.bits > 0) exts.push({ kind: 'key_auth', bits: akey.bits, reserved: 0, data: akey.data });
