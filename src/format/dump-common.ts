@@ -72,12 +72,12 @@ export function algWord(kind: AlgKind, id: number, platform: Platform): string {
 
 /** %lu of an unsigned 64-bit value. */
 export function u64(v: bigint): string {
-  return BigInt.asUintN(64, v).toString();
+  return v === 0n ? '0' : BigInt.asUintN(64, v).toString();
 }
 
 /** %.0f of a u64 converted to double (str_lifetime_byte). */
 export function bytesText(v: bigint): string {
-  return Number(BigInt.asUintN(64, v)).toFixed(0);
+  return v === 0n ? '0' : Number(BigInt.asUintN(64, v)).toFixed(0);
 }
 
 /** ctime-style text of a time under the options' zone. */

@@ -3,6 +3,8 @@
  * "%02x " per byte, a newline after each full row and after a partial last row.
  */
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0') + ' ');
+/** the same without the space (a key of 48 bytes was 48 slices of the table above) */
+const HEX2: string[] = HEX.map((h) => h.slice(0, 2));
 
 export function hexdump(b: Uint8Array): string {
   let out = '';
@@ -24,7 +26,7 @@ export function ipsecHexdump(b: Uint8Array, start = 0, len = b.length - start): 
   for (let i = 0; i < len; i++) {
     if (i !== 0 && i % 32 === 0) out += '\n';
     if (i % 4 === 0) out += ' ';
-    out += HEX[b[start + i]!]!.slice(0, 2);
+    out += HEX2[b[start + i]!];
   }
   return out;
 }

@@ -42,12 +42,35 @@ export interface ExtSpan {
   readonly length: number;
 }
 
+/** Extensions by wire type: what a message's index answers (get and has, as a Map would). */
+export interface SpanTable {
+  get(type: number): ExtSpan | undefined;
+  has(type: number): boolean;
+}
+
+/**
+ * An array by type number, not a Map: every message of a dump is indexed,
+ * and known types are below 32 (a type beyond is refused before it is set).
+ */
+class Spans implements SpanTable {
+  private readonly a: (ExtSpan | undefined)[] = [];
+  get(type: number): ExtSpan | undefined {
+    return this.a[type];
+  }
+  has(type: number): boolean {
+    return this.a[type] !== undefined;
+  }
+  set(type: number, s: ExtSpan): void {
+    this.a[type] = s;
+  }
+}
+
 export interface MsgIndex {
   readonly bytes: Uint8Array;
   readonly view: DataView;
   readonly header: SadbHeader;
   /** extensions by wire type number */
-  readonly byType: ReadonlyMap<number, ExtSpan>;
+  readonly byType: SpanTable;
   /** extensions in message order */
   readonly order: readonly ExtSpan[];
   readonly platform: Platform;
@@ -122,13 +145,15 @@ export function indexLenient(b: Uint8Array, platform: Platform = 'linux', borrow
     const padded = new Uint8Array(Size.sadb_msg);
     padded.set(b);
     const { len: _len, ...header } = readHeader(viewOf(padded));
-    const ix: MsgIndex = { bytes: padded, view: viewOf(padded), header, byType: new Map(), order: [], platform, borrow };
+    const ix: MsgIndex = { bytes: padded, view: viewOf(padded), header, byType: new Spans(), order: [], platform, borrow };
     return { ix, error: new DecodeError('short', `${b.length} bytes are too few for a message header`, 0) };
   }
   const view = viewOf(b);
-  const { len, ...header } = readHeader(view);
+  // the header without its length, field by field (an object rest was a runtime call per message)
+  const header: SadbHeader = { version: b[0]!, type: b[1]!, errno: b[2]!, satype: b[3]!, reserved: view.getUint16(6, true), seq: view.getUint32(8, true), pid: view.getUint32(12, true) };
+  const len = view.getUint16(4, true);
   const end = Math.min(len * 8, b.length);
-  const byType = new Map<number, ExtSpan>();
+  const byType = new Spans();
   const order: ExtSpan[] = [];
   const ix: MsgIndex = { bytes: b, view, header, byType, order, platform, borrow };
   let p = Size.sadb_msg;
