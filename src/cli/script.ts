@@ -22,7 +22,7 @@ import type { Options } from './args.js';
 import { errnoText, inputChunks, latin1 } from './input.js';
 import { INPUT_CHUNK, MAX_INPUT, type InputFile, type Io } from './io.js';
 import { StatementSplitter, type Chunk } from './splitter.js';
-import { containYoungGeneration } from '../sys/builtin.js';
+import { containYoungGeneration, youngGenerationUpTo } from '../sys/builtin.js';
 
 /** A script of this many bytes or statements is long work (see containYoungGeneration); the count serves standard input. */
 const LARGE_SCRIPT_BYTES = 256 << 10;
@@ -507,13 +507,33 @@ function mergeDiagnostics(a: readonly Diagnostic[], b: readonly Diagnostic[]): D
   return out;
 }
 
+/** Semi-spaces of V8's young generation while a long file is applied to the engine (src/sys/builtin.ts youngGenerationUpTo). */
+const ENGINE_SEMI_SPACE = 4 << 20;
+
+/** The commands in chunks, with `check` called before each. */
+async function* checkingYoung(cmds: readonly Command[] | AsyncIterable<readonly Command[]>, check: () => void): AsyncGenerator<readonly Command[]> {
+  if (Array.isArray(cmds)) {
+    for (let i = 0; i < cmds.length; i += CHUNK) {
+      check();
+      yield cmds.slice(i, i + CHUNK);
+    }
+    return;
+  }
+  for await (const c of cmds as AsyncIterable<readonly Command[]>) {
+    check();
+    yield c;
+  }
+}
+
 /** -f on a backend: the file was checked and its host names resolved; apply all of it or none (second pass). */
 async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, backend: Backend, lines: Lines, st: RunState, resolved: ReadonlyMap<string, readonly Command[]>): Promise<number> {
   // a small file's statements were kept by the check; a large one is read again, chunk by chunk
-  const chunks = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input, io, o, resolved);
+  let chunks: readonly Command[] | AsyncIterable<readonly Command[]> = input.statements ? commandsOf(input.statements, o, resolved) : commandChunks(input, io, o, resolved);
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`, { total: commandCount(input, resolved), printsToStdout: o.verbose || o.hexdump });
   // the engine writes its store once every statement is in (a large file: seconds more)
   const committing = (): void => progress?.phase('writing the store');
+  // a long apply to the engine: a larger young generation for its transaction (src/sys/builtin.ts)
+  if (backend.capabilities.atomicBatches && input.count >= LARGE_SCRIPT) chunks = checkingYoung(chunks, youngGenerationUpTo(ENGINE_SEMI_SPACE));
   let ok: boolean;
   let changed = false;
   try {
