@@ -235,13 +235,18 @@ export class Lexer {
    * current one. For a statement read by the quick check (syntax/quick.ts),
    * which holds no quote, so its line breaks are all in blanks.
    */
+  /** resumeAt's next line break at or after where it looked last (-1: none is left; -2: not looked for yet) */
+  private nextBreak = -2;
+
   resumeAt(index: number): void {
     const s = this.src;
-    for (let k = this.i; k < index; k++) {
-      if (s.charCodeAt(k) === 10) {
-        this.line++;
-        this.lineStart = k + 1;
-      }
+    // the line breaks found by indexOf (native), not a JS loop over every character of the statement; the
+    // next one is remembered, so a text without any is searched once, not once per statement
+    if (this.nextBreak !== -1 && this.nextBreak < this.i) this.nextBreak = s.indexOf('\n', this.i);
+    while (this.nextBreak !== -1 && this.nextBreak < index) {
+      this.line++;
+      this.lineStart = this.nextBreak + 1;
+      this.nextBreak = s.indexOf('\n', this.nextBreak + 1);
     }
     this.i = index;
     this.advance();
