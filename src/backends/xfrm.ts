@@ -204,9 +204,10 @@ export class XfrmBackend implements Backend {
 
   /**
    * The XFRM request of an add or spdadd, what it answers when done, and how
-   * to take it back. Synchronous but for a policy whose reqid is allocated
-   * (the first one walks the kernel's policies): a promise per command was a
-   * tenth of a bulk install's own work under an emulated CPU.
+   * to take it back. Synchronous: the caller awaits only the reqid
+   * allocator, for a policy that needs one (the first walks the kernel's
+   * policies); an async prepare cost every command of a bulk install a
+   * promise and a turn of the microtask queue.
    */
   private prepare(c: Command, pid: number, quiet: boolean, reqid?: () => number): Prepared {
     if (c.kind === 'add') {

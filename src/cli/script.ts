@@ -194,7 +194,7 @@ async function* commandChunks(input: ScriptInput, io: Io, o: Options, resolved: 
       chunk = [];
     }
   } else {
-    // a text held is parsed synchronously: a for-await of it waited a turn of the event loop for each statement
+    // a text held is parsed synchronously: a for-await over it took a turn of the microtask queue per statement
     for (const s of new StatementReader(input.text()!, { file: input.file, sys: io.sys })) {
       if (!take(s)) continue;
       yield chunk;
