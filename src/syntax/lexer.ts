@@ -230,14 +230,14 @@ export class Lexer {
     this.i = stop;
   }
 
+  /** resumeAt's next line break at or after where it looked last (-1: none is left; -2: not looked for yet) */
+  private nextBreak = -2;
+
   /**
    * Go on from `index`, ahead in the text: the token there becomes the
    * current one. For a statement read by the quick check (syntax/quick.ts),
    * which holds no quote, so its line breaks are all in blanks.
    */
-  /** resumeAt's next line break at or after where it looked last (-1: none is left; -2: not looked for yet) */
-  private nextBreak = -2;
-
   resumeAt(index: number): void {
     const s = this.src;
     // the line breaks found by indexOf (native), not a JS loop over every character of the statement; the

@@ -12,11 +12,10 @@ import type { IpAddress } from '../model/address.js';
 import type { SaParams } from '../model/sa.js';
 import { Mode, SaState, SaType } from '../model/tables.js';
 import { AF, MsgType } from '../pfkey/constants.js';
-import { pool } from '../pfkey/pool.js';
 import type { SadbExt, SadbMsg, SockAddr } from '../pfkey/types.js';
 import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, Xfrma, XfrmMode, XfrmStateFlag, XFRM_INF, XFRMA_REPLAY_ESN_MAX } from './constants.js';
 import type { Attr } from './netlink.js';
-import { encodeAlgo, encodeEncap, encodeReplayEsn, encodeSecCtx, emptySelector, infiniteLifetime, readAlgo, readEncap, readMark, readReplayEsn, readSecCtx, readU32, zeroCur, type LifetimeCfg, type UsersaInfo } from './structs.js';
+import { encodeAlgo, encodeEncap, fresh, encodeReplayEsn, encodeSecCtx, emptySelector, infiniteLifetime, readAlgo, readEncap, readMark, readReplayEsn, readSecCtx, readU32, zeroCur, type LifetimeCfg, type UsersaInfo } from './structs.js';
 
 export class XfrmTranslateError extends Error {
   constructor(
@@ -72,15 +71,13 @@ export function afOf(a: IpAddress): number {
   return a.family === 4 ? AF.INET : AF.INET6_LINUX;
 }
 
-/** An address as XFRM's 16 bytes (IPv4 in the first four), cut from a shared buffer, copied byte by byte (set() is a call into the runtime: dear for 4 bytes) */
+/** An address as XFRM's 16 bytes (IPv4 in the first four), cut from the encoders' shared buffers, copied byte by byte (set() is a call into the runtime: dear for 4 bytes) */
 export function addr16(a: IpAddress): Uint8Array {
-  const b = addrBytes(16);
+  const b = fresh(16);
   const s = a.bytes;
   for (let i = 0; i < s.length && i < 16; i++) b[i] = s[i]!;
   return b;
 }
-
-const addrBytes = pool(64 << 10);
 
 export function addrOf(family: number, b: Uint8Array): IpAddress {
   return family === AF.INET ? { family: 4, bytes: b.slice(0, 4), scopeId: 0 } : { family: 6, bytes: b.slice(0, 16), scopeId: 0 };
