@@ -288,6 +288,54 @@ test('property: a transaction put aside in runs (a tiny spill size) reads and co
   assert.ok(merged > 0, 'runs were merged into the next level');
 });
 
+test('property: a merge on bytes (raw-merge.ts) hands out what the merge of strings (merge.ts) does, keys of any latin1 byte included', async () => {
+  const { openSync } = await import('node:fs');
+  const { Changes } = await import('../src/engine/kv.js');
+  const { mergeLayers } = await import('../src/engine/merge.js');
+  const { ChangesCursor, TableCursor, mergeRaw } = await import('../src/engine/raw-merge.js');
+  const { TableReader } = await import('../src/engine/table-reader.js');
+  const dir = tempStore();
+  mkdirSync(dir, { recursive: true });
+  // keys over a few characters on both sides of 0x80, prefixes of one another included
+  const key = fc.string({ unit: fc.constantFrom('a', 'b', '/', '\x7f', '\x80', '\xe9', '\xff'), minLength: 1, maxLength: 6 });
+  const op = fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(fc.constant('put' as const), key, fc.integer({ min: 0, max: 255 })) },
+    { weight: 2, arbitrary: fc.tuple(fc.constant('del' as const), key, fc.constant(0)) },
+    { weight: 1, arbitrary: fc.tuple(fc.constant('prefix' as const), key, fc.constant(0)) },
+  );
+  let n = 0;
+  fc.assert(
+    fc.property(fc.array(fc.array(op, { maxLength: 30 }), { minLength: 1, maxLength: 5 }), fc.array(fc.tuple(key, fc.integer({ min: 0, max: 255 })), { maxLength: 40 }), (layerOps, tableEntries) => {
+      // newest first, as both merges take them
+      const layers = layerOps.map((ops) => {
+        const c = new Changes();
+        for (const [kind, k, v] of ops) {
+          if (kind === 'put') c.put(k, Uint8Array.of(v, v ^ 0x55));
+          else if (kind === 'del') c.del(k);
+          else c.delPrefix(k);
+        }
+        return c;
+      });
+      const table = new Map(tableEntries.map(([k, v]) => [k, Uint8Array.of(v)] as const));
+      const file = join(dir, `t${n++}`);
+      writeFileSync(file, encodeTable(table, 1, 0));
+      const reader = new TableReader(openSync(file, 'r'));
+      try {
+        const tableLayer = { hidden: [] as string[], own: (k: string) => table.get(k), *ownScan() { yield* [...table].sort(([a], [b]) => (a < b ? -1 : 1)); } };
+        const want = [...mergeLayers([...layers, tableLayer], '', false)].map(([k, v]) => [k, v ? [...v] : null]);
+        const got: [string, number[] | null][] = [];
+        const cursors = [...layers.map((c) => ({ cursor: new ChangesCursor(c), hidden: c.hidden })), { cursor: new TableCursor(reader, false), hidden: [] }];
+        mergeRaw(cursors, (c) => got.push([Buffer.from(c.kb.subarray(c.ks, c.ks + c.kl)).toString('latin1'), c.del ? null : [...c.vb.subarray(c.vs, c.vs + c.vl)]]));
+        assert.deepEqual(got, want);
+      } finally {
+        reader.close();
+      }
+    }),
+    { numRuns: 300 },
+  );
+  rmSync(join(dir, '..'), { recursive: true, force: true });
+});
+
 test('property: a table is laid out as store-format.ts documents it: blocks of entries in key order, each with its crc, any entry size', () => {
   const entry = fc.tuple(fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 40 }), fc.uint8Array({ maxLength: 600 }));
   // now and then a key or a value larger than a 64 KiB block

@@ -10,6 +10,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { hides, type Changes, type KvReader, type Layer } from './kv.js';
 import { mergeLayers } from './merge.js';
+import { mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import type { StoreDir } from './store-dir.js';
 import { TableWriter } from './store-format.js';
 import { TableReader } from './table-reader.js';
@@ -32,6 +33,17 @@ function fnv(s: string, seed: number): number {
 
 export function keyHash(s: string): KeyHash {
   return { a: fnv(s, 0), b: fnv(s, 0x5bd1e995) | 1 };
+}
+
+function fnvBytes(b: Uint8Array, start: number, len: number, seed: number): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = start; i < start + len; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** keyHash of a key given as its latin1 bytes (the same hash: a latin1 character's code is its byte). */
+function keyHashBytes(b: Uint8Array, start: number, len: number): KeyHash {
+  return { a: fnvBytes(b, start, len, 0), b: fnvBytes(b, start, len, 0x5bd1e995) | 1 };
 }
 
 /** A Bloom filter of strings: 10 bits a key, 7 probes (under 1% false positives). */
@@ -70,8 +82,8 @@ export class RunLayer implements Layer {
     readonly level: number,
   ) {}
 
-  /** Write entries (sorted, deletions as null) as a run and read it from there. */
-  private static writeEntries(files: StoreDir, name: string, entries: Iterable<[string, Uint8Array | null]>, count: number, hidden: readonly string[], level: number): RunLayer {
+  /** Write a run with `fill` (entries in order, deletions marked) and read it from there. */
+  private static writeEntries(files: StoreDir, name: string, fill: (w: TableWriter, bloom: Bloom) => void, count: number, hidden: readonly string[], level: number): RunLayer {
     const bloom = new Bloom(count);
     files.remove(name);
     const fd = files.openWrite(name, 'create-new');
@@ -79,10 +91,7 @@ export class RunLayer implements Layer {
       const w = new TableWriter((b) => {
         for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
       });
-      for (const [k, v] of entries) {
-        w.add(k, v ?? EMPTY, v ? PUT : DEL);
-        bloom.add(keyHash(k));
-      }
+      fill(w, bloom);
       w.finish(0, 0);
       // no fsync: a run is read only by the process that wrote it (through the page cache), and one left
       // by a crash, whole or torn, is removed unread by the next writer (store.ts sweep); the table made
@@ -98,14 +107,28 @@ export class RunLayer implements Layer {
   /** A layer of changes in memory, written as a run (level 0). */
   static write(files: StoreDir, name: string, changes: Changes): RunLayer {
     const keys = changes.keysUnder('');
-    return RunLayer.writeEntries(files, name, keys.map((k): [string, Uint8Array | null] => [k, changes.map.get(k)!]), keys.length, changes.hidden, 0);
+    const fill = (w: TableWriter, bloom: Bloom): void => {
+      for (const k of keys) {
+        const v = changes.map.get(k)!;
+        w.add(k, v ?? EMPTY, v ? PUT : DEL);
+        bloom.add(keyHash(k));
+      }
+    };
+    return RunLayer.writeEntries(files, name, fill, keys.length, changes.hidden, 0);
   }
 
-  /** Runs (newest first) merged into one of the next level; the merged ones are removed. */
+  /** Runs (newest first) merged into one of the next level, on their bytes (raw-merge.ts); the merged ones are removed. */
   static merge(files: StoreDir, name: string, runs: readonly RunLayer[]): RunLayer {
     const count = runs.reduce((n, r) => n + r.reader.entries, 0);
     const hidden = runs.flatMap((r) => r.hidden);
-    const merged = RunLayer.writeEntries(files, name, mergeLayers(runs, '', false), count, hidden, Math.max(...runs.map((r) => r.level)) + 1);
+    const fill = (w: TableWriter, bloom: Bloom): void => {
+      // deletions stay marked: the layers below the runs may hold the key
+      mergeRaw(runs.map((r) => r.layer()), (c) => {
+        w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl, c.del ? DEL : PUT);
+        bloom.add(keyHashBytes(c.kb, c.ks, c.kl));
+      });
+    };
+    const merged = RunLayer.writeEntries(files, name, fill, count, hidden, Math.max(...runs.map((r) => r.level)) + 1);
     for (const r of runs) r.discard();
     return merged;
   }
@@ -124,6 +147,11 @@ export class RunLayer implements Layer {
 
   *ownScan(prefix: string, reverse: boolean): Generator<[string, Uint8Array | null]> {
     for (const [k, v] of this.reader.scan(prefix, reverse)) yield [k, v[0] === PUT ? v.subarray(1) : null];
+  }
+
+  /** The run as a layer of a merge on bytes, from its first entry. */
+  layer(): { cursor: Cursor; hidden: readonly string[] } {
+    return { cursor: new TableCursor(this.reader, true), hidden: this.hidden };
   }
 
   /** Close and remove the run. */

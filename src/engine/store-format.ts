@@ -314,6 +314,16 @@ export function replayFrames(buf: Buffer, base: number, lastTx: number, entries:
 
 // ---------------------------------------------------------------- table
 
+/** Two byte strings compared as the table orders keys (latin1 strings compare the same way). */
+export function compareBytes(a: Uint8Array, as: number, al: number, b: Uint8Array, bs: number, bl: number): number {
+  const n = al < bl ? al : bl;
+  for (let i = 0; i < n; i++) {
+    const d = a[as + i]! - b[bs + i]!;
+    if (d !== 0) return d;
+  }
+  return al - bl;
+}
+
 /**
  * Builds a table from entries given in strictly increasing key order,
  * handing each block to `sink` as it is full: only the index stays in
@@ -362,9 +372,44 @@ export class TableWriter {
     if (this.used >= BLOCK) this.endBlock();
   }
 
+  /**
+   * An entry given as byte ranges (a merge of tables, which compares keys as
+   * bytes and never makes them strings): key kb[ks, ks+kl), value vb[vs,
+   * vs+vl). The same bytes `add` writes for the key's latin1 string.
+   */
+  addRaw(kb: Uint8Array, ks: number, kl: number, vb: Uint8Array, vs: number, vl: number, tag?: number): void {
+    if (this.rawLast && compareBytes(kb, ks, kl, this.rawLast, this.rawLastAt, this.rawLastLen) <= 0) throw new Error('table keys out of order (a merge)');
+    const t = tag === undefined ? 0 : 1;
+    const size = 8 + t + kl + vl;
+    if (this.buf.length - this.used < size + 4) this.grow(size + 4);
+    const b = this.buf;
+    let o = this.used;
+    b.writeUInt32LE(kl, o);
+    b.set(kb.subarray(ks, ks + kl), o + 4);
+    // the key as written is the one the next must come after (this block's buffer is never reused)
+    this.rawLast = b;
+    this.rawLastAt = o + 4;
+    this.rawLastLen = kl;
+    o += 4 + kl;
+    b.writeUInt32LE(vl + t, o);
+    o += 4;
+    if (t) b[o++] = tag!;
+    b.set(vb.subarray(vs, vs + vl), o);
+    this.used = o + vl;
+    if (this.blockCount === 0) this.blockFirst = b.toString('latin1', this.rawLastAt, this.rawLastAt + kl);
+    this.blockCount++;
+    this.total++;
+    if (this.used >= BLOCK) this.endBlock();
+  }
+
+  private rawLast: Buffer | undefined;
+  private rawLastAt = 0;
+  private rawLastLen = 0;
+
   private grow(need: number): void {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + need));
     this.buf.copy(next, 0, 0, this.used);
+    if (this.rawLast === this.buf) this.rawLast = next;
     this.buf = next;
   }
 

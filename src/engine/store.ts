@@ -30,6 +30,7 @@ import { decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransactio
 import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
 import { TableReader } from './table-reader.js';
 import { RunLayer, RunStack } from './run.js';
+import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 
 export { StoreError, type StoreErrorCode } from './store-dir.js';
 
@@ -229,6 +230,11 @@ export class Tx implements KvReader {
 
   get changed(): boolean {
     return this.runs.length > 0 || this.pending.size > 0 || this.pending.hidden.length > 0;
+  }
+
+  /** The transaction as layers of a merge on bytes (raw-merge.ts), newest first: its changes in memory, then its runs. */
+  layers(): { cursor: Cursor; hidden: readonly string[] }[] {
+    return [{ cursor: new ChangesCursor(this.pending), hidden: this.pending.hidden }, ...[...this.runs].reverse().map((r) => r.layer())];
   }
 
   /** The changes, for the commit (not to be modified): those still in memory (see runs). */
@@ -648,8 +654,21 @@ export class Store {
    */
   private commitAsGeneration(t: Tx, tx: number): void {
     this.lastTx = tx;
+    const table = this.table;
+    // the transaction's layers over the store's, merged on their bytes (a table damaged is reported as the store's)
+    const fill =
+      table instanceof TableReader
+        ? (w: TableWriter): void => {
+            const layers = [...t.layers(), { cursor: new ChangesCursor(this.overlay), hidden: this.overlay.hidden }];
+            const above = layers.flatMap((l) => l.hidden);
+            layers.push({ cursor: new TableCursor(table, false, above, (e) => this.corrupt(`table-${this.gen}`, e)), hidden: [] });
+            mergeRaw(layers, (c) => {
+              if (!c.del) w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl);
+            });
+          }
+        : t.reader;
     try {
-      this.writeGeneration(this.gen + 1, t.reader);
+      this.writeGeneration(this.gen + 1, fill);
       this.removeOldGenerations();
     } catch (e) {
       // the files still hold the generation before: read it again
@@ -672,7 +691,7 @@ export class Store {
    * is read and written block by block (the memory of one block, whatever
    * the store's size), then an empty journal, then HEAD (we hold the lock).
    */
-  private writeGeneration(next: number, source: KvReader = this.view): void {
+  private writeGeneration(next: number, source: KvReader | ((w: TableWriter) => void) = this.view): void {
     const name = `table-${next}`;
     const tmp = `.${name}.${process.pid}.tmp`;
     this.files.remove(tmp);
@@ -682,7 +701,8 @@ export class Store {
       const w = new TableWriter((b) => {
         for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
       });
-      for (const [k, v] of source.scan('')) w.add(k, v);
+      if (typeof source === 'function') source(w);
+      else for (const [k, v] of source.scan('')) w.add(k, v);
       bytes = w.finish(next, this.lastTx);
       fsyncSync(fd);
     } catch (e) {

@@ -215,6 +215,16 @@ export class TableReader implements KvReader {
     }
   }
 
+  /**
+   * Every block in order, each checked whole when it is reached (a merge
+   * reads the table once, comparing keys as bytes): its body and where each
+   * entry (u32 klen, key, u32 vlen, value) starts. Blocks whose every key
+   * is under one of `hidden` (deleted above) are skipped unread.
+   */
+  *blocks(hidden: readonly string[] = []): Generator<{ body: Buffer; starts: number[]; count: number }> {
+    for (let i = 0; i < this.firsts.length; i++) if (!this.hiddenBlock(i, hidden)) yield this.rawBlock(i);
+  }
+
   /** Read every block (a damaged one throws): the whole table checked. */
   verify(): void {
     for (let i = 0; i < this.firsts.length; i++) this.block(i);
