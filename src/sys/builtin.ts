@@ -27,7 +27,8 @@ export const lazyZlib = (): Zlib => (zlib ??= load<Zlib>('node:zlib'));
 export const lazyTty = (): Tty => (tty ??= load<Tty>('node:tty'));
 export const lazyDns = (): Dns => (dns ??= load<Dns>('node:dns'));
 
-let contained = false;
+/** the semi-space growth factor set last (V8's default: 2) */
+let growth = 2;
 
 /**
  * For long work only (a large dump or script; not at start-up: loading v8
@@ -40,13 +41,13 @@ let contained = false;
  * time the young generation would grow, so it takes effect when set.
  */
 export function containYoungGeneration(): void {
-  if (contained) return;
-  contained = true;
-  semiSpaceGrowth(1);
+  // (again after youngGenerationUpTo let it grow: a dump inside a long apply is contained from its start)
+  if (growth !== 1) semiSpaceGrowth(1);
 }
 
 /** How V8 grows its young generation's semi-spaces after a scavenge (1: not at all; V8's default is 2). */
 function semiSpaceGrowth(factor: number): void {
+  growth = factor;
   load<typeof import('node:v8')>('node:v8').setFlagsFromString(`--semi-space-growth-factor=${factor}`);
 }
 
