@@ -2,8 +2,10 @@
  * Many sorted layers read as one, in one pass: a k-way merge on a heap, the
  * newest layer's entry winning for a key, and a layer's deleted prefixes
  * hiding what older layers hold under them. A large transaction's runs are
- * read this way, and merged into fewer runs or into the next table.
+ * read this way (a range inside the transaction); they are merged into
+ * fewer runs, or into the next table, on their bytes (raw-merge.ts).
  */
+import { Heap } from './heap.js';
 import { compareKeys, hides, type Layer } from './kv.js';
 
 type Entry = [string, Uint8Array | null];
@@ -14,54 +16,12 @@ interface Cursor {
   head: Entry;
 }
 
-/** A binary heap of cursors by key (reversed: largest first), the newest (smallest age) first among equals. */
-class Heap {
-  private readonly a: Cursor[] = [];
-  constructor(private readonly reverse: boolean) {}
-
-  private less(x: Cursor, y: Cursor): boolean {
-    const c = compareKeys(x.head[0], y.head[0]) * (this.reverse ? -1 : 1);
+/** Key order (reversed: largest first), the newest (smallest age) first among equals. */
+function order(reverse: boolean): (x: Cursor, y: Cursor) => boolean {
+  return (x, y) => {
+    const c = compareKeys(x.head[0], y.head[0]) * (reverse ? -1 : 1);
     return c < 0 || (c === 0 && x.age < y.age);
-  }
-
-  get size(): number {
-    return this.a.length;
-  }
-
-  top(): Cursor {
-    return this.a[0]!;
-  }
-
-  push(c: Cursor): void {
-    const a = this.a;
-    a.push(c);
-    for (let i = a.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!this.less(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-
-  pop(): Cursor {
-    const a = this.a;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
+  };
 }
 
 /**
@@ -70,7 +30,7 @@ class Heap {
  * deleted a prefix over it. `hidden`: prefixes deleted above all of them.
  */
 export function* mergeLayers(layers: readonly Layer[], prefix: string, reverse: boolean, hidden: readonly string[] = []): Generator<Entry> {
-  const heap = new Heap(reverse);
+  const heap = new Heap<Cursor>(order(reverse));
   layers.forEach((l, age) => {
     const it = l.ownScan(prefix, reverse)[Symbol.iterator]();
     const n = it.next();
@@ -97,7 +57,7 @@ export function* mergeLayers(layers: readonly Layer[], prefix: string, reverse: 
   }
 }
 
-function advance(heap: Heap, c: Cursor): void {
+function advance(heap: Heap<Cursor>, c: Cursor): void {
   const n = c.it.next();
   if (n.done) return;
   c.head = n.value;

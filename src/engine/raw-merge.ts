@@ -10,6 +10,7 @@
  * the entry passed through.
  */
 import type { Changes } from './kv.js';
+import { Heap } from './heap.js';
 import { compareBytes } from './store-format.js';
 import type { TableReader } from './table-reader.js';
 
@@ -121,49 +122,10 @@ export class ChangesCursor extends Cursor {
   }
 }
 
+/** Key order, the newest first among equals. */
 function less(x: Cursor, y: Cursor): boolean {
   const c = compareBytes(x.kb, x.ks, x.kl, y.kb, y.ks, y.kl);
   return c < 0 || (c === 0 && x.age < y.age);
-}
-
-/** A binary heap of cursors: the smallest key first, the newest among equals. */
-class Heap {
-  readonly a: Cursor[] = [];
-
-  push(c: Cursor): void {
-    const a = this.a;
-    a.push(c);
-    for (let i = a.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!less(a[i]!, a[p]!)) break;
-      const t = a[i]!;
-      a[i] = a[p]!;
-      a[p] = t;
-      i = p;
-    }
-  }
-
-  pop(): Cursor {
-    const a = this.a;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        const t = a[i]!;
-        a[i] = a[m]!;
-        a[m] = t;
-        i = m;
-      }
-    }
-    return top;
-  }
 }
 
 function startsWith(c: Cursor, prefix: Uint8Array): boolean {
@@ -180,7 +142,7 @@ function startsWith(c: Cursor, prefix: Uint8Array): boolean {
  * drops them.
  */
 export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly string[] }[], out: (c: Cursor) => void): void {
-  const heap = new Heap();
+  const heap = new Heap<Cursor>(less);
   // what the layers newer than layer i deleted whole
   const above: Uint8Array[][] = [];
   let acc: Uint8Array[] = [];
@@ -195,12 +157,12 @@ export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly str
     for (let i = 0; i < h.length; i++) if (startsWith(c, h[i]!)) return true;
     return false;
   };
-  while (heap.a.length) {
+  while (heap.size) {
     const c = heap.pop();
     if (!shadowed(c)) out(c);
     // the older layers' entries of the same key are shadowed
-    while (heap.a.length) {
-      const t = heap.a[0]!;
+    while (heap.size) {
+      const t = heap.top();
       if (compareBytes(t.kb, t.ks, t.kl, c.kb, c.ks, c.kl) !== 0) break;
       heap.pop();
       if (t.next()) heap.push(t);
