@@ -93,32 +93,27 @@ export class TableCursor extends Cursor {
 
 /** A layer in memory, in key order (each key written as latin1 bytes into a buffer of the cursor's own). */
 export class ChangesCursor extends Cursor {
-  private readonly keys: string[];
-  private i = 0;
+  private readonly entries: Iterator<[string, Uint8Array | null]>;
   private scratch = Buffer.allocUnsafe(256);
 
-  constructor(private readonly changes: Changes) {
+  constructor(changes: Changes) {
     super();
-    this.keys = changes.keysUnder('');
+    this.entries = changes.ownScan('', false);
   }
 
   next(): boolean {
-    for (;;) {
-      if (this.i >= this.keys.length) return false;
-      const k = this.keys[this.i++]!;
-      const v = this.changes.map.get(k);
-      // a key deleted from the layer meanwhile (an undo) is skipped
-      if (v === undefined) continue;
-      if (k.length > this.scratch.length) this.scratch = Buffer.allocUnsafe(k.length * 2);
-      this.kb = this.scratch;
-      this.ks = 0;
-      this.kl = this.scratch.write(k, 0, 'latin1');
-      this.del = v === null;
-      this.vb = v ?? EMPTY;
-      this.vs = 0;
-      this.vl = v ? v.length : 0;
-      return true;
-    }
+    const n = this.entries.next();
+    if (n.done) return false;
+    const [k, v] = n.value;
+    if (k.length > this.scratch.length) this.scratch = Buffer.allocUnsafe(k.length * 2);
+    this.kb = this.scratch;
+    this.ks = 0;
+    this.kl = this.scratch.write(k, 0, 'latin1');
+    this.del = v === null;
+    this.vb = v ?? EMPTY;
+    this.vs = 0;
+    this.vl = v ? v.length : 0;
+    return true;
   }
 }
 

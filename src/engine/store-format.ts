@@ -342,7 +342,6 @@ export class TableWriter {
   private blockCount = 0;
   private blockFirst = '';
   private readonly index: { offset: number; length: number; count: number; first: string }[] = [];
-  private last: string | undefined;
   private total = 0;
 
   constructor(private readonly sink: (b: Buffer) => void) {
@@ -353,23 +352,9 @@ export class TableWriter {
   add(key: string, value: Uint8Array, tag?: number): void {
     if (this.last !== undefined && key <= this.last) throw new Error(`table keys out of order: ${JSON.stringify(key)}`);
     this.last = key;
-    const t = tag === undefined ? 0 : 1;
-    const size = 8 + t + key.length + value.length;
-    // a block holds at least one entry, however large; the crc's 4 bytes follow it
-    if (this.buf.length - this.used < size + 4) this.grow(size + 4);
-    const b = this.buf;
-    let o = this.used;
-    b.writeUInt32LE(key.length, o);
-    o += 4 + b.write(key, o + 4, 'latin1');
-    b.writeUInt32LE(value.length + t, o);
-    o += 4;
-    if (t) b[o++] = tag!;
-    b.set(value, o);
-    this.used = o + value.length;
-    if (this.blockCount === 0) this.blockFirst = key;
-    this.blockCount++;
-    this.total++;
-    if (this.used >= BLOCK) this.endBlock();
+    const at = this.room(key.length, value.length, tag);
+    this.buf.write(key, at, 'latin1');
+    this.entry(at, key.length, value, 0, value.length, tag);
   }
 
   /**
@@ -378,33 +363,45 @@ export class TableWriter {
    * vs+vl). The same bytes `add` writes for the key's latin1 string.
    */
   addRaw(kb: Uint8Array, ks: number, kl: number, vb: Uint8Array, vs: number, vl: number, tag?: number): void {
-    if (this.rawLast && compareBytes(kb, ks, kl, this.rawLast, this.rawLastAt, this.rawLastLen) <= 0) throw new Error('table keys out of order (a merge)');
-    const t = tag === undefined ? 0 : 1;
-    const size = 8 + t + kl + vl;
-    if (this.buf.length - this.used < size + 4) this.grow(size + 4);
-    const b = this.buf;
-    let o = this.used;
-    b.writeUInt32LE(kl, o);
-    b.set(kb.subarray(ks, ks + kl), o + 4);
-    // the key as written is the one the next must come after (this block's buffer is never reused)
-    this.rawLast = b;
-    this.rawLastAt = o + 4;
+    if (this.rawLast && compareBytes(kb, ks, kl, this.rawLast, this.rawLastAt, this.rawLastLen) <= 0) throw new Error(`table keys out of order: ${JSON.stringify(Buffer.from(kb.subarray(ks, ks + kl)).toString('latin1'))}`);
+    const at = this.room(kl, vl, tag);
+    this.buf.set(kb.subarray(ks, ks + kl), at);
+    // the key as written is the next one's lower bound (a block's buffer is never reused)
+    this.rawLast = this.buf;
+    this.rawLastAt = at;
     this.rawLastLen = kl;
-    o += 4 + kl;
-    b.writeUInt32LE(vl + t, o);
+    this.entry(at, kl, vb, vs, vl, tag);
+  }
+
+  /** the last key: as a string (add), as its bytes in a block (addRaw); a writer is fed one way */
+  private last: string | undefined;
+  private rawLast: Buffer | undefined;
+  private rawLastAt = 0;
+  private rawLastLen = 0;
+
+  /** Room for an entry in the block, its key's length written: returns where the key goes. */
+  private room(kl: number, vl: number, tag: number | undefined): number {
+    const size = 8 + (tag === undefined ? 0 : 1) + kl + vl;
+    // a block holds at least one entry, however large; the crc's 4 bytes follow it
+    if (this.buf.length - this.used < size + 4) this.grow(size + 4);
+    this.buf.writeUInt32LE(kl, this.used);
+    return this.used + 4;
+  }
+
+  /** The entry whose key was just written at `at`: its value, and the block's count (ended once full). */
+  private entry(at: number, kl: number, vb: Uint8Array, vs: number, vl: number, tag: number | undefined): void {
+    const b = this.buf;
+    let o = at + kl;
+    b.writeUInt32LE(vl + (tag === undefined ? 0 : 1), o);
     o += 4;
-    if (t) b[o++] = tag!;
-    b.set(vb.subarray(vs, vs + vl), o);
+    if (tag !== undefined) b[o++] = tag;
+    b.set(vs === 0 && vl === vb.length ? vb : vb.subarray(vs, vs + vl), o);
     this.used = o + vl;
-    if (this.blockCount === 0) this.blockFirst = b.toString('latin1', this.rawLastAt, this.rawLastAt + kl);
+    if (this.blockCount === 0) this.blockFirst = b.toString('latin1', at, at + kl);
     this.blockCount++;
     this.total++;
     if (this.used >= BLOCK) this.endBlock();
   }
-
-  private rawLast: Buffer | undefined;
-  private rawLastAt = 0;
-  private rawLastLen = 0;
 
   private grow(need: number): void {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + need));
