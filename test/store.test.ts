@@ -473,3 +473,50 @@ test('property: a range is handed out a checked block at a time: a damaged block
   assert.ok(damaged > 5, `only ${damaged} damaged blocks were seen`);
   rmSync(join(dir, '..'), { recursive: true, force: true });
 });
+
+test('counts held in memory (cells): written at the commit, taken back by an undo, zeroed by a prefix deletion, unwritten when unchanged', async () => {
+  const dir = tempStore();
+  const s = await Store.open(dir);
+  const u64 = (b: Uint8Array | undefined): bigint | undefined => (b ? new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true) : undefined);
+  await s.transact((tx) => {
+    tx.checkpoint();
+    tx.setCell('m/n/x', tx.cell('m/n/x') + 3);
+    tx.setCell('m/n/y', 2);
+    // not in the transaction's changes until the commit
+    assert.equal(tx.get('m/n/x'), undefined);
+    tx.checkpoint();
+    tx.setCell('m/n/x', tx.cell('m/n/x') + 5);
+    tx.setCell('m/n/z', 1);
+    tx.restore();
+    assert.equal(tx.cell('m/n/x'), 3);
+    assert.equal(tx.cell('m/n/z'), 0);
+  });
+  let m = toMap(s.read());
+  assert.equal(u64(m.get('m/n/x')), 3n);
+  assert.equal(u64(m.get('m/n/y')), 2n);
+  assert.equal(m.has('m/n/z'), false);
+  // a count back to what is stored writes nothing: no transaction at all
+  const journal = (): number => statSync(join(dir, readdirSync(dir).find((f) => f.startsWith('journal-'))!)).size;
+  const before = journal();
+  await s.transact((tx) => {
+    tx.setCell('m/n/x', tx.cell('m/n/x') + 1);
+    tx.setCell('m/n/x', tx.cell('m/n/x') - 1);
+  });
+  assert.equal(journal(), before);
+  // a prefix deletion takes the counts under it; an undo brings them back; 0 is no entry
+  await s.transact((tx) => {
+    assert.equal(tx.cell('m/n/y'), 2);
+    tx.checkpoint();
+    tx.deletePrefix('m/n/');
+    assert.equal(tx.cell('m/n/x'), 0);
+    assert.equal(tx.cell('m/n/y'), 0);
+    tx.restore();
+    assert.equal(tx.cell('m/n/y'), 2);
+    tx.checkpoint();
+    tx.deletePrefix('m/n/');
+    tx.setCell('m/n/y', 7);
+  });
+  m = toMap((await Store.open(dir)).read());
+  assert.equal(m.has('m/n/x'), false);
+  assert.equal(u64(m.get('m/n/y')), 7n);
+});

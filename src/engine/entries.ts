@@ -45,10 +45,8 @@ function countKey(t: Table, satype: number | 'all'): string {
 }
 
 function bump(tx: Tx, key: string, delta: number): void {
-  const cur = tx.get(key);
-  const n = (cur ? readU64(cur) : 0n) + BigInt(delta);
-  if (n <= 0n) tx.delete(key);
-  else tx.put(key, u64(n));
+  // held in memory and written at the commit (Tx cells)
+  tx.setCell(key, tx.cell(key) + delta);
 }
 
 /** One record more or fewer, in every count it is part of. */
@@ -93,8 +91,7 @@ export function deleteEntry(tx: Tx, t: Table, key: string): void {
 
 /** How many records there are (SAs: of one type, or all). */
 export function countEntries(tx: Tx, t: Table, satype: number | 'all' = 'all'): number {
-  const v = tx.get(countKey(t, satype));
-  return v ? Number(readU64(v)) : 0;
+  return Math.max(0, tx.cell(countKey(t, satype)));
 }
 
 /** Every record, newest first (a dump's order), read in one pass. */

@@ -71,6 +71,43 @@ class Bloom {
   }
 }
 
+/**
+ * One filter over the keys of all of a transaction's runs, asked before
+ * theirs: a key the transaction never put aside (the common case: an apply
+ * asks whether each new SA or policy exists) then costs one probe of one
+ * filter instead of one of each run's, a cache miss each (~5 runs asked
+ * per lookup, 0.26 s of an apply of 100k SAs + 100k policies). Of a fixed
+ * size, 4 MiB (under 1% false positives up to 1.6M keys, ~12% at 4M, where the
+ * runs' own filters still answer), and blocked: a key's 7 bits are all in
+ * one 64-byte block (one cache line), chosen by its first hash and placed
+ * in it by its second, so that adding a key, too, is one cache miss and
+ * not seven.
+ */
+export class RunKeys {
+  private static readonly BLOCKS = 1 << 16;
+  private readonly bits = new Uint32Array(RunKeys.BLOCKS * 16);
+
+  add(h: KeyHash): void {
+    const base = (h.a & (RunKeys.BLOCKS - 1)) * 16;
+    // the first bit from the first hash's high bits (its low ones chose the block), the step from the second (odd)
+    let p = h.a >>> 23;
+    for (let i = 0; i < 7; i++) {
+      this.bits[base + ((p >>> 5) & 15)]! |= 1 << (p & 31);
+      p += h.b;
+    }
+  }
+
+  mayHave(h: KeyHash): boolean {
+    const base = (h.a & (RunKeys.BLOCKS - 1)) * 16;
+    let p = h.a >>> 23;
+    for (let i = 0; i < 7; i++) {
+      if (!(this.bits[base + ((p >>> 5) & 15)]! & (1 << (p & 31)))) return false;
+      p += h.b;
+    }
+    return true;
+  }
+}
+
 export class RunLayer implements Layer {
   private constructor(
     private readonly files: StoreDir,
@@ -104,14 +141,16 @@ export class RunLayer implements Layer {
     return new RunLayer(files, name, new TableReader(rfd, 2), bloom, [...hidden], level);
   }
 
-  /** A layer of changes in memory, written as a run (level 0). */
-  static write(files: StoreDir, name: string, changes: Changes): RunLayer {
+  /** A layer of changes in memory, written as a run (level 0); its keys go into `all` too. */
+  static write(files: StoreDir, name: string, changes: Changes, all?: RunKeys): RunLayer {
     const keys = changes.keysUnder('');
     const fill = (w: TableWriter, bloom: Bloom): void => {
       for (const k of keys) {
         const v = changes.map.get(k)!;
         w.add(k, v ?? EMPTY, v ? PUT : DEL);
-        bloom.add(keyHash(k));
+        const h = keyHash(k);
+        bloom.add(h);
+        all?.add(h);
       }
     };
     return RunLayer.writeEntries(files, name, fill, keys.length, changes.hidden, 0);
@@ -171,11 +210,16 @@ export class RunStack implements KvReader {
   private readonly newest: RunLayer[];
   private readonly base: Layer;
   private readonly allHidden: string[];
+  /** the runs that hide key ranges below them (a prefix deletion), newest first */
+  private readonly hiding: readonly RunLayer[];
   constructor(
     runs: readonly RunLayer[],
     private readonly below: KvReader,
+    /** every key of the runs (write() added them), if kept */
+    private readonly all?: RunKeys,
   ) {
     this.newest = [...runs].reverse();
+    this.hiding = this.newest.filter((r) => r.hidden.length > 0);
     this.allHidden = runs.flatMap((r) => r.hidden);
     const hiddenAll = this.allHidden;
     this.base = {
@@ -188,6 +232,11 @@ export class RunStack implements KvReader {
 
   get(key: string): Uint8Array | undefined {
     const h = keyHash(key);
+    if (this.all && !this.all.mayHave(h)) {
+      // in no run: unless one hides it, the key is as the store has it
+      for (const r of this.hiding) if (hides(r.hidden, key)) return undefined;
+      return this.below.get(key);
+    }
     for (const r of this.newest) {
       if (r.mayHave(h)) {
         const v = r.own(key, h);
