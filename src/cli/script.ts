@@ -271,8 +271,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
-  // a long text's clean statements are built from their text (syntax/quick-build.ts)
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, quickBuild: fileSize !== undefined && fileSize > LARGE_SCRIPT_BYTES }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -297,10 +296,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
       parser.push(batch.length === 1 ? b : Buffer.concat(batch));
       read += size;
       if (kept && tooManyToKeep(count, read, fileSize, cap)) dropKept();
-      if (count + parser.checked >= LARGE_SCRIPT) {
-        containYoung();
-        parser.quickBuild = true;
-      }
+      if (count + parser.checked >= LARGE_SCRIPT) containYoung();
       batch = [];
       size = 0;
       if (parser.done) break;
@@ -380,7 +376,7 @@ async function* rereadStatements(io: Io, path: string, file: string, checked: { 
   let out: Statement[] = [];
   let n = 0;
   let f: InputFile | undefined;
-  const parser = new StreamParser({ file, sys: io.sys, keepText: false, quickBuild: true }, (s) => out.push(s));
+  const parser = new StreamParser({ file, sys: io.sys, keepText: false }, (s) => out.push(s));
   const same = (): void => {
     if (parser.sink.errorCount > 0 || n > checked.statements || (f !== undefined && f.identity !== checked.identity)) throw new ScriptChanged(file);
   };

@@ -4,7 +4,6 @@
  * and parsing goes on at the next ';', so one run shows all errors (bounded).
  * `exit;`, `quit;` and `bye;` end the input, as in the reference.
  */
-import type { Command } from '../model/command.js';
 import type { Diagnostic } from './diagnostics.js';
 import { DiagnosticSink } from './diagnostics.js';
 import { ParserCore, StatementError } from './core.js';
@@ -12,7 +11,6 @@ import { COMMAND_WORDS, Tok } from './lexer.js';
 import { deleteAllStatement, saStatement, satypeStatement, type Statement } from './sa-statements.js';
 import { bareStatement, policyStatement } from './spd-statements.js';
 import { QuickCheck } from './quick.js';
-import { buildClean } from './quick-build.js';
 import type { SystemDb } from './sysdb.js';
 import { quoteToken } from './redact.js';
 
@@ -49,12 +47,6 @@ export interface ParseOptions {
    * The others are parsed and yielded as ever.
    */
   readonly checkOnly?: boolean;
-  /**
-   * A statement the quick check finds clean is built from its text
-   * (quick-build.ts) instead of by the parser: the same command, sooner.
-   * For long texts (the check's regular expressions are compiled on first use).
-   */
-  readonly quickBuild?: boolean;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -101,8 +93,6 @@ export class StatementReader implements Iterable<Statement> {
   resume: ResumePoint | undefined;
   /** statements found clean by the quick check, not yielded (checkOnly) */
   checked = 0;
-  /** build what the quick check finds clean (quickBuild) rather than count it */
-  private readonly build: boolean;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -111,8 +101,7 @@ export class StatementReader implements Iterable<Statement> {
     this.partial = opts.partial === true;
     this.maxStatement = opts.maxStatement ?? MAX_STATEMENT;
     this.end = opts.end ?? src.length;
-    this.build = opts.checkOnly !== true && opts.quickBuild === true;
-    if (opts.checkOnly === true || this.build) this.quick = QuickCheck.for(opts.sys);
+    if (opts.checkOnly === true) this.quick = QuickCheck.for(opts.sys);
   }
 
   *[Symbol.iterator](): Generator<Statement> {
@@ -121,17 +110,9 @@ export class StatementReader implements Iterable<Statement> {
     const sink = this.sink;
     const quick = this.quick;
     while (lx.kind !== Tok.EOF) {
-      if (quick !== undefined && lx.kind === Tok.WORD) {
-        if (this.build) {
-          const built = this.quicklyBuilt(quick);
-          if (built) {
-            yield built;
-            continue;
-          }
-        } else if (this.quickly(quick)) {
-          this.checked++;
-          continue;
-        }
+      if (quick !== undefined && lx.kind === Tok.WORD && this.quickly(quick)) {
+        this.checked++;
+        continue;
       }
       const mark = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
       const at = { index: lx.start, line: lx.tokLine, col: lx.tokCol };
@@ -158,39 +139,16 @@ export class StatementReader implements Iterable<Statement> {
 
   /** The statement at the current token checked by the quick check, and the lexer past it; false (the lexer left there) if it is not sure. */
   private quickly(quick: QuickCheck): boolean {
-    const semi = this.cleanTo(quick);
-    if (semi < 0) return false;
-    // on to the ';', then past it
-    this.p.lx.resumeAt(semi);
-    this.p.lx.advance();
-    return true;
-  }
-
-  /** Where the statement at the current token ends (its ';') if the quick check finds it clean; -1 if not. */
-  private cleanTo(quick: QuickCheck): number {
     const lx = this.p.lx;
     const start = lx.start;
     // (-1: no ';' after an earlier statement, so none after this one)
     if (this.semi < start && this.semi !== -1) this.semi = lx.src.indexOf(';', start);
     const semi = this.semi;
-    if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return -1;
-    return semi;
-  }
-
-  /** The statement at the current token, clean by the quick check, built from its text, and the lexer past it; undefined (the lexer left there) if not. */
-  private quicklyBuilt(quick: QuickCheck): Statement | undefined {
-    const lx = this.p.lx;
-    const semi = this.cleanTo(quick);
-    if (semi < 0) return undefined;
-    const cmd = buildClean(lx.src, lx.start, semi, this.p.sys);
-    if (!cmd) return undefined;
-    const line = lx.tokLine;
-    const col = lx.tokCol;
+    if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return false;
+    // on to the ';', then past it
     lx.resumeAt(semi);
-    // the position the parser gives: where the statement begins, and the line of its ';'
-    cmd.pos = { file: this.p.file, line, col, endLine: lx.tokLine };
     lx.advance();
-    return { cmd: cmd as Command };
+    return true;
   }
 
   /** One statement; undefined after an error (recorded), 'ran-out' if it needs text beyond `end` (partial only), 'stop' after an unterminated quote. */

@@ -324,7 +324,7 @@ function isHexKey(s: string, start: number, end: number): boolean {
 }
 
 /** `0x...` as bytes, undefined if it is not that; an odd digit count makes the first digit a byte of its own (parse.y key_string). */
-export function hexKey(s: string, start: number, end: number): Uint8Array | undefined {
+function hexKey(s: string, start: number, end: number): Uint8Array | undefined {
   if (end - start < 3 || s.charCodeAt(start) !== 48 || (s.charCodeAt(start + 1) | 0x20) !== 120) return undefined;
   let i = start + 2;
   const digits = end - i;

@@ -33,8 +33,6 @@ export interface StreamOptions {
   readonly keepText?: boolean;
   /** statements the quick check finds clean are counted in `checked`, not handed over (ParseOptions.checkOnly) */
   readonly checkOnly?: boolean;
-  /** statements the quick check finds clean are built from their text (ParseOptions.quickBuild) */
-  readonly quickBuild?: boolean;
 }
 
 export class StreamParser {
@@ -53,8 +51,6 @@ export class StreamParser {
   checked = 0;
   /** the check only, from the next piece on (a caller may find out on the way that it needs no statement) */
   checkOnly: boolean;
-  /** build clean statements from their text, from the next piece on (a long text) */
-  quickBuild: boolean;
   /** a statement ran past the limit without its ';' (reported) */
   tooLong = false;
   private readonly max: number;
@@ -73,7 +69,6 @@ export class StreamParser {
     this.sink = new DiagnosticSink(opts.maxErrors ?? 50);
     this.max = opts.maxStatement ?? MAX_STATEMENT;
     this.checkOnly = opts.checkOnly === true;
-    this.quickBuild = opts.quickBuild === true;
   }
 
   /** Nothing more needs reading: exit, the error cap, or a statement without end. */
@@ -110,7 +105,7 @@ export class StreamParser {
   private run(bytes: Buffer, end: number, partial: boolean): void {
     const o = this.opts;
     const buf = bytes.toString('latin1');
-    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, quickBuild: this.quickBuild });
+    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly });
     for (const st of r) this.each(st);
     this.checked += r.checked;
     if (r.result().exited) this.exited = true;
