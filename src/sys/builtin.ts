@@ -53,7 +53,8 @@ function semiSpaceGrowth(factor: number): void {
 
 /**
  * For an apply to the engine (after containYoungGeneration): V8's young
- * generation may grow again, to semi-spaces of `bytes`, and no further.
+ * generation may grow again, until V8 reports its new space at `bytes` (a
+ * size that counts both semi-spaces), and no further.
  * The engine's transaction keeps much of what it makes alive until it is
  * put aside, so with 1 MiB semi-spaces each scavenge copied most of what it
  * found (4,273 scavenges, 2.1 s, in an apply of 100k SAs + 100k policies);
