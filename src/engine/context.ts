@@ -7,6 +7,7 @@
  */
 import { ALGORITHMS, type AlgKind } from '../model/algorithms.js';
 import type { Tx } from './store.js';
+import { readU64, u64 } from './u64.js';
 
 /** A message, or how to make it when someone will read it. */
 export type Lazy = Uint8Array | (() => Uint8Array);
@@ -121,16 +122,10 @@ export function fail(errno: number, why: string): never {
   throw new KernelError(errno, why);
 }
 
-function u64(v: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, v, true);
-  return b;
-}
-
 /** A u64 counter kept in the store (8 bytes, little-endian). */
 export function peekCounter(tx: Pick<Tx, 'get'>, name: string, start: bigint): bigint {
   const cur = tx.get(`m/${name}`);
-  return cur ? new DataView(cur.buffer, cur.byteOffset, cur.byteLength).getBigUint64(0, true) : start;
+  return cur ? readU64(cur) : start;
 }
 
 export function setCounter(tx: Tx, name: string, v: bigint): void {

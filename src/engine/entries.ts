@@ -15,6 +15,7 @@
  */
 import type { Tx } from './store.js';
 import { decodeStored } from './records.js';
+import { readU64, u64 } from './u64.js';
 
 export type Table = 'S' | 'P';
 
@@ -27,17 +28,6 @@ function orderHex(order: bigint): string {
 
 function recordKey(t: Table, order: bigint): string {
   return `R/${t}/${orderHex(order)}`;
-}
-
-function u64(v: bigint): Uint8Array {
-  // from Node's pool: a fresh ArrayBuffer per counter and pointer cost an apply of 200k statements 0.17 s
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64LE(v);
-  return b;
-}
-
-function readU64(b: Uint8Array): bigint {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
 }
 
 function countKey(t: Table, satype: number | 'all'): string {

@@ -31,6 +31,7 @@ import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
 import { TableReader } from './table-reader.js';
 import { RunKeys, RunLayer, RunStack } from './run.js';
 import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
+import { readU64, u64 } from './u64.js';
 
 export { StoreError, type StoreErrorCode } from './store-dir.js';
 
@@ -173,7 +174,7 @@ export class Tx implements KvReader {
       const v = this.cells.get(key)!;
       if (v === storedCell(this.get(key))) continue;
       if (v <= 0) this.delete(key);
-      else this.put(key, cellBytes(v));
+      else this.put(key, u64(BigInt(v)));
     }
     this.dirtyCells.clear();
   }
@@ -299,15 +300,9 @@ export class Tx implements KvReader {
   }
 }
 
-/** A count as stored: a u64, little-endian (0: no entry). */
+/** A count as stored (u64.ts; 0: no entry). */
 function storedCell(b: Uint8Array | undefined): number {
-  return b && b.length === 8 ? Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true)) : 0;
-}
-
-function cellBytes(v: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
-  return b;
+  return b && b.length === 8 ? Number(readU64(b)) : 0;
 }
 
 /** A reader whose damage is reported as the store's (the file and the byte). */
