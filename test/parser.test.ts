@@ -262,3 +262,38 @@ test('warnings: obsolete algorithms, odd hex keys, missing protocol; none of the
   assert.deepEqual(warnings('add 10.0.0.1 10.0.0.2 esp 0x1000 -E des-cbc 0x123456789abcdef;'), ['odd-hex-key']);
   assert.deepEqual(warnings(`add 10.0.0.1 10.0.0.2 0x1000 -E des-cbc ${DES};`), ['no-protocol']);
 });
+
+test('a policy text repeated: each statement has its rule, its warnings and its errors at its own lines', () => {
+  const text = 'esp/tunnel/192.0.2.1-192.0.2.2/unique:0';
+  const src = [`spdadd 10.0.0.1 10.0.0.2 any -P out ipsec ${text};`, `spdadd 10.0.0.3 10.0.0.4 any -P out ipsec ${text};`, '', `spdadd 10.0.0.5 10.0.0.6 any\n  -P out ipsec ${text};`].join('\n');
+  const r = parse(src, { file: 't.conf', sys: testSys });
+  assert.equal(r.errorCount, 0);
+  const rules = r.statements.map((s) => (s.cmd as PolicyCommand).policy);
+  assert.equal(rules.length, 3);
+  for (const p of rules) {
+    assert.deepEqual(
+      p.requests.map((q) => [q.proto, q.mode, q.level, q.reqid, formatIp(q.tunnel!.src.addr), formatIp(q.tunnel!.dst.addr)]),
+      [[50, Mode.TUNNEL, Level.UNIQUE, 0, '192.0.2.1', '192.0.2.2']],
+    );
+  }
+  // the warning of the text (unique:0), once per statement, where each statement has it
+  const w = r.diagnostics.filter((d) => d.code === 'unique-auto').map((d) => [d.line, d.col]);
+  const col = `spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/`.length + 1;
+  assert.deepEqual(w, [
+    [1, col],
+    [2, col],
+    [5, col - 'spdadd 10.0.0.5 10.0.0.6 any\n'.length + 2],
+  ]);
+  // a bad text repeated: an error at each statement's own place
+  const bad = 'esp/tunnel/192.0.2.1/require';
+  const e = parse(`spdadd 10.0.0.1 10.0.0.2 any -P out ipsec ${bad};\n  spdadd 10.0.0.1 10.0.0.2 any -P out ipsec ${bad};`, { file: 't.conf', sys: testSys });
+  assert.equal(e.errorCount, 2);
+  assert.deepEqual(
+    e.diagnostics.map((d) => [d.line, d.code]),
+    [
+      [1, e.diagnostics[0]!.code],
+      [2, e.diagnostics[0]!.code],
+    ],
+  );
+  assert.equal(e.diagnostics[1]!.col, e.diagnostics[0]!.col + 2);
+});

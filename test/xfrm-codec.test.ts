@@ -166,3 +166,13 @@ test('XFRM-only SAs: AEAD with its ICV, ESN, a 1024-packet replay window, RFC 48
     assert.equal(a.extraBits, bits, name);
   }
 });
+
+test('policies sharing one policy text: templates by each selector family, a fresh reqid for each unique one', async () => {
+  const cmds = (await compile('spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//require;\nspdadd 2001:db8::1 2001:db8::2 any -P out ipsec esp/transport//require;\nspdadd 10.0.0.3 10.0.0.4 any -P out ipsec esp/transport//require;\nspdadd 10.0.1.1 10.0.1.2 any -P out ipsec esp/transport//unique;\nspdadd 10.0.1.3 10.0.1.4 any -P out ipsec esp/transport//unique;', false)) as PolicyCommand[];
+  // the parser gives the statements of one text one rule: what the encoding may keep
+  assert.equal(cmds[0]!.policy, cmds[1]!.policy);
+  let next = 0x4000;
+  const tmpl = (c: PolicyCommand) => S.readTmpls(attr(policyToXfrm(c, () => next++).attrs, Xfrma.TMPL)!)[0]!;
+  assert.deepEqual([cmds[0], cmds[1], cmds[2], cmds[0]].map((c) => tmpl(c!).family), [2, 10, 2, 2]);
+  assert.deepEqual([cmds[3], cmds[4], cmds[3]].map((c) => tmpl(c!).reqid), [0x4000, 0x4001, 0x4002]);
+});

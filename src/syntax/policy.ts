@@ -407,6 +407,32 @@ class PolicyParser {
   }
 }
 
+/**
+ * Policy texts parsed, by text, for each system database (the parse reads
+ * it). A file's policies mostly share a few texts: a gateway sends every
+ * subnet through one tunnel, `-P out ipsec esp/tunnel/A-B/require` and its
+ * `in` twin. A result is immutable (PolicyRule is readonly throughout; the
+ * warnings are frozen), so statements may share it. Bounded: a file of
+ * distinct texts empties it when it is full, at the cost of one lookup each.
+ */
+const PARSED = new WeakMap<SystemDb, Map<string, PolicyResult>>();
+const PARSED_MAX = 1024;
+const PARSED_TEXT_MAX = 512;
+
+/** parsePolicy, answered from the texts already parsed where it can be. */
+export function parsePolicyOnce(text: string, sys: SystemDb): PolicyResult {
+  if (text.length > PARSED_TEXT_MAX) return parsePolicy(text, sys);
+  let m = PARSED.get(sys);
+  if (m === undefined) PARSED.set(sys, (m = new Map()));
+  const seen = m.get(text);
+  if (seen !== undefined) return seen;
+  const r = parsePolicy(text, sys);
+  if (r.ok) Object.freeze(r.warnings);
+  if (m.size >= PARSED_MAX) m.clear();
+  m.set(text, r);
+  return r;
+}
+
 /** Parse policy text. Offsets in errors are relative to `text`. */
 export function parsePolicy(text: string, sys: SystemDb): PolicyResult {
   const p = new PolicyParser(text, sys);

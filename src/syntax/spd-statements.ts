@@ -17,7 +17,7 @@ import { IpProto } from '../model/tables.js';
 import { ParserCore, type AddrFlags, type HostSpec } from './core.js';
 import { Tok } from './lexer.js';
 import { quoteToken, showToken } from './redact.js';
-import { parsePolicy, type PolicyResult } from './policy.js';
+import { parsePolicyOnce, type PolicyResult } from './policy.js';
 import { placeholder, secCtx, type HostRefs, type Statement } from './sa-statements.js';
 
 interface SelectorSide {
@@ -135,7 +135,7 @@ function policyClause(p: ParserCore): Extract<PolicyResult, { ok: true }> {
   };
   // (the previous token is `-P` itself when the policy text is blank)
   if (p.lx.prevStop > pt.start) p.notePrevWhat(() => p.tailName(`-P ${pt.text}`));
-  const r = parsePolicy(pt.text, p.sys);
+  const r = parsePolicyOnce(pt.text, p.sys);
   if (!r.ok) {
     const { line, col } = at(r.error.offset);
     p.failAt(line, col, r.error.code, r.error.message, r.error.expected);

@@ -6,7 +6,7 @@
  * that the SPD prints the same whichever backend holds it.
  */
 import type { PolicyCommand } from '../model/command.js';
-import type { Selector as ModelSelector } from '../model/policy.js';
+import type { Selector as ModelSelector, PolicyRule } from '../model/policy.js';
 import { Action, IpProto, Level, Mode } from '../model/tables.js';
 import { MsgType } from '../pfkey/constants.js';
 import type { IpsecRequestWire, SadbExt, SadbMsg } from '../pfkey/types.js';
@@ -55,32 +55,9 @@ export function policyToXfrm(c: PolicyCommand, reqidFor: () => number): PolicyRe
   if (p.action === Action.ENTRUST || p.action === Action.BYPASS) throw new XfrmTranslateError(EINVAL, `Linux has no ${p.action === Action.ENTRUST ? 'entrust' : 'bypass'} policies (discard, none and ipsec)`);
   if (p.dir < 1 || p.dir > 3) throw new XfrmTranslateError(EINVAL, `policy direction ${p.dir}`);
   const sel = selectorToXfrm(c.selector);
-  const tmpls: UserTmpl[] = [];
-  if (p.action === Action.IPSEC) {
-    for (const r of p.requests) {
-      // af_key answers a 7th template with ELOOP; XFRM would say EINVAL: the backends agree on af_key's
-      if (tmpls.length >= XFRM_MAX_DEPTH) throw new XfrmTranslateError(ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);
-      if (r.mode === Mode.ANY) throw new XfrmTranslateError(EINVAL, 'a template in mode any');
-      let reqid = 0;
-      if (r.level === Level.UNIQUE) reqid = r.reqid > 0 && r.reqid <= IPSEC_MANUAL_REQID_MAX ? r.reqid : reqidFor();
-      const tunnel = r.mode === Mode.TUNNEL && r.tunnel;
-      tmpls.push({
-        id: { daddr: tunnel ? addr16(r.tunnel!.dst.addr) : new Uint8Array(16), spi: 0, proto: r.proto },
-        family: tunnel ? afOf(r.tunnel!.dst.addr) : sel.family,
-        saddr: tunnel ? addr16(r.tunnel!.src.addr) : new Uint8Array(16),
-        reqid,
-        mode: xfrmMode(r.mode),
-        share: 0,
-        optional: r.level === Level.USE ? 1 : 0,
-        // af_key allows every algorithm (allalgs)
-        aalgos: 0xffffffff,
-        ealgos: 0xffffffff,
-        calgos: 0xffffffff,
-      });
-    }
-  }
   const attrs: Attr[] = [];
-  if (tmpls.length) attrs.push({ type: Xfrma.TMPL, value: encodeTmpls(tmpls) });
+  const tmpls = p.action === Action.IPSEC ? templates(p, sel.family, reqidFor) : undefined;
+  if (tmpls) attrs.push({ type: Xfrma.TMPL, value: tmpls });
   if (c.ctx) attrs.push({ type: Xfrma.SEC_CTX, value: encodeSecCtx({ exttype: 24, alg: c.ctx.alg, doi: c.ctx.doi, ctx: new Uint8Array(Buffer.from(c.ctx.ctx + '\0', 'latin1')) }) });
   const info: UserpolicyInfo = {
     sel,
@@ -94,6 +71,52 @@ export function policyToXfrm(c: PolicyCommand, reqidFor: () => number): PolicyRe
     share: 0,
   };
   return { info, attrs };
+}
+
+/**
+ * The XFRMA_TMPL of a rule's templates (undefined: none), by the
+ * selector's family, which a transport template takes. Encoded once for a
+ * rule that many policies share (the statements of one policy text share
+ * one rule: syntax/policy.ts parsePolicyOnce); never kept for a rule with a
+ * `unique` template whose reqid is chosen for each policy. The bytes are
+ * shared, and only ever copied into a datagram.
+ */
+const TEMPLATES = new WeakMap<PolicyRule, Map<number, Uint8Array>>();
+
+function templates(p: PolicyRule, family: number, reqidFor: () => number): Uint8Array | undefined {
+  const fixed = !p.requests.some((r) => r.level === Level.UNIQUE && !(r.reqid > 0 && r.reqid <= IPSEC_MANUAL_REQID_MAX));
+  const known = fixed ? TEMPLATES.get(p)?.get(family) : undefined;
+  if (known) return known;
+  const tmpls: UserTmpl[] = [];
+  for (const r of p.requests) {
+    // af_key answers a 7th template with ELOOP; XFRM would say EINVAL: the backends agree on af_key's
+    if (tmpls.length >= XFRM_MAX_DEPTH) throw new XfrmTranslateError(ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);
+    if (r.mode === Mode.ANY) throw new XfrmTranslateError(EINVAL, 'a template in mode any');
+    let reqid = 0;
+    if (r.level === Level.UNIQUE) reqid = r.reqid > 0 && r.reqid <= IPSEC_MANUAL_REQID_MAX ? r.reqid : reqidFor();
+    const tunnel = r.mode === Mode.TUNNEL && r.tunnel;
+    tmpls.push({
+      id: { daddr: tunnel ? addr16(r.tunnel!.dst.addr) : new Uint8Array(16), spi: 0, proto: r.proto },
+      family: tunnel ? afOf(r.tunnel!.dst.addr) : family,
+      saddr: tunnel ? addr16(r.tunnel!.src.addr) : new Uint8Array(16),
+      reqid,
+      mode: xfrmMode(r.mode),
+      share: 0,
+      optional: r.level === Level.USE ? 1 : 0,
+      // af_key allows every algorithm (allalgs)
+      aalgos: 0xffffffff,
+      ealgos: 0xffffffff,
+      calgos: 0xffffffff,
+    });
+  }
+  if (tmpls.length === 0) return undefined;
+  const b = encodeTmpls(tmpls);
+  if (fixed) {
+    let m = TEMPLATES.get(p);
+    if (m === undefined) TEMPLATES.set(p, (m = new Map()));
+    m.set(family, b);
+  }
+  return b;
 }
 
 /** XFRM-only facts about a policy, for JSON. */
