@@ -76,17 +76,22 @@ export function policyToXfrm(c: PolicyCommand, reqidFor: () => number): PolicyRe
 /**
  * The XFRMA_TMPL of a rule's templates (undefined: none), by the
  * selector's family, which a transport template takes. Encoded once for a
- * rule that many policies share (the statements of one policy text share
- * one rule: syntax/policy.ts parsePolicyOnce); never kept for a rule with a
- * `unique` template whose reqid is chosen for each policy. The bytes are
- * shared, and only ever copied into a datagram.
+ * rule that policies one after the other share (the statements of one
+ * policy text share one rule: syntax/policy.ts parsePolicyOnce); never kept
+ * for a rule with a `unique` template whose reqid is chosen for each
+ * policy. The bytes are shared, and only ever copied into a datagram. The
+ * last few, as the parser keeps its texts (a map by rule made garbage of
+ * every distinct rule).
  */
-const TEMPLATES = new WeakMap<PolicyRule, Map<number, Uint8Array>>();
+const RECENT = 8;
+const recent: ({ rule: PolicyRule; family: number; bytes: Uint8Array } | undefined)[] = new Array(RECENT).fill(undefined);
+let recentNext = 0;
 
 function templates(p: PolicyRule, family: number, reqidFor: () => number): Uint8Array | undefined {
   const fixed = !p.requests.some((r) => r.level === Level.UNIQUE && !(r.reqid > 0 && r.reqid <= IPSEC_MANUAL_REQID_MAX));
-  const known = fixed ? TEMPLATES.get(p)?.get(family) : undefined;
-  if (known) return known;
+  if (fixed) {
+    for (const k of recent) if (k !== undefined && k.rule === p && k.family === family) return k.bytes;
+  }
   const tmpls: UserTmpl[] = [];
   for (const r of p.requests) {
     // af_key answers a 7th template with ELOOP; XFRM would say EINVAL: the backends agree on af_key's
@@ -112,9 +117,8 @@ function templates(p: PolicyRule, family: number, reqidFor: () => number): Uint8
   if (tmpls.length === 0) return undefined;
   const b = encodeTmpls(tmpls);
   if (fixed) {
-    let m = TEMPLATES.get(p);
-    if (m === undefined) TEMPLATES.set(p, (m = new Map()));
-    m.set(family, b);
+    recent[recentNext] = { rule: p, family, bytes: b };
+    recentNext = (recentNext + 1) % RECENT;
   }
   return b;
 }
