@@ -13,6 +13,7 @@ import { SpillLines } from './spill-lines.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { JsonDumpWriter, type Json } from '../format/json.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
+import { SaTextWriter } from '../format/sadump-bytes.js';
 import { ESP_SA_HEADER, espSaLine } from '../format/wireshark.js';
 import { MsgType } from '../pfkey/constants.js';
 import { saOfDumped } from '../decrypt/backend-sas.js';
@@ -38,6 +39,8 @@ export function* viewsOf(bytes: Uint8Array, platform: Platform, problems: Decode
 /** A dump format, fed one message at a time (the same printers for file mode and -D/-DP). */
 export interface DumpPrinter {
   push(v: DumpView): void;
+  /** a message printed from its bytes alone, if the printer can (true); else the caller pushes its view */
+  take?(m: Uint8Array): boolean;
   end(): void;
   /** write out what the printer holds (before a diagnostic that ends the output) */
   flush(): void;
@@ -97,16 +100,21 @@ function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void
         flush: () => undefined,
       };
     }
-    default:
+    default: {
+      // the common SA as bytes (format/sadump-bytes.ts), in order with the text of the rest
+      const fast = o.verbose ? undefined : new SaTextWriter(po, outBytes ?? ((b) => out(Buffer.from(b).toString('latin1'))));
       return {
+        ...(fast ? { take: (m: Uint8Array) => fast.take(m) >= 0 } : {}),
         push: (v) => {
+          fast?.flush();
           // -v: the message itself first, as libipsec's kdebug_sadb() shows it
           if (o.verbose) out(kdebugSadb(v.ix.bytes, po.platform) + '\n');
           out(postproc(v, po));
         },
-        end: () => undefined,
-        flush: () => undefined,
+        end: () => fast?.flush(),
+        flush: () => fast?.flush(),
       };
+    }
   }
 }
 
@@ -133,7 +141,7 @@ export async function runFileMode(io: Io, o: Options): Promise<number> {
           break;
         }
         seen += m.length;
-        p.push(dumpView(m, po.platform));
+        if (!p.take?.(m)) p.push(dumpView(m, po.platform));
       }
     } catch (e) {
       // what was printed before the failure comes before the complaint

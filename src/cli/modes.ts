@@ -14,6 +14,7 @@ import type { Io } from './io.js';
 import { startProgress } from './progress.js';
 import { benign } from '../backends/backend.js';
 import { errnoText, postproc } from '../format/postproc.js';
+import { SaTextWriter } from '../format/sadump-bytes.js';
 
 function postprocOptions(io: Io, o: Options): PostprocOptions {
   return { ...dumpOptions(io, o), short: o.forever };
@@ -33,21 +34,32 @@ function sleep(io: Io, ms: number): Promise<void> {
 /**
  * A dump's text as its messages come, as printExchange prints them: each
  * entry's text; an error reply's line ends it (an empty dump's "No SAD
- * entries."), as does the entry numbered 0 (the last).
+ * entries."), as does the entry numbered 0 (the last). The common SA is
+ * written as bytes (format/sadump-bytes.ts), the rest as text, in order.
  */
-function textStream(po: PostprocOptions, write: (s: string) => void): (m: Uint8Array) => void {
+function textStream(io: Io, po: PostprocOptions, write: (s: string) => void): { push(m: Uint8Array): void; end(): void } {
   let done = false;
-  return (m) => {
-    if (done) return;
-    const v = dumpView(m, po.platform);
-    if (v.header.errno !== 0) {
-      write(`${errnoText(v.header.type, v.header.errno)}.\n`);
-      done = true;
-      return;
-    }
-    const text = postproc(v, po);
-    if (text) write(text);
-    if (v.header.seq === 0) done = true;
+  const fast = new SaTextWriter(po, io.stdoutBytes ? (b) => io.stdoutBytes!(b) : (b) => write(Buffer.from(b).toString('latin1')));
+  return {
+    push: (m) => {
+      if (done) return;
+      const seq = fast.take(m);
+      if (seq >= 0) {
+        if (seq === 0) done = true;
+        return;
+      }
+      fast.flush();
+      const v = dumpView(m, po.platform);
+      if (v.header.errno !== 0) {
+        write(`${errnoText(v.header.type, v.header.errno)}.\n`);
+        done = true;
+        return;
+      }
+      const text = postproc(v, po);
+      if (text) write(text);
+      if (v.header.seq === 0) done = true;
+    },
+    end: () => fast.flush(),
   };
 }
 
@@ -59,9 +71,9 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
   const extra = new Map<DumpView, { readonly [key: string]: Json }>();
   // each printer's code is loaded by the format that needs it (startup time of a one-shot tool)
   const printer = fmt === 'setkey' ? undefined : (await import('./filemode.js')).dumpPrinter(o, po, write, (v) => extra.get(v), io.stdoutBytes?.bind(io));
-  const text = textStream(po, write);
+  const text = textStream(io, po, write);
   const push = (m: Uint8Array, e?: { readonly [key: string]: Json }): void => {
-    if (!printer) return text(m);
+    if (!printer) return text.push(m);
     const v = dumpView(m, po.platform);
     if (v.header.errno !== 0) return;
     if (e) extra.set(v, e);
@@ -83,6 +95,8 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
     for (const x of out!.exchanges) x.received.forEach((r, i) => push(r, x.extras?.[i]));
     printer?.end();
   } finally {
+    // what was written so far goes out, also when the dump failed half way (as the text did before it)
+    text.end();
     progress?.end();
   }
   if (out!.errno !== 0 && !benign(cmd, out!.errno)) {
