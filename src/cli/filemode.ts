@@ -57,13 +57,27 @@ export function dumpPrinter(o: Options, po: PostprocOptions, out: (s: string) =>
   let n = 0;
   // a long dump (the script format prints nothing before its end): V8's young generation kept small and
   // its garbage collected as it goes, whether or not it prints (src/sys/builtin.ts)
+  const count = (): void => {
+    if (++n === LARGE_DUMP) containPrinting();
+    if ((n & 1023) === 0) collectPrinted();
+  };
+  const take = p.take;
   return {
     ...p,
     push: (v) => {
-      if (++n === LARGE_DUMP) containPrinting();
-      if ((n & 1023) === 0) collectPrinted();
+      count();
       p.push(v);
     },
+    ...(take
+      ? {
+          take: (m: Uint8Array) => {
+            // a message declined here is pushed next, and counted there
+            const taken = take(m);
+            if (taken) count();
+            return taken;
+          },
+        }
+      : {}),
   };
 }
 
@@ -75,7 +89,7 @@ function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void
     case 'script': {
       // a Linux dump is newest first and the script replays it oldest first: each entry is kept, as its line (in a file past a few)
       const w = new StateScriptWriter({ platform: po.platform, all: po.all }, new SpillLines());
-      return { push: (v) => w.push(v), end: () => w.write(out), flush: () => undefined };
+      return { take: (m) => w.take(m), push: (v) => w.push(v), end: () => w.write(out), flush: () => undefined };
     }
     case 'json': {
       const bytes = outBytes ?? ((b: Uint8Array) => out(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')));

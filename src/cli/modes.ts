@@ -74,6 +74,7 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
   const text = textStream(io, po, write);
   const push = (m: Uint8Array, e?: { readonly [key: string]: Json }): void => {
     if (!printer) return text.push(m);
+    if (!e && printer.take?.(m)) return;
     const v = dumpView(m, po.platform);
     if (v.header.errno !== 0) return;
     if (e) extra.set(v, e);

@@ -21,6 +21,7 @@ import type { DumpView } from '../pfkey/dump-view.js';
 import { ruleOf, saOf, secCtxOf, selectorOf, WireModelError } from '../pfkey/from-wire.js';
 import { findExt } from '../pfkey/types.js';
 import { commandToScript, ScriptError } from './script.js';
+import { saScriptLine } from './sa-script-bytes.js';
 
 const POS: SourcePos = { file: '<dump>', line: 0, col: 0, endLine: 0 };
 
@@ -128,6 +129,18 @@ export class StateScriptWriter {
 
   private add(text: string, fwd = NaN, copy = NaN): void {
     this.lines.push(text, fwd, copy);
+  }
+
+  /**
+   * A message taken from its bytes alone when it is a common SA
+   * (sa-script-bytes.ts): true; else false, and the caller pushes its view.
+   */
+  take(m: Uint8Array): boolean {
+    if (this.o.platform !== 'linux') return false;
+    const line = saScriptLine(m);
+    if (line === undefined) return false;
+    this.add(line);
+    return true;
   }
 
   push(v: DumpView): void {
