@@ -37,7 +37,7 @@ try {
   vsReference(`-n -f, ${k(n)} statements`, [setkey, '-n', '-f', p('n.conf')], [reference, '-n', '-f', p('n.conf')], {}, '<= 1.0x wall, <= 2x memory');
 
   // printing: file mode against the reference's -D of the same messages
-  for (const fmt of ['setkey', 'json', 'script']) {
+  for (const fmt of ['setkey', 'json', 'script', 'wireshark']) {
     vsReference(`print ${k(n)} SAs (file mode${fmt === 'setkey' ? '' : `, --format=${fmt}`})`, [setkey, `--format=${fmt}`, p('sad.bin')], [reference, '-D'], { FAKEPFKEY_SAD: p('sad.bin'), FAKE_TIME: '1700000100' }, '<= 1.0x, flat memory');
   }
   vsReference(`print ${k(n)} policies (file mode)`, [setkey, p('spd.bin')], [reference, '-DP'], { FAKEPFKEY_SPD: p('spd.bin'), FAKE_TIME: '1700000100' }, '<= 1.0x, flat memory');
@@ -62,10 +62,17 @@ try {
   const add = versus(runs, { argv: (i) => [setkey, '--store', store, '-f', adds[i]] }, { argv: [setkey, '--store', empty, '-D'] });
   t.row(`add 1 SA to the ${k(n)} store`, add.a, add.b, '-D on an empty store', '<= 1.5x');
   if (haveReference) {
-    const d = versus(runs, { argv: [setkey, '--store', store, '-D'] }, { argv: [reference, '-D'], opts: { env: { FAKEPFKEY_SAD: p('sad.bin'), FAKE_TIME: '1700000100' } } });
-    t.row(`-D of ${k(n)} SAs from the store`, d.a, d.b, 'reference -D', '<= 1.0x');
-    const dp = versus(runs, { argv: [setkey, '--store', store, '-DP'] }, { argv: [reference, '-DP'], opts: { env: { FAKEPFKEY_SPD: p('spd.bin'), FAKE_TIME: '1700000100' } } });
-    t.row(`-DP of ${k(n)} policies from the store`, dp.a, dp.b, 'reference -DP', '<= 1.0x');
+    // every output format against the reference's one (setkey's text: it has no other)
+    for (const fmt of ['setkey', 'json', 'script', 'wireshark']) {
+      const f = fmt === 'setkey' ? [] : [`--format=${fmt}`];
+      const d = versus(runs, { argv: [setkey, '--store', store, '-D', ...f] }, { argv: [reference, '-D'], opts: { env: { FAKEPFKEY_SAD: p('sad.bin'), FAKE_TIME: '1700000100' } } });
+      t.row(`-D ${f.join(' ')}${f.length ? ' ' : ''}of ${k(n)} SAs from the store`, d.a, d.b, 'reference -D', '<= 1.0x');
+    }
+    for (const fmt of ['setkey', 'json', 'script']) {
+      const f = fmt === 'setkey' ? [] : [`--format=${fmt}`];
+      const dp = versus(runs, { argv: [setkey, '--store', store, '-DP', ...f] }, { argv: [reference, '-DP'], opts: { env: { FAKEPFKEY_SPD: p('spd.bin'), FAKE_TIME: '1700000100' } } });
+      t.row(`-DP ${f.join(' ')}${f.length ? ' ' : ''}of ${k(n)} policies from the store`, dp.a, dp.b, 'reference -DP', '<= 1.0x');
+    }
   } else {
     t.row(`-D of ${k(n)} SAs from the store`, series(runs, [setkey, '--store', store, '-D']), undefined, noRef, '<= 1.0x');
   }

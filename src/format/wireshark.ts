@@ -77,28 +77,30 @@ function authText(a: Algorithm): string | undefined {
   return a.icvBits !== undefined && ANY_ICV_BITS.has(a.icvBits) ? `ANY ${a.icvBits} bit authentication [no checking]` : undefined;
 }
 
+/** A table's word quoted once (the words are the same few for every SA). */
+const quotedWords = new Map<string, string>();
+function quotedWord(w: string): string {
+  let q = quotedWords.get(w);
+  if (q === undefined) quotedWords.set(w, (q = quoted(w)));
+  return q;
+}
+
 /** The esp_sa line of one SA, or a comment line saying why Wireshark cannot be given it. */
 export function espSaLine(sa: SaParams): string {
   const spi = `0x${hex8(sa.spi)}`;
-  const who = `${nameOf(saProtoTable, sa.satype) ?? sa.satype} ${addressText(sa.src.addr)}->${addressText(sa.dst.addr)} spi ${spi}`;
-  if (sa.satype !== SaType.ESP) return `# ${who}: Wireshark's ESP SAs table holds ESP only\n`;
+  const who = (): string => `${nameOf(saProtoTable, sa.satype) ?? sa.satype} ${addressText(sa.src.addr)}->${addressText(sa.dst.addr)} spi ${spi}`;
+  if (sa.satype !== SaType.ESP) return `# ${who()}: Wireshark's ESP SAs table holds ESP only\n`;
   const enc = algOf('enc', sa.enc?.alg);
   const auth = algOf('auth', sa.auth?.alg);
-  if (typeof enc === 'string' || !ENCRYPTION.has(enc.name)) return `# ${who}: Wireshark cannot decrypt ${typeof enc === 'string' ? enc : enc.name}\n`;
-  if (!enc.noKey && !sa.enc?.key) return `# ${who}: the dump gives this SA without its ${enc.name} key\n`;
+  if (typeof enc === 'string' || !ENCRYPTION.has(enc.name)) return `# ${who()}: Wireshark cannot decrypt ${typeof enc === 'string' ? enc : enc.name}\n`;
+  if (!enc.noKey && !sa.enc?.key) return `# ${who()}: the dump gives this SA without its ${enc.name} key\n`;
   const authWord = enc.aead ? 'NULL' : typeof auth === 'string' ? undefined : authText(auth);
-  if (authWord === undefined) return `# ${who}: Wireshark knows no ICV of ${typeof auth === 'string' ? auth : auth.name}\n`;
-  const fields = [
-    sa.src.addr.family === 4 ? 'IPv4' : 'IPv6',
-    addressText(sa.src.addr),
-    addressText(sa.dst.addr),
-    spi,
-    ENCRYPTION.get(enc.name)!,
-    keyText(sa.enc?.key?.data),
-    authWord,
-    enc.aead ? '' : keyText(sa.auth?.key?.data),
-  ];
-  return `${fields.map(quoted).join(',')}\n`;
+  if (authWord === undefined) return `# ${who()}: Wireshark knows no ICV of ${typeof auth === 'string' ? auth : auth.name}\n`;
+  // addresses, the SPI and keys are digits, dots, colons and x: nothing to escape (the words are quoted once)
+  const family = sa.src.addr.family === 4 ? '"IPv4"' : '"IPv6"';
+  const ekey = keyText(sa.enc?.key?.data);
+  const akey = enc.aead ? '' : keyText(sa.auth?.key?.data);
+  return `${family},"${addressText(sa.src.addr)}","${addressText(sa.dst.addr)}","${spi}",${quotedWord(ENCRYPTION.get(enc.name)!)},"${ekey}",${quotedWord(authWord)},"${akey}"\n`;
 }
 
 /** The whole file for a SAD. */
