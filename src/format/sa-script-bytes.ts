@@ -14,25 +14,25 @@
  * them: the same line, or no answer, for every message.
  */
 import { algorithmByName, type AlgKind } from '../model/algorithms.js';
-import { modeTable, SaFlag } from '../model/tables.js';
-import { MsgType } from '../pfkey/constants.js';
+import { modeTable, SaFlag, SaState, SaType } from '../model/tables.js';
+import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { algRef } from '../pfkey/from-wire.js';
 
-const AF_INET = 2;
-const EXT_SA = 1;
-const EXT_LIFETIME_CURRENT = 2;
-const EXT_LIFETIME_HARD = 3;
-const EXT_LIFETIME_SOFT = 4;
-const EXT_ADDRESS_SRC = 5;
-const EXT_ADDRESS_DST = 6;
-const EXT_ADDRESS_PROXY = 7;
-const EXT_KEY_AUTH = 8;
-const EXT_KEY_ENCRYPT = 9;
-const EXT_SA2 = 19;
-const SATYPE_AH = 2;
-const SATYPE_ESP = 3;
-const STATE_MATURE = 1;
-const STATE_DYING = 2;
+const AF_INET = AF.INET;
+const EXT_SA = extNumber('linux', 'sa');
+const EXT_LIFETIME_CURRENT = extNumber('linux', 'lifetime_current');
+const EXT_LIFETIME_HARD = extNumber('linux', 'lifetime_hard');
+const EXT_LIFETIME_SOFT = extNumber('linux', 'lifetime_soft');
+const EXT_ADDRESS_SRC = extNumber('linux', 'address_src');
+const EXT_ADDRESS_DST = extNumber('linux', 'address_dst');
+const EXT_ADDRESS_PROXY = extNumber('linux', 'address_proxy');
+const EXT_KEY_AUTH = extNumber('linux', 'key_auth');
+const EXT_KEY_ENCRYPT = extNumber('linux', 'key_encrypt');
+const EXT_SA2 = extNumber('linux', 'sa2');
+const SATYPE_AH = SaType.AH;
+const SATYPE_ESP = SaType.ESP;
+const STATE_MATURE = SaState.MATURE;
+const STATE_DYING = SaState.DYING;
 /** KAME's cyclic sequence numbers: without it the script says -f nocyclic-seq */
 const SAFLAG_CYCSEQ = SaFlag.CYCSEQ;
 

@@ -14,30 +14,28 @@
  * declines, and saDump prints it. test/sadump-bytes.test.ts holds it to
  * saDump: the same bytes, or no answer, for every message.
  */
-import { MsgType } from '../pfkey/constants.js';
+import { AF, extNumber, MsgType } from '../pfkey/constants.js';
+import { SaState, SaType } from '../model/tables.js';
 import { algWord, bytesText, timeText, u64 } from './dump-common.js';
 import type { PostprocOptions } from './postproc.js';
+import { MODES, SATYPES, STATES } from './sadump.js';
 
-const AF_INET = 2;
-// extension types (pfkeyv2.h)
-const EXT_SA = 1;
-const EXT_LIFETIME_CURRENT = 2;
-const EXT_LIFETIME_HARD = 3;
-const EXT_LIFETIME_SOFT = 4;
-const EXT_ADDRESS_SRC = 5;
-const EXT_ADDRESS_DST = 6;
-const EXT_ADDRESS_PROXY = 7;
-const EXT_KEY_AUTH = 8;
-const EXT_KEY_ENCRYPT = 9;
-const EXT_SA2 = 19;
-const SATYPE_AH = 2;
-const SATYPE_ESP = 3;
-const SATYPE_IPCOMP = 9;
-const STATE_DEAD = 3;
+const AF_INET = AF.INET;
+const EXT_SA = extNumber('linux', 'sa');
+const EXT_LIFETIME_CURRENT = extNumber('linux', 'lifetime_current');
+const EXT_LIFETIME_HARD = extNumber('linux', 'lifetime_hard');
+const EXT_LIFETIME_SOFT = extNumber('linux', 'lifetime_soft');
+const EXT_ADDRESS_SRC = extNumber('linux', 'address_src');
+const EXT_ADDRESS_DST = extNumber('linux', 'address_dst');
+const EXT_ADDRESS_PROXY = extNumber('linux', 'address_proxy');
+const EXT_KEY_AUTH = extNumber('linux', 'key_auth');
+const EXT_KEY_ENCRYPT = extNumber('linux', 'key_encrypt');
+const EXT_SA2 = extNumber('linux', 'sa2');
+const SATYPE_AH = SaType.AH;
+const SATYPE_ESP = SaType.ESP;
+const SATYPE_IPCOMP = SaType.IPCOMP;
+const STATE_DEAD = SaState.DEAD;
 
-// saDump's tables (GETMSGSTR: the word and a space, else the number and a space)
-const MODES = ['any', 'transport', 'tunnel'];
-const STATES = ['larval', 'mature', 'dying', 'dead'];
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
@@ -73,7 +71,8 @@ const BYTES_HARD = lit('(bytes)\thard: ');
 const BYTES_SOFT = lit('(bytes)\tsoft: ');
 const BYTES_ALLOCATED = lit('(bytes)\n\tallocated: ');
 const SOFT = lit('\tsoft: ');
-const SATYPE_BYTES: Record<number, Uint8Array> = { [SATYPE_AH]: lit('ah '), [SATYPE_ESP]: lit('esp '), [SATYPE_IPCOMP]: lit('ipcomp ') };
+// saDump's words (GETMSGSTR: the word and a space, else the number and a space), as bytes
+const SATYPE_BYTES: Record<number, Uint8Array> = { [SATYPE_AH]: lit(`${SATYPES[SATYPE_AH]} `), [SATYPE_ESP]: lit(`${SATYPES[SATYPE_ESP]} `), [SATYPE_IPCOMP]: lit(`${SATYPES[SATYPE_IPCOMP]} `) };
 const MODE_BYTES = MODES.map(lit);
 const STATE_BYTES = STATES.map(lit);
 /** 2^53: a u64 below it is exact as a Number */

@@ -10,9 +10,10 @@ import { algWord, bytesText, ipText, portText, timeText, u64, word, type DumpOpt
 import { ipsecHexdump } from './hexdump.js';
 import { decodeErrorText } from './errors.js';
 
-const SATYPES = ['unspec', 'unknown', 'ah', 'esp', 'unknown', 'rsvp', 'ospfv2', 'ripv2', 'mip', 'ipcomp', 'policy', 'tcp'];
-const MODES = ['any', 'transport', 'tunnel'];
-const STATES = ['larval', 'mature', 'dying', 'dead'];
+/** saDump's word tables (GETMSGSTR), by number */
+export const SATYPES = ['unspec', 'unknown', 'ah', 'esp', 'unknown', 'rsvp', 'ospfv2', 'ripv2', 'mip', 'ipcomp', 'policy', 'tcp'];
+export const MODES = ['any', 'transport', 'tunnel'];
+export const STATES = ['larval', 'mature', 'dying', 'dead'];
 const UDP_ENCAP_NONE = 0;
 
 function key(v: DumpView, kind: 'key_auth' | 'key_encrypt'): string {
