@@ -1,6 +1,7 @@
 // SA dump entries as the engine or a kernel sends them, and now and then what is out of the ordinary:
 // the inputs of the shortcuts that print SAs from their bytes (format/sadump-bytes.ts, sa-script-bytes.ts).
 import fc from 'fast-check';
+import { serialize } from '../src/pfkey/serialize.js';
 import type { SadbExt, SadbMsg } from '../src/pfkey/types.js';
 
 export const NOW = 1700000100;
@@ -85,6 +86,8 @@ export const commonSaMessage: fc.Arbitrary<SadbMsg> = fc
     // now and then what the shortcuts must decline: SA flags, upper protocols that differ
     flags: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(0, 0x40) }, { weight: 1, arbitrary: fc.constantFrom(0x41, 0x1, 0x100, 0x240, 0x80000000) }),
     protos: fc.oneof({ weight: 6, arbitrary: fc.constant([0, 0]) }, { weight: 1, arbitrary: fc.constantFrom([6, 6], [0, 6], [17, 0]) }),
+    // an extension sent twice (pfkey_align refuses it)
+    twice: fc.oneof({ weight: 8, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat() }),
   })
   .map((r) => {
     const addr = (kind: 'address_src' | 'address_dst' | 'address_proxy', a: Uint8Array): SadbExt => ({ kind, proto: kind === 'address_proxy' ? 255 : kind === 'address_src' ? r.protos[0]! : r.protos[1]!, prefixlen: 32, reserved: 0, sa: { family: 2, port: 0, addr: a, flowinfo: 0, scopeId: 0 } });
@@ -96,5 +99,15 @@ export const commonSaMessage: fc.Arbitrary<SadbMsg> = fc
     if (r.auth && r.auth !== 251) exts.push({ kind: 'key_auth', bits: r.akey.length * 8, reserved: 0, data: r.akey });
     if (r.satype === 3 && r.enc !== 11) exts.push({ kind: 'key_encrypt', bits: r.ekey.length * 8, reserved: 0, data: r.ekey });
     exts.push({ kind: 'sa2', mode: r.mode, reserved1: 0, reserved2: 0, sequence: 0, reqid: r.reqid });
+    if (r.twice !== null) exts.push(exts[r.twice % exts.length]!);
     return { header: { version: 2, type: 10, errno: 0, satype: r.satype, reserved: 0, seq: r.seq, pid: r.pid }, exts };
   });
+
+/** The bytes of messages from `messages`, damaged: one to four bytes changed, and now and then cut short. */
+export function damaged(messages: fc.Arbitrary<SadbMsg>): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(messages, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 4 }), fc.option(fc.nat())).map(([m, flips, cut]) => {
+    const b = serialize(m, 'linux');
+    for (const [at, v] of flips) b[at % b.length] = v;
+    return cut === null ? b : b.subarray(0, cut % (b.length + 1));
+  });
+}

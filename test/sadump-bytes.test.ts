@@ -10,7 +10,7 @@ import { dumpView } from '../src/pfkey/dump-view.js';
 import { postproc, type PostprocOptions } from '../src/format/postproc.js';
 import { SaTextWriter } from '../src/format/sadump-bytes.js';
 import { localZone } from '../src/format/ctime.js';
-import { commonSaMessage, NOW, saDumpMessage } from './sa-messages.js';
+import { commonSaMessage, damaged, NOW, saDumpMessage } from './sa-messages.js';
 
 const message = fc.oneof(saDumpMessage, commonSaMessage);
 
@@ -22,7 +22,7 @@ function options(o: Partial<PostprocOptions> = {}): PostprocOptions {
 /** What the writer makes of one message: its text and the seq it returned, or undefined if it declined. */
 function fast(m: Uint8Array, o: PostprocOptions): { text: string; seq: number } | undefined {
   const out: Uint8Array[] = [];
-  const w = new SaTextWriter(o, (b) => out.push(b));
+  const w = new SaTextWriter(o, (b) => out.push(Uint8Array.from(b)));
   const seq = w.take(m);
   w.flush();
   if (seq < 0) {
@@ -69,10 +69,7 @@ describe('the SA text as bytes (format/sadump-bytes.ts)', () => {
 
   test('damaged messages (bytes changed, cut, lengths wrong): saDump\'s text, or no answer', () => {
     fc.assert(
-      fc.property(message, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 4 }), fc.option(fc.nat()), (m, flips, cut) => {
-        let b = serialize(m, 'linux');
-        for (const [at, v] of flips) b[at % b.length] = v;
-        if (cut !== null) b = b.subarray(0, cut % (b.length + 1));
+      fc.property(damaged(message), (b) => {
         agrees(b, options({ all: true }));
       }),
       { numRuns: 3000 },

@@ -18,7 +18,7 @@ import { ESP_SA_HEADER, espSaLine } from '../format/wireshark.js';
 import { MsgType } from '../pfkey/constants.js';
 import { saOfDumped } from '../decrypt/backend-sas.js';
 import type { Options } from './args.js';
-import type { Io } from './io.js';
+import { bytesSink, type Io } from './io.js';
 import { dumpOptions } from './dump-options.js';
 import { errnoText, messageStream } from './input.js';
 import { escapeControls } from '../syntax/redact.js';
@@ -92,8 +92,7 @@ function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void
       return { take: (m) => w.take(m), push: (v) => w.push(v), end: () => w.write(out), flush: () => undefined };
     }
     case 'json': {
-      const bytes = outBytes ?? ((b: Uint8Array) => out(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')));
-      const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, bytes, extras);
+      const w = new JsonDumpWriter({ ...po, showKeys: o.showKeys }, bytesSink(out, outBytes), extras);
       return { push: (v) => w.push(v), end: () => w.end(), flush: () => w.flush() };
     }
     case 'wireshark': {
@@ -116,7 +115,7 @@ function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void
     }
     default: {
       // the common SA as bytes (format/sadump-bytes.ts), in order with the text of the rest
-      const fast = o.verbose ? undefined : new SaTextWriter(po, outBytes ?? ((b) => out(Buffer.from(b).toString('latin1'))));
+      const fast = o.verbose ? undefined : new SaTextWriter(po, bytesSink(out, outBytes));
       return {
         ...(fast ? { take: (m: Uint8Array) => fast.take(m) >= 0 } : {}),
         push: (v) => {

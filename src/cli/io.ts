@@ -150,6 +150,15 @@ export function isatty(fd: number): boolean {
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
+ * Where a printer's bytes go: the Io's own way for bytes where it has one
+ * (stdout as it is), else its text as latin1 (an Io of tests). The bytes are
+ * not kept: a printer may write over them once this returns.
+ */
+export function bytesSink(out: (s: string) => void, outBytes?: (b: Uint8Array) => void): (b: Uint8Array) => void {
+  return outBytes ?? ((b) => out(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')));
+}
+
+/**
  * Written before going on: a reader slower than setkey (a pipe to a pager)
  * holds it back instead of letting a dump pile up in memory, as Node's own
  * stream does with a pipe. A reader that went away ends setkey quietly (141,

@@ -10,7 +10,7 @@ import type { Json } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
 import { dumpOptions } from './dump-options.js';
-import type { Io } from './io.js';
+import { bytesSink, type Io } from './io.js';
 import { startProgress } from './progress.js';
 import { benign } from '../backends/backend.js';
 import { errnoText, postproc } from '../format/postproc.js';
@@ -39,7 +39,7 @@ function sleep(io: Io, ms: number): Promise<void> {
  */
 function textStream(io: Io, po: PostprocOptions, write: (s: string) => void): { push(m: Uint8Array): void; end(): void } {
   let done = false;
-  const fast = new SaTextWriter(po, io.stdoutBytes ? (b) => io.stdoutBytes!(b) : (b) => write(Buffer.from(b).toString('latin1')));
+  const fast = new SaTextWriter(po, bytesSink(write, io.stdoutBytes?.bind(io)));
   return {
     push: (m) => {
       if (done) return;

@@ -3,8 +3,6 @@
  * "%02x " per byte, a newline after each full row and after a partial last row.
  */
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0') + ' ');
-/** the same without the space (a key of 48 bytes was 48 slices of the table above) */
-const HEX2: string[] = HEX.map((h) => h.slice(0, 2));
 
 export function hexdump(b: Uint8Array): string {
   let out = '';
@@ -17,10 +15,10 @@ export function hexdump(b: Uint8Array): string {
   return out;
 }
 
-/** hex digits as bytes (ipsecHexdump writes into a scratch buffer) */
-const DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-/** what one call of ipsecHexdump writes at most: a key of 1024 bytes (the longest a key extension holds at 8-byte units) */
-const SCRATCH = Buffer.allocUnsafe(3 * 1024 + 1024 / 32 + 8);
+/** hex digits as bytes, for printers that write bytes */
+export const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** where ipsecHexdump writes a key of up to 1024 bytes (a longer one gets its own) */
+const SCRATCH = Buffer.allocUnsafe(3 * 1024);
 
 /**
  * libipsec's ipsec_hexdump(): a space before every 4-byte group, two hex
@@ -29,27 +27,19 @@ const SCRATCH = Buffer.allocUnsafe(3 * 1024 + 1024 / 32 + 8);
  * one SA's keys was ~100 strings, the most garbage of a dump of 100k SAs.
  */
 export function ipsecHexdump(b: Uint8Array, start = 0, len = b.length - start): string {
-  // at most 2 digits, a space for every 4 bytes and a newline for every 32: 2.5 + 1/32 bytes a byte
-  if (len * 3 > SCRATCH.length - 8) return ipsecHexdumpLong(b, start, len);
-  const out = SCRATCH;
-  let n = 0;
+  // 2 digits a byte, a space for every 4 and a newline for every 32: under 3 bytes a byte
+  const out = len * 3 > SCRATCH.length ? Buffer.allocUnsafe(len * 3) : SCRATCH;
+  return out.toString('latin1', 0, putIpsecHexdump(out, 0, b, start, len));
+}
+
+/** ipsecHexdump's text written into `out` at `n` (room for 3 bytes a byte); returns where it ends. */
+export function putIpsecHexdump(out: Uint8Array, n: number, b: Uint8Array, start: number, len: number): number {
   for (let i = 0; i < len; i++) {
     if (i !== 0 && (i & 31) === 0) out[n++] = 10;
     if ((i & 3) === 0) out[n++] = 32;
     const x = b[start + i]!;
-    out[n++] = DIGITS[x >>> 4]!;
-    out[n++] = DIGITS[x & 15]!;
+    out[n++] = HEX_DIGITS[x >>> 4]!;
+    out[n++] = HEX_DIGITS[x & 15]!;
   }
-  return out.toString('latin1', 0, n);
-}
-
-/** The same, a piece at a time (keys longer than any real one). */
-function ipsecHexdumpLong(b: Uint8Array, start: number, len: number): string {
-  let out = '';
-  for (let i = 0; i < len; i++) {
-    if (i !== 0 && i % 32 === 0) out += '\n';
-    if (i % 4 === 0) out += ' ';
-    out += HEX2[b[start + i]!];
-  }
-  return out;
+  return n;
 }

@@ -8,36 +8,19 @@
  * piece by piece, then the text's bytes), a fifth of its time in the
  * collector; here it is read and written with nothing built but the times.
  *
- * It is a shortcut, not a second printer: saDump stays the definition.
- * Anything this does not recognise whole (another platform, -l, -p, a dead
- * SA, any other extension, a length or family out of the ordinary) it
- * declines, and saDump prints it. test/sadump-bytes.test.ts holds it to
+ * The message is walked by pfkey/dumped-sa.ts (as for the script line's
+ * shortcut). It is a shortcut, not a second printer: saDump stays the
+ * definition. Anything this does not recognise whole (another platform,
+ * -l, -p, a dead SA, any other extension, a length or family out of the
+ * ordinary) it declines, and saDump prints it. test/sadump-bytes.test.ts holds it to
  * saDump: the same bytes, or no answer, for every message.
  */
-import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { SaState, SaType } from '../model/tables.js';
+import { be32, dumpedSa, keyBytes, le32, readU64, u16, u64Number } from '../pfkey/dumped-sa.js';
 import { algWord, bytesText, timeText, u64 } from './dump-common.js';
+import { HEX_DIGITS, putIpsecHexdump } from './hexdump.js';
 import type { PostprocOptions } from './postproc.js';
 import { MODES, SATYPES, STATES } from './sadump.js';
-
-const AF_INET = AF.INET;
-const EXT_SA = extNumber('linux', 'sa');
-const EXT_LIFETIME_CURRENT = extNumber('linux', 'lifetime_current');
-const EXT_LIFETIME_HARD = extNumber('linux', 'lifetime_hard');
-const EXT_LIFETIME_SOFT = extNumber('linux', 'lifetime_soft');
-const EXT_ADDRESS_SRC = extNumber('linux', 'address_src');
-const EXT_ADDRESS_DST = extNumber('linux', 'address_dst');
-const EXT_ADDRESS_PROXY = extNumber('linux', 'address_proxy');
-const EXT_KEY_AUTH = extNumber('linux', 'key_auth');
-const EXT_KEY_ENCRYPT = extNumber('linux', 'key_encrypt');
-const EXT_SA2 = extNumber('linux', 'sa2');
-const SATYPE_AH = SaType.AH;
-const SATYPE_ESP = SaType.ESP;
-const SATYPE_IPCOMP = SaType.IPCOMP;
-const STATE_DEAD = SaState.DEAD;
-
-
-const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /** The text's fixed pieces, as bytes once (Buffer#write a piece was most of the time: a call into C++ each). */
 function lit(s: string): Uint8Array {
@@ -72,11 +55,10 @@ const BYTES_SOFT = lit('(bytes)\tsoft: ');
 const BYTES_ALLOCATED = lit('(bytes)\n\tallocated: ');
 const SOFT = lit('\tsoft: ');
 // saDump's words (GETMSGSTR: the word and a space, else the number and a space), as bytes
-const SATYPE_BYTES: Record<number, Uint8Array> = { [SATYPE_AH]: lit(`${SATYPES[SATYPE_AH]} `), [SATYPE_ESP]: lit(`${SATYPES[SATYPE_ESP]} `), [SATYPE_IPCOMP]: lit(`${SATYPES[SATYPE_IPCOMP]} `) };
-const MODE_BYTES = MODES.map(lit);
-const STATE_BYTES = STATES.map(lit);
-/** 2^53: a u64 below it is exact as a Number */
-const SAFE_HI = 1 << 21;
+const word = (w: string): Uint8Array => lit(`${w} `);
+const SATYPE_WORDS = SATYPES.map(word);
+const MODE_WORDS = MODES.map(word);
+const STATE_WORDS = STATES.map(word);
 /** what an SA's text needs beyond 3 bytes per byte of its message (the fixed words and numbers) */
 const SLACK = 2048;
 
@@ -94,7 +76,10 @@ export class SaTextWriter {
 
   constructor(
     private readonly o: PostprocOptions,
-    /** where full buffers go, in order with the caller's other output (flush() before that) */
+    /**
+     * where full buffers go, in order with the caller's other output (flush()
+     * before that); it must be done with them when it returns (they are written over)
+     */
     private readonly sink: (b: Uint8Array) => void,
   ) {
     this.on = o.platform === 'linux' && !o.short && !o.withPorts;
@@ -105,8 +90,7 @@ export class SaTextWriter {
   /** Whatever is written goes to the sink. */
   flush(): void {
     if (this.n === 0) return;
-    // the sink may keep what it is given: a copy, and the buffer goes on
-    this.sink(Uint8Array.prototype.slice.call(this.buf, 0, this.n));
+    this.sink(this.buf.subarray(0, this.n));
     this.n = 0;
   }
 
@@ -115,84 +99,11 @@ export class SaTextWriter {
    * it is not one this writer takes (nothing is written then).
    */
   take(m: Uint8Array): number {
-    if (!this.on || m.length < 16 || m[0] !== 2 || m[1] !== MsgType.DUMP || m[2] !== 0) return -1;
+    const x = this.on ? dumpedSa(m) : undefined;
+    // its current lifetime printed; a dead SA is hidden without -a (saDump's caller decides)
+    if (!x || x.cur < 0 || m[x.sa + 9] === SaState.DEAD) return -1;
+    const { sa, cur, hard, soft, src, dst, akey, ekey, sa2 } = x;
     const satype = m[3]!;
-    if (satype !== SATYPE_AH && satype !== SATYPE_ESP && satype !== SATYPE_IPCOMP) return -1;
-    const len = u16(m, 4) * 8;
-    if (len !== m.length) return -1;
-    // pfkey_align's walk, stricter: every extension of a known size, none twice
-    let sa = -1, cur = -1, hard = -1, soft = -1, src = -1, dst = -1, proxy = -1, akey = -1, ekey = -1, sa2 = -1;
-    let alen = 0, elen = 0;
-    for (let p = 16; p < len; ) {
-      const el = u16(m, p) * 8;
-      if (el < 8 || p + el > len) return -1;
-      const type = u16(m, p + 2);
-      switch (type) {
-        case EXT_SA:
-          if (sa >= 0 || el !== 16) return -1;
-          sa = p;
-          break;
-        case EXT_LIFETIME_CURRENT:
-          if (cur >= 0 || el !== 32) return -1;
-          cur = p;
-          break;
-        case EXT_LIFETIME_HARD:
-          if (hard >= 0 || el !== 32) return -1;
-          hard = p;
-          break;
-        case EXT_LIFETIME_SOFT:
-          if (soft >= 0 || el !== 32) return -1;
-          soft = p;
-          break;
-        case EXT_ADDRESS_SRC:
-        case EXT_ADDRESS_DST:
-          // sockaddr_in: family (host order on Linux), port, 4 bytes of address
-          if (el !== 24 || u16(m, p + 8) !== AF_INET) return -1;
-          if (type === EXT_ADDRESS_SRC) {
-            if (src >= 0) return -1;
-            src = p;
-          } else {
-            if (dst >= 0) return -1;
-            dst = p;
-          }
-          break;
-        case EXT_ADDRESS_PROXY:
-          // not printed (the engine adds it to every SA whose source is not 0.0.0.0)
-          if (proxy >= 0) return -1;
-          proxy = p;
-          break;
-        case EXT_KEY_AUTH:
-        case EXT_KEY_ENCRYPT: {
-          const bits = u16(m, p + 4);
-          // a key its extension holds whole (saDump prints bits/8 bytes of it)
-          if (bits === 0 || 8 + Math.ceil(bits / 8) > el) return -1;
-          if (type === EXT_KEY_AUTH) {
-            if (akey >= 0) return -1;
-            akey = p;
-            alen = bits >>> 3;
-          } else {
-            if (ekey >= 0) return -1;
-            ekey = p;
-            elen = bits >>> 3;
-          }
-          break;
-        }
-        case EXT_SA2:
-          if (sa2 >= 0 || el !== 16) return -1;
-          sa2 = p;
-          break;
-        default:
-          return -1;
-      }
-      p += el;
-    }
-    if (sa < 0 || sa2 < 0 || src < 0 || dst < 0 || cur < 0) return -1;
-    // pfkey_check: the two addresses of one upper protocol (their family was checked above)
-    if (m[src + 4] !== m[dst + 4]) return -1;
-    const state = m[sa + 9]!;
-    // hidden without -a: saDump's caller decides
-    if (state === STATE_DEAD) return -1;
-
     if (this.buf.length - this.n < SLACK + 3 * m.length) {
       this.flush();
       if (this.buf.length < SLACK + 3 * m.length) this.buf = Buffer.allocUnsafe(SLACK + 3 * m.length);
@@ -201,9 +112,9 @@ export class SaTextWriter {
     this.byte(32);
     this.ipv4(m, dst + 12);
     this.bytes(ADDR_END);
-    this.bytes(SATYPE_BYTES[satype]!);
+    this.word(SATYPE_WORDS, satype);
     this.bytes(MODE_EQ);
-    this.word(MODE_BYTES, m[sa2 + 4]!);
+    this.word(MODE_WORDS, m[sa2 + 4]!);
     const spi = be32(m, sa + 4);
     const reqid = le32(m, sa2 + 12);
     this.bytes(SPI_EQ);
@@ -217,20 +128,20 @@ export class SaTextWriter {
     this.bytes(CLOSE_LINE);
     const auth = m[sa + 10]!;
     const encrypt = m[sa + 11]!;
-    if (satype === SATYPE_IPCOMP) {
+    if (satype === SaType.IPCOMP) {
       // no newline after the compression algorithm: "seq=" follows on the same line
       this.bytes(C_LINE);
       this.alg('comp', encrypt);
-    } else if (satype === SATYPE_ESP && ekey >= 0) {
+    } else if (satype === SaType.ESP && ekey >= 0) {
       this.bytes(E_LINE);
       this.alg('enc', encrypt);
-      this.key(m, ekey + 8, elen);
+      this.key(m, ekey);
       this.byte(10);
     }
     if (akey >= 0) {
       this.bytes(A_LINE);
       this.alg('auth', auth);
-      this.key(m, akey + 8, alen);
+      this.key(m, akey);
       this.byte(10);
     }
     this.bytes(SEQ_EQ);
@@ -240,7 +151,7 @@ export class SaTextWriter {
     this.bytes(FLAGS_EQ);
     this.hex8(le32(m, sa + 12));
     this.bytes(STATE_EQ);
-    this.word(STATE_BYTES, state);
+    this.word(STATE_WORDS, m[sa + 9]!);
     this.byte(10);
     this.lifetimes(m, cur, hard, soft);
     this.bytes(SADB_SEQ_EQ);
@@ -328,25 +239,17 @@ export class SaTextWriter {
     this.bytes((t[id] ??= lit(algWord(kind, id, 'linux'))));
   }
 
+  /** GETMSGSTR: the table's word and a space, else the number and a space */
   private word(table: readonly Uint8Array[], n: number): void {
     const w = table[n];
-    if (w) this.bytes(w);
-    else this.dec(n);
+    if (w) return this.bytes(w);
+    this.dec(n);
     this.byte(32);
   }
 
-  /** libipsec's ipsec_hexdump (hexdump.ts): a space before each 4-byte group, a newline before bytes 32, 64, ... */
-  private key(m: Uint8Array, at: number, len: number): void {
-    const b = this.buf;
-    let n = this.n;
-    for (let i = 0; i < len; i++) {
-      if (i !== 0 && (i & 31) === 0) b[n++] = 10;
-      if ((i & 3) === 0) b[n++] = 32;
-      const x = m[at + i]!;
-      b[n++] = HEX[x >>> 4]!;
-      b[n++] = HEX[x & 15]!;
-    }
-    this.n = n;
+  /** A key's bits / 8 bytes as libipsec's ipsec_hexdump shows them (hexdump.ts). */
+  private key(m: Uint8Array, ext: number): void {
+    this.n = putIpsecHexdump(this.buf, this.n, m, ext + 8, keyBytes(m, ext));
   }
 
   private ipv4(m: Uint8Array, at: number): void {
@@ -362,7 +265,7 @@ export class SaTextWriter {
   private hex8(v: number): void {
     const b = this.buf;
     for (let i = 7; i >= 0; i--) {
-      b[this.n + i] = HEX[v & 15]!;
+      b[this.n + i] = HEX_DIGITS[v & 15]!;
       v >>>= 4;
     }
     this.n += 8;
@@ -401,26 +304,4 @@ export class SaTextWriter {
     for (let i = 0; i < s.length; i++) b[n++] = s[i]!;
     this.n = n;
   }
-}
-
-function u16(m: Uint8Array, at: number): number {
-  return m[at]! | (m[at + 1]! << 8);
-}
-
-function le32(m: Uint8Array, at: number): number {
-  return (m[at]! | (m[at + 1]! << 8) | (m[at + 2]! << 16) | (m[at + 3]! << 24)) >>> 0;
-}
-
-function be32(m: Uint8Array, at: number): number {
-  return ((m[at]! << 24) | (m[at + 1]! << 16) | (m[at + 2]! << 8) | m[at + 3]!) >>> 0;
-}
-
-/** A little-endian u64 as a Number when it is below 2^53, else undefined. */
-function u64Number(m: Uint8Array, at: number): number | undefined {
-  const hi = le32(m, at + 4);
-  return hi < SAFE_HI ? hi * 0x100000000 + le32(m, at) : undefined;
-}
-
-function readU64(m: Uint8Array, at: number): bigint {
-  return (BigInt(le32(m, at + 4)) << 32n) | BigInt(le32(m, at));
 }

@@ -150,7 +150,8 @@ export function parseIpLiteral(s: string): IpLiteral | undefined {
   return { addr: { family: 6, bytes: b, scopeId: numeric ?? 0 }, zone };
 }
 
-function formatIpv4(b: Uint8Array, off = 0): string {
+/** inet_ntop(AF_INET) of the 4 bytes at `off`. */
+export function formatIpv4(b: Uint8Array, off = 0): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
 }
 
