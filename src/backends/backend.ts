@@ -6,6 +6,7 @@
  * backend, byte for byte.
  */
 import type { Command } from '../model/command.js';
+import type { SystemDb } from '../syntax/sysdb.js';
 import type { Json } from '../format/json.js';
 
 export type BackendName = 'embedded' | 'xfrm' | 'pfkey';
@@ -92,7 +93,22 @@ export interface Backend {
    */
   /** `onLoss`: messages were lost (the reader fell behind, as a socket's buffer overflows) */
   monitor(pid: number, onMessage: (m: Observed) => void, signal: AbortSignal, onLoss?: () => void): Promise<void>;
+  /**
+   * A file's text loaded at once, where the backend can (the embedded
+   * engine: src/ingest/bulk.ts): true when it was applied whole, false when
+   * the load was given up with nothing of it kept (the file is then to be
+   * applied with run(), which reports as ever).
+   */
+  load?(text: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, opts: LoadOptions): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface LoadOptions {
+  readonly sys: SystemDb;
+  /** inbound policies get their forward copy (model/rfc-mode.ts) */
+  readonly rfcMode: boolean;
+  /** statements read so far, a chunk of text at a time (progress; the caller's count) */
+  readonly onStatements?: (n: number) => void;
 }
 
 export class BackendUnavailable extends Error {}

@@ -11,7 +11,8 @@ import { serialize } from '../pfkey/serialize.js';
 import { header } from '../pfkey/types.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { StoreError } from '../engine/store.js';
-import { benign, chunksOf, endsRun, type Backend, type Capabilities, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { benign, chunksOf, endsRun, type Backend, type Capabilities, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { loadText } from '../ingest/bulk.js';
 import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
 export const EMBEDDED_CAPABILITIES: Capabilities = { aead: false, esn: false, replayMax: 32, atomicBatches: true };
@@ -121,6 +122,10 @@ export class EmbeddedBackend implements Backend {
     } finally {
       await this.engine.unregisterMonitor(reg);
     }
+  }
+
+  async load(text: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, opts: LoadOptions): Promise<boolean> {
+    return (await this.engine.bulk((load) => loadText(text, load, opts.sys, opts))) === 'done';
   }
 
   async close(): Promise<void> {

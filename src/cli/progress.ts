@@ -36,12 +36,23 @@ export class Progress {
   private nextCheck = 64;
   private counted = true;
 
+  private readonly first: string;
+
   constructor(
     private readonly term: ProgressTerminal,
     private what: string,
     private total?: number,
   ) {
     this.started = term.now();
+    this.first = what;
+  }
+
+  /** The same work started over (a bulk load given up for the usual apply): counted from 0 again, the clock not. */
+  restart(): void {
+    this.count = 0;
+    this.nextCheck = 64;
+    this.counted = true;
+    this.what = this.first;
   }
 
   /** `n` more done. */

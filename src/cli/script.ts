@@ -218,6 +218,8 @@ export interface ScriptInput {
   text(): string | undefined;
   /** a large file's statements, read again (its text was not kept) */
   reread?(): AsyncGenerator<Statement>;
+  /** the file's text as checked: the text kept, or the file read again (refused with ScriptChanged if it is another) */
+  source(): AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
   /** lines of the file read again, for the diagnostics that echo them */
   linesOf?(wanted: ReadonlySet<number>): Promise<Map<number, string>>;
   /** errors and warnings in source order (at most 50 of each are kept) */
@@ -322,6 +324,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
     statements: kept,
     file,
     text: () => (keepText ? (text ??= joinParsed(parser.parsed)) : undefined),
+    source: () => (keepText ? [(text ??= joinParsed(parser.parsed))] : rereadText(io, path, file, identity)),
     ...(keepText ? {} : { reread: () => rereadStatements(io, path, file, { identity, statements }), linesOf: (wanted: ReadonlySet<number>) => fileLines(io, path, wanted) }),
     diagnostics: parser.sink.list,
     errorCount: parser.sink.errorCount,
@@ -399,6 +402,16 @@ async function* rereadStatements(io: Io, path: string, file: string, checked: { 
   same();
   if (n !== checked.statements || (f as InputFile | undefined)?.changedWhileOpen?.()) throw new ScriptChanged(file);
   yield* out;
+}
+
+/** A file's text read again: the file checked (its identity), not written to meanwhile. */
+async function* rereadText(io: Io, path: string, file: string, identity: string | undefined): AsyncGenerator<Uint8Array | string> {
+  let f: InputFile | undefined;
+  for await (const c of inputChunks(io, path, true, false, (x) => (f = x))) {
+    if (f !== undefined && f.identity !== identity) throw new ScriptChanged(file);
+    yield c;
+  }
+  if ((f as InputFile | undefined)?.changedWhileOpen?.()) throw new ScriptChanged(file);
 }
 
 /** The lines `wanted` of a file (1-based), read again in one pass. */
@@ -554,6 +567,11 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
   let ok: boolean;
   let changed = false;
   try {
+    // a large file of new SAs and policies goes to the engine at once (src/ingest/); where it cannot, as ever
+    if (await loaded(io, o, input, backend, progress)) {
+      progress?.end();
+      return finish(io, st);
+    }
     ok = await apply(io, o, backend, backend.capabilities.atomicBatches && progress ? thenCall(chunks, committing) : chunks, true, lines, st, progress);
   } catch (e) {
     // read again, the file was not the one checked: the engine's transaction is not committed
@@ -573,6 +591,52 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
     );
   }
   return finish(io, st);
+}
+
+/**
+ * Files this long are tried as a bulk load first (src/ingest/bulk.ts): a
+ * shorter one applies in a fraction of a second anyway, the usual way.
+ */
+const BULK_STATEMENTS = LARGE_SCRIPT;
+/**
+ * and no longer: a load holds its records in memory until it writes them
+ * (about 0.7 KB a statement: 100k SAs + 100k policies peaked at 181 MB,
+ * twice that at 317 MB), where the usual apply puts a transaction's changes
+ * aside as it goes and stays near 145 MB at any size.
+ */
+const BULK_MAX_STATEMENTS = 250_000;
+
+/**
+ * A checked file loaded at once where the backend can (true: applied whole),
+ * or nothing of it kept (false). Nothing is printed either way: without -v
+ * and -H an apply that succeeds prints nothing, and a load that would not
+ * succeed is given up for the usual apply, which says why.
+ */
+async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, progress: Progress | undefined): Promise<boolean> {
+  // SETKEY_BULK=0: statement by statement, always (a way to rule the load out when something looks wrong)
+  if (!backend.load || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.count > BULK_MAX_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
+  let n = 0;
+  const text = input.source();
+  const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);
+  // read again, the file must have the statements the check counted (what was checked is what is applied)
+  async function* counted(): AsyncGenerator<Uint8Array | string> {
+    for await (const c of text) yield c;
+    if (n !== input.count) throw new ScriptChanged(input.file);
+    progress?.phase('writing the store');
+  }
+  const done = await backend.load(counted(), {
+    sys: io.sys,
+    rfcMode: o.rfcMode,
+    onStatements: (k) => {
+      // V8's young generation checked every 1024 statements (the check reads its heap statistics)
+      if ((n & 1023) + k >= 1024) young();
+      n += k;
+      progress?.step(k);
+    },
+  });
+  // the usual apply counts from the start again
+  if (!done) progress?.restart();
+  return done;
 }
 
 /** The commands a checked file becomes (RFC mode's forward copies aside): one a statement, a host name's statement one per address pair. */

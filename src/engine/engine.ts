@@ -20,6 +20,8 @@ import * as spd from './spd.js';
 import { storedNextDeadline } from './deadlines.js';
 import { layoutCurrent, putEntry, upgradeLayout } from './entries.js';
 import { Store, Tx } from './store.js';
+import { BulkConflict } from './sorted-layer.js';
+import { loadPolicy, loadSa, type BulkLoader } from './bulk-load.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { supportedMessage } from './supported.js';
@@ -90,6 +92,20 @@ const HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [MsgType.X_PROMISC, promisc],
   [MsgType.REGISTER, register],
 ]);
+
+/**
+ * Where a bulk load's new entries go (entries.ts, records.ts, spd.ts): the
+ * records, by their growing order, already in key order; identities and the
+ * policy index, sorted once at the end. Counts, counters and reqid counts
+ * are read back as they change: they stay in the transaction's map.
+ */
+const BULK_STREAMS = [
+  { prefix: 'R/S/', ordered: true },
+  { prefix: 'R/P/', ordered: true },
+  { prefix: 's/', ordered: false },
+  { prefix: 'p/', ordered: false },
+  { prefix: 'i/', ordered: false },
+] as const;
 
 /** X_PROMISC: header only, satype 0 or 1; the message comes back to all (§7). */
 function promisc(c: Ctx, r: Request): void {
@@ -191,6 +207,43 @@ export class Engine {
       if (publish.length) this.log?.append(publish);
     });
     return result as T;
+  }
+
+  /**
+   * A bulk load: the SAs and policies `fill` hands over, in order, applied
+   * as one session that takes all of them or none. Each is stored as the
+   * ADD or SPDADD its statement sends would store it, its record written
+   * directly (bulk-load.ts), and the records go into the store as one sorted layer
+   * (store.ts beginBulk) instead of one put each. 'declined' where the load
+   * cannot say what the requests would do one by one: one would be refused
+   * (the file has an error to report, at its line), two make the same SA or
+   * policy, one is beyond the common case, or a monitor is listening (it
+   * would read a notification for each). Then nothing of it is kept, and
+   * the caller sends the requests the usual way, which reports as ever.
+   */
+  async bulk(fill: (load: BulkLoader) => Promise<void>): Promise<'done' | 'declined'> {
+    const now = this.clock() / 1000000n;
+    let outcome: 'done' | 'declined' = 'declined';
+    await this.store.locked(async (tx, commit) => {
+      if (this.log?.listening()) return;
+      const counters = new Counters(tx);
+      const ctx: Ctx = { tx, counters, now, out: new Deliveries(false, false), random: this.random };
+      upgradeLayout(tx, LAYOUT_TABLES);
+      // what is due goes first, as in any session (a monitor would have been told: none is listening)
+      runExpiry(ctx);
+      tx.beginBulk(BULK_STREAMS);
+      try {
+        await fill({ sa: (sa) => loadSa(ctx, sa), policy: (p) => loadPolicy(ctx, p) });
+      } catch (e) {
+        if (e instanceof KernelError || e instanceof BulkConflict) return;
+        throw e;
+      }
+      if (tx.endBulk()) return;
+      counters.flush();
+      commit();
+      outcome = 'done';
+    });
+    return outcome;
   }
 
   /**

@@ -15,7 +15,7 @@
  */
 import type { Tx } from './store.js';
 import { decodeStored } from './records.js';
-import { readU64, u64 } from './u64.js';
+import { readU64, u64, u64Into } from './u64.js';
 
 export type Table = 'S' | 'P';
 
@@ -23,7 +23,8 @@ const LAYOUT = 'm/layout';
 const LAYOUT_VERSION = 2;
 
 function orderHex(order: bigint): string {
-  return order.toString(16).padStart(16, '0');
+  // (a Number's digits are made faster than a BigInt's; orders stay far below 2^53)
+  return (order < 0x20000000000000n ? Number(order) : order).toString(16).padStart(16, '0');
 }
 
 function recordKey(t: Table, order: bigint): string {
@@ -67,6 +68,20 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
   if (!ptr || readU64(ptr) !== order) tx.put(key, u64(order));
   tx.put(recordKey(t, order), rec);
 }
+
+/**
+ * Store a record under an identity known to be new (a bulk load checked
+ * it): what putEntry does then, without asking again or reading the order
+ * back from the record.
+ */
+export function putNewEntry(tx: Tx, t: Table, key: string, order: bigint, rec: Uint8Array): void {
+  count(tx, t, rec, 1);
+  // (a load's streams copy what they are given: one scratch u64 serves them all)
+  tx.put(key, tx.bulkLoading ? u64Into(SCRATCH, order) : u64(order));
+  tx.put(recordKey(t, order), rec);
+}
+
+const SCRATCH = new Uint8Array(8);
 
 /** Remove a record and its identity. */
 export function deleteEntry(tx: Tx, t: Table, key: string): void {

@@ -154,14 +154,22 @@ export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly str
   };
   while (heap.size) {
     const c = heap.pop();
-    if (!shadowed(c)) out(c);
-    // the older layers' entries of the same key are shadowed
-    while (heap.size) {
-      const t = heap.top();
-      if (compareBytes(t.kb, t.ks, t.kl, c.kb, c.ks, c.kl) !== 0) break;
-      heap.pop();
-      if (t.next()) heap.push(t);
+    for (;;) {
+      if (!shadowed(c)) out(c);
+      // the older layers' entries of the same key are shadowed
+      while (heap.size) {
+        const t = heap.top();
+        if (compareBytes(t.kb, t.ks, t.kl, c.kb, c.ks, c.kl) !== 0) break;
+        heap.pop();
+        if (t.next()) heap.push(t);
+      }
+      if (!c.next()) break;
+      // a run of one layer's keys before every other layer's next goes on without the heap
+      // (a bulk load's layer over an empty table is one long run)
+      if (heap.size && !less(c, heap.top())) {
+        heap.push(c);
+        break;
+      }
     }
-    if (c.next()) heap.push(c);
   }
 }

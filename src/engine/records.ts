@@ -62,8 +62,14 @@ export function decodeStored(b: Uint8Array): Stored {
   return { flags: b[1]!, order: v.getBigUint64(8, true), msg: b.subarray(HEADER) };
 }
 
+/** Two hex digits a byte value: a short key part made without a Buffer (a bulk load makes hundreds of thousands). */
+export const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
+  if (b.length > 16) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += HEX2[b[i]!]!;
+  return s;
 }
 
 export function addrKey(a: IpAddress): string {

@@ -14,7 +14,7 @@ import { afKeyAlgorithm, E, fail } from './context.js';
 import { srcDst, validSatype, type Request } from './request.js';
 
 /** The three SA flags Linux keeps (SADB_SAFLAGS_NOECN, DECAP_DSCP, NOPMTUDISC); setkey's KAME bits are dropped. */
-const KEPT_FLAGS = 0x80000000 | 0x40000000 | 0x20000000;
+export const KEPT_FLAGS = 0x80000000 | 0x40000000 | 0x20000000;
 const UDP_ENCAP_ESPINUDP = 2;
 const INF = 0xffffffffffffffffn;
 

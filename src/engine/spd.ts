@@ -26,11 +26,11 @@ import { limitBack } from './sa-state.js';
 import { dumpSeq, patchHeader } from '../pfkey/reply.js';
 import { countEntries, deleteAll, deleteEntry, getEntry, newestFirst, putEntry } from './entries.js';
 
-const XFRM_MAX_DEPTH = 6;
+export const XFRM_MAX_DEPTH = 6;
 const IPSEC_MANUAL_REQID_MAX = 0x3fff;
 
 /** An index points at its policy's key (UTF-8 in the store, as it always was). */
-const UTF8 = new TextEncoder();
+export const UTF8 = new TextEncoder();
 const FROM_UTF8 = new TextDecoder();
 
 /** xfrm_id_proto_valid(): AH, ESP, IPComp and, with IPv6, routing and destination options headers */
@@ -74,11 +74,11 @@ function reqidKey(reqid: number): string {
   return `r/${(reqid >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-function indexKey(id: number): string {
+export function indexKey(id: number): string {
   return `i/${(id >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-function countReqid(c: Ctx, reqid: number, delta: number): void {
+export function countReqid(c: Ctx, reqid: number, delta: number): void {
   if (reqid === 0) return;
   const k = reqidKey(reqid);
   const cur = c.tx.get(k);
@@ -92,7 +92,7 @@ function countReqid(c: Ctx, reqid: number, delta: number): void {
 }
 
 /** gen_reqid(): a global counter from 0x3fff, skipping reqids a policy template uses; 0 when all are taken. */
-function genReqid(c: Ctx): number {
+export function genReqid(c: Ctx): number {
   let reqid = Number(c.counters.peek('reqid', BigInt(IPSEC_MANUAL_REQID_MAX)));
   const start = reqid;
   do {
@@ -107,7 +107,7 @@ function genReqid(c: Ctx): number {
 }
 
 /** xfrm_gen_index(): generator | dir, stepping by 8, skipping indexes in use. */
-function genIndex(c: Ctx, xdir: number): number {
+export function genIndex(c: Ctx, xdir: number): number {
   for (;;) {
     const g = c.counters.peek('polidx', 0n);
     c.counters.set('polidx', (g + 8n) & 0xffffffffn);
@@ -122,7 +122,7 @@ function sameFamilyPair(t: IpsecRequestWire): boolean {
 }
 
 /** parse_ipsecrequests(): the templates Linux keeps, in order (§5.4). */
-function templatesOf(c: Ctx, p: ExtPolicy): Template[] {
+export function templatesOf(c: Ctx, p: ExtPolicy): Template[] {
   const out: Template[] = [];
   for (const t of p.requests) {
     if (out.length >= XFRM_MAX_DEPTH) fail(E.ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);

@@ -329,6 +329,20 @@ export function compareBytes(a: Uint8Array, as: number, al: number, b: Uint8Arra
  * handing each block to `sink` as it is full: only the index stays in
  * memory, so a table of any size is written in the memory of one block.
  */
+/** Buffer's writeUInt32LE() checks its arguments in JavaScript at every call: a table of 500k entries calls it a million times. */
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = v >>> 24;
+}
+
+/** src[s, s+n) copied to dst at `at`: a short range byte by byte, a long one by set() of a view (a view is an object). */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array, s: number, n: number): void {
+  if (n <= 48) for (let i = 0; i < n; i++) dst[at + i] = src[s + i]!;
+  else dst.set(s === 0 && n === src.length ? src : src.subarray(s, s + n), at);
+}
+
 export class TableWriter {
   private offset = TABLE_MAGIC.length;
   /**
@@ -365,7 +379,7 @@ export class TableWriter {
   addRaw(kb: Uint8Array, ks: number, kl: number, vb: Uint8Array, vs: number, vl: number, tag?: number): void {
     if (this.rawLast && compareBytes(kb, ks, kl, this.rawLast, this.rawLastAt, this.rawLastLen) <= 0) throw new Error(`table keys out of order: ${JSON.stringify(Buffer.from(kb.subarray(ks, ks + kl)).toString('latin1'))}`);
     const at = this.room(kl, vl, tag);
-    this.buf.set(kb.subarray(ks, ks + kl), at);
+    copyInto(this.buf, at, kb, ks, kl);
     // the key as written is the next one's lower bound (a block's buffer is never reused)
     this.rawLast = this.buf;
     this.rawLastAt = at;
@@ -384,7 +398,7 @@ export class TableWriter {
     const size = 8 + (tag === undefined ? 0 : 1) + kl + vl;
     // a block holds at least one entry, however large; the crc's 4 bytes follow it
     if (this.buf.length - this.used < size + 4) this.grow(size + 4);
-    this.buf.writeUInt32LE(kl, this.used);
+    putU32(this.buf, this.used, kl);
     return this.used + 4;
   }
 
@@ -392,10 +406,10 @@ export class TableWriter {
   private entry(at: number, kl: number, vb: Uint8Array, vs: number, vl: number, tag: number | undefined): void {
     const b = this.buf;
     let o = at + kl;
-    b.writeUInt32LE(vl + (tag === undefined ? 0 : 1), o);
+    putU32(b, o, vl + (tag === undefined ? 0 : 1));
     o += 4;
     if (tag !== undefined) b[o++] = tag;
-    b.set(vs === 0 && vl === vb.length ? vb : vb.subarray(vs, vs + vl), o);
+    copyInto(b, o, vb, vs, vl);
     this.used = o + vl;
     if (this.blockCount === 0) this.blockFirst = b.toString('latin1', at, at + kl);
     this.blockCount++;

@@ -32,6 +32,7 @@ import { TableReader } from './table-reader.js';
 import { RunKeys, RunLayer, RunStack } from './run.js';
 import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import { readU64, u64 } from './u64.js';
+import { BulkConflict, SortedCursor, SortedLayerBuilder, type SortedLayer, type Stream } from './sorted-layer.js';
 
 export { StoreError, type StoreErrorCode } from './store-dir.js';
 
@@ -74,6 +75,8 @@ export interface Spill {
 
 /** Runs of one level merged into one of the next. */
 const RUNS_PER_LEVEL = 8;
+
+const TEXT = new TextEncoder();
 
 /** In a transaction's undo list: the next entry is a prefix deletion's (a key never starts with NUL). */
 const UNDO_PREFIX = '\0prefix';
@@ -129,10 +132,101 @@ export class Tx implements KvReader {
   /** key, previous value (undefined: absent) pairs, as put and delete recorded them */
   private undoKeys: (string | Uint8Array | null | undefined)[] = [];
 
+  /** a bulk load's entries (sorted-layer.ts), and the changes made before them (beneath them) */
+  private bulk: { layer: SortedLayer; before: Changes } | undefined;
+
+  /**
+   * Put a bulk load's entries into the transaction (once, before anything
+   * is put aside): the changes so far go beneath them, later ones above.
+   * Its keys must be new to the transaction's view (the loader checked).
+   */
+  addSorted(layer: SortedLayer): void {
+    if (this.bulk || this.runs.length) throw new Error('a bulk load comes once, before anything is put aside');
+    const before = this.pending;
+    this.bulk = { layer, before };
+    this.pending = new Changes();
+    this.pendingBytes = 0;
+    this.view = new Layered(this.pending, new Layered(layer, new Layered(before, this.base)));
+    this.misses.fill(undefined);
+  }
+
+  get hasBulk(): boolean {
+    return this.bulk !== undefined;
+  }
+
+  /** a bulk load under way: puts under its prefixes go to its streams, not to the map */
+  private loading: { builder: SortedLayerBuilder; prefixes: string[]; streams: Stream[]; held: boolean[] } | undefined;
+
+  /**
+   * Begin a bulk load: from now on until endBulk(), a put of a key under one
+   * of `streams`' prefixes goes to that stream, made into one sorted layer at
+   * the end (sorted-layer.ts), instead of into the transaction's map. Such
+   * keys must be new: reads of them see the store as it was before the load
+   * (a request's own check that a key is free), a key put twice is found
+   * when the layer is made, and a deletion or a scan of one is a
+   * BulkConflict (the load is then given up, and nothing of it is kept).
+   */
+  beginBulk(streams: readonly { readonly prefix: string; readonly ordered: boolean }[]): void {
+    if (this.loading || this.bulk || this.runs.length) throw new Error('a bulk load comes once, before anything is put aside');
+    const builder = new SortedLayerBuilder();
+    // what the view holds under each prefix, looked at once (its first key, if any)
+    const held = streams.map((x) => {
+      for (const _ of this.view.scan(x.prefix)) return true;
+      return false;
+    });
+    this.loading = { builder, prefixes: streams.map((x) => x.prefix), streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held };
+    this.undo = undefined;
+  }
+
+  /** A bulk load is under way (puts go to its streams, which copy what they are given). */
+  get bulkLoading(): boolean {
+    return this.loading !== undefined;
+  }
+
+  /**
+   * Whether the view the load began on may hold `key`: false when it held
+   * nothing under the key's stream prefix (a load into empty tables asks
+   * the table nothing per entry).
+   */
+  bulkMayHave(key: string): boolean {
+    const l = this.loading;
+    if (!l) return true;
+    for (let i = 0; i < l.prefixes.length; i++) if (key.startsWith(l.prefixes[i]!)) return l.held[i]!;
+    return true;
+  }
+
+  /** put() of a text value, stored as its bytes (UTF-8: keys are ASCII, so latin1 is the same bytes); a load's stream copies it without encoding. */
+  putText(key: string, text: string): void {
+    if (this.loading) {
+      const s = this.streamOf(key);
+      if (s) return s.put(key, text);
+    }
+    this.put(key, TEXT.encode(text));
+  }
+
+  /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added). */
+  endBulk(): { duplicate: string } | undefined {
+    const l = this.loading;
+    if (!l) throw new Error('no bulk load under way');
+    this.loading = undefined;
+    const r = l.builder.seal();
+    if ('duplicate' in r) return r;
+    this.addSorted(r);
+    return undefined;
+  }
+
+  /** The stream a key goes to in a bulk load, if any. */
+  private streamOf(key: string): Stream | undefined {
+    const l = this.loading!;
+    for (let i = 0; i < l.prefixes.length; i++) if (key.startsWith(l.prefixes[i]!)) return l.streams[i];
+    return undefined;
+  }
+
   /** Start recording changes, so that restore() can take them back (one level); a request starts here. */
   checkpoint(): void {
     // between two requests nothing is to be undone: the time to put a large transaction's changes aside
-    if (this.spill && this.pendingBytes > this.spillBytes) this.spillNow();
+    // (not under a bulk load's layer: it is in memory anyway, and runs go beneath it)
+    if (this.spill && !this.bulk && this.pendingBytes > this.spillBytes) this.spillNow();
     this.undo = [];
     this.undoKeys = [];
     this.cellUndo.length = 0;
@@ -241,6 +335,10 @@ export class Tx implements KvReader {
   }
 
   put(key: string, value: Uint8Array): void {
+    if (this.loading) {
+      const s = this.streamOf(key);
+      if (s) return s.put(key, value);
+    }
     this.present(key);
     this.remember(key);
     this.pending.put(key, value);
@@ -248,6 +346,7 @@ export class Tx implements KvReader {
   }
 
   delete(key: string): void {
+    if (this.loading && this.streamOf(key)) throw new BulkConflict(`a bulk load deletes ${key}`);
     if (!this.has(key)) return;
     this.remember(key);
     this.pending.del(key);
@@ -255,6 +354,7 @@ export class Tx implements KvReader {
 
   /** Everything under `prefix` gone at once (a flush): one operation in the journal, not one per entry. */
   deletePrefix(prefix: string): void {
+    if (this.loading) throw new BulkConflict(`a bulk load deletes everything under ${prefix}`);
     if (this.undo) {
       const removed = [...this.pending.map].filter(([k]) => k.startsWith(prefix));
       const hidden = this.pending.hidden.length;
@@ -271,6 +371,7 @@ export class Tx implements KvReader {
 
   /** Entries under `prefix` in key order (reversed: from the last). */
   scan(prefix: string, reverse = false, hidden?: readonly string[]): Iterable<[string, Uint8Array]> {
+    if (this.loading) throw new BulkConflict(`a bulk load reads ${prefix} in order`);
     return this.view.scan(prefix, reverse, hidden);
   }
 
@@ -280,12 +381,22 @@ export class Tx implements KvReader {
   }
 
   get changed(): boolean {
-    return this.runs.length > 0 || this.pending.size > 0 || this.pending.hidden.length > 0;
+    return this.runs.length > 0 || this.bulk !== undefined || this.pending.size > 0 || this.pending.hidden.length > 0;
   }
 
-  /** The transaction as layers of a merge on bytes (raw-merge.ts), newest first: its changes in memory, then its runs. */
+  /** The transaction as layers of a merge on bytes (raw-merge.ts), newest first: its changes in memory (a bulk load's among them), then its runs. */
   layers(): { cursor: Cursor; hidden: readonly string[] }[] {
-    return [{ cursor: new ChangesCursor(this.pending), hidden: this.pending.hidden }, ...[...this.runs].reverse().map((r) => r.layer())];
+    const mem = [{ cursor: new ChangesCursor(this.pending) as Cursor, hidden: this.pending.hidden }];
+    if (this.bulk) mem.push({ cursor: new SortedCursor(this.bulk.layer), hidden: [] }, { cursor: new ChangesCursor(this.bulk.before), hidden: this.bulk.before.hidden });
+    return [...mem, ...[...this.runs].reverse().map((r) => r.layer())];
+  }
+
+  /** Every change, oldest first, as the commit of a store in memory applies them. */
+  allOps(): Ops[] {
+    if (!this.bulk) return [this.ops()];
+    const { layer, before } = this.bulk;
+    const loaded = new Map<string, Uint8Array | null>(layer.entries());
+    return [{ hidden: before.hidden, map: before.map }, { hidden: [], map: loaded }, this.ops()];
   }
 
   /** The changes, for the commit (not to be modified): those still in memory (see runs). */
@@ -669,9 +780,13 @@ export class Store {
 
   private commit(t: Tx): void {
     const ops = t.ops();
-    if (this.inMemory) return this.apply(ops);
+    if (this.inMemory) {
+      for (const o of t.allOps()) this.apply(o);
+      return;
+    }
     const tx = this.lastTx + 1;
-    if (t.runs.length > 0 || opsBytes(ops) > COMPACT_BYTES) return this.commitAsGeneration(t, tx);
+    // a bulk load is as large as a transaction that was put aside: written as the next generation
+    if (t.runs.length > 0 || t.hasBulk || opsBytes(ops) > COMPACT_BYTES) return this.commitAsGeneration(t, tx);
     const frames = encodeTransaction(tx, ops);
     const name = `journal-${this.gen}`;
     const fd = this.files.openWrite(name, 'append');

@@ -1,0 +1,319 @@
+/**
+ * A bulk load's SAs and policies, stored as sad.add and spd.spdadd store
+ * the ADD and SPDADD messages setkey sends for them, written as bytes: no
+ * command, no message, no request, one record each. A large apply is
+ * mostly such statements, and the objects each made on its way (about
+ * forty: addresses, keys, extensions, a request, a message twice) were most
+ * of its time, a third of it in the collector.
+ *
+ * Each takes the common case only: an IPv4 SA of ESP or AH whose
+ * algorithms af_key installs, without lifetimes, NAT-T or a context; an
+ * IPv4 policy without lifetimes or a context. Anything else, and anything
+ * the kernel would refuse, is a BulkConflict: the load is given up and the
+ * file applied request by request, which reports as ever.
+ *
+ * The records are the messages of sa-state.ts buildSa and spd.ts
+ * policyMessage as serialize.ts writes them for Linux; counts, counters and
+ * indexes go through the handlers' own functions. test/ingest.test.ts holds
+ * every store a load makes to the one the usual apply makes.
+ */
+import { keyBitsAllowed } from '../model/algorithms.js';
+import { Dir, IPSEC_MANUAL_REQID_MAX, IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
+import { AF, extNumber, MsgType } from '../pfkey/constants.js';
+import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
+import { putNewEntry } from './entries.js';
+import { HEX2 } from './records.js';
+import { nextOrder } from './sad.js';
+import { KEPT_FLAGS } from './sa-state.js';
+import { BulkConflict } from './sorted-layer.js';
+import { countReqid, genIndex, genReqid, indexKey, XFRM_MAX_DEPTH } from './spd.js';
+
+/** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in `text`. */
+export interface BulkSa {
+  satype: number;
+  src: number;
+  dst: number;
+  spi: number;
+  mode: number;
+  reqid: number;
+  replay: number;
+  flags: number;
+  /** encryption: af_key number (0: none), key digits text[ekeyAt, ekeyAt + ekeyDigits) */
+  ealg: number;
+  ekeyAt: number;
+  ekeyDigits: number;
+  aalg: number;
+  akeyAt: number;
+  akeyDigits: number;
+  text: string;
+}
+
+export interface BulkTemplate {
+  proto: number;
+  mode: number;
+  /** the level the statement says (Level: default, use, require, unique) */
+  level: number;
+  reqid: number;
+  /** endpoints given (IPv4, u32) */
+  ends: boolean;
+  src: number;
+  dst: number;
+  /** level and reqid as the kernel keeps them (set by the load; the statement's stay for RFC mode's copy) */
+  keptLevel: number;
+  keptReqid: number;
+}
+
+/** An `spdadd` as numbers; its templates are the first `count` of `templates`. */
+export interface BulkPolicy {
+  src: number;
+  dst: number;
+  sprefix: number;
+  dprefix: number;
+  sport: number;
+  dport: number;
+  /** the upper-layer protocol as the statement says it (255: any) */
+  proto: number;
+  dir: number;
+  action: number;
+  priority: number;
+  count: number;
+  readonly templates: BulkTemplate[];
+}
+
+const EXT = {
+  sa: extNumber('linux', 'sa'),
+  hard: extNumber('linux', 'lifetime_hard'),
+  soft: extNumber('linux', 'lifetime_soft'),
+  current: extNumber('linux', 'lifetime_current'),
+  src: extNumber('linux', 'address_src'),
+  dst: extNumber('linux', 'address_dst'),
+  proxy: extNumber('linux', 'address_proxy'),
+  auth: extNumber('linux', 'key_auth'),
+  enc: extNumber('linux', 'key_encrypt'),
+  sa2: extNumber('linux', 'sa2'),
+  policy: extNumber('linux', 'policy'),
+};
+
+/** TEMPLATE_PROTOS of spd.ts that an IPv4 policy can have */
+const TEMPLATE_PROTOS = new Set<number>([IpProto.AH, IpProto.ESP, IpProto.IPCOMP]);
+
+/** A u64 little-endian (an order, a time: below 2^53, as a Number; Buffer's BigInt writer costs more than the rest of a field). */
+function putU64(b: Buffer, at: number, v: bigint): void {
+  if (v >= 0x20000000000000n) {
+    b.writeBigUInt64LE(v, at);
+    return;
+  }
+  const n = Number(v);
+  const lo = n % 0x100000000;
+  const hi = (n - lo) / 0x100000000;
+  b[at] = lo & 0xff;
+  b[at + 1] = (lo >>> 8) & 0xff;
+  b[at + 2] = (lo >>> 16) & 0xff;
+  b[at + 3] = lo >>> 24;
+  b[at + 4] = hi & 0xff;
+  b[at + 5] = (hi >>> 8) & 0xff;
+  b[at + 6] = (hi >>> 16) & 0xff;
+  b[at + 7] = hi >>> 24;
+}
+
+function hexDigit(c: number): number {
+  return c <= 57 ? c - 48 : (c | 32) - 87;
+}
+
+/** The store record's header (records.ts) and a message after it, written into one scratch buffer. */
+class RecordWriter {
+  readonly b = Buffer.alloc(4096);
+  n = 0;
+
+  start(order: bigint, flags: number, type: number, satype: number): void {
+    this.b.fill(0, 0, 32);
+    this.b[0] = 1;
+    this.b[1] = flags;
+    putU64(this.b, 8, order);
+    // the message header (sadb_msg): version 2; its length is set by done()
+    this.b[16] = 2;
+    this.b[17] = type;
+    this.b[19] = satype;
+    this.n = 32;
+  }
+
+  ext(len: number, type: number): number {
+    const at = this.n;
+    this.b.fill(0, at, at + len);
+    this.b[at] = len / 8;
+    this.b[at + 2] = type;
+    this.n += len;
+    return at;
+  }
+
+  lifetime(type: number, addtime: bigint): void {
+    const at = this.ext(32, type);
+    if (addtime) putU64(this.b, at + 16, addtime);
+  }
+
+  /** sadb_address with a sockaddr_in */
+  address(type: number, proto: number, prefixlen: number, addr: number, port: number): void {
+    const at = this.ext(24, type);
+    this.b[at + 4] = proto;
+    this.b[at + 5] = prefixlen;
+    this.sockaddr(at + 8, addr, port);
+  }
+
+  sockaddr(at: number, addr: number, port: number): void {
+    this.b[at] = AF.INET;
+    this.b[at + 2] = port >>> 8;
+    this.b[at + 3] = port & 0xff;
+    this.b.writeUInt32BE(addr >>> 0, at + 4);
+  }
+
+  /** sadb_key from hex digits (an even number of them) */
+  key(type: number, text: string, at: number, digits: number): void {
+    const bytes = digits / 2;
+    const e = this.ext(8 + Math.ceil(bytes / 8) * 8, type);
+    this.b[e + 4] = (bytes * 8) & 0xff;
+    this.b[e + 5] = (bytes * 8) >>> 8;
+    for (let i = 0; i < bytes; i++) this.b[e + 8 + i] = (hexDigit(text.charCodeAt(at + 2 * i)) << 4) | hexDigit(text.charCodeAt(at + 2 * i + 1));
+  }
+
+  done(): Uint8Array {
+    const len = (this.n - 16) / 8;
+    this.b[20] = len & 0xff;
+    this.b[21] = len >>> 8;
+    return this.b.subarray(0, this.n);
+  }
+}
+
+const w = new RecordWriter();
+
+function decline(why: string): never {
+  throw new BulkConflict(why);
+}
+
+function hex8(v: number): string {
+  return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 0xff]! + HEX2[(v >>> 8) & 0xff]! + HEX2[v & 0xff]!;
+}
+
+/** That af_key installs algorithm `id` of `kind`, with a key of `digits` hex digits. */
+function checkAlg(kind: 'enc' | 'auth', id: number, digits: number): void {
+  const a = afKeyAlgorithm(kind, id);
+  if (!a || a.noKey || digits === 0 || digits % 2 !== 0 || !keyBitsAllowed(a.keyBits, digits * 4)) decline(`algorithm ${id} with this key is beyond the common case`);
+}
+
+/** Where a bulk load's statements go, one at a time (each struct may be filled again once taken). */
+export interface BulkLoader {
+  sa(sa: BulkSa): void;
+  policy(p: BulkPolicy): void;
+}
+
+/** sad.add of an ADD for `sa` (buildSa, putSa), its record written directly. */
+export function loadSa(c: Ctx, sa: BulkSa): void {
+  // the record is written in a scratch buffer: only a bulk load's streams copy what they are given
+  if (!c.tx.bulkLoading) throw new Error('loadSa outside a bulk load');
+  if (sa.satype !== SaType.ESP && sa.satype !== SaType.AH) decline('not an ESP or AH SA');
+  if (sa.spi < 256 || sa.replay > 255 || sa.mode > Mode.BEET) decline('an SPI, replay window or mode beyond the common case');
+  const esp = sa.satype === SaType.ESP;
+  if (esp ? sa.ealg === 0 : sa.aalg === 0 || sa.ealg !== 0) decline('an SA without its algorithms');
+  if (sa.ealg) checkAlg('enc', sa.ealg, sa.ekeyDigits);
+  if (sa.aalg) checkAlg('auth', sa.aalg, sa.akeyDigits);
+  // saKey (records.ts) of an IPv4 destination
+  const key = `s/${sa.satype}/4:${hex8(sa.dst)}/${hex8(sa.spi)}`;
+  // sad.add: any SA with this destination, protocol and SPI is a refusal (EEXIST)
+  if (c.tx.bulkMayHave(key) && c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
+  const order = nextOrder(c);
+  w.start(order, 0, MsgType.DUMP, sa.satype);
+  let at = w.ext(16, EXT.sa);
+  w.b.writeUInt32BE(sa.spi >>> 0, at + 4);
+  w.b[at + 8] = Math.min(sa.replay, 32);
+  w.b[at + 9] = SaState.MATURE;
+  w.b[at + 10] = sa.aalg;
+  w.b[at + 11] = sa.ealg;
+  w.b.writeUInt32LE((sa.flags & KEPT_FLAGS) >>> 0, at + 12);
+  w.lifetime(EXT.hard, 0n);
+  w.lifetime(EXT.soft, 0n);
+  w.lifetime(EXT.current, c.now);
+  w.address(EXT.src, 0, 32, sa.src, 0);
+  w.address(EXT.dst, 0, 32, sa.dst, 0);
+  // the PROXY extension Linux adds when the source is not 0.0.0.0 (sa-state.ts proxyExt)
+  if (sa.src !== 0) w.address(EXT.proxy, IpProto.ANY, 0, 0, 0);
+  if (sa.aalg) w.key(EXT.auth, sa.text, sa.akeyAt, sa.akeyDigits);
+  if (sa.ealg) w.key(EXT.enc, sa.text, sa.ekeyAt, sa.ekeyDigits);
+  at = w.ext(16, EXT.sa2);
+  // mode any is installed as transport
+  w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;
+  w.b.writeUInt32LE(sa.reqid >>> 0, at + 12);
+  putNewEntry(c.tx, 'S', key, order, w.done());
+}
+
+/** Templates as spd.ts templatesOf keeps them, written over the statement's (level and reqid as stored). */
+function keepTemplates(c: Ctx, p: BulkPolicy): void {
+  if (p.count > XFRM_MAX_DEPTH) fail(E.ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);
+  for (let i = 0; i < p.count; i++) {
+    const t = p.templates[i]!;
+    if (t.mode === Mode.ANY || t.mode > Mode.BEET || !TEMPLATE_PROTOS.has(t.proto)) decline('a template beyond the common case');
+    let level: number = Level.REQUIRE;
+    let reqid = 0;
+    if (t.level === Level.USE) {
+      if (p.dir === Dir.OUT && (t.mode === Mode.TUNNEL || t.mode === Mode.BEET)) decline('level use with a tunnel or BEET template in an outbound policy');
+      level = Level.USE;
+    } else if (t.level === Level.UNIQUE) {
+      level = Level.UNIQUE;
+      reqid = t.reqid;
+      if (reqid === 0 || reqid > IPSEC_MANUAL_REQID_MAX) {
+        reqid = genReqid(c);
+        if (reqid === 0) decline('no reqid left');
+      }
+    }
+    if (t.mode === Mode.TUNNEL && !t.ends) decline('a tunnel template without its endpoints');
+    t.keptLevel = level;
+    t.keptReqid = reqid;
+  }
+}
+
+/** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly. */
+export function loadPolicy(c: Ctx, p: BulkPolicy): void {
+  if (!c.tx.bulkLoading) throw new Error('loadPolicy outside a bulk load');
+  if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
+  // pfkey_proto_to_xfrm(): 255 is any (0); the record says 255 again
+  const proto = p.proto === IpProto.ANY ? 0 : p.proto;
+  // policyKey (records.ts) of an IPv4 selector without a context
+  const key = `p/${p.dir}/4:${hex8(p.src)}/${p.sprefix}/${hex8(p.dst)}/${p.dprefix}/${proto}/${p.sport}/${p.dport}/-`;
+  if (c.tx.bulkMayHave(key) && c.tx.has(key)) decline('a policy with this selector and direction exists');
+  // templates are read only for ipsec; with none or discard they are ignored
+  const count = p.action === 2 ? p.count : 0;
+  if (count) keepTemplates(c, p);
+  const id = genIndex(c, p.dir - 1);
+  const order = nextOrder(c);
+  w.start(order, 0, MsgType.X_SPDDUMP, 0);
+  w.address(EXT.src, proto === 0 ? IpProto.ANY : proto, p.sprefix, p.src, p.sport);
+  w.address(EXT.dst, proto === 0 ? IpProto.ANY : proto, p.dprefix, p.dst, p.dport);
+  w.lifetime(EXT.hard, 0n);
+  w.lifetime(EXT.soft, 0n);
+  w.lifetime(EXT.current, c.now);
+  let len = 16;
+  for (let i = 0; i < count; i++) len += p.templates[i]!.mode === Mode.TUNNEL ? 48 : 16;
+  const at = w.ext(len, EXT.policy);
+  // BLOCK dumps as discard; ALLOW as ipsec when it has templates, else none
+  w.b[at + 4] = p.action === 0 ? 0 : count > 0 ? 2 : 1;
+  w.b[at + 6] = p.dir;
+  w.b.writeUInt32LE(id >>> 0, at + 8);
+  w.b.writeUInt32LE(p.priority >>> 0, at + 12);
+  let r = at + 16;
+  for (let i = 0; i < count; i++) {
+    const t = p.templates[i]!;
+    // only a tunnel keeps its endpoints (their ports dropped)
+    const ends = t.mode === Mode.TUNNEL;
+    w.b[r] = ends ? 48 : 16;
+    w.b[r + 2] = t.proto;
+    w.b[r + 4] = t.mode;
+    w.b[r + 5] = t.keptLevel === Level.USE ? Level.USE : t.keptReqid !== 0 ? Level.UNIQUE : Level.REQUIRE;
+    w.b.writeUInt32LE(t.keptReqid >>> 0, r + 8);
+    if (ends) {
+      w.sockaddr(r + 16, t.src, 0);
+      w.sockaddr(r + 32, t.dst, 0);
+    }
+    r += ends ? 48 : 16;
+  }
+  putNewEntry(c.tx, 'P', key, order, w.done());
+  c.tx.putText(indexKey(id), key);
+  for (let i = 0; i < count; i++) countReqid(c, p.templates[i]!.keptReqid, 1);
+}

@@ -1,0 +1,313 @@
+/**
+ * The statements a bulk load takes, read straight from the text into the
+ * engine's numbers (engine/bulk-load.ts): `add` of an ESP or AH SA and
+ * `spdadd` of an IPv4 policy, in the common shapes the quick check
+ * (syntax/quick.ts) finds clean. Such a statement is known right before it
+ * is read, so reading it is walking its words: no lexer, no diagnostics, no
+ * positions, and nothing made but the numbers, into one struct filled again
+ * for each statement.
+ *
+ * What is not read here (IPComp, lifetimes, -esn, update, spdupdate,
+ * spddelete, a priority, an upper-layer protocol by name) is false: the
+ * caller applies the file the usual way. test/ingest.test.ts holds what a
+ * load stores to what the parser's commands store.
+ */
+import { algorithmByName } from '../model/algorithms.js';
+import { Action, dirTable, IpProto, Level, levelTable, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, requestProtoTable, SaFlag, SaType } from '../model/tables.js';
+import type { BulkPolicy, BulkSa, BulkTemplate } from '../engine/bulk-load.js';
+import type { QuickCheck } from '../syntax/quick.js';
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+}
+
+/** A dotted quad the quick check has found right (no leading zeros, each part 0-255), as a u32. */
+function v4(src: string, s: number, e: number): number {
+  let v = 0;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const c = src.charCodeAt(i);
+    if (c === 46) {
+      v = v * 256 + n;
+      n = 0;
+    } else n = n * 10 + (c - 48);
+  }
+  return v * 256 + n;
+}
+
+/** A decimal number of the text, as found right by the quick check. */
+function decimal(src: string, s: number, e: number): number {
+  let n = 0;
+  for (let i = s; i < e; i++) n = n * 10 + (src.charCodeAt(i) - 48);
+  return n;
+}
+
+/** A decimal or 0x number (at most 32 bits). */
+function number(src: string, s: number, e: number): number {
+  if (e - s > 2 && src.charCodeAt(s) === 48 && (src.charCodeAt(s + 1) | 32) === 120) return parseInt(src.slice(s + 2, e), 16);
+  return decimal(src, s, e);
+}
+
+const SATYPES: Readonly<Record<string, number>> = { esp: SaType.ESP, ah: SaType.AH };
+
+/** Words of a statement (the statement lexer's: runs of anything but its blanks, up to the ';'). */
+class Words {
+  s = 0;
+  e = 0;
+  private i: number;
+  constructor(
+    readonly src: string,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.i = start;
+  }
+
+  /** The next word as [s, e); false at the end. */
+  next(): boolean {
+    const src = this.src;
+    let i = this.i;
+    while (i < this.end && isBlank(src.charCodeAt(i))) i++;
+    if (i >= this.end) return false;
+    this.s = i;
+    while (i < this.end && !isBlank(src.charCodeAt(i))) i++;
+    this.e = this.i = i;
+    return true;
+  }
+
+  word(): string {
+    return this.src.slice(this.s, this.e);
+  }
+
+  is(w: string): boolean {
+    return this.e - this.s === w.length && this.src.startsWith(w, this.s);
+  }
+}
+
+/** An algorithm's af_key number (0 if it has none) and where its key's digits are. */
+function algorithm(kind: 'enc' | 'auth', w: Words): { id: number; at: number; digits: number } | undefined {
+  if (!w.next()) return undefined;
+  const a = algorithmByName(kind, w.word());
+  if (!a || !w.next()) return undefined;
+  return { id: a.ids.linux ?? 0, at: w.s + 2, digits: w.e - w.s - 2 };
+}
+
+/** `add SRC DST esp|ah SPI [-m M | -u N | -r N | -f F]... ALGS` into `sa`; false for anything else. */
+function readSa(w: Words, sa: BulkSa): boolean {
+  const src = w.src;
+  if (!w.next() || !w.is('add') || !w.next()) return false;
+  sa.src = v4(src, w.s, w.e);
+  if (!w.next()) return false;
+  sa.dst = v4(src, w.s, w.e);
+  if (!w.next()) return false;
+  const satype = SATYPES[w.word()];
+  if (satype === undefined || !w.next()) return false;
+  sa.satype = satype;
+  sa.text = src;
+  sa.spi = number(src, w.s, w.e);
+  sa.mode = Mode.ANY;
+  sa.reqid = 0;
+  sa.replay = 0;
+  sa.flags = SaFlag.CYCSEQ;
+  sa.ealg = sa.aalg = 0;
+  sa.ekeyAt = sa.ekeyDigits = sa.akeyAt = sa.akeyDigits = 0;
+  for (;;) {
+    if (!w.next()) return sa.ealg !== 0 || sa.aalg !== 0;
+    if (w.is('-E') || w.is('-A')) {
+      const enc = w.is('-E');
+      const a = algorithm(enc ? 'enc' : 'auth', w);
+      if (!a || a.id === 0) return false;
+      if (enc) [sa.ealg, sa.ekeyAt, sa.ekeyDigits] = [a.id, a.at, a.digits];
+      else [sa.aalg, sa.akeyAt, sa.akeyDigits] = [a.id, a.at, a.digits];
+      continue;
+    }
+    const opt = w.word();
+    if (!w.next()) return false;
+    if (opt === '-m') sa.mode = modeTable.byName.get(w.word())!;
+    else if (opt === '-u') sa.reqid = decimal(src, w.s, w.e);
+    else if (opt === '-r') sa.replay = decimal(src, w.s, w.e);
+    else if (opt === '-f') {
+      const bit = padFlagTable.byName.get(w.word());
+      if (bit !== undefined) sa.flags |= bit;
+      else sa.flags &= ~SaFlag.CYCSEQ;
+    } else return false;
+  }
+}
+
+/** The policy text's own words and marks (policy.ts): letters, digits and :._% make words; / - [ ] stand alone. */
+class PolicyWords {
+  i: number;
+  s = 0;
+  e = 0;
+  constructor(
+    readonly src: string,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.i = start;
+  }
+
+  private blanks(): void {
+    while (this.i < this.end && isBlank(this.src.charCodeAt(this.i))) this.i++;
+  }
+
+  /** The next word as [s, e) (empty if a mark or the end is next); '-' is part of it where `dash`. */
+  next(dash = false): boolean {
+    this.blanks();
+    this.s = this.i;
+    while (this.i < this.end) {
+      const c = this.src.charCodeAt(this.i);
+      const l = c | 32;
+      if (!((c >= 48 && c <= 58) || (l >= 97 && l <= 122) || c === 46 || c === 95 || c === 37 || (dash && c === 45))) break;
+      this.i++;
+    }
+    this.e = this.i;
+    return this.e > this.s;
+  }
+
+  word(): string {
+    return this.src.slice(this.s, this.e);
+  }
+
+  /** Whether the next thing is the mark `ch` (then past it). */
+  mark(ch: number): boolean {
+    this.blanks();
+    if (this.i < this.end && this.src.charCodeAt(this.i) === ch) {
+      this.i++;
+      return true;
+    }
+    return false;
+  }
+
+  get atEnd(): boolean {
+    this.blanks();
+    return this.i >= this.end;
+  }
+}
+
+const SLASH = 47;
+const HYPHEN = 45;
+const OPEN = 91;
+const CLOSE = 93;
+
+/** SRC[/plen][[port]]: address, prefix and port into p (side 0: source). */
+function side(w: PolicyWords, p: BulkPolicy, which: 0 | 1): boolean {
+  if (!w.next()) return false;
+  const addr = v4(w.src, w.s, w.e);
+  let prefix = 32;
+  let port = 0;
+  if (w.mark(SLASH)) {
+    if (!w.next()) return false;
+    prefix = decimal(w.src, w.s, w.e);
+  }
+  if (w.mark(OPEN)) {
+    if (!w.next()) return false;
+    port = w.word() === 'any' ? 0 : decimal(w.src, w.s, w.e);
+    if (!w.mark(CLOSE)) return false;
+  }
+  if (which === 0) [p.src, p.sprefix, p.sport] = [addr, prefix, port];
+  else [p.dst, p.dprefix, p.dport] = [addr, prefix, port];
+  return true;
+}
+
+/** A level word into t: default, use, require, unique or unique:N. */
+function level(w: PolicyWords, t: BulkTemplate): boolean {
+  const word = w.word();
+  const l = levelTable.byName.get(word);
+  if (l !== undefined) t.level = l;
+  else if (word.startsWith('unique:')) {
+    t.level = Level.UNIQUE;
+    t.reqid = decimal(word, 7, word.length);
+  } else return false;
+  return true;
+}
+
+/** The next word is a request's protocol (the next request begins): left unread. */
+function protoNext(w: PolicyWords): boolean {
+  const at = w.i;
+  const p = w.next() && requestProtoTable.byName.has(w.word());
+  w.i = at;
+  return p;
+}
+
+/** One request, proto/mode[/[SRC-DST][/[level]] | //level], into t (policy.ts request()). */
+function request(w: PolicyWords, t: BulkTemplate): boolean {
+  if (!w.next()) return false;
+  const proto = requestProtoTable.byName.get(w.word());
+  if (proto === undefined || !w.mark(SLASH) || !w.next()) return false;
+  const mode = modeTable.byName.get(w.word());
+  if (mode === undefined) return false;
+  t.proto = proto;
+  t.mode = mode;
+  t.level = Level.DEFAULT;
+  t.reqid = 0;
+  t.ends = false;
+  t.src = t.dst = 0;
+  if (!w.mark(SLASH)) return true;
+  if (w.mark(SLASH)) return w.next() && level(w, t);
+  if (w.atEnd || protoNext(w)) return true;
+  if (!w.next()) return false;
+  t.src = v4(w.src, w.s, w.e);
+  if (!w.mark(HYPHEN) || !w.next()) return false;
+  t.dst = v4(w.src, w.s, w.e);
+  t.ends = true;
+  if (!w.mark(SLASH) || w.atEnd || protoNext(w)) return true;
+  return w.next() && level(w, t);
+}
+
+function template(): BulkTemplate {
+  return { proto: 0, mode: 0, level: 0, reqid: 0, ends: false, src: 0, dst: 0, keptLevel: 0, keptReqid: 0 };
+}
+
+/** A policy struct to fill again and again (room for the most requests a clean statement has, and one more). */
+export function bulkPolicy(): BulkPolicy {
+  return { src: 0, dst: 0, sprefix: 0, dprefix: 0, sport: 0, dport: 0, proto: 0, dir: 0, action: 0, priority: 0, count: 0, templates: Array.from({ length: 7 }, template) };
+}
+
+export function bulkSa(): BulkSa {
+  return { satype: 0, src: 0, dst: 0, spi: 0, mode: 0, reqid: 0, replay: 0, flags: 0, ealg: 0, ekeyAt: 0, ekeyDigits: 0, aalg: 0, akeyAt: 0, akeyDigits: 0, text: '' };
+}
+
+const ACTIONS: Readonly<Record<string, number>> = { discard: Action.DISCARD, none: Action.NONE, ipsec: Action.IPSEC };
+
+/** `spdadd SRC DST UPPER -P POLICY` into p; false for anything else. */
+function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
+  if (!w.next() || w.word() !== 'spdadd' || !side(w, p, 0) || !side(w, p, 1) || !w.next()) return false;
+  const upper = w.word();
+  if (upper === 'any') p.proto = IpProto.ANY;
+  else if (upper.charCodeAt(0) >= 48 && upper.charCodeAt(0) <= 57) p.proto = decimal(upper, 0, upper.length);
+  else return false;
+  if (!w.next(true) || w.word() !== '-P' || !w.next()) return false;
+  const dir = dirTable.byName.get(w.word());
+  if (dir === undefined) return false;
+  p.dir = dir;
+  p.count = 0;
+  if (w.atEnd) {
+    // `DIR` alone: libipsec sends type 0 (discard) with priority 0
+    p.action = Action.DISCARD;
+    p.priority = 0;
+    return true;
+  }
+  const action = w.next() ? ACTIONS[w.word()] : undefined;
+  if (action === undefined) return false;
+  p.action = action;
+  p.priority = PRIORITY_DEFAULT;
+  while (!w.atEnd) {
+    if (p.count >= p.templates.length || !request(w, p.templates[p.count]!)) return false;
+    p.count++;
+  }
+  return true;
+}
+
+/**
+ * The statement whose first word is at `start` and whose ';' is at `semi`,
+ * read into `sa` or `p` if the quick check finds it clean and it is one
+ * this module reads: 'sa', 'policy', or false.
+ */
+export function scanStatement(quick: QuickCheck, src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy): 'sa' | 'policy' | false {
+  if (!quick.clean(src, start, semi)) return false;
+  const c = src.charCodeAt(start);
+  if (c === 97) return readSa(new Words(src, start, semi), sa) && 'sa';
+  if (c === 115) return readPolicy(new PolicyWords(src, start, semi), p) && 'policy';
+  return false;
+}

@@ -1,0 +1,275 @@
+/**
+ * The bulk load (src/ingest/, engine/bulk-load.ts) against the usual apply:
+ * whatever it takes, it stores byte for byte what the statements' requests
+ * store one by one; whatever it does not take, it declines with nothing
+ * kept. The CLI then applies the file the usual way.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EmbeddedBackend } from '../src/backends/embedded.js';
+import { Engine } from '../src/engine/engine.js';
+import { toMap } from '../src/engine/kv.js';
+import { loadText } from '../src/ingest/bulk.js';
+import { withForwardCopies } from '../src/model/rfc-mode.js';
+import type { Command } from '../src/model/command.js';
+import { parse } from '../src/syntax/parser.js';
+import { ALGORITHMS, keyBitsAllowed } from '../src/model/algorithms.js';
+import { runCli, testSys } from './helpers.js';
+import { saStatement, spdStatement } from './statement-arbitraries.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const genPath = [join(here, '..', '..', 'bench', 'gen-statements.mjs'), join(here, '..', 'bench', 'gen-statements.mjs')].find((p) => existsSync(p))!;
+const { statements: benchStatements } = (await import(pathToFileURL(genPath).href)) as { statements: (n: number) => string };
+
+const NOW = 1700000000n * 1000000n;
+const clock = (): bigint => NOW;
+
+/** The commands of a text the parser takes without an error, or undefined. */
+function commandsOf(text: string, rfcMode: boolean): Command[] | undefined {
+  const r = parse(text, { file: 't', sys: testSys });
+  if (r.diagnostics.some((d) => d.severity === 'error') || r.statements.some((s) => s.hosts)) return undefined;
+  const cmds = r.statements.map((s) => s.cmd as Command);
+  return rfcMode ? withForwardCopies(cmds) : cmds;
+}
+
+/** The usual apply of `cmds` (atomic, as -f): whether every request was taken. */
+async function usual(b: EmbeddedBackend, cmds: readonly Command[]): Promise<boolean> {
+  const outs = await b.run(cmds, { atomic: true, pid: 1, quiet: true });
+  return outs.every((o) => o.errno === 0);
+}
+
+function hex(m: Map<string, Uint8Array>): Map<string, string> {
+  return new Map([...m].map(([k, v]) => [k, Buffer.from(v).toString('hex')]));
+}
+
+/** Two engines from `before` (applied the usual way to both); then `text` loaded into one and applied to the other. */
+async function compare(before: string, text: string, opts: { rfcMode: boolean; pieces?: number[] }): Promise<'done' | 'declined' | 'skipped'> {
+  const first = commandsOf(before, opts.rfcMode);
+  const cmds = commandsOf(text, opts.rfcMode);
+  if (!first || !cmds) return 'skipped';
+  const loaded = EmbeddedBackend.memory({ clock, random: () => 0.5 });
+  const applied = EmbeddedBackend.memory({ clock, random: () => 0.5 });
+  if (!(await usual(loaded, first)) || !(await usual(applied, first))) return 'skipped';
+  const stored = hex(toMap(loaded.engine.store.read()));
+  // the text in pieces, cut where `pieces` says (a statement or a comment across two chunks)
+  const chunks: string[] = [];
+  let at = 0;
+  for (const p of opts.pieces ?? []) {
+    const cut = Math.min(text.length, at + p);
+    chunks.push(text.slice(at, cut));
+    at = cut;
+  }
+  chunks.push(text.slice(at));
+  const r = await loaded.engine.bulk((load) => loadText(chunks, load, testSys, { rfcMode: opts.rfcMode }));
+  const ok = await usual(applied, cmds);
+  if (r === 'declined') {
+    assert.deepEqual(hex(toMap(loaded.engine.store.read())), stored, 'a declined load keeps nothing');
+    return r;
+  }
+  assert.ok(ok, `the load took what the usual apply refuses:\n${text}`);
+  assert.deepEqual(hex(toMap(loaded.engine.store.read())), hex(toMap(applied.engine.store.read())), `the stores differ for:\n${before}\n---\n${text}`);
+  return r;
+}
+
+/** A statement near the common shapes that the parser takes (an error stops a file before any apply). */
+const statement = fc.oneof(saStatement, spdStatement).filter((s) => {
+  const r = parse(s, { file: 't', sys: testSys });
+  return r.statements.length === 1 && !r.statements[0]!.hosts && !r.diagnostics.some((d) => d.severity === 'error');
+});
+/** Statements of the common case the load takes, in their variety (and some conflicts: few addresses, few SPIs). */
+const blank = fc.constantFrom(' ', ' ', ' ', '  ', '\t', '\n', ' \r\n ');
+const words = (parts: fc.Arbitrary<string[]>): fc.Arbitrary<string> =>
+  parts.chain((ps) => fc.array(blank, { minLength: ps.length, maxLength: ps.length }).map((bs) => ps.map((p, i) => (i === 0 ? p : bs[i]! + p)).join('')));
+const host = fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3', '192.168.7.4', '0.0.0.0', '255.255.255.255');
+const keyOf = (a: (typeof ALGORITHMS)[number]): fc.Arbitrary<string> => {
+  const sizes: number[] = [];
+  for (let bits = 8; bits <= 512; bits += 8) if (keyBitsAllowed(a.keyBits, bits)) sizes.push(bits / 8);
+  return fc
+    .tuple(
+      fc.constantFrom(...sizes).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+      fc.boolean(),
+    )
+    .map(([b, upper]) => `0x${upper ? Buffer.from(b).toString('hex').toUpperCase() : Buffer.from(b).toString('hex')}`);
+};
+const keyed = (kind: 'enc' | 'auth', flag: string): fc.Arbitrary<string> =>
+  fc.constantFrom(...ALGORITHMS.filter((a) => a.kind === kind && !a.noKey && !a.aead && a.ids.linux !== undefined && a.name !== 'tcp-md5')).chain((a) =>
+    fc.tuple(fc.constantFrom(a.name, ...a.aliases), keyOf(a)).map(([n, k]) => `${flag} ${n} ${k}`),
+  );
+const saOption = fc.oneof(
+  fc.constantFrom('transport', 'tunnel', 'any').map((m) => `-m ${m}`),
+  fc.constantFrom(0, 1, 7, 16383, 16384, 999999999).map((n) => `-u ${n}`),
+  fc.constantFrom(0, 4, 32, 33, 255).map((n) => `-r ${n}`),
+  fc.constantFrom('zero-pad', 'random-pad', 'seq-pad', 'nocyclic-seq').map((f) => `-f ${f}`),
+);
+const commonSa = words(
+  fc
+    .tuple(host, host, fc.constantFrom('esp', 'esp', 'ah'), fc.constantFrom('256', '0x100', '4096', '0x10000', '4294967295', '0xFFFFFFFF'), fc.array(saOption, { maxLength: 3 }), keyed('enc', '-E'), fc.option(keyed('auth', '-A')), keyed('auth', '-A'))
+    .map(([a, b, p, spi, opts, e, ea, ah]) => ['add', a, b, p, spi, ...opts, ...(p === 'esp' ? [e, ...(ea ? [ea] : [])] : [ah]), ';']),
+);
+const side = fc.tuple(host, fc.constantFrom('', '/0', '/24', '/32', ' / 16'), fc.constantFrom('', '[any]', '[500]', '[ 4500 ]'));
+const level = fc.constantFrom('', '/require', '/use', '/default', '/unique', '/unique:1', '/unique:16383', '/');
+const commonRequest = fc
+  .tuple(fc.constantFrom('esp', 'ah', 'ipcomp'), fc.constantFrom('transport', 'tunnel'), fc.constantFrom('', '10.1.1.1-10.1.1.2', '10.1.1.3 - 10.1.1.4'), level, fc.boolean())
+  .map(([p, m, e, l, dbl]) => (m === 'tunnel' || e ? `${p}/${m}/${e || '10.9.9.1-10.9.9.2'}${l}` : dbl && l.length > 1 ? `${p}/${m}/${l}` : `${p}/${m}${l}`));
+const commonPolicy = words(
+  fc
+    .tuple(side, side, fc.constantFrom('any', 'any', '6', '17', '0'), fc.constantFrom('in', 'out', 'fwd'), fc.constantFrom('', 'none', 'discard', 'ipsec', 'ipsec'), fc.array(commonRequest, { maxLength: 3 }))
+    .map(([s, d, u, dir, act, reqs]) => ['spdadd', s.join(''), d.join(''), u, '-P', dir, ...(act ? [act] : []), ...(act === 'ipsec' ? reqs : []), ';']),
+);
+const file = fc.array(fc.tuple(fc.oneof({ weight: 12, arbitrary: fc.oneof(commonSa, commonPolicy) }, { weight: 1, arbitrary: statement }), fc.constantFrom('\n', ' ', '\n\n', '\n# note; with a semicolon\n', '')), { minLength: 1, maxLength: 6 }).map((ps) => ps.map(([s, sep]) => s + sep).join(''));
+
+test('a bulk load stores what the usual apply stores, or declines and keeps nothing (statements near the common shapes)', async () => {
+  const seen = { done: 0, declined: 0, skipped: 0 };
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(fc.constant(''), file), file, fc.boolean(), fc.array(fc.nat(120), { maxLength: 4 }), async (before, text, rfcMode, pieces) => {
+      seen[await compare(before, text, { rfcMode, pieces })]++;
+    }),
+    { numRuns: Number(process.env.INGEST_RUNS ?? 600) },
+  );
+  // (the generator reaches a load that is taken often enough for this to mean something)
+  if (process.env.INGEST_SHOW) console.log(seen);
+  assert.ok(seen.done >= seen.declined / 4 && seen.done >= 60, JSON.stringify(seen));
+});
+
+/** Statements the load must take: every algorithm and policy form of the common case. */
+const COMMON = [
+  'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff -A hmac-sha1 0x00112233445566778899aabbccddeeff00112233;',
+  'add 10.0.0.1 10.0.0.3 esp 4096 -m tunnel -u 5 -r 32 -f random-pad -E rijndael-cbc 0x' + '00'.repeat(32) + ' -A hmac-sha512 0x' + '11'.repeat(64) + ';',
+  'add 10.0.0.1 10.0.0.2 ah 256 -A hmac-sha256 0x' + 'ab'.repeat(32) + ';',
+  'add 0.0.0.0 10.0.0.2 ah 257 -m transport -A aes-xcbc-mac 0x' + 'ab'.repeat(16) + ';',
+  'add\n  10.0.0.1\t10.0.0.2 esp 0xffffffff\n  -E blowfish-cbc 0x' + '01'.repeat(7) + ' ;',
+  'add 10.0.0.5 10.0.0.6 esp 300 -r 255 -f nocyclic-seq -f zero-pad -E 3des-cbc 0x' + '01'.repeat(24) + ' -A hmac-md5 0x' + '02'.repeat(16) + ';',
+  'spdadd 10.0.0.0/24 10.0.1.0/24 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;',
+  'spdadd 10.0.0.1[500] 10.0.0.2[any] any -P in none;',
+  'spdadd 10.0.0.1/32[4500] 10.0.0.2/32 6 -P fwd ipsec esp/transport//unique:16383 ah/transport/10.0.0.1-10.0.0.2/use ipcomp/transport/;',
+  'spdadd 0.0.0.0/0 0.0.0.0/0 any -P out;',
+  'spdadd 10.0.0.1 10.0.0.2 any -P out ipsec\n  esp / tunnel / 10.0.0.1 - 10.0.0.2 / require ;',
+  'spdadd 10.0.0.3 10.0.0.4 17 -P in ipsec esp/tunnel/1.1.1.1-2.2.2.2/unique esp/transport//unique ah/transport//default;',
+  'spdadd 10.0.0.5 10.0.0.6 any -P in discard;',
+];
+
+test('the common statements are all taken, in RFC mode and without, and stored as the usual apply stores them', async () => {
+  for (const rfcMode of [true, false]) {
+    assert.equal(await compare('', COMMON.join('\n'), { rfcMode }), 'done');
+    assert.equal(await compare('', benchStatements(3000), { rfcMode }), 'done');
+    // into a store that holds some already (counters, indexes and counts go on from theirs)
+    assert.equal(await compare(COMMON.slice(0, 4).join('\n'), COMMON.slice(4).join('\n') + '\n' + benchStatements(200), { rfcMode }), 'done');
+  }
+});
+
+test('what the load does not take is declined with nothing kept: other statements, conflicts, refusals', async () => {
+  const sa = 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;';
+  const pol = 'spdadd 10.0.0.1 10.0.0.2 any -P out none;';
+  const cases: [string, string][] = [
+    ['', `${sa}\n${sa}`], // the same SA twice
+    ['', `${pol}\n${pol}`],
+    [sa, sa], // one the store holds
+    [pol, pol],
+    ['', `flush;\n${sa}`],
+    ['', `${sa}\nspdadd ::1 ::2 any -P out;`],
+    ['', `${sa}\nadd 10.0.0.1 10.0.0.3 esp 0x1000 -E aes-gcm-16 0x${'00'.repeat(20)};`], // AEAD: not through PF_KEY
+    ['', `${sa}\nadd 10.0.0.1 10.0.0.3 esp 0x1000 -lh 10 -E aes-cbc 0x${'00'.repeat(16)};`], // lifetimes
+    ['', `${sa}\nadd 10.0.0.1 10.0.0.3 ipcomp 0x1000 -C deflate;`],
+    ['', `${sa}\nupdate 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;`],
+    ['', `${sa}\nspdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/tunnel/1.1.1.1-2.2.2.2/use;`], // refused by Linux
+    ['', `${sa}\nadd 10.0.0.1 10.0.0.4 esp 0x1000 -r 300 -E aes-cbc 0x${'00'.repeat(16)};`], // replay beyond PF_KEY's byte
+    ['', `${sa}\nexit;`],
+  ];
+  for (const [before, text] of cases) assert.equal(await compare(before, text, { rfcMode: true }), 'declined', text);
+  // a statement without its ';' at the end (the check reports it; the load never takes it)
+  const e = Engine.memory({ clock });
+  assert.equal(await e.bulk((load) => loadText([`${sa}\n${sa.replace('0x1000', '0x1001').slice(0, -1)}`], load, testSys, { rfcMode: true })), 'declined');
+  assert.equal(toMap(e.store.read()).size, 0);
+  // a trailing comment and blank lines are no statement
+  assert.equal(await compare('', `${sa}\n# the end`, { rfcMode: true }), 'done');
+  assert.equal(await compare('', `\n\n# a\n${sa}\n\n`, { rfcMode: true }), 'done');
+});
+
+test('a load in pieces cut anywhere stores what it stores in one', async () => {
+  const text = `# head; comment\n${COMMON.join('\n# between;\n')}\n`;
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.nat(text.length), { maxLength: 6 }), async (cuts) => {
+      const pieces = [...cuts].sort((a, b) => a - b).map((c, i, all) => c - (i ? all[i - 1]! : 0));
+      assert.equal(await compare('', text, { rfcMode: true, pieces }), 'done');
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('a load onto a store on disk: the next generation, read back as the usual apply leaves it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-'));
+  try {
+    const text = COMMON.join('\n') + '\n' + benchStatements(2000);
+    const a = await EmbeddedBackend.open(join(dir, 'a'), { clock });
+    const b = await EmbeddedBackend.open(join(dir, 'b'), { clock });
+    // some entries before, the usual way, in both
+    const first = commandsOf('add 10.9.9.9 10.9.9.8 esp 999 -E aes-cbc 0x' + '00'.repeat(16) + ';\nspdadd 10.9.9.9 10.9.9.8 any -P in none;', true)!;
+    assert.ok(await usual(a, first));
+    assert.ok(await usual(b, first));
+    assert.equal(await a.engine.bulk((load) => loadText([text], load, testSys, { rfcMode: true })), 'done');
+    assert.ok(await usual(b, commandsOf(text, true)!));
+    await a.close();
+    await b.close();
+    // read back from the files, by engines that did not write them
+    const ra = await Engine.open(join(dir, 'a'), { clock, create: false });
+    const rb = await Engine.open(join(dir, 'b'), { clock, create: false });
+    assert.deepEqual(hex(toMap(ra.store.read())), hex(toMap(rb.store.read())));
+    ra.close();
+    rb.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('-f of a large file: the same store with the bulk load as without it (SETKEY_BULK=0), and the same report of a refusal', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-cli-'));
+  try {
+    const good = join(dir, 'good.conf');
+    writeFileSync(good, COMMON.join('\n') + '\n' + benchStatements(1200));
+    const dumps = async (env: Record<string, string>, store: string): Promise<string> => {
+      const r = await runCli(['--store', store, '-f', good], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const d = await runCli(['--store', store, '-D'], { env });
+      const p = await runCli(['--store', store, '-DP'], { env });
+      // times aside (the two runs are not in the same second)
+      return (d.stdout + p.stdout).replace(/(created|current|diff|lastuse|lifetime).*\n/g, '');
+    };
+    assert.equal(await dumps({}, join(dir, 's1')), await dumps({ SETKEY_BULK: '0' }, join(dir, 's2')));
+    // a duplicate at the end: the load declines, and the usual apply reports it where it is
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, benchStatements(1200) + COMMON[0] + '\n' + COMMON[0] + '\n');
+    const with_ = await runCli(['--store', join(dir, 's3'), '-f', bad]);
+    const without = await runCli(['--store', join(dir, 's4'), '-f', bad], { env: { SETKEY_BULK: '0' } });
+    assert.notEqual(with_.code, 0);
+    assert.equal(with_.code, without.code);
+    assert.equal(with_.stdout, without.stdout);
+    assert.equal(with_.stderr.replaceAll('s3', 's4'), without.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a sorted layer answers a key and a range as a map of its entries would', async () => {
+  const { SortedLayerBuilder } = await import('../src/engine/sorted-layer.js');
+  await fc.assert(
+    fc.property(fc.uniqueArray(fc.tuple(fc.constantFrom('R/S/', 'i/', 's/'), fc.stringMatching(/^[0-9a-f]{1,3}$/)), { selector: ([p, k]) => p + k, maxLength: 40 }), fc.constantFrom('', 'R/', 'R/S/', 'i/', 's/1', 'x'), fc.boolean(), (entries, prefix, reverse) => {
+      const b = new SortedLayerBuilder();
+      const streams = new Map(['R/S/', 'i/', 's/'].map((p) => [p, b.stream(p, false)]));
+      for (const [p, k] of entries) streams.get(p)!.put(p + k, Buffer.from(k));
+      const layer = b.seal();
+      assert.ok(!('duplicate' in layer));
+      const want = entries.map(([p, k]) => p + k).sort();
+      assert.deepEqual([...layer.entries()].map(([k, v]) => [k, Buffer.from(v).toString()]), want.map((k) => [k, k.slice(k.indexOf('/', 2) + 1 || k.lastIndexOf('/') + 1)]));
+      const under = want.filter((k) => k.startsWith(prefix));
+      assert.deepEqual([...layer.ownScan(prefix, reverse)].map(([k]) => k), reverse ? under.reverse() : under);
+      for (const k of [...want, 'R/S/zz', 'i/']) assert.equal(layer.own(k) === undefined, !want.includes(k));
+    }),
+  );
+});
