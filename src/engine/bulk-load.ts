@@ -125,8 +125,14 @@ class RecordWriter {
   readonly b = Buffer.alloc(4096);
   n = 0;
 
+  /** Zeros over [at, at + n) (Buffer's fill() checks its arguments in JavaScript: an extension is 16-32 bytes). */
+  private zero(at: number, n: number): void {
+    const b = this.b;
+    for (let i = at; i < at + n; i++) b[i] = 0;
+  }
+
   start(order: bigint, flags: number, type: number, satype: number): void {
-    this.b.fill(0, 0, 32);
+    this.zero(0, 32);
     this.b[0] = 1;
     this.b[1] = flags;
     putU64(this.b, 8, order);
@@ -139,7 +145,7 @@ class RecordWriter {
 
   ext(len: number, type: number): number {
     const at = this.n;
-    this.b.fill(0, at, at + len);
+    this.zero(at, len);
     this.b[at] = len / 8;
     this.b[at + 2] = type;
     this.n += len;

@@ -84,12 +84,9 @@ class Words {
   }
 }
 
-/** An algorithm's af_key number (0 if it has none) and where its key's digits are. */
-function algorithm(kind: 'enc' | 'auth', w: Words): { id: number; at: number; digits: number } | undefined {
-  if (!w.next()) return undefined;
-  const a = algorithmByName(kind, w.word());
-  if (!a || !w.next()) return undefined;
-  return { id: a.ids.linux ?? 0, at: w.s + 2, digits: w.e - w.s - 2 };
+/** The af_key number of the algorithm named by the current word (0: none or unknown). */
+function algorithmId(kind: 'enc' | 'auth', w: Words): number {
+  return algorithmByName(kind, w.word())?.ids.linux ?? 0;
 }
 
 /** `add SRC DST esp|ah SPI [-m M | -u N | -r N | -f F]... ALGS` into `sa`; false for anything else. */
@@ -113,12 +110,21 @@ function readSa(w: Words, sa: BulkSa): boolean {
   sa.ekeyAt = sa.ekeyDigits = sa.akeyAt = sa.akeyDigits = 0;
   for (;;) {
     if (!w.next()) return sa.ealg !== 0 || sa.aalg !== 0;
-    if (w.is('-E') || w.is('-A')) {
-      const enc = w.is('-E');
-      const a = algorithm(enc ? 'enc' : 'auth', w);
-      if (!a || a.id === 0) return false;
-      if (enc) [sa.ealg, sa.ekeyAt, sa.ekeyDigits] = [a.id, a.at, a.digits];
-      else [sa.aalg, sa.akeyAt, sa.akeyDigits] = [a.id, a.at, a.digits];
+    // -E ALG KEY, -A ALG KEY: the key's digits follow its 0x
+    if (w.e - w.s === 2 && src.charCodeAt(w.s) === 45 && (src.charCodeAt(w.s + 1) === 69 || src.charCodeAt(w.s + 1) === 65)) {
+      const enc = src.charCodeAt(w.s + 1) === 69;
+      if (!w.next()) return false;
+      const id = algorithmId(enc ? 'enc' : 'auth', w);
+      if (id === 0 || !w.next()) return false;
+      if (enc) {
+        sa.ealg = id;
+        sa.ekeyAt = w.s + 2;
+        sa.ekeyDigits = w.e - w.s - 2;
+      } else {
+        sa.aalg = id;
+        sa.akeyAt = w.s + 2;
+        sa.akeyDigits = w.e - w.s - 2;
+      }
       continue;
     }
     const opt = w.word();
