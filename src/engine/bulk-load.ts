@@ -21,7 +21,7 @@ import { keyBitsAllowed } from '../model/algorithms.js';
 import { Dir, IPSEC_MANUAL_REQID_MAX, IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
-import { putNewEntry } from './entries.js';
+import { countNew, putNewEntry } from './entries.js';
 import { HEX2 } from './records.js';
 import { nextOrder } from './sad.js';
 import { KEPT_FLAGS } from './sa-state.js';
@@ -211,8 +211,32 @@ export interface BulkLoader {
   policy(p: BulkPolicy): void;
 }
 
-/** sad.add of an ADD for `sa` (buildSa, putSa), its record written directly. */
-export function loadSa(c: Ctx, sa: BulkSa): void {
+/** A load into a transaction in bulk mode: its records, and their counts, written once at the end. */
+export class BulkLoad implements BulkLoader {
+  /** SAs by SA type, policies: what the table counts gain (entries.ts countNew) */
+  private readonly sas = new Map<number, number>();
+  private policies = 0;
+  constructor(private readonly c: Ctx) {}
+
+  sa(sa: BulkSa): void {
+    loadSa(this.c, sa);
+    this.sas.set(sa.satype, (this.sas.get(sa.satype) ?? 0) + 1);
+  }
+
+  policy(p: BulkPolicy): void {
+    loadPolicy(this.c, p);
+    this.policies++;
+  }
+
+  /** The counts. */
+  finish(): void {
+    for (const [satype, n] of this.sas) countNew(this.c.tx, 'S', satype, n);
+    if (this.policies) countNew(this.c.tx, 'P', 0, this.policies);
+  }
+}
+
+/** sad.add of an ADD for `sa` (buildSa, putSa), its record written directly (its count is the caller's). */
+function loadSa(c: Ctx, sa: BulkSa): void {
   // the record is written in a scratch buffer: only a bulk load's streams copy what they are given
   if (!c.tx.bulkLoading) throw new Error('loadSa outside a bulk load');
   if (sa.satype !== SaType.ESP && sa.satype !== SaType.AH) decline('not an ESP or AH SA');
@@ -224,7 +248,7 @@ export function loadSa(c: Ctx, sa: BulkSa): void {
   // saKey (records.ts) of an IPv4 destination
   const key = `s/${sa.satype}/4:${hex8(sa.dst)}/${hex8(sa.spi)}`;
   // sad.add: any SA with this destination, protocol and SPI is a refusal (EEXIST)
-  if (c.tx.bulkMayHave(key) && c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
+  if (c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
   const order = nextOrder(c);
   w.start(order, 0, MsgType.DUMP, sa.satype);
   let at = w.ext(16, EXT.sa);
@@ -275,15 +299,15 @@ function keepTemplates(c: Ctx, p: BulkPolicy): void {
   }
 }
 
-/** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly. */
-export function loadPolicy(c: Ctx, p: BulkPolicy): void {
+/** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly (its count is the caller's). */
+function loadPolicy(c: Ctx, p: BulkPolicy): void {
   if (!c.tx.bulkLoading) throw new Error('loadPolicy outside a bulk load');
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
   // pfkey_proto_to_xfrm(): 255 is any (0); the record says 255 again
   const proto = p.proto === IpProto.ANY ? 0 : p.proto;
   // policyKey (records.ts) of an IPv4 selector without a context
   const key = `p/${p.dir}/4:${hex8(p.src)}/${p.sprefix}/${hex8(p.dst)}/${p.dprefix}/${proto}/${p.sport}/${p.dport}/-`;
-  if (c.tx.bulkMayHave(key) && c.tx.has(key)) decline('a policy with this selector and direction exists');
+  if (c.tx.has(key)) decline('a policy with this selector and direction exists');
   // templates are read only for ipsec; with none or discard they are ignored
   const count = p.action === 2 ? p.count : 0;
   if (count) keepTemplates(c, p);

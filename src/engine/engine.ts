@@ -21,7 +21,7 @@ import { storedNextDeadline } from './deadlines.js';
 import { layoutCurrent, putEntry, upgradeLayout } from './entries.js';
 import { Store, Tx } from './store.js';
 import { BulkConflict } from './sorted-layer.js';
-import { loadPolicy, loadSa, type BulkLoader } from './bulk-load.js';
+import { BulkLoad, type BulkLoader } from './bulk-load.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { supportedMessage } from './supported.js';
@@ -232,13 +232,15 @@ export class Engine {
       // what is due goes first, as in any session (a monitor would have been told: none is listening)
       runExpiry(ctx);
       tx.beginBulk(BULK_STREAMS);
+      const load = new BulkLoad(ctx);
       try {
-        await fill({ sa: (sa) => loadSa(ctx, sa), policy: (p) => loadPolicy(ctx, p) });
+        await fill(load);
       } catch (e) {
         if (e instanceof KernelError || e instanceof BulkConflict) return;
         throw e;
       }
       if (tx.endBulk()) return;
+      load.finish();
       counters.flush();
       commit();
       outcome = 'done';

@@ -71,17 +71,23 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
 
 /**
  * Store a record under an identity known to be new (a bulk load checked
- * it): what putEntry does then, without asking again or reading the order
- * back from the record.
+ * it): what putEntry does then, without asking again, reading the order
+ * back from the record, or counting it (the caller counts: countNew).
  */
 export function putNewEntry(tx: Tx, t: Table, key: string, order: bigint, rec: Uint8Array): void {
-  count(tx, t, rec, 1);
   // (a load's streams copy what they are given: one scratch u64 serves them all)
   tx.put(key, tx.bulkLoading ? u64Into(SCRATCH, order) : u64(order));
   tx.put(recordKey(t, order), rec);
 }
 
 const SCRATCH = new Uint8Array(8);
+
+/** `n` more records of a table (of SA type `satype`) in its counts: what putNewEntry leaves to its caller, for a whole load at once. */
+export function countNew(tx: Tx, t: Table, satype: number, n: number): void {
+  if (t === 'P') return bump(tx, countKey('P', 'all'), n);
+  bump(tx, countKey('S', satype), n);
+  bump(tx, countKey('S', 'all'), n);
+}
 
 /** Remove a record and its identity. */
 export function deleteEntry(tx: Tx, t: Table, key: string): void {

@@ -185,12 +185,12 @@ export class Tx implements KvReader {
 
   /**
    * Whether the view the load began on may hold `key`: false when it held
-   * nothing under the key's stream prefix (a load into empty tables asks
-   * the table nothing per entry).
+   * nothing under the key's stream prefix. Nothing can come there while the
+   * load goes on (its puts go to its streams, a deletion is a conflict), so
+   * a load into empty tables asks the table nothing per entry.
    */
-  bulkMayHave(key: string): boolean {
-    const l = this.loading;
-    if (!l) return true;
+  private bulkMayHave(key: string): boolean {
+    const l = this.loading!;
     for (let i = 0; i < l.prefixes.length; i++) if (key.startsWith(l.prefixes[i]!)) return l.held[i]!;
     return true;
   }
@@ -307,6 +307,7 @@ export class Tx implements KvReader {
   private missNext = 0;
 
   get(key: string): Uint8Array | undefined {
+    if (this.loading && !this.bulkMayHave(key)) return undefined;
     const m = this.misses;
     if (m[0] === key || m[1] === key || m[2] === key || m[3] === key) return undefined;
     const v = this.view.get(key);
