@@ -273,3 +273,26 @@ test('a sorted layer answers a key and a range as a map of its entries would', a
     }),
   );
 });
+
+test('-f of a large file with one statement changed: what the bulk load leaves to the usual apply is reported as without the load', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-one-'));
+  try {
+    const lines = benchStatements(1100).trimEnd().split('\n');
+    const samples = fc.sample(fc.oneof(statement, commonSa, commonPolicy), { numRuns: 10, seed: 7 });
+    for (const [i, s] of samples.entries()) {
+      const text = [...lines];
+      // the statement goes in the middle, or in place of the last (its SA or policy may repeat an earlier one)
+      text.splice(i % 2 ? 550 : text.length - 1, i % 2 ? 0 : 1, s);
+      const f = join(dir, `f${i}.conf`);
+      writeFileSync(f, text.join('\n') + '\n');
+      const a = await runCli(['--store', join(dir, `a${i}`), '-f', f]);
+      const b = await runCli(['--store', join(dir, `b${i}`), '-f', f], { env: { SETKEY_BULK: '0' } });
+      assert.deepEqual([a.code, a.stdout, a.stderr.replaceAll(`a${i}`, `b${i}`)], [b.code, b.stdout, b.stderr], s);
+      const da = await runCli(['--store', join(dir, `a${i}`), '-D', '-P']);
+      const db = await runCli(['--store', join(dir, `b${i}`), '-D', '-P']);
+      assert.equal(da.stdout.replace(/(created|current|diff|lastuse|lifetime).*\n/g, ''), db.stdout.replace(/(created|current|diff|lastuse|lifetime).*\n/g, ''));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
