@@ -116,6 +116,21 @@ function putU64(b: Buffer, at: number, v: bigint): void {
   b[at + 7] = hi >>> 24;
 }
 
+/** u32 little-endian and big-endian (Buffer's writers check their arguments in JavaScript at every call). */
+function putU32(b: Buffer, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = v >>> 24;
+}
+
+function putU32BE(b: Buffer, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+}
+
 function hexDigit(c: number): number {
   return c <= 57 ? c - 48 : (c | 32) - 87;
 }
@@ -169,7 +184,7 @@ class RecordWriter {
     this.b[at] = AF.INET;
     this.b[at + 2] = port >>> 8;
     this.b[at + 3] = port & 0xff;
-    this.b.writeUInt32BE(addr >>> 0, at + 4);
+    putU32BE(this.b, at + 4, addr >>> 0);
   }
 
   /** sadb_key from hex digits (an even number of them) */
@@ -252,12 +267,12 @@ function loadSa(c: Ctx, sa: BulkSa): void {
   const order = nextOrder(c);
   w.start(order, 0, MsgType.DUMP, sa.satype);
   let at = w.ext(16, EXT.sa);
-  w.b.writeUInt32BE(sa.spi >>> 0, at + 4);
+  putU32BE(w.b, at + 4, sa.spi >>> 0);
   w.b[at + 8] = Math.min(sa.replay, 32);
   w.b[at + 9] = SaState.MATURE;
   w.b[at + 10] = sa.aalg;
   w.b[at + 11] = sa.ealg;
-  w.b.writeUInt32LE((sa.flags & KEPT_FLAGS) >>> 0, at + 12);
+  putU32(w.b, at + 12, (sa.flags & KEPT_FLAGS) >>> 0);
   w.lifetime(EXT.hard, 0n);
   w.lifetime(EXT.soft, 0n);
   w.lifetime(EXT.current, c.now);
@@ -270,7 +285,7 @@ function loadSa(c: Ctx, sa: BulkSa): void {
   at = w.ext(16, EXT.sa2);
   // mode any is installed as transport
   w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;
-  w.b.writeUInt32LE(sa.reqid >>> 0, at + 12);
+  putU32(w.b, at + 12, sa.reqid >>> 0);
   putNewEntry(c.tx, 'S', key, order, w.done());
 }
 
@@ -325,8 +340,8 @@ function loadPolicy(c: Ctx, p: BulkPolicy): void {
   // BLOCK dumps as discard; ALLOW as ipsec when it has templates, else none
   w.b[at + 4] = p.action === 0 ? 0 : count > 0 ? 2 : 1;
   w.b[at + 6] = p.dir;
-  w.b.writeUInt32LE(id >>> 0, at + 8);
-  w.b.writeUInt32LE(p.priority >>> 0, at + 12);
+  putU32(w.b, at + 8, id >>> 0);
+  putU32(w.b, at + 12, p.priority >>> 0);
   let r = at + 16;
   for (let i = 0; i < count; i++) {
     const t = p.templates[i]!;
@@ -336,7 +351,7 @@ function loadPolicy(c: Ctx, p: BulkPolicy): void {
     w.b[r + 2] = t.proto;
     w.b[r + 4] = t.mode;
     w.b[r + 5] = t.keptLevel === Level.USE ? Level.USE : t.keptReqid !== 0 ? Level.UNIQUE : Level.REQUIRE;
-    w.b.writeUInt32LE(t.keptReqid >>> 0, r + 8);
+    putU32(w.b, r + 8, t.keptReqid >>> 0);
     if (ends) {
       w.sockaddr(r + 16, t.src, 0);
       w.sockaddr(r + 32, t.dst, 0);
