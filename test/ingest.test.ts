@@ -296,3 +296,32 @@ test('-f of a large file with one statement changed: what the bulk load leaves t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a statement read by the regular expression of its shape reads as it does word by word', async () => {
+  const { scanStatement, bulkSa, bulkPolicy } = await import('../src/ingest/scan.js');
+  const { QuickCheck } = await import('../src/syntax/quick.js');
+  const quick = QuickCheck.for(testSys);
+  /** what matters of a struct: a key's digits as text, not where they lie */
+  const norm = (kind: string | false, sa: ReturnType<typeof bulkSa>, p: ReturnType<typeof bulkPolicy>): unknown =>
+    kind === 'sa'
+      ? { ...sa, etext: sa.etext.slice(sa.ekeyAt, sa.ekeyAt + sa.ekeyDigits), atext: sa.atext.slice(sa.akeyAt, sa.akeyAt + sa.akeyDigits), ekeyAt: 0, akeyAt: 0 }
+      : kind === 'policy'
+        ? { ...p, templates: p.templates.slice(0, p.count).map((t) => ({ ...t, keptLevel: 0, keptReqid: 0, ...(t.ends ? {} : { src: 0, dst: 0 }) })) }
+        : kind;
+  let both = 0;
+  fc.assert(
+    fc.property(fc.oneof({ weight: 4, arbitrary: commonSa }, { weight: 4, arbitrary: commonPolicy }, { weight: 1, arbitrary: statement }), (text) => {
+      const start = text.search(/\S/);
+      const semi = text.indexOf(';', start);
+      const a = [bulkSa(), bulkPolicy()] as const;
+      const b = [bulkSa(), bulkPolicy()] as const;
+      const ka = scanStatement(quick, text, start, semi, a[0], a[1]);
+      const kb = scanStatement(quick, text, start, semi, b[0], b[1], { wordsOnly: true });
+      assert.equal(ka, kb, text);
+      if (ka) both++;
+      assert.deepEqual(norm(ka, a[0], a[1]), norm(kb, b[0], b[1]), text);
+    }),
+    { numRuns: 2000 },
+  );
+  assert.ok(both > 800, `${both} statements read`);
+});

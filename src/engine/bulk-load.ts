@@ -28,7 +28,7 @@ import { KEPT_FLAGS } from './sa-state.js';
 import { BulkConflict } from './sorted-layer.js';
 import { countReqid, genIndex, genReqid, indexKey, XFRM_MAX_DEPTH } from './spd.js';
 
-/** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in `text`. */
+/** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in a text. */
 export interface BulkSa {
   satype: number;
   src: number;
@@ -38,14 +38,15 @@ export interface BulkSa {
   reqid: number;
   replay: number;
   flags: number;
-  /** encryption: af_key number (0: none), key digits text[ekeyAt, ekeyAt + ekeyDigits) */
+  /** encryption: af_key number (0: none), key digits etext[ekeyAt, ekeyAt + ekeyDigits) */
   ealg: number;
+  etext: string;
   ekeyAt: number;
   ekeyDigits: number;
   aalg: number;
+  atext: string;
   akeyAt: number;
   akeyDigits: number;
-  text: string;
 }
 
 export interface BulkTemplate {
@@ -280,8 +281,8 @@ function loadSa(c: Ctx, sa: BulkSa): void {
   w.address(EXT.dst, 0, 32, sa.dst, 0);
   // the PROXY extension Linux adds when the source is not 0.0.0.0 (sa-state.ts proxyExt)
   if (sa.src !== 0) w.address(EXT.proxy, IpProto.ANY, 0, 0, 0);
-  if (sa.aalg) w.key(EXT.auth, sa.text, sa.akeyAt, sa.akeyDigits);
-  if (sa.ealg) w.key(EXT.enc, sa.text, sa.ekeyAt, sa.ekeyDigits);
+  if (sa.aalg) w.key(EXT.auth, sa.atext, sa.akeyAt, sa.akeyDigits);
+  if (sa.ealg) w.key(EXT.enc, sa.etext, sa.ekeyAt, sa.ekeyDigits);
   at = w.ext(16, EXT.sa2);
   // mode any is installed as transport
   w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;

@@ -89,6 +89,48 @@ function algorithmId(kind: 'enc' | 'auth', w: Words): number {
   return algorithmByName(kind, w.word())?.ids.linux ?? 0;
 }
 
+/**
+ * The commonest SA shape, `add SRC DST esp|ah SPI [-m M] [-u N] [-r N]
+ * [-E ALG KEY] [-A ALG KEY] ;` in that order, as one regular expression
+ * with its fields captured: V8 runs it as native code, 0.5 us a statement
+ * where walking the words took 2. It is looser than the quick check (which
+ * a statement has passed already) and only picks the fields out; anything
+ * else is read word by word (readSa).
+ */
+const B = '[\\t\\n\\v\\f\\r ]';
+const COMMON_SA = new RegExp(
+  `add${B}+([0-9.]+)${B}+([0-9.]+)${B}+(esp|ah)${B}+(0[xX][0-9a-fA-F]+|[0-9]+)` +
+    `(?:${B}+-m${B}+([a-z]+))?(?:${B}+-u${B}+([0-9]+))?(?:${B}+-r${B}+([0-9]+))?` +
+    `(?:${B}+-E${B}+([A-Za-z0-9-]+)${B}+0[xX]([0-9a-fA-F]+))?(?:${B}+-A${B}+([A-Za-z0-9-]+)${B}+0[xX]([0-9a-fA-F]+))?${B}*;`,
+  'y',
+);
+
+/** The commonest SA shape into `sa` (COMMON_SA), the statement at `start` ending at `semi`; false if it is another. */
+function readCommonSa(src: string, start: number, semi: number, sa: BulkSa): boolean {
+  COMMON_SA.lastIndex = start;
+  const m = COMMON_SA.exec(src);
+  if (!m || COMMON_SA.lastIndex !== semi + 1) return false;
+  const [, s, d, proto, spi, mode, reqid, replay, ealg, ekey, aalg, akey] = m;
+  sa.satype = SATYPES[proto!]!;
+  sa.src = v4(s!, 0, s!.length);
+  sa.dst = v4(d!, 0, d!.length);
+  sa.spi = number(spi!, 0, spi!.length);
+  sa.mode = mode === undefined ? Mode.ANY : modeTable.byName.get(mode)!;
+  sa.reqid = reqid === undefined ? 0 : decimal(reqid, 0, reqid.length);
+  sa.replay = replay === undefined ? 0 : decimal(replay, 0, replay.length);
+  sa.flags = SaFlag.CYCSEQ;
+  sa.ealg = ealg === undefined ? 0 : (algorithmByName('enc', ealg)?.ids.linux ?? -1);
+  sa.aalg = aalg === undefined ? 0 : (algorithmByName('auth', aalg)?.ids.linux ?? -1);
+  if (sa.ealg < 0 || sa.aalg < 0 || (sa.ealg === 0 && sa.aalg === 0)) return false;
+  sa.etext = ekey ?? '';
+  sa.ekeyAt = 0;
+  sa.ekeyDigits = sa.etext.length;
+  sa.atext = akey ?? '';
+  sa.akeyAt = 0;
+  sa.akeyDigits = sa.atext.length;
+  return true;
+}
+
 /** `add SRC DST esp|ah SPI [-m M | -u N | -r N | -f F]... ALGS` into `sa`; false for anything else. */
 function readSa(w: Words, sa: BulkSa): boolean {
   const src = w.src;
@@ -100,7 +142,7 @@ function readSa(w: Words, sa: BulkSa): boolean {
   const satype = SATYPES[w.word()];
   if (satype === undefined || !w.next()) return false;
   sa.satype = satype;
-  sa.text = src;
+  sa.etext = sa.atext = src;
   sa.spi = number(src, w.s, w.e);
   sa.mode = Mode.ANY;
   sa.reqid = 0;
@@ -271,10 +313,66 @@ export function bulkPolicy(): BulkPolicy {
 }
 
 export function bulkSa(): BulkSa {
-  return { satype: 0, src: 0, dst: 0, spi: 0, mode: 0, reqid: 0, replay: 0, flags: 0, ealg: 0, ekeyAt: 0, ekeyDigits: 0, aalg: 0, akeyAt: 0, akeyDigits: 0, text: '' };
+  return { satype: 0, src: 0, dst: 0, spi: 0, mode: 0, reqid: 0, replay: 0, flags: 0, ealg: 0, etext: '', ekeyAt: 0, ekeyDigits: 0, aalg: 0, atext: '', akeyAt: 0, akeyDigits: 0 };
 }
 
 const ACTIONS: Readonly<Record<string, number>> = { discard: Action.DISCARD, none: Action.NONE, ipsec: Action.IPSEC };
+
+/**
+ * The commonest policy shapes, `spdadd SRC[/plen][[port]] DST[/plen][[port]]
+ * UPPER -P DIR [ACTION [PROTO/MODE/A-B[/[LEVEL]]]] ;` with at most one
+ * request and its endpoints, as one regular expression (COMMON_SA says
+ * why); anything else is read word by word (readPolicy).
+ */
+const SIDE = `([0-9.]+)(?:${B}*/${B}*([0-9]+))?(?:${B}*\\[${B}*(any|[0-9]+)${B}*\\])?`;
+const COMMON_POLICY = new RegExp(
+  `spdadd${B}+${SIDE}${B}*${SIDE}${B}*(any|[0-9]+)${B}*-P${B}+(in|out|fwd)` +
+    `(?:${B}+(none|discard|ipsec)(?:${B}+(esp|ah|ipcomp)${B}*/${B}*(transport|tunnel)${B}*/${B}*([0-9.]+)${B}*-${B}*([0-9.]+)` +
+    `(?:${B}*/(?:${B}*(default|use|require|unique(?::[0-9]+)?))?)?)?)?${B}*;`,
+  'y',
+);
+
+/** The commonest policy shapes into p (COMMON_POLICY); false if it is another. */
+function readCommonPolicy(src: string, start: number, semi: number, p: BulkPolicy): boolean {
+  COMMON_POLICY.lastIndex = start;
+  const m = COMMON_POLICY.exec(src);
+  if (!m || COMMON_POLICY.lastIndex !== semi + 1) return false;
+  const [, s, sp, sport, d, dp, dport, upper, dir, action, proto, mode, a, b, lvl] = m;
+  p.src = v4(s!, 0, s!.length);
+  p.sprefix = sp === undefined ? 32 : decimal(sp, 0, sp.length);
+  p.sport = sport === undefined || sport === 'any' ? 0 : decimal(sport, 0, sport.length);
+  p.dst = v4(d!, 0, d!.length);
+  p.dprefix = dp === undefined ? 32 : decimal(dp, 0, dp.length);
+  p.dport = dport === undefined || dport === 'any' ? 0 : decimal(dport, 0, dport.length);
+  p.proto = upper === 'any' ? IpProto.ANY : decimal(upper!, 0, upper!.length);
+  p.dir = dirTable.byName.get(dir!)!;
+  p.count = 0;
+  if (action === undefined) {
+    // `DIR` alone: libipsec sends type 0 (discard) with priority 0
+    p.action = Action.DISCARD;
+    p.priority = 0;
+    return true;
+  }
+  p.action = ACTIONS[action]!;
+  p.priority = PRIORITY_DEFAULT;
+  if (proto === undefined) return true;
+  const t = p.templates[0]!;
+  t.proto = requestProtoTable.byName.get(proto)!;
+  t.mode = modeTable.byName.get(mode!)!;
+  t.ends = true;
+  t.src = v4(a!, 0, a!.length);
+  t.dst = v4(b!, 0, b!.length);
+  t.level = Level.DEFAULT;
+  t.reqid = 0;
+  if (lvl !== undefined) {
+    if (lvl.startsWith('unique:')) {
+      t.level = Level.UNIQUE;
+      t.reqid = decimal(lvl, 7, lvl.length);
+    } else t.level = levelTable.byName.get(lvl)!;
+  }
+  p.count = 1;
+  return true;
+}
 
 /** `spdadd SRC DST UPPER -P POLICY` into p; false for anything else. */
 function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
@@ -310,10 +408,12 @@ function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
  * read into `sa` or `p` if the quick check finds it clean and it is one
  * this module reads: 'sa', 'policy', or false.
  */
-export function scanStatement(quick: QuickCheck, src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy): 'sa' | 'policy' | false {
+export function scanStatement(quick: QuickCheck, src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean } = {}): 'sa' | 'policy' | false {
   if (!quick.clean(src, start, semi)) return false;
   const c = src.charCodeAt(start);
-  if (c === 97) return readSa(new Words(src, start, semi), sa) && 'sa';
-  if (c === 115) return readPolicy(new PolicyWords(src, start, semi), p) && 'policy';
+  // the commonest shapes by one regular expression, the others (and any, for a test that holds the two to each other) word by word
+  const quickly = opts.wordsOnly !== true;
+  if (c === 97) return ((quickly && readCommonSa(src, start, semi, sa)) || readSa(new Words(src, start, semi), sa)) && 'sa';
+  if (c === 115) return ((quickly && readCommonPolicy(src, start, semi, p)) || readPolicy(new PolicyWords(src, start, semi), p)) && 'policy';
   return false;
 }
