@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -324,4 +324,34 @@ test('a statement read by the regular expression of its shape reads as it does w
     { numRuns: 2000 },
   );
   assert.ok(both > 800, `${both} statements read`);
+});
+
+test('a load larger than its memory puts parts aside: the same store; a key in two parts declines it, nothing kept, no file left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-parts-'));
+  try {
+    const text = benchStatements(3000) + COMMON.join('\n') + '\n';
+    // parts of ~64 KiB: a dozen of them
+    const a = await EmbeddedBackend.open(join(dir, 'a'), { clock, spillBytes: 64 << 10 });
+    const b = await EmbeddedBackend.open(join(dir, 'b'), { clock });
+    assert.equal(await a.engine.bulk((load) => loadText([text], load, testSys, { rfcMode: true })), 'done');
+    assert.ok(await usual(b, commandsOf(text, true)!));
+    assert.deepEqual(hex(toMap(a.engine.store.read())), hex(toMap(b.engine.store.read())));
+    const files = (d: string): string[] => readdirSync(d).filter((f) => f.endsWith('.tmp'));
+    assert.deepEqual(files(join(dir, 'a')), []);
+    // the same SA at the start and the end: in two parts, found as the store is written
+    const c = await EmbeddedBackend.open(join(dir, 'c'), { clock, spillBytes: 64 << 10 });
+    const before = hex(toMap(c.engine.store.read()));
+    const twice = COMMON[0] + '\n' + benchStatements(3000) + COMMON[0] + '\n';
+    assert.equal(await c.engine.bulk((load) => loadText([twice], load, testSys, { rfcMode: true })), 'declined');
+    assert.deepEqual(hex(toMap(c.engine.store.read())), before);
+    assert.deepEqual(files(join(dir, 'c')), []);
+    // and the store is as it was for the next session (the usual apply reports the duplicate)
+    assert.equal(await usual(c, commandsOf(twice, true)!), false);
+    assert.deepEqual(hex(toMap(c.engine.store.read())), before);
+    await a.close();
+    await b.close();
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

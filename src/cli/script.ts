@@ -598,13 +598,7 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
  * shorter one applies in a fraction of a second anyway, the usual way.
  */
 const BULK_STATEMENTS = LARGE_SCRIPT;
-/**
- * and no longer: a load holds its records in memory until it writes them
- * (about 0.7 KB a statement: 100k SAs + 100k policies peaked at 181 MB,
- * twice that at 317 MB), where the usual apply puts a transaction's changes
- * aside as it goes and stays near 145 MB at any size.
- */
-const BULK_MAX_STATEMENTS = 250_000;
+
 
 /**
  * A checked file loaded at once where the backend can (true: applied whole),
@@ -614,7 +608,7 @@ const BULK_MAX_STATEMENTS = 250_000;
  */
 async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, progress: Progress | undefined): Promise<boolean> {
   // SETKEY_BULK=0: statement by statement, always (a way to rule the load out when something looks wrong)
-  if (!backend.load || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.count > BULK_MAX_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
+  if (!backend.load || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
   let n = 0;
   const text = input.source();
   const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);

@@ -134,9 +134,10 @@ function startsWith(c: Cursor, prefix: Uint8Array): boolean {
  * whole), in key order: for each key the newest layer's entry, handed to
  * `out` before any cursor moves on (its bytes are valid only then).
  * Deletions are handed on too: a run merged into a run keeps them; a table
- * drops them.
+ * drops them. `shadowed` hears of each entry an older layer holds under a
+ * key a newer one has too.
  */
-export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly string[] }[], out: (c: Cursor) => void): void {
+export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly string[] }[], out: (c: Cursor) => void, shadowed?: (newer: Cursor, older: Cursor) => void): void {
   const heap = new Heap<Cursor>(less);
   // what the layers newer than layer i deleted whole
   const above: Uint8Array[][] = [];
@@ -147,7 +148,7 @@ export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly str
     l.cursor.age = age;
     if (l.cursor.next()) heap.push(l.cursor);
   });
-  const shadowed = (c: Cursor): boolean => {
+  const hiddenAbove = (c: Cursor): boolean => {
     const h = above[c.age]!;
     for (let i = 0; i < h.length; i++) if (startsWith(c, h[i]!)) return true;
     return false;
@@ -155,11 +156,12 @@ export function mergeRaw(layers: readonly { cursor: Cursor; hidden: readonly str
   while (heap.size) {
     const c = heap.pop();
     for (;;) {
-      if (!shadowed(c)) out(c);
-      // the older layers' entries of the same key are shadowed
+      if (!hiddenAbove(c)) out(c);
+      // the older layers' entries of the same key are shadowed (`shadowed` is told: a bulk load's parts hold no key twice)
       while (heap.size) {
         const t = heap.top();
         if (compareBytes(t.kb, t.ks, t.kl, c.kb, c.ks, c.kl) !== 0) break;
+        shadowed?.(c, t);
         heap.pop();
         if (t.next()) heap.push(t);
       }

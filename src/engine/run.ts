@@ -14,6 +14,7 @@ import { mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import type { StoreDir } from './store-dir.js';
 import { TableWriter } from './store-format.js';
 import { TableReader } from './table-reader.js';
+import { SortedCursor, type SortedLayer } from './sorted-layer.js';
 
 const PUT = 1;
 const DEL = 0;
@@ -161,6 +162,18 @@ export class RunLayer implements Layer {
       }
     };
     return RunLayer.writeEntries(files, name, fill, keys.length, changes.hidden, 0);
+  }
+
+  /** A bulk load's part (sorted-layer.ts), written as a run (level 0): every entry a put. */
+  static writeSorted(files: StoreDir, name: string, layer: SortedLayer): RunLayer {
+    const fill = (w: TableWriter, bloom: Bloom): void => {
+      const c = new SortedCursor(layer);
+      while (c.next()) {
+        w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl, PUT);
+        bloom.add(keyHashBytes(c.kb, c.ks, c.kl));
+      }
+    };
+    return RunLayer.writeEntries(files, name, fill, layer.size, [], 0);
   }
 
   /** Runs (newest first) merged into one of the next level, on their bytes (raw-merge.ts); the merged ones are removed. */

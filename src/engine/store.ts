@@ -33,6 +33,7 @@ import { RunKeys, RunLayer, RunStack } from './run.js';
 import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import { readU64, u64 } from './u64.js';
 import { BulkConflict, SortedCursor, SortedLayerBuilder, type SortedLayer, type Stream } from './sorted-layer.js';
+import { collectGarbage } from '../sys/builtin.js';
 
 export { StoreError, type StoreErrorCode } from './store-dir.js';
 
@@ -54,6 +55,17 @@ const COMPACT_BYTES = 8 << 20;
  * MiB peak, no slower).
  */
 const SPILL_BYTES = 4 << 20;
+/**
+ * A bulk load (sorted-layer.ts) puts its entries aside as a sorted run each
+ * time they pass about this much memory, by a rough count (BULK_ENTRY), and
+ * collects the part at once: a load then holds one part at a time. 96 MiB
+ * keeps 100k SAs + 100k policies in memory (1.8 s, 182 MiB; a part put
+ * aside costs ~0.3 s) and 1M + 1M under 300 MiB (22 s, 257 MiB; 128 MiB:
+ * 302 MiB; held whole, 400k statements already took 317 MB).
+ */
+const BULK_PART_BYTES = 96 << 20;
+/** what a load's entry takes beyond its key's and value's bytes: a string's header, an array slot, three numbers */
+const BULK_ENTRY = 40;
 /** no store file is larger (a table of this size would not fit in memory anyway) */
 const MAX_FILE = 2 ** 40;
 
@@ -71,6 +83,8 @@ export interface StoreOptions {
 export interface Spill {
   write(c: Changes, serial: number, all: RunKeys): RunLayer;
   merge(runs: readonly RunLayer[], serial: number): RunLayer;
+  /** a bulk load's part, sorted (sorted-layer.ts) */
+  writeSorted(layer: SortedLayer, serial: number): RunLayer;
 }
 
 /** Runs of one level merged into one of the next. */
@@ -101,6 +115,8 @@ export class Tx implements KvReader {
     private readonly base: KvReader,
     private readonly spill?: Spill,
     private readonly spillBytes = SPILL_BYTES,
+    /** a bulk load puts a part of its entries aside past this much (tests make it small) */
+    private readonly bulkPartBytes = BULK_PART_BYTES,
   ) {
     this.view = new Layered(this.pending, base);
   }
@@ -133,20 +149,21 @@ export class Tx implements KvReader {
   private undoKeys: (string | Uint8Array | null | undefined)[] = [];
 
   /** a bulk load's entries (sorted-layer.ts), and the changes made before them (beneath them) */
-  private bulk: { layer: SortedLayer; before: Changes } | undefined;
+  private bulk: { layer: SortedLayer; before: Changes; parts: RunLayer[] } | undefined;
 
   /**
    * Put a bulk load's entries into the transaction (once, before anything
    * is put aside): the changes so far go beneath them, later ones above.
    * Its keys must be new to the transaction's view (the loader checked).
    */
-  addSorted(layer: SortedLayer): void {
+  addSorted(layer: SortedLayer, parts: readonly RunLayer[] = []): void {
     if (this.bulk || this.runs.length) throw new Error('a bulk load comes once, before anything is put aside');
     const before = this.pending;
-    this.bulk = { layer, before };
+    this.bulk = { layer, before, parts: [...parts] };
     this.pending = new Changes();
     this.pendingBytes = 0;
-    this.view = new Layered(this.pending, new Layered(layer, new Layered(before, this.base)));
+    const below = new Layered(before, this.base);
+    this.view = new Layered(this.pending, new Layered(layer, parts.length ? new RunStack(parts, below) : below));
     this.misses.fill(undefined);
   }
 
@@ -155,7 +172,18 @@ export class Tx implements KvReader {
   }
 
   /** a bulk load under way: puts under its prefixes go to its streams, not to the map */
-  private loading: { builder: SortedLayerBuilder; prefixes: string[]; streams: Stream[]; held: boolean[] } | undefined;
+  private loading:
+    | {
+        builder: SortedLayerBuilder;
+        readonly kinds: readonly { readonly prefix: string; readonly ordered: boolean }[];
+        prefixes: string[];
+        streams: Stream[];
+        held: boolean[];
+        /** parts put aside as runs, oldest first, and about how much the streams hold now */
+        parts: RunLayer[];
+        bytes: number;
+      }
+    | undefined;
 
   /**
    * Begin a bulk load: from now on until endBulk(), a put of a key under one
@@ -174,8 +202,25 @@ export class Tx implements KvReader {
       for (const _ of this.view.scan(x.prefix)) return true;
       return false;
     });
-    this.loading = { builder, prefixes: streams.map((x) => x.prefix), streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held };
+    this.loading = { builder, kinds: streams, prefixes: streams.map((x) => x.prefix), streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, parts: [], bytes: 0 };
     this.undo = undefined;
+  }
+
+  /**
+   * The load's streams so far put aside as a sorted run, and new ones begun
+   * (a store in memory keeps them: it has nowhere to put them). A key put
+   * twice within them is a BulkConflict; twice in two parts, the commit's
+   * merge finds it (bulkShadowed).
+   */
+  private putPartAside(): void {
+    const l = this.loading!;
+    l.bytes = 0;
+    if (!this.spill) return;
+    const r = l.builder.seal();
+    if ('duplicate' in r) throw new BulkConflict(`${r.duplicate} put twice`);
+    l.parts.push(this.spill.writeSorted(r, this.serial++));
+    l.builder = new SortedLayerBuilder();
+    l.streams = l.kinds.map((x) => l.builder.stream(x.prefix, x.ordered));
   }
 
   /** A bulk load is under way (puts go to its streams, which copy what they are given). */
@@ -199,7 +244,11 @@ export class Tx implements KvReader {
   putText(key: string, text: string): void {
     if (this.loading) {
       const s = this.streamOf(key);
-      if (s) return s.put(key, text);
+      if (s) {
+        s.put(key, text);
+        if ((this.loading.bytes += BULK_ENTRY + key.length + text.length) > this.bulkPartBytes) this.putPartAside();
+        return;
+      }
     }
     this.put(key, TEXT.encode(text));
   }
@@ -210,8 +259,11 @@ export class Tx implements KvReader {
     if (!l) throw new Error('no bulk load under way');
     this.loading = undefined;
     const r = l.builder.seal();
-    if ('duplicate' in r) return r;
-    this.addSorted(r);
+    if ('duplicate' in r) {
+      for (const p of l.parts) p.discard();
+      return r;
+    }
+    this.addSorted(r, l.parts);
     return undefined;
   }
 
@@ -338,7 +390,11 @@ export class Tx implements KvReader {
   put(key: string, value: Uint8Array): void {
     if (this.loading) {
       const s = this.streamOf(key);
-      if (s) return s.put(key, value);
+      if (s) {
+        s.put(key, value);
+        if ((this.loading.bytes += BULK_ENTRY + key.length + value.length) > this.bulkPartBytes) this.putPartAside();
+        return;
+      }
     }
     this.present(key);
     this.remember(key);
@@ -387,9 +443,26 @@ export class Tx implements KvReader {
 
   /** The transaction as layers of a merge on bytes (raw-merge.ts), newest first: its changes in memory (a bulk load's among them), then its runs. */
   layers(): { cursor: Cursor; hidden: readonly string[] }[] {
-    const mem = [{ cursor: new ChangesCursor(this.pending) as Cursor, hidden: this.pending.hidden }];
-    if (this.bulk) mem.push({ cursor: new SortedCursor(this.bulk.layer), hidden: [] }, { cursor: new ChangesCursor(this.bulk.before), hidden: this.bulk.before.hidden });
+    const mem: { cursor: Cursor; hidden: readonly string[] }[] = [{ cursor: new ChangesCursor(this.pending), hidden: this.pending.hidden }];
+    if (this.bulk) {
+      mem.push({ cursor: new SortedCursor(this.bulk.layer), hidden: [] });
+      for (const p of [...this.bulk.parts].reverse()) mem.push(p.layer());
+      mem.push({ cursor: new ChangesCursor(this.bulk.before), hidden: this.bulk.before.hidden });
+    }
     return [...mem, ...[...this.runs].reverse().map((r) => r.layer())];
+  }
+
+  /**
+   * For the commit's merge of layers() (raw-merge.ts): a key in two of a
+   * bulk load's layers (the one in memory, the parts put aside: layers 1 to
+   * parts + 1) was put twice, which the load cannot take (BulkConflict).
+   */
+  bulkShadowed(): ((newer: Cursor, older: Cursor) => void) | undefined {
+    const n = this.bulk?.parts.length ?? 0;
+    if (n === 0) return undefined;
+    return (newer, older) => {
+      if (newer.age >= 1 && older.age <= n + 1) throw new BulkConflict('a key put twice by a bulk load');
+    };
   }
 
   /** Every change, oldest first, as the commit of a store in memory applies them. */
@@ -409,6 +482,9 @@ export class Tx implements KvReader {
   discardRuns(): void {
     for (const r of this.runs) r.discard();
     this.runs.length = 0;
+    for (const r of [...(this.loading?.parts ?? []), ...(this.bulk?.parts ?? [])]) r.discard();
+    if (this.loading) this.loading.parts.length = 0;
+    if (this.bulk) this.bulk.parts.length = 0;
   }
 }
 
@@ -740,8 +816,17 @@ export class Store {
       const name = (n: number): string => `.run-${process.pid}-${n}.tmp`;
       const spill: Spill | undefined = this.inMemory
         ? undefined
-        : { write: (c, n, all) => RunLayer.write(this.files, name(n), c, all), merge: (runs, n) => RunLayer.merge(this.files, name(n), runs) };
-      const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view, spill, this.opts.spillBytes);
+        : {
+            write: (c, n, all) => RunLayer.write(this.files, name(n), c, all),
+            merge: (runs, n) => RunLayer.merge(this.files, name(n), runs),
+            writeSorted: (layer, n) => {
+              const r = RunLayer.writeSorted(this.files, name(n), layer);
+              // the part's memory is garbage now: a load holds one part at a time (sys/builtin.ts)
+              collectGarbage();
+              return r;
+            },
+          };
+      const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view, spill, this.opts.spillBytes, this.opts.spillBytes ?? BULK_PART_BYTES);
       let committed = false;
       const commit = (): void => {
         if (committed) throw new Error('a transaction commits once');
@@ -835,11 +920,17 @@ export class Store {
             const layers = [...t.layers(), { cursor: new ChangesCursor(this.overlay), hidden: this.overlay.hidden }];
             const above = layers.flatMap((l) => l.hidden);
             layers.push({ cursor: new TableCursor(table, false, above, (e) => this.corrupt(`table-${this.gen}`, e)), hidden: [] });
-            mergeRaw(layers, (c) => {
-              if (!c.del) w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl);
-            });
+            mergeRaw(
+              layers,
+              (c) => {
+                if (!c.del) w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl);
+              },
+              t.bulkShadowed(),
+            );
           }
         : t.reader;
+    // (a store's table is a TableReader once it is of version 2, as every writer's is: migrate())
+    if (!(table instanceof TableReader) && t.bulkShadowed()) throw new BulkConflict('a bulk load put aside over a table not of version 2');
     try {
       this.writeGeneration(this.gen + 1, fill);
       this.removeOldGenerations();
@@ -881,7 +972,7 @@ export class Store {
     } catch (e) {
       closeSync(fd);
       this.files.remove(tmp);
-      throw e instanceof StoreError ? e : ioError(`cannot write ${this.files.show(name)}`, e);
+      throw e instanceof StoreError || e instanceof BulkConflict ? e : ioError(`cannot write ${this.files.show(name)}`, e);
     }
     closeSync(fd);
     this.files.rename(tmp, name);
