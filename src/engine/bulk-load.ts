@@ -18,7 +18,7 @@
  * every store a load makes to the one the usual apply makes.
  */
 import { keyBitsAllowed } from '../model/algorithms.js';
-import { Dir, IPSEC_MANUAL_REQID_MAX, IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
+import { IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
 import { countNew, putNewEntry } from './entries.js';
@@ -26,7 +26,7 @@ import { HEX2 } from './records.js';
 import { nextOrder } from './sad.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { BulkConflict } from './sorted-layer.js';
-import { countReqid, genIndex, genReqid, indexKey, XFRM_MAX_DEPTH } from './spd.js';
+import { countReqid, genIndex, indexKey, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
 
 /** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in a text. */
 export interface BulkSa {
@@ -95,8 +95,6 @@ const EXT = {
   policy: extNumber('linux', 'policy'),
 };
 
-/** TEMPLATE_PROTOS of spd.ts that an IPv4 policy can have */
-const TEMPLATE_PROTOS = new Set<number>([IpProto.AH, IpProto.ESP, IpProto.IPCOMP]);
 
 /** A u64 little-endian (an order, a time: below 2^53, as a Number; Buffer's BigInt writer costs more than the rest of a field). */
 function putU64(b: Buffer, at: number, v: bigint): void {
@@ -290,28 +288,15 @@ function loadSa(c: Ctx, sa: BulkSa): void {
   putNewEntry(c.tx, 'S', key, order, w.done());
 }
 
-/** Templates as spd.ts templatesOf keeps them, written over the statement's (level and reqid as stored). */
+/** Templates as spd.ts templatesOf keeps them: the level and reqid kept set beside the statement's (RFC mode's copy reads those). */
 function keepTemplates(c: Ctx, p: BulkPolicy): void {
   if (p.count > XFRM_MAX_DEPTH) fail(E.ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);
   for (let i = 0; i < p.count; i++) {
     const t = p.templates[i]!;
-    if (t.mode === Mode.ANY || t.mode > Mode.BEET || !TEMPLATE_PROTOS.has(t.proto)) decline('a template beyond the common case');
-    let level: number = Level.REQUIRE;
-    let reqid = 0;
-    if (t.level === Level.USE) {
-      if (p.dir === Dir.OUT && (t.mode === Mode.TUNNEL || t.mode === Mode.BEET)) decline('level use with a tunnel or BEET template in an outbound policy');
-      level = Level.USE;
-    } else if (t.level === Level.UNIQUE) {
-      level = Level.UNIQUE;
-      reqid = t.reqid;
-      if (reqid === 0 || reqid > IPSEC_MANUAL_REQID_MAX) {
-        reqid = genReqid(c);
-        if (reqid === 0) decline('no reqid left');
-      }
-    }
+    const kept = keptTemplate(c, p.dir, t);
     if (t.mode === Mode.TUNNEL && !t.ends) decline('a tunnel template without its endpoints');
-    t.keptLevel = level;
-    t.keptReqid = reqid;
+    t.keptLevel = kept.level;
+    t.keptReqid = kept.reqid;
   }
 }
 

@@ -121,28 +121,35 @@ function sameFamilyPair(t: IpsecRequestWire): boolean {
   return t.src !== undefined && t.dst !== undefined && t.src.family === t.dst.family && (t.src.family === AF.INET || t.src.family === AF.INET6_LINUX);
 }
 
+/**
+ * parse_ipsecrequest() for one template of a policy of direction `dir`:
+ * its checks, and the level and reqid Linux keeps (§5.4). A unique level
+ * without a reqid of its own (0, or above IPSEC_MANUAL_REQID_MAX) gets one.
+ */
+export function keptTemplate(c: Ctx, dir: number, t: { readonly proto: number; readonly mode: number; readonly level: number; readonly reqid: number }): { level: number; reqid: number } {
+  if (t.mode === Mode.ANY) fail(E.EINVAL, 'a template in mode any');
+  if (!TEMPLATE_PROTOS.has(t.proto as never)) fail(E.EINVAL, `template protocol ${t.proto}`);
+  if (t.mode > Mode.BEET) fail(E.EINVAL, `template mode ${t.mode}`);
+  if (t.level === Level.USE) {
+    // 2023: an optional tunnel or BEET template cannot protect outbound traffic
+    if (dir === 2 && (t.mode === Mode.TUNNEL || t.mode === Mode.BEET)) fail(E.EINVAL, 'level use with a tunnel or BEET template in an outbound policy');
+    return { level: Level.USE, reqid: 0 };
+  }
+  if (t.level !== Level.UNIQUE) return { level: Level.REQUIRE, reqid: 0 };
+  let reqid = t.reqid;
+  if (reqid === 0 || reqid > IPSEC_MANUAL_REQID_MAX) {
+    reqid = genReqid(c);
+    if (reqid === 0) fail(E.ENOBUFS, 'no reqid left');
+  }
+  return { level: Level.UNIQUE, reqid };
+}
+
 /** parse_ipsecrequests(): the templates Linux keeps, in order (§5.4). */
-export function templatesOf(c: Ctx, p: ExtPolicy): Template[] {
+function templatesOf(c: Ctx, p: ExtPolicy): Template[] {
   const out: Template[] = [];
   for (const t of p.requests) {
     if (out.length >= XFRM_MAX_DEPTH) fail(E.ELOOP, `more than ${XFRM_MAX_DEPTH} templates`);
-    if (t.mode === Mode.ANY) fail(E.EINVAL, 'a template in mode any');
-    if (!TEMPLATE_PROTOS.has(t.proto as never)) fail(E.EINVAL, `template protocol ${t.proto}`);
-    if (t.mode > Mode.BEET) fail(E.EINVAL, `template mode ${t.mode}`);
-    let reqid = 0;
-    let level: number = Level.REQUIRE;
-    if (t.level === Level.USE) {
-      // 2023: an optional tunnel or BEET template cannot protect outbound traffic
-      if (p.dir === 2 && (t.mode === Mode.TUNNEL || t.mode === Mode.BEET)) fail(E.EINVAL, 'level use with a tunnel or BEET template in an outbound policy');
-      level = Level.USE;
-    } else if (t.level === Level.UNIQUE) {
-      level = Level.UNIQUE;
-      reqid = t.reqid;
-      if (reqid === 0 || reqid > IPSEC_MANUAL_REQID_MAX) {
-        reqid = genReqid(c);
-        if (reqid === 0) fail(E.ENOBUFS, 'no reqid left');
-      }
-    }
+    const { level, reqid } = keptTemplate(c, p.dir, t);
     const tpl: Template = { proto: t.proto, mode: t.mode, level, reqid };
     if (t.mode === Mode.TUNNEL) {
       if (!sameFamilyPair(t)) fail(E.EINVAL, 'a tunnel template needs two endpoints of one family');

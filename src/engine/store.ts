@@ -242,15 +242,17 @@ export class Tx implements KvReader {
 
   /** put() of a text value, stored as its bytes (UTF-8: keys are ASCII, so latin1 is the same bytes); a load's stream copies it without encoding. */
   putText(key: string, text: string): void {
-    if (this.loading) {
-      const s = this.streamOf(key);
-      if (s) {
-        s.put(key, text);
-        if ((this.loading.bytes += BULK_ENTRY + key.length + text.length) > this.bulkPartBytes) this.putPartAside();
-        return;
-      }
-    }
-    this.put(key, TEXT.encode(text));
+    if (!this.loaded(key, text)) this.put(key, TEXT.encode(text));
+  }
+
+  /** In a bulk load, a put of a key under its streams' prefixes: taken by its stream (true). */
+  private loaded(key: string, value: Uint8Array | string): boolean {
+    const l = this.loading;
+    const s = l && this.streamOf(key);
+    if (!s) return false;
+    s.put(key, value);
+    if ((l.bytes += BULK_ENTRY + key.length + value.length) > this.bulkPartBytes) this.putPartAside();
+    return true;
   }
 
   /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added). */
@@ -388,14 +390,7 @@ export class Tx implements KvReader {
   }
 
   put(key: string, value: Uint8Array): void {
-    if (this.loading) {
-      const s = this.streamOf(key);
-      if (s) {
-        s.put(key, value);
-        if ((this.loading.bytes += BULK_ENTRY + key.length + value.length) > this.bulkPartBytes) this.putPartAside();
-        return;
-      }
-    }
+    if (this.loading && this.loaded(key, value)) return;
     this.present(key);
     this.remember(key);
     this.pending.put(key, value);
