@@ -355,3 +355,11 @@ test('a load larger than its memory puts parts aside: the same store; a key in t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a comment line of megabytes between statements is skipped chunk by chunk, not gathered', async () => {
+  const lines = benchStatements(600).trimEnd().split('\n');
+  lines.splice(300, 0, `# ${'x; '.repeat(1 << 20)}`);
+  const text = lines.join('\n') + '\n# and a last one, unended';
+  const pieces = Array.from({ length: Math.ceil(text.length / 65536) }, () => 65536);
+  assert.equal(await compare('', text, { rfcMode: true, pieces }), 'done');
+});

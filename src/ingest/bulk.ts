@@ -49,8 +49,16 @@ export async function loadText(chunks: AsyncIterable<Uint8Array | string> | Iter
   const sa = bulkSa();
   const p = bulkPolicy();
   let rest = '';
+  // inside a comment begun in an earlier chunk (its text is not kept: a comment line may be megabytes long)
+  let inComment = false;
   for await (const chunk of chunks) {
-    const text = rest + (typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1'));
+    let text = rest + (typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1'));
+    if (inComment) {
+      const nl = text.indexOf('\n');
+      if (nl < 0) continue;
+      text = text.slice(nl + 1);
+      inComment = false;
+    }
     let i = 0;
     let n = 0;
     for (;;) {
@@ -71,11 +79,11 @@ export async function loadText(chunks: AsyncIterable<Uint8Array | string> | Iter
         n = 0;
       }
     }
-    rest = text.slice(i);
+    inComment = text.charCodeAt(i) === HASH;
+    rest = inComment ? '' : text.slice(i);
     if (n) opts.onStatements?.(n);
   }
-  const end = skipBetween(rest, 0);
-  if (end < rest.length && rest.charCodeAt(end) !== HASH) throw new NotBulk('text after the last statement');
+  if (skipBetween(rest, 0) < rest.length) throw new NotBulk('text after the last statement');
 }
 
 /**
