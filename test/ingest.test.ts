@@ -363,3 +363,18 @@ test('a comment line of megabytes between statements is skipped chunk by chunk, 
   const pieces = Array.from({ length: Math.ceil(text.length / 65536) }, () => 65536);
   assert.equal(await compare('', text, { rfcMode: true, pieces }), 'done');
 });
+
+test('the check counts the statements a bulk load reads: in pieces or whole, checked only or parsed too', async () => {
+  const { StreamParser } = await import('../src/syntax/stream.js');
+  const text = benchStatements(300) + 'update 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;\n' + COMMON.join('\n') + '\nflush;\nspdadd ::1 ::2 any -P out;\n';
+  for (const checkOnly of [true, false]) {
+    for (const piece of [97, 4096, 1 << 20]) {
+      let yielded = 0;
+      const p = new StreamParser({ file: 't', sys: testSys, checkOnly, countClean: true }, () => yielded++);
+      for (let i = 0; i < text.length; i += piece) p.push(text.slice(i, i + piece));
+      p.end();
+      assert.equal(p.cleanAdds, 300 + COMMON.length, `checkOnly ${checkOnly}, pieces of ${piece}`);
+      assert.equal(yielded + p.checked, 300 + COMMON.length + 3);
+    }
+  }
+});

@@ -237,6 +237,8 @@ export interface ScriptInput {
   readonly stoppedReading: boolean;
   /** statements read (host names not yet resolved) */
   readonly count: number;
+  /** every statement is one a bulk load reads (a clean add or spdadd: src/ingest/scan.ts), as far as the check can tell */
+  readonly bulkable?: boolean;
 }
 
 /**
@@ -273,7 +275,8 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined }, (s) => {
+  // an apply counts the statements a bulk load could take (src/ingest/): it is tried only if they are all such
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -333,6 +336,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
     quotedLines: new Set(parser.quotedLines),
     stoppedReading,
     count: statements,
+    bulkable: statements > 0 && parser.cleanAdds === statements,
   };
 }
 
@@ -608,7 +612,7 @@ const BULK_STATEMENTS = LARGE_SCRIPT;
  */
 async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, progress: Progress | undefined): Promise<boolean> {
   // SETKEY_BULK=0: statement by statement, always (a way to rule the load out when something looks wrong)
-  if (!backend.load || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
+  if (!backend.load || !input.bulkable || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
   let n = 0;
   const text = input.source();
   const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);

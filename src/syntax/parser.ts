@@ -47,6 +47,12 @@ export interface ParseOptions {
    * The others are parsed and yielded as ever.
    */
   readonly checkOnly?: boolean;
+  /**
+   * Count in `cleanAdds` the statements the quick check finds clean that
+   * are `add` or `spdadd` (what a bulk load takes, src/ingest/), those
+   * parsed and yielded too (checkOnly counts its own).
+   */
+  readonly countClean?: boolean;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -93,6 +99,10 @@ export class StatementReader implements Iterable<Statement> {
   resume: ResumePoint | undefined;
   /** statements found clean by the quick check, not yielded (checkOnly) */
   checked = 0;
+  /** of the statements read, those the quick check finds clean that are add or spdadd (checkOnly or countClean) */
+  cleanAdds = 0;
+  private readonly checkOnly: boolean;
+  private readonly countClean: boolean;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -101,7 +111,9 @@ export class StatementReader implements Iterable<Statement> {
     this.partial = opts.partial === true;
     this.maxStatement = opts.maxStatement ?? MAX_STATEMENT;
     this.end = opts.end ?? src.length;
-    if (opts.checkOnly === true) this.quick = QuickCheck.for(opts.sys);
+    this.checkOnly = opts.checkOnly === true;
+    this.countClean = opts.countClean === true;
+    if (this.checkOnly || this.countClean) this.quick = QuickCheck.for(opts.sys);
   }
 
   *[Symbol.iterator](): Generator<Statement> {
@@ -110,13 +122,16 @@ export class StatementReader implements Iterable<Statement> {
     const sink = this.sink;
     const quick = this.quick;
     while (lx.kind !== Tok.EOF) {
-      if (quick !== undefined && lx.kind === Tok.WORD && this.quickly(quick)) {
+      if (this.checkOnly && lx.kind === Tok.WORD && this.quickly(quick!)) {
         this.checked++;
         continue;
       }
+      // (counted once the statement is read whole: one that runs on is read again with more text)
+      const clean = this.countClean && !this.checkOnly && lx.kind === Tok.WORD && this.cleanAdd(quick!, this.semiAfter(lx.start));
       const mark = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
       const at = { index: lx.start, line: lx.tokLine, col: lx.tokCol };
       const st = this.attempt(at.line, at.col);
+      if (clean && st !== undefined && st !== 'ran-out' && st !== 'stop') this.cleanAdds++;
       if (st === 'ran-out') {
         // the statement may go on in the text that follows: leave it (and what it said) for then
         p.warnings.length = 0;
@@ -137,14 +152,28 @@ export class StatementReader implements Iterable<Statement> {
     this.resume = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
   }
 
+  /** The first ';' at or after `start` (-1: none). */
+  private semiAfter(start: number): number {
+    // (-1: no ';' after an earlier statement, so none after this one)
+    if (this.semi < start && this.semi !== -1) this.semi = this.p.lx.src.indexOf(';', start);
+    return this.semi;
+  }
+
+  /** Whether the statement at the current token, to `semi`, is clean (quick.ts) and an add or an spdadd. */
+  private cleanAdd(quick: QuickCheck, semi: number): boolean {
+    const lx = this.p.lx;
+    const start = lx.start;
+    if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return false;
+    return lx.src.startsWith('add', start) || lx.src.startsWith('spdadd', start);
+  }
+
   /** The statement at the current token checked by the quick check, and the lexer past it; false (the lexer left there) if it is not sure. */
   private quickly(quick: QuickCheck): boolean {
     const lx = this.p.lx;
     const start = lx.start;
-    // (-1: no ';' after an earlier statement, so none after this one)
-    if (this.semi < start && this.semi !== -1) this.semi = lx.src.indexOf(';', start);
-    const semi = this.semi;
+    const semi = this.semiAfter(start);
     if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return false;
+    if (lx.src.startsWith('add', start) || lx.src.startsWith('spdadd', start)) this.cleanAdds++;
     // on to the ';', then past it
     lx.resumeAt(semi);
     lx.advance();

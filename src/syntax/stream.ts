@@ -33,6 +33,8 @@ export interface StreamOptions {
   readonly keepText?: boolean;
   /** statements the quick check finds clean are counted in `checked`, not handed over (ParseOptions.checkOnly) */
   readonly checkOnly?: boolean;
+  /** count the clean add and spdadd statements in `cleanAdds` (ParseOptions.countClean) */
+  readonly countClean?: boolean;
 }
 
 export class StreamParser {
@@ -49,6 +51,8 @@ export class StreamParser {
   exited = false;
   /** statements found clean and not handed over (checkOnly) */
   checked = 0;
+  /** clean add and spdadd statements (checkOnly or countClean) */
+  cleanAdds = 0;
   /** the check only, from the next piece on (a caller may find out on the way that it needs no statement) */
   checkOnly: boolean;
   /** a statement ran past the limit without its ';' (reported) */
@@ -105,9 +109,10 @@ export class StreamParser {
   private run(bytes: Buffer, end: number, partial: boolean): void {
     const o = this.opts;
     const buf = bytes.toString('latin1');
-    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly });
+    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true });
     for (const st of r) this.each(st);
     this.checked += r.checked;
+    this.cleanAdds += r.cleanAdds;
     if (r.result().exited) this.exited = true;
     const at = r.resume;
     if (!partial || !at) {
