@@ -47,7 +47,13 @@ test('transactions commit, survive reopening, and roll back when they throw', as
 test('files are owner-only and the directory is 0700', async () => {
   const dir = tempStore();
   const s = await Store.open(dir);
-  await s.transact((tx) => tx.put('k', Buffer.from('secret')));
+  await s.transact((tx) => {
+    tx.put('k', Buffer.from('secret'));
+    // while a writer holds it, its lock socket too
+    const socks = readdirSync(dir).filter((f) => f.endsWith('.sock'));
+    assert.equal(socks.length, 1);
+    for (const f of socks) assert.equal(statSync(join(dir, f)).mode & 0o077, 0, f);
+  });
   assert.equal(statSync(dir).mode & 0o777, 0o700);
   for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o077, 0, f);
   chmodSync(dir, 0o755);

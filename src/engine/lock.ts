@@ -26,6 +26,7 @@
  */
 import { lazyCrypto } from '../sys/builtin.js';
 import { connect, createServer, type Server } from 'node:net';
+import { chmodSync } from 'node:fs';
 import type { StoreDir } from './store-dir.js';
 
 export class LockTimeout extends Error {
@@ -66,6 +67,12 @@ function listen(path: string, who: string): Promise<Server> {
     });
     server.once('error', reject);
     server.listen({ path, exclusive: true }, () => {
+      // owner only, as every file of the store (the directory is 0700 anyway; a socket takes the umask's mode)
+      try {
+        chmodSync(path, 0o600);
+      } catch {
+        // (the directory keeps others out all the same)
+      }
       server.removeListener('error', reject);
       server.on('error', () => undefined);
       // the lock must not keep the process alive on its own
