@@ -603,7 +603,6 @@ async function applyFile(io: Io, o: Options, file: string, input: ScriptInput, b
  */
 const BULK_STATEMENTS = LARGE_SCRIPT;
 
-
 /**
  * A checked file loaded at once where the backend can (true: applied whole),
  * or nothing of it kept (false). Nothing is printed either way: without -v

@@ -22,9 +22,10 @@ import { IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
 import { countNew, putNewEntry } from './entries.js';
-import { HEX2 } from './records.js';
+import { policyKeyV4, saKeyV4 } from './records.js';
 import { nextOrder } from './sad.js';
 import { KEPT_FLAGS } from './sa-state.js';
+import { putU32, putU32BE, putU64 } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
 import { countReqid, genIndex, indexKey, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
 
@@ -96,44 +97,6 @@ const EXT = {
 };
 
 
-/** A u64 little-endian (an order, a time: below 2^53, as a Number; Buffer's BigInt writer costs more than the rest of a field). */
-function putU64(b: Buffer, at: number, v: bigint): void {
-  if (v >= 0x20000000000000n) {
-    b.writeBigUInt64LE(v, at);
-    return;
-  }
-  const n = Number(v);
-  const lo = n % 0x100000000;
-  const hi = (n - lo) / 0x100000000;
-  b[at] = lo & 0xff;
-  b[at + 1] = (lo >>> 8) & 0xff;
-  b[at + 2] = (lo >>> 16) & 0xff;
-  b[at + 3] = lo >>> 24;
-  b[at + 4] = hi & 0xff;
-  b[at + 5] = (hi >>> 8) & 0xff;
-  b[at + 6] = (hi >>> 16) & 0xff;
-  b[at + 7] = hi >>> 24;
-}
-
-/** u32 little-endian and big-endian (Buffer's writers check their arguments in JavaScript at every call). */
-function putU32(b: Buffer, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = v >>> 24;
-}
-
-function putU32BE(b: Buffer, at: number, v: number): void {
-  b[at] = v >>> 24;
-  b[at + 1] = (v >>> 16) & 0xff;
-  b[at + 2] = (v >>> 8) & 0xff;
-  b[at + 3] = v & 0xff;
-}
-
-function hexDigit(c: number): number {
-  return c <= 57 ? c - 48 : (c | 32) - 87;
-}
-
 /** The store record's header (records.ts) and a message after it, written into one scratch buffer. */
 class RecordWriter {
   readonly b = Buffer.alloc(4096);
@@ -192,7 +155,7 @@ class RecordWriter {
     const e = this.ext(8 + Math.ceil(bytes / 8) * 8, type);
     this.b[e + 4] = (bytes * 8) & 0xff;
     this.b[e + 5] = (bytes * 8) >>> 8;
-    for (let i = 0; i < bytes; i++) this.b[e + 8 + i] = (hexDigit(text.charCodeAt(at + 2 * i)) << 4) | hexDigit(text.charCodeAt(at + 2 * i + 1));
+    this.b.write(text.slice(at, at + digits), e + 8, 'hex');
   }
 
   done(): Uint8Array {
@@ -207,10 +170,6 @@ const w = new RecordWriter();
 
 function decline(why: string): never {
   throw new BulkConflict(why);
-}
-
-function hex8(v: number): string {
-  return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 0xff]! + HEX2[(v >>> 8) & 0xff]! + HEX2[v & 0xff]!;
 }
 
 /** That af_key installs algorithm `id` of `kind`, with a key of `digits` hex digits. */
@@ -251,16 +210,13 @@ export class BulkLoad implements BulkLoader {
 
 /** sad.add of an ADD for `sa` (buildSa, putSa), its record written directly (its count is the caller's). */
 function loadSa(c: Ctx, sa: BulkSa): void {
-  // the record is written in a scratch buffer: only a bulk load's streams copy what they are given
-  if (!c.tx.bulkLoading) throw new Error('loadSa outside a bulk load');
   if (sa.satype !== SaType.ESP && sa.satype !== SaType.AH) decline('not an ESP or AH SA');
   if (sa.spi < 256 || sa.replay > 255 || sa.mode > Mode.BEET) decline('an SPI, replay window or mode beyond the common case');
   const esp = sa.satype === SaType.ESP;
   if (esp ? sa.ealg === 0 : sa.aalg === 0 || sa.ealg !== 0) decline('an SA without its algorithms');
   if (sa.ealg) checkAlg('enc', sa.ealg, sa.ekeyDigits);
   if (sa.aalg) checkAlg('auth', sa.aalg, sa.akeyDigits);
-  // saKey (records.ts) of an IPv4 destination
-  const key = `s/${sa.satype}/4:${hex8(sa.dst)}/${hex8(sa.spi)}`;
+  const key = saKeyV4(sa.satype, sa.dst, sa.spi);
   // sad.add: any SA with this destination, protocol and SPI is a refusal (EEXIST)
   if (c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
   const order = nextOrder(c);
@@ -302,12 +258,10 @@ function keepTemplates(c: Ctx, p: BulkPolicy): void {
 
 /** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly (its count is the caller's). */
 function loadPolicy(c: Ctx, p: BulkPolicy): void {
-  if (!c.tx.bulkLoading) throw new Error('loadPolicy outside a bulk load');
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
   // pfkey_proto_to_xfrm(): 255 is any (0); the record says 255 again
   const proto = p.proto === IpProto.ANY ? 0 : p.proto;
-  // policyKey (records.ts) of an IPv4 selector without a context
-  const key = `p/${p.dir}/4:${hex8(p.src)}/${p.sprefix}/${hex8(p.dst)}/${p.dprefix}/${proto}/${p.sport}/${p.dport}/-`;
+  const key = policyKeyV4(p.dir, p.src, p.sprefix, p.dst, p.dprefix, proto, p.sport, p.dport);
   if (c.tx.has(key)) decline('a policy with this selector and direction exists');
   // templates are read only for ipsec; with none or discard they are ignored
   const count = p.action === 2 ? p.count : 0;

@@ -180,11 +180,7 @@ export class Engine {
       // what monitors would read is kept only while one is listening: an apply alone pays nothing for it
       const listening = this.log?.listening() ?? false;
       const out = new Deliveries(true, listening);
-      const counters = new Counters(tx);
-      const ctx: Ctx = { tx, counters, now, out, random: this.random };
-      // a store of before entries.ts's layout is brought to it, once
-      upgradeLayout(tx, LAYOUT_TABLES);
-      runExpiry(ctx);
+      const { counters } = this.begin(tx, now, out);
       if (listening) for (const m of out.monitor) logged.push({ msg: m, usec });
       const session: Session = {
         now,
@@ -212,6 +208,16 @@ export class Engine {
     return result as T;
   }
 
+  /** A writer's session begun: the store in the current layout, then what is due expired, first. */
+  private begin(tx: Tx, now: bigint, out: Deliveries): { ctx: Ctx; counters: Counters } {
+    const counters = new Counters(tx);
+    const ctx: Ctx = { tx, counters, now, out, random: this.random };
+    // a store of before entries.ts's layout is brought to it, once
+    upgradeLayout(tx, LAYOUT_TABLES);
+    runExpiry(ctx);
+    return { ctx, counters };
+  }
+
   /**
    * A bulk load: the SAs and policies `fill` hands over, in order, applied
    * as one session that takes all of them or none. Each is stored as the
@@ -229,11 +235,8 @@ export class Engine {
     let outcome: 'done' | 'declined' = 'declined';
     await this.store.locked(async (tx, commit) => {
       if (this.log?.listening()) return;
-      const counters = new Counters(tx);
-      const ctx: Ctx = { tx, counters, now, out: new Deliveries(false, false), random: this.random };
-      upgradeLayout(tx, LAYOUT_TABLES);
-      // what is due goes first, as in any session (a monitor would have been told: none is listening)
-      runExpiry(ctx);
+      // (a monitor would have been told what expires: none is listening)
+      const { ctx, counters } = this.begin(tx, now, new Deliveries(false, false));
       tx.beginBulk(BULK_STREAMS);
       const load = new BulkLoad(ctx);
       try {

@@ -70,13 +70,14 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
 }
 
 /**
- * Store a record under an identity known to be new (a bulk load checked
- * it): what putEntry does then, without asking again, reading the order
+ * Store a record under an identity known to be new, in a bulk load (which
+ * checked it): what putEntry does then, without asking again, reading the order
  * back from the record, or counting it (the caller counts: countNew).
  */
 export function putNewEntry(tx: Tx, t: Table, key: string, order: bigint, rec: Uint8Array): void {
-  // (a load's streams copy what they are given: one scratch u64 serves them all)
-  tx.put(key, tx.bulkLoading ? u64Into(SCRATCH, order) : u64(order));
+  // a load's streams copy what they are given: one scratch u64 serves them all (and `rec` may be a scratch too)
+  if (!tx.bulkLoading) throw new Error('putNewEntry outside a bulk load');
+  tx.put(key, u64Into(SCRATCH, order));
   tx.put(recordKey(t, order), rec);
 }
 

@@ -63,7 +63,7 @@ export function decodeStored(b: Uint8Array): Stored {
 }
 
 /** Two hex digits a byte value: a short key part made without a Buffer (a bulk load makes hundreds of thousands). */
-export const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function hex(b: Uint8Array): string {
   if (b.length > 16) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -72,12 +72,22 @@ function hex(b: Uint8Array): string {
   return s;
 }
 
+/** A u32's 8 hex digits (an SPI; an IPv4 address as a number, which hex() of its bytes spells the same). */
+function hex8(v: number): string {
+  return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 0xff]! + HEX2[(v >>> 8) & 0xff]! + HEX2[v & 0xff]!;
+}
+
 export function addrKey(a: IpAddress): string {
   return `${a.family}:${hex(a.bytes)}`;
 }
 
 export function saKey(satype: number, dst: IpAddress, spi: number): string {
-  return `s/${satype}/${addrKey(dst)}/${(spi >>> 0).toString(16).padStart(8, '0')}`;
+  return `s/${satype}/${addrKey(dst)}/${hex8(spi >>> 0)}`;
+}
+
+/** saKey of an IPv4 destination given as a u32 (a bulk load's numbers). */
+export function saKeyV4(satype: number, dst: number, spi: number): string {
+  return `s/${satype}/4:${hex8(dst >>> 0)}/${hex8(spi >>> 0)}`;
 }
 
 export function spiZeroKey(order: bigint): string {
@@ -97,7 +107,16 @@ export interface SelectorKey {
 
 /** A policy's identity: direction, the whole selector as stored, and the context (§5.1). */
 export function policyKey(dir: number, s: SelectorKey, ctx: Uint8Array | undefined): string {
-  return `p/${dir}/${s.family}:${hex(s.src)}/${s.sprefix}/${hex(s.dst)}/${s.dprefix}/${s.proto}/${s.sport}/${s.dport}/${ctx ? hex(ctx) : '-'}`;
+  return selectorKey(dir, s.family, hex(s.src), s.sprefix, hex(s.dst), s.dprefix, s.proto, s.sport, s.dport, ctx ? hex(ctx) : '-');
+}
+
+/** policyKey of an IPv4 selector given as numbers (addresses as u32), without a context (a bulk load's). */
+export function policyKeyV4(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): string {
+  return selectorKey(dir, 4, hex8(src >>> 0), sprefix, hex8(dst >>> 0), dprefix, proto, sport, dport, '-');
+}
+
+function selectorKey(dir: number, family: number, src: string, sprefix: number, dst: string, dprefix: number, proto: number, sport: number, dport: number, ctx: string): string {
+  return `p/${dir}/${family}:${src}/${sprefix}/${dst}/${dprefix}/${proto}/${sport}/${dport}/${ctx}`;
 }
 
 export function rawPolicyKey(order: bigint): string {

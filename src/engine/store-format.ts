@@ -36,6 +36,7 @@
  *   in the numbering); an error with its offset, and nothing is written.
  */
 import { lazyZlib } from '../sys/builtin.js';
+import { putU32 } from './u64.js';
 
 export const TABLE_MAGIC = Buffer.from('SKTABLE\x02', 'latin1');
 const FOOTER_MAGIC = Buffer.from('SKTFOOT\x02', 'latin1');
@@ -329,14 +330,6 @@ export function compareBytes(a: Uint8Array, as: number, al: number, b: Uint8Arra
  * handing each block to `sink` as it is full: only the index stays in
  * memory, so a table of any size is written in the memory of one block.
  */
-/** Buffer's writeUInt32LE() checks its arguments in JavaScript at every call: a table of 500k entries calls it a million times. */
-function putU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = v >>> 24;
-}
-
 /** src[s, s+n) copied to dst at `at`: a short range byte by byte, a long one by set() of a view (a view is an object). */
 function copyInto(dst: Uint8Array, at: number, src: Uint8Array, s: number, n: number): void {
   if (n <= 48) for (let i = 0; i < n; i++) dst[at + i] = src[s + i]!;

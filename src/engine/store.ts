@@ -152,12 +152,11 @@ export class Tx implements KvReader {
   private bulk: { layer: SortedLayer; before: Changes; parts: RunLayer[] } | undefined;
 
   /**
-   * Put a bulk load's entries into the transaction (once, before anything
-   * is put aside): the changes so far go beneath them, later ones above.
-   * Its keys must be new to the transaction's view (the loader checked).
+   * Put a bulk load's entries into the transaction (endBulk): the changes
+   * so far go beneath them, later ones above. Its keys are new to the
+   * transaction's view (the loader checked).
    */
-  addSorted(layer: SortedLayer, parts: readonly RunLayer[] = []): void {
-    if (this.bulk || this.runs.length) throw new Error('a bulk load comes once, before anything is put aside');
+  private addSorted(layer: SortedLayer, parts: readonly RunLayer[]): void {
     const before = this.pending;
     this.bulk = { layer, before, parts: [...parts] };
     this.pending = new Changes();
@@ -176,7 +175,6 @@ export class Tx implements KvReader {
     | {
         builder: SortedLayerBuilder;
         readonly kinds: readonly { readonly prefix: string; readonly ordered: boolean }[];
-        prefixes: string[];
         streams: Stream[];
         held: boolean[];
         /** parts put aside as runs, oldest first, and about how much the streams hold now */
@@ -202,7 +200,7 @@ export class Tx implements KvReader {
       for (const _ of this.view.scan(x.prefix)) return true;
       return false;
     });
-    this.loading = { builder, kinds: streams, prefixes: streams.map((x) => x.prefix), streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, parts: [], bytes: 0 };
+    this.loading = { builder, kinds: streams, streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, parts: [], bytes: 0 };
     this.undo = undefined;
   }
 
@@ -235,9 +233,8 @@ export class Tx implements KvReader {
    * a load into empty tables asks the table nothing per entry.
    */
   private bulkMayHave(key: string): boolean {
-    const l = this.loading!;
-    for (let i = 0; i < l.prefixes.length; i++) if (key.startsWith(l.prefixes[i]!)) return l.held[i]!;
-    return true;
+    const i = this.streamIndex(key);
+    return i < 0 || this.loading!.held[i]!;
   }
 
   /** put() of a text value, stored as its bytes (UTF-8: keys are ASCII, so latin1 is the same bytes); a load's stream copies it without encoding. */
@@ -269,11 +266,17 @@ export class Tx implements KvReader {
     return undefined;
   }
 
+  /** Which of a bulk load's streams a key goes to (-1: none). */
+  private streamIndex(key: string): number {
+    const kinds = this.loading!.kinds;
+    for (let i = 0; i < kinds.length; i++) if (key.startsWith(kinds[i]!.prefix)) return i;
+    return -1;
+  }
+
   /** The stream a key goes to in a bulk load, if any. */
   private streamOf(key: string): Stream | undefined {
-    const l = this.loading!;
-    for (let i = 0; i < l.prefixes.length; i++) if (key.startsWith(l.prefixes[i]!)) return l.streams[i];
-    return undefined;
+    const i = this.streamIndex(key);
+    return i < 0 ? undefined : this.loading!.streams[i];
   }
 
   /** Start recording changes, so that restore() can take them back (one level); a request starts here. */

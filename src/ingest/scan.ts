@@ -84,9 +84,9 @@ class Words {
   }
 }
 
-/** The af_key number of the algorithm named by the current word (0: none or unknown). */
-function algorithmId(kind: 'enc' | 'auth', w: Words): number {
-  return algorithmByName(kind, w.word())?.ids.linux ?? 0;
+/** The af_key number of the algorithm of that name (0: none, or unknown). */
+function algorithmId(kind: 'enc' | 'auth', name: string): number {
+  return algorithmByName(kind, name)?.ids.linux ?? 0;
 }
 
 /**
@@ -119,8 +119,9 @@ function readCommonSa(src: string, start: number, semi: number, sa: BulkSa): boo
   sa.reqid = reqid === undefined ? 0 : decimal(reqid, 0, reqid.length);
   sa.replay = replay === undefined ? 0 : decimal(replay, 0, replay.length);
   sa.flags = SaFlag.CYCSEQ;
-  sa.ealg = ealg === undefined ? 0 : (algorithmByName('enc', ealg)?.ids.linux ?? -1);
-  sa.aalg = aalg === undefined ? 0 : (algorithmByName('auth', aalg)?.ids.linux ?? -1);
+  // (-1: named, but with no number)
+  sa.ealg = ealg === undefined ? 0 : algorithmId('enc', ealg) || -1;
+  sa.aalg = aalg === undefined ? 0 : algorithmId('auth', aalg) || -1;
   if (sa.ealg < 0 || sa.aalg < 0 || (sa.ealg === 0 && sa.aalg === 0)) return false;
   sa.etext = ekey ?? '';
   sa.ekeyAt = 0;
@@ -156,7 +157,7 @@ function readSa(w: Words, sa: BulkSa): boolean {
     if (w.e - w.s === 2 && src.charCodeAt(w.s) === 45 && (src.charCodeAt(w.s + 1) === 69 || src.charCodeAt(w.s + 1) === 65)) {
       const enc = src.charCodeAt(w.s + 1) === 69;
       if (!w.next()) return false;
-      const id = algorithmId(enc ? 'enc' : 'auth', w);
+      const id = algorithmId(enc ? 'enc' : 'auth', w.word());
       if (id === 0 || !w.next()) return false;
       if (enc) {
         sa.ealg = id;

@@ -127,7 +127,7 @@ export class StatementReader implements Iterable<Statement> {
         continue;
       }
       // (counted once the statement is read whole: one that runs on is read again with more text)
-      const clean = this.countClean && !this.checkOnly && lx.kind === Tok.WORD && this.cleanAdd(quick!, this.semiAfter(lx.start));
+      const clean = this.countClean && !this.checkOnly && lx.kind === Tok.WORD && this.isAdd() && this.clean(quick!);
       const mark = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
       const at = { index: lx.start, line: lx.tokLine, col: lx.tokCol };
       const st = this.attempt(at.line, at.col);
@@ -159,21 +159,26 @@ export class StatementReader implements Iterable<Statement> {
     return this.semi;
   }
 
-  /** Whether the statement at the current token, to `semi`, is clean (quick.ts) and an add or an spdadd. */
-  private cleanAdd(quick: QuickCheck, semi: number): boolean {
+  /** Whether the statement at the current token, to the first ';', is one the quick check finds clean. */
+  private clean(quick: QuickCheck): boolean {
     const lx = this.p.lx;
     const start = lx.start;
-    if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return false;
-    return lx.src.startsWith('add', start) || lx.src.startsWith('spdadd', start);
+    const semi = this.semiAfter(start);
+    return semi >= 0 && semi < this.end && semi + 1 - start <= this.maxStatement && quick.clean(lx.src, start, semi);
+  }
+
+  /** Whether the statement at the current token is an add or an spdadd (what a bulk load takes, when clean). */
+  private isAdd(): boolean {
+    const lx = this.p.lx;
+    return lx.src.startsWith('add', lx.start) || lx.src.startsWith('spdadd', lx.start);
   }
 
   /** The statement at the current token checked by the quick check, and the lexer past it; false (the lexer left there) if it is not sure. */
   private quickly(quick: QuickCheck): boolean {
+    if (!this.clean(quick)) return false;
+    if (this.isAdd()) this.cleanAdds++;
     const lx = this.p.lx;
-    const start = lx.start;
-    const semi = this.semiAfter(start);
-    if (semi < 0 || semi >= this.end || semi + 1 - start > this.maxStatement || !quick.clean(lx.src, start, semi)) return false;
-    if (lx.src.startsWith('add', start) || lx.src.startsWith('spdadd', start)) this.cleanAdds++;
+    const semi = this.semi;
     // on to the ';', then past it
     lx.resumeAt(semi);
     lx.advance();
