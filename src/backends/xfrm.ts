@@ -15,12 +15,14 @@ import { MsgType } from '../pfkey/constants.js';
 import { serialize } from '../pfkey/serialize.js';
 import { dumpSeq, errorReplyOf, withHeader } from '../pfkey/reply.js';
 import { commandToWire, EncodeError } from '../pfkey/to-wire.js';
-import { header, type SadbMsg } from '../pfkey/types.js';
+import { header } from '../pfkey/types.js';
 import { IPPROTO_COMP, XfrmGroup, XfrmMsg, XSize } from '../xfrm/constants.js';
 import { XfrmConn, type Answer, type Transport } from '../xfrm/conn.js';
 import { parseAttrs, splitDatagram, type Attr, type NlMessage } from '../xfrm/netlink.js';
 import { policyToPfkey, policyToXfrm } from '../xfrm/policy.js';
 import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTranslateError, xfrmMode } from '../xfrm/sa.js';
+import { policyDumpBytes } from '../xfrm/policy-dump-bytes.js';
+import { stateDumpBytes } from '../xfrm/state-dump-bytes.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
 import { chunksOf, endsRun, gathered, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
@@ -87,33 +89,40 @@ function failed(a: Answer, sent: Uint8Array): Step {
 }
 
 type Dumped = (msg: Uint8Array, extras?: Readonly<Record<string, Json>>) => void;
-type Translated = { msg: SadbMsg; extras: Readonly<Record<string, Json>> | undefined };
+/** A dumped (or asked for) entry as the PF_KEY message of this type, seq and pid, with its JSON extras. */
+type Translated = { msg: Uint8Array; extras: Readonly<Record<string, Json>> | undefined };
+type Translate = (r: NlMessage, type: number, seq: number, pid: number) => Translated;
 
 /** The state a GET or ALLOCSPI answered with, translated. */
-function firstState(replies: readonly NlMessage[]): Translated | undefined {
+function firstState(replies: readonly NlMessage[], type: number, pid: number): Translated | undefined {
   const r = replies.find((m) => m.header.type === XfrmMsg.NEWSA);
-  return r && translateState(r);
+  return r && translateState(r, type, 0, pid);
 }
 
-const translateState = (r: NlMessage): Translated => {
+const translateState: Translate = (r, type, seq, pid) => {
+  // the common state straight to bytes; any other the long way, through the definition
+  const f = stateDumpBytes(r.payload, type, seq, pid);
+  if (f) return { msg: f.msg, extras: f.authTruncBits === undefined ? undefined : { authTruncBits: f.authTruncBits } };
   const t = stateToPfkey(readUsersaInfo(r.payload), parseAttrs(r.payload, XSize.usersaInfo));
-  return { msg: t.msg, extras: jsonExtras(t.extras) };
+  return { msg: withHeader(t.msg, { type, seq, pid }), extras: jsonExtras(t.extras) };
 };
-const translatePolicy = (r: NlMessage): Translated => {
+const translatePolicy: Translate = (r, type, seq, pid) => {
+  const f = policyDumpBytes(r.payload, type, seq, pid);
+  if (f) return { msg: f, extras: undefined };
   const p = policyToPfkey(readUserpolicyInfo(r.payload), parseAttrs(r.payload, XSize.userpolicyInfo));
-  return { msg: p.msg, extras: jsonExtras(p.extras) };
+  return { msg: withHeader(p.msg, { type, seq, pid }), extras: jsonExtras(p.extras) };
 };
 
 /**
  * A dump's entries as PF_KEY messages, numbered as Linux numbers them
  * (dumpSeq: 1, 2, 3... and 0 for the last).
  */
-function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number, sent: Uint8Array, translate: (r: NlMessage) => Translated): Step {
+function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number, sent: Uint8Array, translate: Translate): Step {
   const n = entries.length;
   // an empty table answers ENOENT, as PF_KEY does ("No SAD entries."): in the outcome, as the entries would be
   if (n === 0) return { errno: ENOENT, received: [errorReplyOf(sent, ENOENT)] };
-  const ts = entries.map(translate);
-  return { errno: 0, received: ts.map((t, i) => withHeader(t.msg, { type: pfkeyType, seq: dumpSeq(i, n), pid })), extras: ts.map((t) => t.extras) };
+  const ts = entries.map((r, i) => translate(r, pfkeyType, dumpSeq(i, n), pid));
+  return { errno: 0, received: ts.map((t) => t.msg), extras: ts.map((t) => t.extras) };
 }
 
 /**
@@ -122,12 +131,12 @@ function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number,
  * only once the dump ends. A table of any size is printed in the memory of a
  * datagram (holding the kernel's replies, 60k policies took 122 MB).
  */
-async function streamStep(conn: XfrmConn, type: number, keep: (m: NlMessage) => boolean, pfkeyType: number, pid: number, sent: Uint8Array, translate: (r: NlMessage) => Translated, onDumped: Dumped): Promise<Step> {
+async function streamStep(conn: XfrmConn, type: number, keep: (m: NlMessage) => boolean, pfkeyType: number, pid: number, sent: Uint8Array, translate: Translate, onDumped: Dumped): Promise<Step> {
   let held: NlMessage | undefined;
   let seq = 0;
   const handOn = (r: NlMessage, last: boolean): void => {
-    const t = translate(r);
-    onDumped(withHeader(t.msg, { type: pfkeyType, seq: last ? 0 : ++seq, pid }), t.extras);
+    const t = translate(r, pfkeyType, last ? 0 : ++seq, pid);
+    onDumped(t.msg, t.extras);
   };
   const a = await conn.dumpEach(type, (m) => {
     if (!keep(m)) return;
@@ -365,8 +374,8 @@ export class XfrmBackend implements Backend {
       const echo = new Uint8Array(sent);
       return { errno: 0, received: [echo] };
     }
-    const s = firstState(a.replies);
-    return { errno: 0, received: s ? [withHeader(s.msg, { type: MsgType.GET, seq: 0, pid })] : [], extras: [s?.extras] };
+    const s = firstState(a.replies, MsgType.GET, pid);
+    return { errno: 0, received: s ? [s.msg] : [], extras: [s?.extras] };
   }
 
   /** ALLOCSPI: a larval state with a free SPI of the range (xfrm_user.c xfrm_alloc_userspi). */
@@ -391,8 +400,8 @@ export class XfrmBackend implements Backend {
     if (info.id.proto === IPPROTO_COMP && range.max >= 0x10000) return { errno: EINVAL, why: 'an IPComp CPI range must end below 0x10000', received: [errorReplyOf(sent, EINVAL)] };
     const a = await this.conn.request(XfrmMsg.ALLOCSPI, encodeUserspiInfo(info, range.min, range.max));
     if (a.errno) return failed(a, sent);
-    const s = firstState(a.replies);
-    return { errno: 0, received: s ? [withHeader(s.msg, { type: MsgType.GETSPI, seq: 0, pid })] : [] };
+    const s = firstState(a.replies, MsgType.GETSPI, pid);
+    return { errno: 0, received: s ? [s.msg] : [] };
   }
 
   /** deleteall: every SA of the protocol between the two addresses (a dump, then DELSA each). */

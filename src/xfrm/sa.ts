@@ -199,7 +199,7 @@ export const x2key = (v: bigint): bigint => (v === XFRM_INF ? 0n : v);
  * entry of that XFRM name that has one (af_key looks names up, truncation
  * aside); 0 when PF_KEY has none (ChaCha20-Poly1305).
  */
-function linuxId(kind: AlgKind, name: string, icv?: number): number {
+export function linuxId(kind: AlgKind, name: string, icv?: number): number {
   // a dump asks the same few questions for every state: the registry is walked once for each
   const k = `${kind}/${name}/${icv ?? ''}`;
   let id = LINUX_IDS.get(k);

@@ -420,7 +420,7 @@ export function writeUserTmpl(b: Uint8Array, at: number, t: UserTmpl): void {
 
 // ---------- algorithms: xfrm_algo (68+key), xfrm_algo_auth / xfrm_algo_aead (72+key)
 
-function readName(b: Uint8Array, at: number): string {
+export function readName(b: Uint8Array, at: number): string {
   let e = at;
   while (e < at + 64 && b[e] !== 0) e++;
   // one call over the bytes (a Buffer made and decoded for each algorithm of each dumped state cost more)

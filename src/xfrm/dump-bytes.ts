@@ -1,0 +1,90 @@
+/**
+ * What the two dump shortcuts (state-dump-bytes.ts, policy-dump-bytes.ts)
+ * share: reading the kernel's little-endian fields and writing PF_KEY's,
+ * byte by byte into a message cut from a fresh pool (zero wherever nothing
+ * is written), the lifetimes as af_key reads them, and address extensions
+ * with Linux sockaddrs.
+ */
+import { AF, Size, extNumber } from '../pfkey/constants.js';
+import { pool } from '../pfkey/pool.js';
+
+/** where the messages are cut from: fresh memory, so only what is not zero is written */
+export const out = pool(32 << 10);
+
+export const EXT_LIFETIME = {
+  cur: extNumber('linux', 'lifetime_current'),
+  hard: extNumber('linux', 'lifetime_hard'),
+  soft: extNumber('linux', 'lifetime_soft'),
+};
+
+export function u16(b: Uint8Array, at: number): number {
+  return b[at]! | (b[at + 1]! << 8);
+}
+
+export function u32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+export function put16(o: Uint8Array, at: number, v: number): void {
+  o[at] = v & 0xff;
+  o[at + 1] = (v >>> 8) & 0xff;
+}
+
+export function put32(o: Uint8Array, at: number, v: number): void {
+  o[at] = v & 0xff;
+  o[at + 1] = (v >>> 8) & 0xff;
+  o[at + 2] = (v >>> 16) & 0xff;
+  o[at + 3] = (v >>> 24) & 0xff;
+}
+
+export function copy(o: Uint8Array, at: number, b: Uint8Array, from: number, n: number): void {
+  for (let i = 0; i < n; i++) o[at + i] = b[from + i]!;
+}
+
+/** whether the 8 bytes at `at` are XFRM_INF (no limit) */
+function infinite(b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 8; i++) if (b[at + i] !== 0xff) return false;
+  return true;
+}
+
+/** an extension's header: its length in 8-byte units and its type */
+export function ext(o: Uint8Array, at: number, bytes: number, type: number): void {
+  put16(o, at, bytes / 8);
+  put16(o, at + 2, type);
+}
+
+/**
+ * A lifetime (hard or soft) from xfrm_lifetime_cfg's fields at these
+ * offsets: allocations and bytes read as _X2KEY does (no limit is 0),
+ * allocations cut to 32 bits.
+ */
+export function lifetimeCfg(o: Uint8Array, at: number, type: number, b: Uint8Array, packets: number, bytes: number, add: number, use: number): void {
+  ext(o, at, Size.sadb_lifetime, type);
+  if (!infinite(b, packets)) copy(o, at + 4, b, packets, 4);
+  if (!infinite(b, bytes)) copy(o, at + 8, b, bytes, 8);
+  copy(o, at + 16, b, add, 8);
+  copy(o, at + 24, b, use, 8);
+}
+
+/** the current lifetime from xfrm_lifetime_cur at `cur` (bytes, packets, add time, use time; packets cut to 32 bits) */
+export function lifetimeCur(o: Uint8Array, at: number, b: Uint8Array, cur: number): void {
+  ext(o, at, Size.sadb_lifetime, EXT_LIFETIME.cur);
+  copy(o, at + 4, b, cur + 8, 4);
+  copy(o, at + 8, b, cur, 8);
+  copy(o, at + 16, b, cur + 16, 16);
+}
+
+/**
+ * An address extension with a Linux sockaddr_in / sockaddr_in6 of the
+ * `alen` address bytes at `from`, its port the big-endian one at `port`
+ * (none: 0).
+ */
+export function address(o: Uint8Array, at: number, type: number, size: number, proto: number, prefixlen: number, family: number, b: Uint8Array, from: number, alen: number, port = -1): void {
+  ext(o, at, size, type);
+  o[at + 4] = proto;
+  o[at + 5] = prefixlen;
+  put16(o, at + 8, family);
+  if (port >= 0) copy(o, at + 10, b, port, 2);
+  // sin_addr after family and port; sin6_addr after family, port and flowinfo
+  copy(o, at + 8 + (family === AF.INET ? 4 : 8), b, from, alen);
+}
