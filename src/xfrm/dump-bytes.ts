@@ -11,7 +11,7 @@ import { pool } from '../pfkey/pool.js';
 /** where the messages are cut from: fresh memory, so only what is not zero is written */
 export const out = pool(32 << 10);
 
-export const EXT_LIFETIME = {
+const EXT_LIFETIME = {
   cur: extNumber('linux', 'lifetime_current'),
   hard: extNumber('linux', 'lifetime_hard'),
   soft: extNumber('linux', 'lifetime_soft'),
@@ -58,7 +58,7 @@ export function ext(o: Uint8Array, at: number, bytes: number, type: number): voi
  * offsets: allocations and bytes read as _X2KEY does (no limit is 0),
  * allocations cut to 32 bits.
  */
-export function lifetimeCfg(o: Uint8Array, at: number, type: number, b: Uint8Array, packets: number, bytes: number, add: number, use: number): void {
+function lifetimeCfg(o: Uint8Array, at: number, type: number, b: Uint8Array, packets: number, bytes: number, add: number, use: number): void {
   ext(o, at, Size.sadb_lifetime, type);
   if (!infinite(b, packets)) copy(o, at + 4, b, packets, 4);
   if (!infinite(b, bytes)) copy(o, at + 8, b, bytes, 8);
@@ -66,12 +66,22 @@ export function lifetimeCfg(o: Uint8Array, at: number, type: number, b: Uint8Arr
   copy(o, at + 24, b, use, 8);
 }
 
-/** the current lifetime from xfrm_lifetime_cur at `cur` (bytes, packets, add time, use time; packets cut to 32 bits) */
-export function lifetimeCur(o: Uint8Array, at: number, b: Uint8Array, cur: number): void {
-  ext(o, at, Size.sadb_lifetime, EXT_LIFETIME.cur);
-  copy(o, at + 4, b, cur + 8, 4);
-  copy(o, at + 8, b, cur, 8);
-  copy(o, at + 16, b, cur + 16, 16);
+/**
+ * The hard, soft and current lifetimes, in that order (as af_key writes
+ * them), from struct xfrm_lifetime_cfg at `lft` (soft bytes, hard bytes,
+ * soft packets, hard packets, soft add, hard add, soft use, hard use) and
+ * xfrm_lifetime_cur at `cur` (bytes, packets, add time, use time; packets
+ * cut to 32 bits). Where they end.
+ */
+export function lifetimes(o: Uint8Array, at: number, b: Uint8Array, lft: number, cur: number): number {
+  lifetimeCfg(o, at, EXT_LIFETIME.hard, b, lft + 24, lft + 8, lft + 40, lft + 56);
+  lifetimeCfg(o, at + Size.sadb_lifetime, EXT_LIFETIME.soft, b, lft + 16, lft, lft + 32, lft + 48);
+  const c = at + 2 * Size.sadb_lifetime;
+  ext(o, c, Size.sadb_lifetime, EXT_LIFETIME.cur);
+  copy(o, c + 4, b, cur + 8, 4);
+  copy(o, c + 8, b, cur, 8);
+  copy(o, c + 16, b, cur + 16, 16);
+  return c + Size.sadb_lifetime;
 }
 
 /**
@@ -87,4 +97,34 @@ export function address(o: Uint8Array, at: number, type: number, size: number, p
   if (port >= 0) copy(o, at + 10, b, port, 2);
   // sin_addr after family and port; sin6_addr after family, port and flowinfo
   copy(o, at + 8 + (family === AF.INET ? 4 : 8), b, from, alen);
+}
+
+/** where the last walkAttrs() found the first attribute of each type (its value; -1: none), and its value's length */
+export const attrAt = new Int32Array(64);
+export const attrLen = new Int32Array(64);
+
+/**
+ * Walks the attributes after a payload's fixed struct of `fixedLen` bytes,
+ * noting the first of each type in attrAt/attrLen (as netlink.ts attr()
+ * finds it). False when one runs past the payload (parseAttrs throws
+ * there) or one is of a type marked in `declined`.
+ */
+export function walkAttrs(p: Uint8Array, fixedLen: number, declined: Uint8Array): boolean {
+  attrAt.fill(-1);
+  let at = (fixedLen + 3) & ~3;
+  while (at + 4 <= p.length) {
+    const len = u16(p, at);
+    if (len < 4 || at + len > p.length) return false;
+    // the top bits of nla_type are NLA_F_NESTED / NLA_F_NET_BYTEORDER
+    const t = u16(p, at + 2) & 0x3fff;
+    if (t < 64) {
+      if (declined[t]) return false;
+      if (attrAt[t]! < 0) {
+        attrAt[t] = at + 4;
+        attrLen[t] = len - 4;
+      }
+    }
+    at += (len + 3) & ~3;
+  }
+  return true;
 }

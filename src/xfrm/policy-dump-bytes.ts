@@ -14,7 +14,7 @@ import { Action, IpProto, Level, Mode } from '../model/tables.js';
 import { AF, PF_KEY_V2, Size, extNumber } from '../pfkey/constants.js';
 import { XSize, Xfrma, XfrmAction } from './constants.js';
 import { pfkeyMode } from './sa.js';
-import { EXT_LIFETIME, address, ext, lifetimeCfg, lifetimeCur, out, put16, put32, u16, u32 } from './dump-bytes.js';
+import { address, attrAt, attrLen, ext, lifetimes, out, put16, put32, u16, u32, walkAttrs } from './dump-bytes.js';
 
 /** attributes that policyToPfkey reads into something this does not write: such a policy is declined */
 const DECLINED = new Uint8Array(64);
@@ -54,20 +54,11 @@ export function policyDumpBytes(p: Uint8Array, type: number, seq: number, pid: n
   const family = u16(p, SEL_FAMILY);
   if (family !== AF.INET && family !== AF.INET6_LINUX) return undefined;
   // the attributes: the first TMPL (as policyToPfkey takes it); a policy type other than main is declined
-  let tmpl = -1;
-  let tmplLen = 0;
-  let at = (XSize.userpolicyInfo + 3) & ~3;
-  while (at + 4 <= p.length) {
-    const len = u16(p, at);
-    if (len < 4 || at + len > p.length) return undefined;
-    const t = u16(p, at + 2) & 0x3fff;
-    if (t < 64 && DECLINED[t]) return undefined;
-    if (t === Xfrma.TMPL && tmpl < 0) {
-      tmpl = at + 4;
-      tmplLen = len - 4;
-    } else if (t === Xfrma.POLICY_TYPE && len > 4 && p[at + 4] !== 0) return undefined;
-    at += (len + 3) & ~3;
-  }
+  if (!walkAttrs(p, XSize.userpolicyInfo, DECLINED)) return undefined;
+  const tmpl = attrAt[Xfrma.TMPL]!;
+  const tmplLen = attrLen[Xfrma.TMPL]!;
+  const ptype = attrAt[Xfrma.POLICY_TYPE]!;
+  if (ptype >= 0 && attrLen[Xfrma.POLICY_TYPE]! >= 1 && p[ptype] !== 0) return undefined;
   const n = tmpl < 0 ? 0 : Math.floor(tmplLen / XSize.userTmpl);
   // the requests' size: each template's, with its two tunnel endpoints
   let requests = 0;
@@ -94,7 +85,7 @@ export function policyDumpBytes(p: Uint8Array, type: number, seq: number, pid: n
   put16(o, 6, timed ? 2 : 1);
   put32(o, 8, seq);
   put32(o, 12, pid);
-  let w = Size.sadb_msg;
+  let w: number = Size.sadb_msg;
   const sproto = p[SEL_PROTO]!;
   const proto = sproto === 0 ? IpProto.ANY : sproto;
   const alen = addrLen(family);
@@ -102,12 +93,7 @@ export function policyDumpBytes(p: Uint8Array, type: number, seq: number, pid: n
   w += addrSize;
   address(o, w, EXT_DST, addrSize, proto, p[SEL_PREFIXLEN_D]!, family, p, 0, alen, SEL_DPORT);
   w += addrSize;
-  lifetimeCfg(o, w, EXT_LIFETIME.hard, p, LFT + 24, LFT + 8, LFT + 40, LFT + 56);
-  w += Size.sadb_lifetime;
-  lifetimeCfg(o, w, EXT_LIFETIME.soft, p, LFT + 16, LFT, LFT + 32, LFT + 48);
-  w += Size.sadb_lifetime;
-  lifetimeCur(o, w, p, CURLFT);
-  w += Size.sadb_lifetime;
+  w = lifetimes(o, w, p, LFT, CURLFT);
   ext(o, w, policySize, EXT_POLICY);
   put16(o, w + 4, p[ACTION] === XfrmAction.BLOCK ? Action.DISCARD : n ? Action.IPSEC : Action.NONE);
   o[w + 6] = p[DIR]! + 1;

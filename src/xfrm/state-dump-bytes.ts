@@ -17,11 +17,19 @@ import { AF, PF_KEY_V2, Size, extNumber } from '../pfkey/constants.js';
 import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XSize, Xfrma, XfrmStateFlag } from './constants.js';
 import { linuxId, pfkeyMode, satypeOfProto } from './sa.js';
 import { readName } from './structs.js';
-import { EXT_LIFETIME, address, copy, ext, lifetimeCfg, lifetimeCur, out, put16, put32, u16, u32 } from './dump-bytes.js';
+import { address, attrAt, attrLen, copy, ext, lifetimes, out, put16, put32, u16, u32, walkAttrs } from './dump-bytes.js';
 
 /** attributes that stateToPfkey reads into something this does not write: such a state is declined */
 const DECLINED = new Uint8Array(64);
 for (const t of [Xfrma.ALG_AEAD, Xfrma.REPLAY_ESN_VAL, Xfrma.ENCAP, Xfrma.SEC_CTX, Xfrma.MARK, Xfrma.IF_ID, Xfrma.SET_MARK, Xfrma.TFCPAD, Xfrma.SA_EXTRA_FLAGS, Xfrma.OFFLOAD_DEV, Xfrma.SA_DIR]) DECLINED[t] = 1;
+
+/** the algorithm attributes read, and the size of each one's struct before its key */
+const ALGORITHM_ATTRS: readonly (readonly [number, number])[] = [
+  [Xfrma.ALG_CRYPT, XSize.algo],
+  [Xfrma.ALG_COMP, XSize.algo],
+  [Xfrma.ALG_AUTH_TRUNC, XSize.algoAuth],
+  [Xfrma.ALG_AUTH, XSize.algo],
+];
 
 const EXT = {
   sa: extNumber('linux', 'sa'),
@@ -113,32 +121,15 @@ export function stateDumpBytes(p: Uint8Array, type: number, seq: number, pid: nu
   const proto = p[ID_PROTO]!;
   if (proto !== IPPROTO_ESP && proto !== IPPROTO_AH && proto !== IPPROTO_COMP) return undefined;
   // the attributes, the first of each type (as stateToPfkey takes them)
-  let crypt = -1;
-  let comp = -1;
-  let authT = -1;
-  let authPlain = -1;
-  let at = (XSize.usersaInfo + 3) & ~3;
-  while (at + 4 <= p.length) {
-    const len = u16(p, at);
-    if (len < 4 || at + len > p.length) return undefined;
-    const t = u16(p, at + 2) & 0x3fff;
-    if (t < 64 && DECLINED[t]) return undefined;
-    const v = at + 4;
-    if (t === Xfrma.ALG_CRYPT) {
-      if (crypt < 0) crypt = v;
-    } else if (t === Xfrma.ALG_COMP) {
-      if (comp < 0) comp = v;
-    } else if (t === Xfrma.ALG_AUTH_TRUNC) {
-      if (authT < 0) authT = v;
-    } else if (t === Xfrma.ALG_AUTH) {
-      if (authPlain < 0) authPlain = v;
-    }
-    // an algorithm's struct and key must be whole (else the definition throws)
-    if (v === crypt || v === comp || v === authT || v === authPlain) {
-      const head = v === authT ? XSize.algoAuth : XSize.algo;
-      if (len - 4 < head || len - 4 < head + Math.ceil(u32(p, v + 64) / 8)) return undefined;
-    }
-    at += (len + 3) & ~3;
+  if (!walkAttrs(p, XSize.usersaInfo, DECLINED)) return undefined;
+  const crypt = attrAt[Xfrma.ALG_CRYPT]!;
+  const comp = attrAt[Xfrma.ALG_COMP]!;
+  const authT = attrAt[Xfrma.ALG_AUTH_TRUNC]!;
+  const authPlain = attrAt[Xfrma.ALG_AUTH]!;
+  // an algorithm's struct and key must be whole (else the definition throws)
+  for (const [t, head] of ALGORITHM_ATTRS) {
+    const v = attrAt[t]!;
+    if (v >= 0 && (attrLen[t]! < head || attrLen[t]! < head + Math.ceil(u32(p, v + 64) / 8))) return undefined;
   }
   let encrypt = 0;
   let ekeyBits = 0;
@@ -186,7 +177,7 @@ export function stateDumpBytes(p: Uint8Array, type: number, seq: number, pid: nu
   put16(o, 4, size / 8);
   put32(o, 8, seq);
   put32(o, 12, pid);
-  let w = Size.sadb_msg;
+  let w: number = Size.sadb_msg;
   ext(o, w, Size.sadb_sa, EXT.sa);
   copy(o, w + 4, p, ID_SPI, 4);
   o[w + 8] = p[REPLAY_WINDOW]!;
@@ -196,13 +187,7 @@ export function stateDumpBytes(p: Uint8Array, type: number, seq: number, pid: nu
   // XFRM_STATE_NOECN, DECAP_DSCP, NOPMTUDISC: af_key's SADB_SAFLAGS_* bits 31, 30, 29
   o[w + 15] = (flags & XfrmStateFlag.NOECN ? 0x80 : 0) | (flags & XfrmStateFlag.DECAP_DSCP ? 0x40 : 0) | (flags & XfrmStateFlag.NOPMTUDISC ? 0x20 : 0);
   w += Size.sadb_sa;
-  // xfrm_lifetime_cfg: soft bytes, hard bytes, soft packets, hard packets, soft add, hard add, soft use, hard use
-  lifetimeCfg(o, w, EXT_LIFETIME.hard, p, LFT + 24, LFT + 8, LFT + 40, LFT + 56);
-  w += Size.sadb_lifetime;
-  lifetimeCfg(o, w, EXT_LIFETIME.soft, p, LFT + 16, LFT, LFT + 32, LFT + 48);
-  w += Size.sadb_lifetime;
-  lifetimeCur(o, w, p, CURLFT);
-  w += Size.sadb_lifetime;
+  w = lifetimes(o, w, p, LFT, CURLFT);
   const plen = v4 ? 32 : 128;
   address(o, w, EXT.src, addrSize, 0, plen, family, p, SADDR, alen);
   w += addrSize;
