@@ -76,6 +76,53 @@ describe('the SA text as bytes (format/sadump-bytes.ts)', () => {
     );
   });
 
+  test('a dump of many SAs through one writer (lifetimes alike from one to the next, or not): each as saDump prints it', () => {
+    const LIFETIMES = new Set(['lifetime_current', 'lifetime_hard', 'lifetime_soft']);
+    // each SA takes the one before's lifetimes (those both have) now and then, or all but one field of one of them:
+    // the writer's memo of them is walked every way
+    const FIELDS = ['allocations', 'bytes', 'addtime', 'usetime'] as const;
+    const change = fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...LIFETIMES), fc.constantFrom(...FIELDS), fc.nat({ max: 0xffff })) });
+    const dump = fc.array(fc.tuple(message, fc.boolean(), change), { minLength: 2, maxLength: 12 }).map((xs) => {
+      const out: SadbMsg[] = [];
+      xs.forEach(([m, same, near], i) => {
+        const prev = out[i - 1];
+        if (!same || !prev) return out.push(m);
+        const exts = m.exts.map((e) => {
+          if (!LIFETIMES.has(e.kind)) return e;
+          const p = prev.exts.find((q) => q.kind === e.kind) ?? e;
+          if (!near || near[0] !== e.kind) return p;
+          const [, field, v] = near;
+          return { ...p, [field]: field === 'allocations' ? v : BigInt(v) } as typeof p;
+        });
+        return out.push({ ...m, exts });
+      });
+      return out;
+    });
+    let copied = 0;
+    fc.assert(
+      fc.property(dump, opts, (ms, x) => {
+        const o = options({ all: x.all, platform: 'linux', now: x.now, tz: () => x.zone });
+        const out: Uint8Array[] = [];
+        const w = new SaTextWriter(o, (b) => out.push(Uint8Array.from(b)));
+        let want = '';
+        let last = '';
+        for (const m of ms) {
+          const b = serialize(m, 'linux');
+          if (w.take(b) < 0) continue;
+          const text = postproc(dumpView(b, 'linux'), o);
+          const lt = /\tcreated:[^]*\tallocated:.*\n/.exec(text)?.[0];
+          if (lt !== undefined && lt === last) copied++;
+          last = lt ?? '';
+          want += text;
+        }
+        w.flush();
+        assert.equal(Buffer.concat(out).toString('latin1'), want);
+      }),
+      { numRuns: 1000 },
+    );
+    assert.ok(copied > 150, `an SA's lifetimes were the one before's ${copied} times`);
+  });
+
   test('a plain ESP SA in the local zone: answered, and as saDump prints it', () => {
     const m: SadbMsg = {
       header: { version: 2, type: 10, errno: 0, satype: 3, reserved: 0, seq: 0, pid: 4242 },

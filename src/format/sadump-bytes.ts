@@ -59,6 +59,8 @@ const word = (w: string): Uint8Array => lit(`${w} `);
 const SATYPE_WORDS = SATYPES.map(word);
 const MODE_WORDS = MODES.map(word);
 const STATE_WORDS = STATES.map(word);
+/** a lifetime extension's part of the lifetimes' memo: present or not, then its fields after the header */
+const LIFETIME_KEY = 1 + 28;
 /** what an SA's text needs beyond 3 bytes per byte of its message (the fixed words and numbers) */
 const SLACK = 2048;
 
@@ -69,6 +71,14 @@ export class SaTextWriter {
   private readonly now: number;
   /** the last few times' text (an apply creates most SAs of a store in the same few seconds) */
   private readonly times = new Map<number, Uint8Array>();
+  /**
+   * The last SA's lifetimes as read (for current, hard and soft: present or
+   * not, then their 28 bytes of fields) and the text written for them. The
+   * SAs of a dump are mostly alike there (added in the same few seconds,
+   * unused, no limits): the text is copied, not written again.
+   */
+  private readonly lastLifetimes = new Uint8Array(3 * LIFETIME_KEY);
+  private lastLifetimesText: Uint8Array | undefined;
   /** algorithm words by kind and number, as bytes once */
   private readonly words: Record<'auth' | 'enc' | 'comp', (Uint8Array | undefined)[]> = { auth: [], enc: [], comp: [] };
   /** whether this writer takes anything at all under these options */
@@ -165,8 +175,43 @@ export class SaTextWriter {
     return seq;
   }
 
-  /** saDump's lifetimes(): created/current, diff, last, bytes, allocations. */
+  /** saDump's lifetimes(): created/current, diff, last, bytes, allocations; the last SA's text if they are its. */
   private lifetimes(m: Uint8Array, cur: number, hard: number, soft: number): void {
+    if (this.sameLifetimes(m, cur, hard, soft) && this.lastLifetimesText) {
+      this.buf.set(this.lastLifetimesText, this.n);
+      this.n += this.lastLifetimesText.length;
+      return;
+    }
+    const start = this.n;
+    this.writeLifetimes(m, cur, hard, soft);
+    this.lastLifetimesText = this.buf.slice(start, this.n);
+  }
+
+  /** Whether these lifetimes are the last SA's; if not, they are kept as the last from now on. */
+  private sameLifetimes(m: Uint8Array, cur: number, hard: number, soft: number): boolean {
+    const key = this.lastLifetimes;
+    let same = true;
+    for (let k = 0; k < 3; k++) {
+      const ext = k === 0 ? cur : k === 1 ? hard : soft;
+      const at = k * LIFETIME_KEY;
+      const present = ext < 0 ? 0 : 1;
+      if (key[at] !== present) {
+        same = false;
+        key[at] = present;
+      }
+      if (!present) continue;
+      for (let i = 1; i < LIFETIME_KEY; i++) {
+        const b = m[ext + 3 + i]!;
+        if (key[at + i] !== b) {
+          same = false;
+          key[at + i] = b;
+        }
+      }
+    }
+    return same;
+  }
+
+  private writeLifetimes(m: Uint8Array, cur: number, hard: number, soft: number): void {
     this.bytes(CREATED);
     this.time(m, cur + 16);
     this.bytes(CURRENT);
