@@ -1,6 +1,9 @@
 // SA dump entries as the engine or a kernel sends them, and now and then what is out of the ordinary:
 // the inputs of the shortcuts that print SAs from their bytes (format/sadump-bytes.ts, sa-script-bytes.ts).
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { dumpView } from '../src/pfkey/dump-view.js';
+import { postproc, type PostprocOptions } from '../src/format/postproc.js';
 import { serialize } from '../src/pfkey/serialize.js';
 import type { SadbExt, SadbMsg } from '../src/pfkey/types.js';
 
@@ -110,4 +113,29 @@ export function damaged(messages: fc.Arbitrary<SadbMsg>): fc.Arbitrary<Uint8Arra
     for (const [at, v] of flips) b[at % b.length] = v;
     return cut === null ? b : b.subarray(0, cut % (b.length + 1));
   });
+}
+
+/** A printer that writes an entry's text straight from its bytes (format/sadump-bytes.ts, spdump-bytes.ts). */
+export interface BytesWriter {
+  take(m: Uint8Array): number;
+  flush(): void;
+}
+
+/**
+ * Whether the writer `make` makes answers message `m`; if it does, its text
+ * and seq are postproc's (the definition), and if not, it wrote nothing.
+ */
+export function writerAgrees(make: (o: PostprocOptions, sink: (b: Uint8Array) => void) => BytesWriter, m: Uint8Array, o: PostprocOptions): boolean {
+  const out: Uint8Array[] = [];
+  const w = make(o, (b) => out.push(Uint8Array.from(b)));
+  const seq = w.take(m);
+  w.flush();
+  if (seq < 0) {
+    assert.equal(out.length, 0, 'a declined message writes nothing');
+    return false;
+  }
+  const v = dumpView(m, o.platform);
+  assert.equal(Buffer.concat(out).toString('latin1'), postproc(v, o));
+  assert.equal(seq, v.header.seq);
+  return true;
 }

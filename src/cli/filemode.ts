@@ -13,7 +13,7 @@ import { SpillLines } from './spill-lines.js';
 import { kdebugSadb } from '../format/kdebug.js';
 import { JsonDumpWriter, type Json } from '../format/json.js';
 import { postproc, type PostprocOptions } from '../format/postproc.js';
-import { SaTextWriter } from '../format/sadump-bytes.js';
+import { DumpTextWriter } from '../format/dump-text-bytes.js';
 import { ESP_SA_HEADER, espSaLine } from '../format/wireshark.js';
 import { MsgType } from '../pfkey/constants.js';
 import { saOfDumped } from '../decrypt/backend-sas.js';
@@ -114,8 +114,8 @@ function formatPrinter(o: Options, po: PostprocOptions, out: (s: string) => void
       };
     }
     default: {
-      // the common SA as bytes (format/sadump-bytes.ts), in order with the text of the rest
-      const fast = o.verbose ? undefined : new SaTextWriter(po, bytesSink(out, outBytes));
+      // the common SA and policy as bytes (format/dump-text-bytes.ts), in order with the text of the rest
+      const fast = o.verbose ? undefined : new DumpTextWriter(po, bytesSink(out, outBytes));
       return {
         ...(fast ? { take: (m: Uint8Array) => fast.take(m) >= 0 } : {}),
         push: (v) => {

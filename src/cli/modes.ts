@@ -14,7 +14,7 @@ import { bytesSink, type Io } from './io.js';
 import { startProgress } from './progress.js';
 import { benign } from '../backends/backend.js';
 import { errnoText, postproc } from '../format/postproc.js';
-import { SaTextWriter } from '../format/sadump-bytes.js';
+import { DumpTextWriter } from '../format/dump-text-bytes.js';
 
 function postprocOptions(io: Io, o: Options): PostprocOptions {
   return { ...dumpOptions(io, o), short: o.forever };
@@ -34,12 +34,13 @@ function sleep(io: Io, ms: number): Promise<void> {
 /**
  * A dump's text as its messages come, as printExchange prints them: each
  * entry's text; an error reply's line ends it (an empty dump's "No SAD
- * entries."), as does the entry numbered 0 (the last). The common SA is
- * written as bytes (format/sadump-bytes.ts), the rest as text, in order.
+ * entries."), as does the entry numbered 0 (the last). The common SA and
+ * policy are written as bytes (format/dump-text-bytes.ts), the rest as
+ * text, in order.
  */
 function textStream(io: Io, po: PostprocOptions, write: (s: string) => void): { push(m: Uint8Array): void; end(): void } {
   let done = false;
-  const fast = new SaTextWriter(po, bytesSink(write, io.stdoutBytes?.bind(io)));
+  const fast = new DumpTextWriter(po, bytesSink(write, io.stdoutBytes?.bind(io)));
   return {
     push: (m) => {
       if (done) return;

@@ -18,14 +18,11 @@
 import { SaState, SaType } from '../model/tables.js';
 import { be32, dumpedSa, keyBytes, le32, readU64, u16, u64Number } from '../pfkey/dumped-sa.js';
 import { algWord, bytesText, timeText, u64 } from './dump-common.js';
-import { HEX_DIGITS, putIpsecHexdump } from './hexdump.js';
+import { putIpsecHexdump } from './hexdump.js';
+import { lit, TextBytes } from './text-bytes.js';
 import type { PostprocOptions } from './postproc.js';
 import { MODES, SATYPES, STATES } from './sadump.js';
 
-/** The text's fixed pieces, as bytes once (Buffer#write a piece was most of the time: a call into C++ each). */
-function lit(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'latin1'));
-}
 const ADDR_END = lit(' \n\t');
 const MODE_EQ = lit('mode=');
 const SPI_EQ = lit('spi=');
@@ -64,13 +61,9 @@ const LIFETIME_KEY = 1 + 28;
 /** what an SA's text needs beyond 3 bytes per byte of its message (the fixed words and numbers) */
 const SLACK = 2048;
 
-export class SaTextWriter {
-  private buf: Buffer = Buffer.allocUnsafe(1 << 16);
-  private n = 0;
+export class SaTextWriter extends TextBytes {
   private readonly nowText: Uint8Array;
   private readonly now: number;
-  /** the last few times' text (an apply creates most SAs of a store in the same few seconds) */
-  private readonly times = new Map<number, Uint8Array>();
   /**
    * The last SA's lifetimes as read (for current, hard and soft: present or
    * not, then their 28 bytes of fields) and the text written for them. The
@@ -84,24 +77,11 @@ export class SaTextWriter {
   /** whether this writer takes anything at all under these options */
   private readonly on: boolean;
 
-  constructor(
-    private readonly o: PostprocOptions,
-    /**
-     * where full buffers go, in order with the caller's other output (flush()
-     * before that); it must be done with them when it returns (they are written over)
-     */
-    private readonly sink: (b: Uint8Array) => void,
-  ) {
+  constructor(o: PostprocOptions, sink: (b: Uint8Array) => void) {
+    super(o, sink);
     this.on = o.platform === 'linux' && !o.short && !o.withPorts;
     this.now = o.now;
     this.nowText = lit(timeText(BigInt(o.now), o));
-  }
-
-  /** Whatever is written goes to the sink. */
-  flush(): void {
-    if (this.n === 0) return;
-    this.sink(this.buf.subarray(0, this.n));
-    this.n = 0;
   }
 
   /**
@@ -114,10 +94,7 @@ export class SaTextWriter {
     if (!x || x.cur < 0 || m[x.sa + 9] === SaState.DEAD) return -1;
     const { sa, cur, hard, soft, src, dst, akey, ekey, sa2 } = x;
     const satype = m[3]!;
-    if (this.buf.length - this.n < SLACK + 3 * m.length) {
-      this.flush();
-      if (this.buf.length < SLACK + 3 * m.length) this.buf = Buffer.allocUnsafe(SLACK + 3 * m.length);
-    }
+    this.room(SLACK + 3 * m.length);
     this.ipv4(m, src + 12);
     this.byte(32);
     this.ipv4(m, dst + 12);
@@ -266,19 +243,6 @@ export class SaTextWriter {
     else this.ascii(bytesText(readU64(m, ext + 8)));
   }
 
-  /** str_time() of a u64 time, through the options' clock and zone (the last few kept). */
-  private time(m: Uint8Array, at: number): void {
-    const t = u64Number(m, at);
-    if (t === undefined) return this.ascii(timeText(readU64(m, at), this.o));
-    let b = this.times.get(t);
-    if (!b) {
-      if (this.times.size >= 64) this.times.clear();
-      b = lit(timeText(BigInt(t), this.o));
-      this.times.set(t, b);
-    }
-    this.bytes(b);
-  }
-
   private alg(kind: 'auth' | 'enc' | 'comp', id: number): void {
     const t = this.words[kind];
     this.bytes((t[id] ??= lit(algWord(kind, id, 'linux'))));
@@ -295,58 +259,5 @@ export class SaTextWriter {
   /** A key's bits / 8 bytes as libipsec's ipsec_hexdump shows them (hexdump.ts). */
   private key(m: Uint8Array, ext: number): void {
     this.n = putIpsecHexdump(this.buf, this.n, m, ext + 8, keyBytes(m, ext));
-  }
-
-  private ipv4(m: Uint8Array, at: number): void {
-    this.dec(m[at]!);
-    this.byte(46);
-    this.dec(m[at + 1]!);
-    this.byte(46);
-    this.dec(m[at + 2]!);
-    this.byte(46);
-    this.dec(m[at + 3]!);
-  }
-
-  private hex8(v: number): void {
-    const b = this.buf;
-    for (let i = 7; i >= 0; i--) {
-      b[this.n + i] = HEX_DIGITS[v & 15]!;
-      v >>>= 4;
-    }
-    this.n += 8;
-  }
-
-  /** A non-negative integer below 2^53 in decimal. */
-  private dec(v: number): void {
-    const b = this.buf;
-    if (v < 10) {
-      b[this.n++] = 48 + v;
-      return;
-    }
-    let digits = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-    let n = this.n + digits;
-    this.n = n;
-    while (digits-- > 0) {
-      const q = Math.floor(v / 10);
-      b[--n] = 48 + (v - q * 10);
-      v = q;
-    }
-  }
-
-  private byte(c: number): void {
-    this.buf[this.n++] = c;
-  }
-
-  private ascii(s: string): void {
-    this.n += this.buf.write(s, this.n, 'latin1');
-  }
-
-  private bytes(s: Uint8Array): void {
-    const b = this.buf;
-    let n = this.n;
-    // a loop: set() is a call into C++, dearer than the copy of a few bytes
-    for (let i = 0; i < s.length; i++) b[n++] = s[i]!;
-    this.n = n;
   }
 }

@@ -13,7 +13,7 @@
  * present. Anything else is undefined: the caller's printer proper says it.
  */
 import { SaType } from '../model/tables.js';
-import { AF, extNumber, MsgType, PF_KEY_V2, Size } from './constants.js';
+import { AF, extNumber, MsgType, PF_KEY_V2, Size, type ExtKind } from './constants.js';
 
 const IPV4_ADDRESS = Size.sadb_address + Size.sockaddr_in;
 /**
@@ -33,14 +33,7 @@ const TAKEN = [
   ['key_encrypt', 0],
   ['sa2', Size.sadb_x_sa2],
 ] as const;
-type Taken = (typeof TAKEN)[number][0];
-/** wire number of each extension taken */
-const NUM = Object.fromEntries(TAKEN.map(([kind]) => [kind, extNumber('linux', kind)])) as Record<Taken, number>;
-/** exact size by wire number (0: any; -1: not taken), a table indexed by the number */
-const SIZES = new Int16Array(Math.max(...Object.values(NUM)) + 1).fill(-1);
-for (const [kind, size] of TAKEN) SIZES[NUM[kind]] = size;
-/** where each extension was found in the message being walked (-1: not yet), by wire number */
-const found = new Int32Array(SIZES.length);
+const { num: NUM, sizes: SIZES, found } = takenExtensions(TAKEN);
 
 /** Byte offsets of the extensions in the message; -1: absent. */
 export interface DumpedSa {
@@ -59,18 +52,7 @@ export function dumpedSa(m: Uint8Array): DumpedSa | undefined {
   if (m.length < Size.sadb_msg || m[0] !== PF_KEY_V2 || m[1] !== MsgType.DUMP || m[2] !== 0) return undefined;
   const satype = m[3];
   if (satype !== SaType.AH && satype !== SaType.ESP && satype !== SaType.IPCOMP) return undefined;
-  const len = u16(m, 4) * 8;
-  if (len !== m.length) return undefined;
-  found.fill(-1);
-  for (let p = Size.sadb_msg; p < len; ) {
-    const el = u16(m, p) * 8;
-    if (el === 0 || p + el > len) return undefined;
-    const type = u16(m, p + 2);
-    const size = type < SIZES.length ? SIZES[type]! : -1;
-    if (size < 0 || found[type]! >= 0 || (size !== 0 && el !== size)) return undefined;
-    found[type] = p;
-    p += el;
-  }
+  if (!walkExtensions(m, SIZES, found)) return undefined;
   const sa = found[NUM.sa]!;
   const sa2 = found[NUM.sa2]!;
   const src = found[NUM.address_src]!;
@@ -82,6 +64,40 @@ export function dumpedSa(m: Uint8Array): DumpedSa | undefined {
   if (u16(m, src + 8) !== AF.INET || u16(m, dst + 8) !== AF.INET || m[src + 4] !== m[dst + 4]) return undefined;
   if (!keyFits(m, akey) || !keyFits(m, ekey)) return undefined;
   return { sa, cur: found[NUM.lifetime_current]!, hard: found[NUM.lifetime_hard]!, soft: found[NUM.lifetime_soft]!, src, dst, akey, ekey, sa2 };
+}
+
+/**
+ * The tables a walk over a message's extensions (walkExtensions) needs for
+ * the extensions `taken` and their exact size (0: any): each one's wire
+ * number, the size by number (-1: not taken), and where each was found.
+ */
+export function takenExtensions<K extends ExtKind>(taken: readonly (readonly [K, number])[]): { num: Record<K, number>; sizes: Int16Array; found: Int32Array } {
+  const num = Object.fromEntries(taken.map(([kind]) => [kind, extNumber('linux', kind)])) as Record<K, number>;
+  const sizes = new Int16Array(Math.max(...(Object.values(num) as number[])) + 1).fill(-1);
+  for (const [kind, size] of taken) sizes[num[kind]] = size;
+  return { num, sizes, found: new Int32Array(sizes.length) };
+}
+
+/**
+ * One walk over a message's extensions, its length (in the header) the
+ * message's: where each is, by wire number, in `found` (-1: absent). False
+ * if one is not taken (`sizes` -1), not of its exact size (0: any), there
+ * twice, or runs past the message.
+ */
+export function walkExtensions(m: Uint8Array, sizes: Int16Array, found: Int32Array): boolean {
+  const len = u16(m, 4) * 8;
+  if (len !== m.length) return false;
+  found.fill(-1);
+  for (let p = Size.sadb_msg; p < len; ) {
+    const el = u16(m, p) * 8;
+    if (el === 0 || p + el > len) return false;
+    const type = u16(m, p + 2);
+    const size = type < sizes.length ? sizes[type]! : -1;
+    if (size < 0 || found[type]! >= 0 || (size !== 0 && el !== size)) return false;
+    found[type] = p;
+    p += el;
+  }
+  return true;
 }
 
 /** A key (at `ext`, or none: -1) of some bits, all of them in its extension. */

@@ -1,0 +1,110 @@
+/**
+ * What the printers that write a dump entry's text straight from its bytes
+ * share (sadump-bytes.ts for SAs, spdump-bytes.ts for policies): a buffer
+ * handed to a sink when full, and the pieces written into it byte by byte
+ * (decimal, hex, dotted quads, fixed pieces made into bytes once, times
+ * through the options' clock and zone, the last few kept).
+ */
+import { readU64, u64Number } from '../pfkey/dumped-sa.js';
+import { timeText, type DumpOptions } from './dump-common.js';
+import { HEX_DIGITS } from './hexdump.js';
+
+/** A fixed piece of text as bytes, made once (Buffer#write of a piece was most of the time: a call into C++ each). */
+export function lit(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'latin1'));
+}
+
+export class TextBytes {
+  protected buf: Buffer = Buffer.allocUnsafe(1 << 16);
+  protected n = 0;
+  /** the last few times' text (an apply creates most entries of a store in the same few seconds) */
+  private readonly times = new Map<number, Uint8Array>();
+
+  constructor(
+    protected readonly o: DumpOptions,
+    /**
+     * where full buffers go, in order with the caller's other output (flush()
+     * before that); it must be done with them when it returns (they are written over)
+     */
+    private readonly sink: (b: Uint8Array) => void,
+  ) {}
+
+  /** Whatever is written goes to the sink. */
+  flush(): void {
+    if (this.n === 0) return;
+    this.sink(this.buf.subarray(0, this.n));
+    this.n = 0;
+  }
+
+  /** At least `bytes` free in the buffer (what is in it goes to the sink first if need be). */
+  protected room(bytes: number): void {
+    if (this.buf.length - this.n >= bytes) return;
+    this.flush();
+    if (this.buf.length < bytes) this.buf = Buffer.allocUnsafe(bytes);
+  }
+
+  /** str_time() of a u64 time, through the options' clock and zone (the last few kept). */
+  protected time(m: Uint8Array, at: number): void {
+    const t = u64Number(m, at);
+    if (t === undefined) return this.ascii(timeText(readU64(m, at), this.o));
+    let b = this.times.get(t);
+    if (!b) {
+      if (this.times.size >= 64) this.times.clear();
+      b = lit(timeText(BigInt(t), this.o));
+      this.times.set(t, b);
+    }
+    this.bytes(b);
+  }
+
+  protected ipv4(m: Uint8Array, at: number): void {
+    this.dec(m[at]!);
+    this.byte(46);
+    this.dec(m[at + 1]!);
+    this.byte(46);
+    this.dec(m[at + 2]!);
+    this.byte(46);
+    this.dec(m[at + 3]!);
+  }
+
+  protected hex8(v: number): void {
+    const b = this.buf;
+    for (let i = 7; i >= 0; i--) {
+      b[this.n + i] = HEX_DIGITS[v & 15]!;
+      v >>>= 4;
+    }
+    this.n += 8;
+  }
+
+  /** A non-negative integer below 2^53 in decimal. */
+  protected dec(v: number): void {
+    const b = this.buf;
+    if (v < 10) {
+      b[this.n++] = 48 + v;
+      return;
+    }
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    let n = this.n + digits;
+    this.n = n;
+    while (digits-- > 0) {
+      const q = Math.floor(v / 10);
+      b[--n] = 48 + (v - q * 10);
+      v = q;
+    }
+  }
+
+  protected byte(c: number): void {
+    this.buf[this.n++] = c;
+  }
+
+  protected ascii(s: string): void {
+    this.n += this.buf.write(s, this.n, 'latin1');
+  }
+
+  protected bytes(s: Uint8Array): void {
+    const b = this.buf;
+    let n = this.n;
+    for (let i = 0; i < s.length; i++) b[n++] = s[i]!;
+    this.n = n;
+  }
+}
