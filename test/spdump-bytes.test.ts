@@ -9,7 +9,8 @@ import type { SadbExt, SadbMsg, SockAddr } from '../src/pfkey/types.js';
 import { dumpView } from '../src/pfkey/dump-view.js';
 import { postproc, type PostprocOptions } from '../src/format/postproc.js';
 import { PolicyTextWriter } from '../src/format/spdump-bytes.js';
-import { damaged, NOW, writerAgrees } from './sa-messages.js';
+import { commonSaMessage, damaged, NOW, saDumpMessage, writerAgrees } from './sa-messages.js';
+import { DumpTextWriter } from '../src/format/dump-text-bytes.js';
 
 const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'ipv6-icmp', 47: 'gre', 255: 'any' };
 
@@ -124,5 +125,42 @@ test('a dump of many policies through one writer: each as spDump prints it', () 
       assert.equal(Buffer.concat(out).toString('latin1'), want);
     }),
     { numRuns: 500 },
+  );
+});
+
+test('SAs and policies mixed through one DumpTextWriter (as a dump or a file prints them): in order, in buffers, not a write an entry', () => {
+  const message = fc.oneof(policyMessage, commonSaMessage, saDumpMessage);
+  fc.assert(
+    fc.property(fc.array(message, { minLength: 1, maxLength: 12 }), (ms) => {
+      const o = options();
+      const out: string[] = [];
+      let writes = 0;
+      const w = new DumpTextWriter(o, (b) => {
+        writes++;
+        out.push(Buffer.from(b).toString('latin1'));
+      });
+      let want = '';
+      let switches = 0;
+      let last = -1;
+      for (const m of ms) {
+        const b = serialize(m, 'linux');
+        const text = postproc(dumpView(b, 'linux'), o);
+        want += text;
+        if (w.take(b) >= 0) {
+          if (last !== b[1]) switches++;
+          last = b[1]!;
+          continue;
+        }
+        // what neither takes is printed the long way, after what is written so far
+        w.flush();
+        out.push(text);
+        last = -1;
+      }
+      w.flush();
+      assert.equal(out.join(''), want);
+      // a write when the writer changes (or the long way comes between), not one an entry
+      assert.ok(writes <= switches, `${writes} writes for ${switches} runs of one kind`);
+    }),
+    { numRuns: 800 },
   );
 });

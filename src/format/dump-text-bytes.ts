@@ -5,6 +5,7 @@
  * writes), or by neither (-1: the caller prints it the long way, after a
  * flush()).
  */
+import { MsgType } from '../pfkey/constants.js';
 import type { PostprocOptions } from './postproc.js';
 import { SaTextWriter } from './sadump-bytes.js';
 import { PolicyTextWriter } from './spdump-bytes.js';
@@ -18,17 +19,23 @@ export class DumpTextWriter {
     this.sp = new PolicyTextWriter(o, sink);
   }
 
+  /** the writer that took the last message (its text may still be in its buffer) */
+  private last: SaTextWriter | PolicyTextWriter | undefined;
+
   /** The text of message `m` written, and its sadb_msg_seq returned; -1 if neither writer takes it. */
   take(m: Uint8Array): number {
-    this.sp.flush();
-    const seq = this.sa.take(m);
-    if (seq >= 0) return seq;
-    this.sa.flush();
-    return this.sp.take(m);
+    // by its type: the SA writer takes SADB_DUMP entries, the policy writer SPDDUMP and SPDGET ones
+    const w = m.length > 1 && m[1] === MsgType.DUMP ? this.sa : this.sp;
+    // the other's text out first, only when the writer changes (a flush an entry was a write an entry)
+    if (this.last !== undefined && this.last !== w) this.last.flush();
+    const seq = w.take(m);
+    if (seq >= 0) this.last = w;
+    return seq;
   }
 
   flush(): void {
     this.sa.flush();
     this.sp.flush();
+    this.last = undefined;
   }
 }

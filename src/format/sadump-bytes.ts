@@ -17,7 +17,7 @@
  */
 import { SaState, SaType } from '../model/tables.js';
 import { be32, dumpedSa, keyBytes, le32, readU64, u16, u64Number } from '../pfkey/dumped-sa.js';
-import { algWord, bytesText, timeText, u64 } from './dump-common.js';
+import { algWord, bytesText, timeText } from './dump-common.js';
 import { putIpsecHexdump } from './hexdump.js';
 import { lit, TextBytes } from './text-bytes.js';
 import type { PostprocOptions } from './postproc.js';
@@ -230,9 +230,7 @@ export class SaTextWriter extends TextBytes {
   /** %lu of a lifetime's u64 field (0 when the lifetime is absent). */
   private u64(m: Uint8Array, ext: number, field: number): void {
     if (ext < 0) return this.byte(48);
-    const v = u64Number(m, ext + field);
-    if (v !== undefined) this.dec(v);
-    else this.ascii(u64(readU64(m, ext + field)));
+    this.u64At(m, ext + field);
   }
 
   /** str_lifetime_byte (%.0f of the u64 as a double) of a lifetime's byte count. */

@@ -16,8 +16,7 @@
  */
 import { IpProto, IPSEC_MANUAL_REQID_MAX } from '../model/tables.js';
 import { dumpedPolicy } from '../pfkey/dumped-policy.js';
-import { le32, readU64, u16 } from '../pfkey/dumped-sa.js';
-import { u64 } from './dump-common.js';
+import { le32, u16 } from '../pfkey/dumped-sa.js';
 import type { PostprocOptions } from './postproc.js';
 import { priorityText } from './spdump.js';
 import { lit, TextBytes } from './text-bytes.js';
@@ -90,9 +89,9 @@ export class PolicyTextWriter extends TextBytes {
     }
     if (hard >= 0) {
       this.bytes(LIFETIME);
-      this.ascii(u64(readU64(m, hard + 16)));
+      this.u64At(m, hard + 16);
       this.bytes(VALIDTIME);
-      this.ascii(u64(readU64(m, hard + 24)));
+      this.u64At(m, hard + 24);
       this.bytes(S_LINE);
     }
     this.bytes(SPID);

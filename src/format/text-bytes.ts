@@ -6,7 +6,7 @@
  * through the options' clock and zone, the last few kept).
  */
 import { readU64, u64Number } from '../pfkey/dumped-sa.js';
-import { timeText, type DumpOptions } from './dump-common.js';
+import { timeText, u64, type DumpOptions } from './dump-common.js';
 import { HEX_DIGITS } from './hexdump.js';
 
 /** A fixed piece of text as bytes, made once (Buffer#write of a piece was most of the time: a call into C++ each). */
@@ -54,6 +54,13 @@ export class TextBytes {
       this.times.set(t, b);
     }
     this.bytes(b);
+  }
+
+  /** %lu of the u64 at `at` */
+  protected u64At(m: Uint8Array, at: number): void {
+    const v = u64Number(m, at);
+    if (v !== undefined) this.dec(v);
+    else this.ascii(u64(readU64(m, at)));
   }
 
   protected ipv4(m: Uint8Array, at: number): void {
