@@ -14,19 +14,19 @@
  * of) it declines, and spDump prints it. test/spdump-bytes.test.ts holds
  * it to spDump: the same bytes, or no answer, for every message.
  */
-import { IpProto, IPSEC_MANUAL_REQID_MAX } from '../model/tables.js';
+import { IPSEC_MANUAL_REQID_MAX } from '../model/tables.js';
 import { dumpedPolicy } from '../pfkey/dumped-policy.js';
 import { le32, u16 } from '../pfkey/dumped-sa.js';
 import type { PostprocOptions } from './postproc.js';
-import { priorityText } from './spdump.js';
+import { ACTIONS, DIRS, LEVELS, MODES, portless, priorityText, PROTOS } from './spdump.js';
 import { lit, TextBytes } from './text-bytes.js';
 
-// ipsec_dump_policy.c's words, each with what follows it
-const DIRS = ['any', 'in', 'out', 'fwd'].map((d) => lit(`\n\t${d} `));
-const ACTIONS = ['discard', 'none', 'ipsec', 'entrust', 'bypass'].map(lit);
-const PROTOS: Record<number, Uint8Array> = { 50: lit('\n\tesp/'), 51: lit('\n\tah/'), 108: lit('\n\tipcomp/') };
-const MODES = ['any/', 'transport/', 'tunnel/'].map(lit);
-const LEVELS = ['/default', '/use', '/require', '/unique'].map(lit);
+// spdump.ts's words (ipsec_dump_policy.c), each with what goes around it, as bytes
+const DIR_WORDS = DIRS.map((d) => lit(`\n\t${d} `));
+const ACTION_WORDS = ACTIONS.map(lit);
+const PROTO_WORDS: Record<number, Uint8Array> = Object.fromEntries(Object.entries(PROTOS).map(([n, w]) => [n, lit(`\n\t${w}/`)]));
+const MODE_WORDS = MODES.map((m) => lit(`${m}/`));
+const LEVEL_WORDS = LEVELS.map((l) => lit(`/${l}`));
 const ANY_PORT = lit('[any]');
 const CREATED = lit('\tcreated: ');
 const LASTUSED = lit('  lastused: ');
@@ -37,8 +37,6 @@ const SPID = lit('\tspid=');
 const SEQ = lit(' seq=');
 const PID = lit(' pid=');
 const REFCNT = lit('\n\trefcnt=');
-/** upper protocols whose selectors have no ports (spdump.ts prefPort) */
-const PORTLESS = new Set<number>([IpProto.ICMP, IpProto.ICMPV6, IpProto.MH, IpProto.GRE]);
 /** the most a plain policy's text takes (two addresses, six requests with endpoints, times, numbers) */
 const ROOM = 2048;
 
@@ -66,15 +64,15 @@ export class PolicyTextWriter extends TextBytes {
     const sport = (m[src + 10]! << 8) | m[src + 11]!;
     const dport = (m[dst + 10]! << 8) | m[dst + 11]!;
     // icmp, icmp6 and mh selectors say their type and code, gre its key: spDump says those (rare) ones
-    if (PORTLESS.has(ulp) && (sport !== 0 || dport !== 0)) return -1;
+    if (portless(ulp) && (sport !== 0 || dport !== 0)) return -1;
     this.room(ROOM);
     this.side(m, src, ulp);
     this.side(m, dst, ulp);
     this.bytes(this.protoName(ulp));
     const ptype = u16(m, policy + 4);
-    this.bytes(DIRS[m[policy + 6]!]!);
+    this.bytes(DIR_WORDS[m[policy + 6]!]!);
     this.bytes(this.priority(le32(m, policy + 12)));
-    this.bytes(ACTIONS[ptype]!);
+    this.bytes(ACTION_WORDS[ptype]!);
     if (ptype === 2) {
       const end = policy + u16(m, policy) * 8;
       for (let p = policy + 16; p < end; p += u16(m, p)) this.request(m, p);
@@ -115,7 +113,7 @@ export class PolicyTextWriter extends TextBytes {
       this.byte(47);
       this.dec(plen);
     }
-    if (!PORTLESS.has(ulp)) {
+    if (!portless(ulp)) {
       const port = (m[ext + 10]! << 8) | m[ext + 11]!;
       if (port === 0) this.bytes(ANY_PORT);
       else {
@@ -129,14 +127,14 @@ export class PolicyTextWriter extends TextBytes {
 
   /** "\tproto/mode/[src-dst]/level[:reqid | #reqid]" */
   private request(m: Uint8Array, p: number): void {
-    this.bytes(PROTOS[u16(m, p + 2)]!);
-    this.bytes(MODES[m[p + 4]!]!);
+    this.bytes(PROTO_WORDS[u16(m, p + 2)]!);
+    this.bytes(MODE_WORDS[m[p + 4]!]!);
     if (u16(m, p) > 16) {
       this.ipv4(m, p + 16 + 4);
       this.byte(45);
       this.ipv4(m, p + 32 + 4);
     }
-    this.bytes(LEVELS[m[p + 5]!]!);
+    this.bytes(LEVEL_WORDS[m[p + 5]!]!);
     const reqid = le32(m, p + 8);
     if (reqid !== 0) {
       this.byte(reqid > IPSEC_MANUAL_REQID_MAX ? 35 : 58);

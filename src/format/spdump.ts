@@ -14,11 +14,16 @@ import { decodeErrorText } from './errors.js';
 import { secCtxLines } from './sadump.js';
 
 // ipsec_dump_policy.c (Linux build: HAVE_POLICY_FWD, per-socket directions)
-const DIRS = ['any', 'in', 'out', 'fwd', 'in(socket)', 'out(socket)'];
-const ACTIONS = ['discard', 'none', 'ipsec', 'entrust', 'bypass'];
-const PROTOS: Record<number, string> = { [IpProto.ESP]: 'esp', [IpProto.AH]: 'ah', [IpProto.IPCOMP]: 'ipcomp' };
-const MODES = ['any', 'transport', 'tunnel'];
-const LEVELS = ['default', 'use', 'require', 'unique'];
+export const DIRS = ['any', 'in', 'out', 'fwd', 'in(socket)', 'out(socket)'];
+export const ACTIONS = ['discard', 'none', 'ipsec', 'entrust', 'bypass'];
+export const PROTOS: Record<number, string> = { [IpProto.ESP]: 'esp', [IpProto.AH]: 'ah', [IpProto.IPCOMP]: 'ipcomp' };
+export const MODES = ['any', 'transport', 'tunnel'];
+export const LEVELS = ['default', 'use', 'require', 'unique'];
+
+/** Upper protocols whose selectors carry no ports (icmp, icmp6 and mh say type and code there, gre a key). */
+export function portless(ulp: number): boolean {
+  return ulp === IpProto.ICMP || ulp === IpProto.ICMPV6 || ulp === IpProto.MH || ulp === IpProto.GRE;
+}
 
 class PolicyError extends Error {}
 
@@ -113,7 +118,7 @@ function prefPort(family: number, plen: number, port: number, ulp: number, o: Du
   const full = family === AF.INET ? 32 : family === af6(o.platform) ? 128 : -1;
   if (full < 0) return '?';
   const pref = plen === full ? '' : `/${plen}`;
-  if (ulp === IpProto.ICMP || ulp === IpProto.ICMPV6 || ulp === IpProto.MH || ulp === IpProto.GRE) return pref;
+  if (portless(ulp)) return pref;
   return pref + (port === 0 ? '[any]' : `[${port}]`);
 }
 

@@ -14,6 +14,7 @@
  * two IPv4 ones, filling the extension exactly. Anything else is
  * undefined: spdump.ts says it.
  */
+import { IpProto } from '../model/tables.js';
 import { AF, MsgType, PF_KEY_V2, Size } from './constants.js';
 import { takenExtensions, u16, walkExtensions } from './dumped-sa.js';
 
@@ -31,9 +32,6 @@ const { num: NUM, sizes: SIZES, found } = takenExtensions(TAKEN);
 
 /** A Linux request with two sockaddr_in endpoints */
 const REQUEST_WITH_ENDS = Size.sadb_x_ipsecrequest_linux + 2 * Size.sockaddr_in;
-const IPPROTO_ESP = 50;
-const IPPROTO_AH = 51;
-const IPPROTO_IPCOMP = 108;
 
 /** Byte offsets of the extensions in the message; -1: absent. */
 export interface DumpedPolicy {
@@ -71,7 +69,7 @@ function plainPolicy(m: Uint8Array, at: number): boolean {
     if (rl !== Size.sadb_x_ipsecrequest_linux && rl !== REQUEST_WITH_ENDS) return false;
     if (p + rl > at + el) return false;
     const proto = u16(m, p + 2);
-    if ((proto !== IPPROTO_ESP && proto !== IPPROTO_AH && proto !== IPPROTO_IPCOMP) || m[p + 4]! > 2 || m[p + 5]! > 3) return false;
+    if ((proto !== IpProto.ESP && proto !== IpProto.AH && proto !== IpProto.IPCOMP) || m[p + 4]! > 2 || m[p + 5]! > 3) return false;
     if (rl === REQUEST_WITH_ENDS && (u16(m, p + 16) !== AF.INET || u16(m, p + 16 + Size.sockaddr_in) !== AF.INET)) return false;
     p += rl;
   }

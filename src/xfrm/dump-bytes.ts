@@ -1,11 +1,13 @@
 /**
  * What the two dump shortcuts (state-dump-bytes.ts, policy-dump-bytes.ts)
- * share: reading the kernel's little-endian fields and writing PF_KEY's,
+ * share: writing PF_KEY's little-endian fields (the kernel's are read by
+ * pfkey/dumped-sa.ts's readers),
  * byte by byte into a message cut from a fresh pool (zero wherever nothing
  * is written), the lifetimes as af_key reads them, and address extensions
  * with Linux sockaddrs.
  */
 import { AF, Size, extNumber } from '../pfkey/constants.js';
+import { u16 } from '../pfkey/dumped-sa.js';
 import { pool } from '../pfkey/pool.js';
 
 /** where the messages are cut from: fresh memory, so only what is not zero is written */
@@ -16,14 +18,6 @@ const EXT_LIFETIME = {
   hard: extNumber('linux', 'lifetime_hard'),
   soft: extNumber('linux', 'lifetime_soft'),
 };
-
-export function u16(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8);
-}
-
-export function u32(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-}
 
 export function put16(o: Uint8Array, at: number, v: number): void {
   o[at] = v & 0xff;
@@ -84,19 +78,21 @@ export function lifetimes(o: Uint8Array, at: number, b: Uint8Array, lft: number,
   return c + Size.sadb_lifetime;
 }
 
-/**
- * An address extension with a Linux sockaddr_in / sockaddr_in6 of the
- * `alen` address bytes at `from`, its port the big-endian one at `port`
- * (none: 0).
- */
-export function address(o: Uint8Array, at: number, type: number, size: number, proto: number, prefixlen: number, family: number, b: Uint8Array, from: number, alen: number, port = -1): void {
+/** A Linux sockaddr_in / sockaddr_in6 of the address at `from` (4 or 16 bytes by family), its port the big-endian one at `port` (none: 0). */
+export function sockaddr(o: Uint8Array, at: number, family: number, b: Uint8Array, from: number, port = -1): void {
+  put16(o, at, family);
+  if (port >= 0) copy(o, at + 2, b, port, 2);
+  // sin_addr after family and port; sin6_addr after family, port and flowinfo
+  if (family === AF.INET) copy(o, at + 4, b, from, 4);
+  else copy(o, at + 8, b, from, 16);
+}
+
+/** An address extension: its upper protocol and prefix length, then sockaddr(). */
+export function address(o: Uint8Array, at: number, type: number, size: number, proto: number, prefixlen: number, family: number, b: Uint8Array, from: number, port = -1): void {
   ext(o, at, size, type);
   o[at + 4] = proto;
   o[at + 5] = prefixlen;
-  put16(o, at + 8, family);
-  if (port >= 0) copy(o, at + 10, b, port, 2);
-  // sin_addr after family and port; sin6_addr after family, port and flowinfo
-  copy(o, at + 8 + (family === AF.INET ? 4 : 8), b, from, alen);
+  sockaddr(o, at + 8, family, b, from, port);
 }
 
 /** where the last walkAttrs() found the first attribute of each type (its value; -1: none), and its value's length */

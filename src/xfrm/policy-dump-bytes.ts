@@ -14,7 +14,8 @@ import { Action, IpProto, Level, Mode } from '../model/tables.js';
 import { AF, PF_KEY_V2, Size, extNumber } from '../pfkey/constants.js';
 import { XSize, Xfrma, XfrmAction } from './constants.js';
 import { pfkeyMode } from './sa.js';
-import { address, attrAt, attrLen, ext, lifetimes, out, put16, put32, u16, u32, walkAttrs } from './dump-bytes.js';
+import { le32, u16 } from '../pfkey/dumped-sa.js';
+import { address, attrAt, attrLen, ext, lifetimes, out, put16, put32, sockaddr, walkAttrs } from './dump-bytes.js';
 
 /** attributes that policyToPfkey reads into something this does not write: such a policy is declined */
 const DECLINED = new Uint8Array(64);
@@ -46,7 +47,6 @@ const T_MODE = 48;
 const T_OPTIONAL = 50;
 
 const sockaddrSize = (family: number): number => (family === AF.INET ? Size.sockaddr_in : Size.sockaddr_in6);
-const addrLen = (family: number): number => (family === AF.INET ? 4 : 16);
 
 /** The policy's PF_KEY message with this type, seq and pid, or undefined for a policy of another shape (or a damaged one). */
 export function policyDumpBytes(p: Uint8Array, type: number, seq: number, pid: number): Uint8Array | undefined {
@@ -88,24 +88,23 @@ export function policyDumpBytes(p: Uint8Array, type: number, seq: number, pid: n
   let w: number = Size.sadb_msg;
   const sproto = p[SEL_PROTO]!;
   const proto = sproto === 0 ? IpProto.ANY : sproto;
-  const alen = addrLen(family);
-  address(o, w, EXT_SRC, addrSize, proto, p[SEL_PREFIXLEN_S]!, family, p, SEL_SADDR, alen, SEL_SPORT);
+  address(o, w, EXT_SRC, addrSize, proto, p[SEL_PREFIXLEN_S]!, family, p, SEL_SADDR, SEL_SPORT);
   w += addrSize;
-  address(o, w, EXT_DST, addrSize, proto, p[SEL_PREFIXLEN_D]!, family, p, 0, alen, SEL_DPORT);
+  address(o, w, EXT_DST, addrSize, proto, p[SEL_PREFIXLEN_D]!, family, p, 0, SEL_DPORT);
   w += addrSize;
   w = lifetimes(o, w, p, LFT, CURLFT);
   ext(o, w, policySize, EXT_POLICY);
   put16(o, w + 4, p[ACTION] === XfrmAction.BLOCK ? Action.DISCARD : n ? Action.IPSEC : Action.NONE);
   o[w + 6] = p[DIR]! + 1;
-  put32(o, w + 8, u32(p, INDEX));
-  put32(o, w + 12, u32(p, PRIORITY));
+  put32(o, w + 8, le32(p, INDEX));
+  put32(o, w + 12, le32(p, PRIORITY));
   w += Size.sadb_x_policy;
   for (let i = 0; i < n; i++) {
     const t = tmpl + i * XSize.userTmpl;
     const mode = pfkeyMode(p[t + T_MODE]!);
     const tunnel = mode === Mode.TUNNEL;
     const tf = u16(p, t + T_FAMILY);
-    const reqid = u32(p, t + T_REQID);
+    const reqid = le32(p, t + T_REQID);
     // Linux sadb_x_ipsecrequest: len proto mode level reserved1 reqid reserved2, then the endpoints
     const rlen = Size.sadb_x_ipsecrequest_linux + (tunnel ? 2 * sockaddrSize(tf) : 0);
     put16(o, w, rlen);
@@ -121,12 +120,4 @@ export function policyDumpBytes(p: Uint8Array, type: number, seq: number, pid: n
     w += rlen;
   }
   return o;
-}
-
-/** a Linux sockaddr_in / sockaddr_in6 of port 0 */
-function sockaddr(o: Uint8Array, at: number, family: number, b: Uint8Array, from: number): void {
-  put16(o, at, family);
-  const alen = addrLen(family);
-  const to = at + (alen === 4 ? 4 : 8);
-  for (let i = 0; i < alen; i++) o[to + i] = b[from + i]!;
 }

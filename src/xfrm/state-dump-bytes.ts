@@ -17,7 +17,8 @@ import { AF, PF_KEY_V2, Size, extNumber } from '../pfkey/constants.js';
 import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XSize, Xfrma, XfrmStateFlag } from './constants.js';
 import { linuxId, pfkeyMode, satypeOfProto } from './sa.js';
 import { readName } from './structs.js';
-import { address, attrAt, attrLen, copy, ext, lifetimes, out, put16, put32, u16, u32, walkAttrs } from './dump-bytes.js';
+import { le32, u16 } from '../pfkey/dumped-sa.js';
+import { address, attrAt, attrLen, copy, ext, lifetimes, out, put16, put32, walkAttrs } from './dump-bytes.js';
 
 /** attributes that stateToPfkey reads into something this does not write: such a state is declined */
 const DECLINED = new Uint8Array(64);
@@ -129,14 +130,14 @@ export function stateDumpBytes(p: Uint8Array, type: number, seq: number, pid: nu
   // an algorithm's struct and key must be whole (else the definition throws)
   for (const [t, head] of ALGORITHM_ATTRS) {
     const v = attrAt[t]!;
-    if (v >= 0 && (attrLen[t]! < head || attrLen[t]! < head + Math.ceil(u32(p, v + 64) / 8))) return undefined;
+    if (v >= 0 && (attrLen[t]! < head || attrLen[t]! < head + Math.ceil(le32(p, v + 64) / 8))) return undefined;
   }
   let encrypt = 0;
   let ekeyBits = 0;
   let ekeyAt = 0;
   if (crypt >= 0) {
     encrypt = cryptNames.idOf(p, crypt, -1);
-    ekeyBits = u32(p, crypt + 64);
+    ekeyBits = le32(p, crypt + 64);
     ekeyAt = crypt + XSize.algo;
   } else if (comp >= 0) {
     encrypt = compNames.idOf(p, comp, -1);
@@ -146,13 +147,13 @@ export function stateDumpBytes(p: Uint8Array, type: number, seq: number, pid: nu
   let akeyAt = 0;
   let authTruncBits: number | undefined;
   if (authT >= 0) {
-    authTruncBits = u32(p, authT + 68);
+    authTruncBits = le32(p, authT + 68);
     authId = truncNames.idOf(p, authT, authTruncBits);
-    akeyBits = u32(p, authT + 64);
+    akeyBits = le32(p, authT + 64);
     akeyAt = authT + XSize.algoAuth;
   } else if (authPlain >= 0) {
     authId = authNames.idOf(p, authPlain, -1);
-    akeyBits = u32(p, authPlain + 64);
+    akeyBits = le32(p, authPlain + 64);
     akeyAt = authPlain + XSize.algo;
   }
   // serialize() writes a key's bits as 16 bits: a key of more is left to it
@@ -189,13 +190,13 @@ export function stateDumpBytes(p: Uint8Array, type: number, seq: number, pid: nu
   w += Size.sadb_sa;
   w = lifetimes(o, w, p, LFT, CURLFT);
   const plen = v4 ? 32 : 128;
-  address(o, w, EXT.src, addrSize, 0, plen, family, p, SADDR, alen);
+  address(o, w, EXT.src, addrSize, 0, plen, family, p, SADDR);
   w += addrSize;
-  address(o, w, EXT.dst, addrSize, 0, plen, family, p, ID_DADDR, alen);
+  address(o, w, EXT.dst, addrSize, 0, plen, family, p, ID_DADDR);
   w += addrSize;
   if (proxy) {
     const sproto = p[SEL_PROTO]!;
-    address(o, w, EXT.proxy, addrSize, sproto === 0 ? 255 : sproto, p[SEL_PREFIXLEN_S]!, family, p, SEL_SADDR, alen);
+    address(o, w, EXT.proxy, addrSize, sproto === 0 ? 255 : sproto, p[SEL_PREFIXLEN_S]!, family, p, SEL_SADDR);
     w += addrSize;
   }
   if (akeySize) {
