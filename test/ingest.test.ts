@@ -357,6 +357,50 @@ test('a load larger than its memory puts parts aside: the same store; a key in t
   }
 });
 
+test('a load into an empty store on disk writes its records as table blocks as they come: the same table, and nothing left when it is given up', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-spool-'));
+  const temps = (d: string): string[] => readdirSync(d).filter((f) => f.endsWith('.tmp'));
+  try {
+    const text = benchStatements(3000) + COMMON.join('\n') + '\n';
+    // with parts put aside too (the identities), and without
+    for (const spillBytes of [64 << 10, undefined]) {
+      const tag = String(spillBytes);
+      const a = await EmbeddedBackend.open(join(dir, `a${tag}`), { clock, ...(spillBytes ? { spillBytes } : {}) });
+      const b = await EmbeddedBackend.open(join(dir, `b${tag}`), { clock });
+      let during: string[] = [];
+      assert.equal(
+        await a.engine.bulk(async (load) => {
+          await loadText([text], load, testSys, { rfcMode: true });
+          during = temps(join(dir, `a${tag}`));
+        }),
+        'done',
+      );
+      // the records went to files of their own while the load ran (SAs and policies: two at least)
+      assert.ok(during.length >= 2, `spools while loading: ${during.join(' ')}`);
+      assert.deepEqual(temps(join(dir, `a${tag}`)), []);
+      assert.ok(await usual(b, commandsOf(text, true)!));
+      await a.close();
+      await b.close();
+      const ra = await Engine.open(join(dir, `a${tag}`), { clock, create: false });
+      const rb = await Engine.open(join(dir, `b${tag}`), { clock, create: false });
+      assert.deepEqual(hex(toMap(ra.store.read())), hex(toMap(rb.store.read())));
+      ra.close();
+      rb.close();
+    }
+    // given up at its last statement (one the load does not read), and by a key made twice: no spool left, the store as it was
+    for (const tail of ['spdflush;\n', COMMON[0] + '\n']) {
+      const c = await EmbeddedBackend.open(join(dir, 'c'), { clock });
+      const before = hex(toMap(c.engine.store.read()));
+      assert.equal(await c.engine.bulk((load) => loadText([COMMON[0] + '\n' + benchStatements(2000) + tail], load, testSys, { rfcMode: false })), 'declined');
+      assert.deepEqual(hex(toMap(c.engine.store.read())), before);
+      assert.deepEqual(temps(join(dir, 'c')), []);
+      await c.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a comment line of megabytes between statements is skipped chunk by chunk, not gathered', async () => {
   const lines = benchStatements(600).trimEnd().split('\n');
   lines.splice(300, 0, `# ${'x; '.repeat(1 << 20)}`);

@@ -342,6 +342,64 @@ test('property: a merge on bytes (raw-merge.ts) hands out what the merge of stri
   rmSync(join(dir, '..'), { recursive: true, force: true });
 });
 
+test('property: blocks written ahead by writers of blocks only, appended whole between entries, make the table writing them all at once makes', async () => {
+  const { openSync } = await import('node:fs');
+  const { TableWriter } = await import('../src/engine/store-format.js');
+  const { TableReader } = await import('../src/engine/table-reader.js');
+  const dir = tempStore();
+  mkdirSync(dir, { recursive: true });
+  let n = 0;
+  // sorted distinct keys cut into ranges, each written directly or ahead (values of any size: blocks of one entry, of many)
+  const entries = fc.uniqueArray(fc.tuple(fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/', '\xe9'), minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 70000 })), { selector: ([k]) => k, maxLength: 60 });
+  fc.assert(
+    fc.property(entries, fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 6 }), (list, ahead, cuts) => {
+      const sorted = list.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, size]) => [k, new Uint8Array(size % 3 === 0 ? size : size % 97).fill(k.length)] as const);
+      const bounds = [...new Set(cuts.map((c) => (sorted.length ? c % (sorted.length + 1) : 0)))].sort((a, b) => a - b);
+      const ranges: (readonly (readonly [string, Uint8Array])[])[] = [];
+      let at = 0;
+      for (const b of [...bounds, sorted.length]) {
+        ranges.push(sorted.slice(at, b));
+        at = b;
+      }
+      const file = join(dir, `t${n++}`);
+      const out: Buffer[] = [];
+      const w = new TableWriter((b) => out.push(Buffer.from(b)), { keeps: false });
+      ranges.forEach((r, i) => {
+        if (!ahead[i % ahead.length]) {
+          for (const [k, v] of r) w.add(k, v);
+          return;
+        }
+        const spooled: Buffer[] = [];
+        const s = new TableWriter((b) => spooled.push(Buffer.from(b)), { keeps: false, blocksOnly: true });
+        for (const [k, v] of r) s.add(k, v);
+        s.endBlocks();
+        w.appendBlocks(s, (sink) => {
+          for (const b of spooled) sink(b);
+        });
+      });
+      w.finish(3, 4);
+      writeFileSync(file, Buffer.concat(out));
+      const reader = new TableReader(openSync(file, 'r'));
+      try {
+        assert.deepEqual([...reader.scan('')].map(([k, v]) => [k, v.length]), sorted.map(([k, v]) => [k, v.length]));
+        assert.equal(reader.entries, sorted.length);
+      } finally {
+        reader.close();
+      }
+      // a range ahead that does not come after what was written is refused
+      if (sorted.length >= 2) {
+        const w2 = new TableWriter(() => undefined);
+        w2.add(sorted[1]![0], sorted[1]![1]);
+        const s = new TableWriter(() => undefined, { blocksOnly: true });
+        s.add(sorted[0]![0], sorted[0]![1]);
+        assert.throws(() => w2.appendBlocks(s, () => undefined), /out of order/);
+      }
+    }),
+    { numRuns: 200 },
+  );
+  rmSync(join(dir, '..'), { recursive: true, force: true });
+});
+
 test('property: a table is laid out as store-format.ts documents it: blocks of entries in key order, each with its crc, any entry size', () => {
   const entry = fc.tuple(fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 40 }), fc.uint8Array({ maxLength: 600 }));
   // now and then a key or a value larger than a 64 KiB block

@@ -135,7 +135,7 @@ export class RunLayer implements Layer {
     try {
       const w = new TableWriter((b) => {
         for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-      });
+      }, { keeps: false });
       fill(w, bloom);
       w.finish(0, 0);
       // no fsync: a run is read only by the process that wrote it (through the page cache), and one left

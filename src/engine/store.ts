@@ -26,12 +26,13 @@
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import { Changes, EMPTY, Layered, MapReader, type KvReader } from './kv.js';
 import { StoreDir, StoreError, ioError } from './store-dir.js';
-import { decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
+import { compareBytes, decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
 import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
 import { TableReader } from './table-reader.js';
 import { RunKeys, RunLayer, RunStack } from './run.js';
 import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import { readU64, u64 } from './u64.js';
+import { RecordSpool } from './spool.js';
 import { BulkConflict, SortedCursor, SortedLayerBuilder, type SortedLayer, type Stream } from './sorted-layer.js';
 import { collectGarbage } from '../sys/builtin.js';
 
@@ -85,6 +86,8 @@ export interface Spill {
   merge(runs: readonly RunLayer[], serial: number): RunLayer;
   /** a bulk load's part, sorted (sorted-layer.ts) */
   writeSorted(layer: SortedLayer, serial: number): RunLayer;
+  /** a file for a bulk load's ordered stream, written as table blocks (spool.ts) */
+  spool(prefix: string, serial: number): RecordSpool;
 }
 
 /** Runs of one level merged into one of the next. */
@@ -148,17 +151,17 @@ export class Tx implements KvReader {
   /** key, previous value (undefined: absent) pairs, as put and delete recorded them */
   private undoKeys: (string | Uint8Array | null | undefined)[] = [];
 
-  /** a bulk load's entries (sorted-layer.ts), and the changes made before them (beneath them) */
-  private bulk: { layer: SortedLayer; before: Changes; parts: RunLayer[] } | undefined;
+  /** a bulk load's entries (sorted-layer.ts), and the changes made before them (beneath them); its records in spools (spool.ts), by prefix */
+  private bulk: { layer: SortedLayer; before: Changes; parts: RunLayer[]; spools: RecordSpool[] } | undefined;
 
   /**
    * Put a bulk load's entries into the transaction (endBulk): the changes
    * so far go beneath them, later ones above. Its keys are new to the
    * transaction's view (the loader checked).
    */
-  private addSorted(layer: SortedLayer, parts: readonly RunLayer[]): void {
+  private addSorted(layer: SortedLayer, parts: readonly RunLayer[], spools: RecordSpool[]): void {
     const before = this.pending;
-    this.bulk = { layer, before, parts: [...parts] };
+    this.bulk = { layer, before, parts: [...parts], spools };
     this.pending = new Changes();
     this.pendingBytes = 0;
     const below = new Layered(before, this.base);
@@ -177,6 +180,8 @@ export class Tx implements KvReader {
         readonly kinds: readonly { readonly prefix: string; readonly ordered: boolean }[];
         streams: Stream[];
         held: boolean[];
+        /** each ordered stream whose prefix the view held nothing under, when the store has files: written as table blocks (spool.ts) */
+        spools: (RecordSpool | undefined)[];
         /** parts put aside as runs, oldest first, and about how much the streams hold now */
         parts: RunLayer[];
         bytes: number;
@@ -200,7 +205,9 @@ export class Tx implements KvReader {
       for (const _ of this.view.scan(x.prefix)) return true;
       return false;
     });
-    this.loading = { builder, kinds: streams, streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, parts: [], bytes: 0 };
+    const spool = this.spill?.spool;
+    const spools = streams.map((x, i) => (spool && x.ordered && !held[i] ? spool(x.prefix, this.serial++) : undefined));
+    this.loading = { builder, kinds: streams, streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, spools, parts: [], bytes: 0 };
     this.undo = undefined;
   }
 
@@ -245,9 +252,15 @@ export class Tx implements KvReader {
   /** In a bulk load, a put of a key under its streams' prefixes: taken by its stream (true). */
   private loaded(key: string, value: Uint8Array | string): boolean {
     const l = this.loading;
-    const s = l && this.streamOf(key);
-    if (!s) return false;
-    s.put(key, value);
+    if (!l) return false;
+    const i = this.streamIndex(key);
+    if (i < 0) return false;
+    const spool = l.spools[i];
+    if (spool) {
+      spool.put(key, value);
+      return true;
+    }
+    l.streams[i]!.put(key, value);
     if ((l.bytes += BULK_ENTRY + key.length + value.length) > this.bulkPartBytes) this.putPartAside();
     return true;
   }
@@ -257,12 +270,16 @@ export class Tx implements KvReader {
     const l = this.loading;
     if (!l) throw new Error('no bulk load under way');
     this.loading = undefined;
+    const spools = l.spools.filter((x): x is RecordSpool => x !== undefined).sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
     const r = l.builder.seal();
     if ('duplicate' in r) {
       for (const p of l.parts) p.discard();
+      for (const x of spools) x.discard();
       return r;
     }
-    this.addSorted(r, l.parts);
+    for (const x of spools) x.close();
+    this.addSorted(r, l.parts, spools);
+    this.spooled = spools.map((x) => x.prefix);
     return undefined;
   }
 
@@ -363,8 +380,25 @@ export class Tx implements KvReader {
   private readonly misses: (string | undefined)[] = [undefined, undefined, undefined, undefined];
   private missNext = 0;
 
+  /**
+   * Prefixes whose entries a bulk load wrote to spools: they are not read
+   * back (a load's own puts are new, and nothing reads them before the
+   * commit), so a read or a put under one is a mistake, said loudly.
+   */
+  private spooled: readonly string[] | undefined;
+
+  private checkSpooled(key: string): void {
+    for (const p of this.spooled!) if (key.startsWith(p) || p.startsWith(key)) throw new Error(`${key}: a bulk load's records are read from the store once committed`);
+  }
+
+  /** The spools of a bulk load, by prefix: their blocks go into the next table as they are (commit). */
+  get spools(): readonly RecordSpool[] {
+    return this.bulk?.spools ?? [];
+  }
+
   get(key: string): Uint8Array | undefined {
     if (this.loading && !this.bulkMayHave(key)) return undefined;
+    if (this.spooled) this.checkSpooled(key);
     const m = this.misses;
     if (m[0] === key || m[1] === key || m[2] === key || m[3] === key) return undefined;
     const v = this.view.get(key);
@@ -394,6 +428,7 @@ export class Tx implements KvReader {
 
   put(key: string, value: Uint8Array): void {
     if (this.loading && this.loaded(key, value)) return;
+    if (this.spooled) this.checkSpooled(key);
     this.present(key);
     this.remember(key);
     this.pending.put(key, value);
@@ -427,6 +462,7 @@ export class Tx implements KvReader {
   /** Entries under `prefix` in key order (reversed: from the last). */
   scan(prefix: string, reverse = false, hidden?: readonly string[]): Iterable<[string, Uint8Array]> {
     if (this.loading) throw new BulkConflict(`a bulk load reads ${prefix} in order`);
+    if (this.spooled) this.checkSpooled(prefix);
     return this.view.scan(prefix, reverse, hidden);
   }
 
@@ -483,6 +519,9 @@ export class Tx implements KvReader {
     for (const r of [...(this.loading?.parts ?? []), ...(this.bulk?.parts ?? [])]) r.discard();
     if (this.loading) this.loading.parts.length = 0;
     if (this.bulk) this.bulk.parts.length = 0;
+    for (const x of [...(this.loading?.spools ?? []), ...(this.bulk?.spools ?? [])]) x?.discard();
+    if (this.loading) this.loading.spools.fill(undefined);
+    if (this.bulk) this.bulk.spools.length = 0;
   }
 }
 
@@ -823,6 +862,7 @@ export class Store {
               collectGarbage();
               return r;
             },
+            spool: (prefix, n) => new RecordSpool(this.files, name(n), prefix),
           };
       const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view, spill, this.opts.spillBytes, this.opts.spillBytes ?? BULK_PART_BYTES);
       let committed = false;
@@ -918,17 +958,23 @@ export class Store {
             const layers = [...t.layers(), { cursor: new ChangesCursor(this.overlay), hidden: this.overlay.hidden }];
             const above = layers.flatMap((l) => l.hidden);
             layers.push({ cursor: new TableCursor(table, false, above, (e) => this.corrupt(`table-${this.gen}`, e)), hidden: [] });
+            // a bulk load's spooled records go in whole where their prefix comes (nothing else is under it: Tx.beginBulk)
+            const spools = [...t.spools];
+            const prefixes = spools.map((x) => Buffer.from(x.prefix, 'latin1'));
+            let next = 0;
             mergeRaw(
               layers,
               (c) => {
+                while (next < spools.length && compareBytes(prefixes[next]!, 0, prefixes[next]!.length, c.kb, c.ks, c.kl) < 0) spools[next++]!.appendTo(w);
                 if (!c.del) w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl);
               },
               t.bulkShadowed(),
             );
+            while (next < spools.length) spools[next++]!.appendTo(w);
           }
         : t.reader;
     // (a store's table is a TableReader once it is of version 2, as every writer's is: migrate())
-    if (!(table instanceof TableReader) && t.bulkShadowed()) throw new BulkConflict('a bulk load put aside over a table not of version 2');
+    if (!(table instanceof TableReader) && (t.bulkShadowed() || t.spools.length)) throw new BulkConflict('a bulk load put aside over a table not of version 2');
     try {
       this.writeGeneration(this.gen + 1, fill);
       this.removeOldGenerations();
@@ -962,7 +1008,7 @@ export class Store {
     try {
       const w = new TableWriter((b) => {
         for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-      });
+      }, { keeps: false });
       if (typeof source === 'function') source(w);
       else for (const [k, v] of source.scan('')) w.add(k, v);
       bytes = w.finish(next, this.lastTx);

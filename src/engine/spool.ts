@@ -1,0 +1,97 @@
+/**
+ * A bulk load's records, written into table blocks in a file of their own
+ * as they come, instead of held until the commit. Records are most of a
+ * load's bytes (SAs and policies as messages: 60 of the 74 MB the table of
+ * 100k SAs + 100k policies takes), and each stream of them comes in key
+ * order (R/S/<order>, R/P/<order>: orders only grow). Where the store held
+ * nothing under the stream's prefix when the load began, the blocks are
+ * already the next table's for that range: the commit copies them in whole
+ * (TableWriter.appendBlocks) and merges only the rest. Held in memory they
+ * were copied three times (a slab, a block, the file), every slab fresh
+ * memory faulted in page by page.
+ *
+ * The file is a temporary one of the store's (swept by the next writer if
+ * this one dies); it is removed at the commit or when the load is given up.
+ */
+import { closeSync, readSync, writeSync } from 'node:fs';
+import { BulkConflict } from './sorted-layer.js';
+import type { StoreDir } from './store-dir.js';
+import { TableWriter } from './store-format.js';
+
+/** what the blocks are copied through at the commit */
+const COPY_BYTES = 1 << 20;
+
+export class RecordSpool {
+  private readonly w: TableWriter;
+  private fd: number | undefined;
+  private last: string | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly files: StoreDir,
+    private readonly name: string,
+    /** the prefix every key has (the stream's) */
+    readonly prefix: string,
+  ) {
+    const fd = files.openWrite(name, 'create-new');
+    this.fd = fd;
+    this.w = new TableWriter(
+      (b) => {
+        for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+      },
+      { keeps: false, blocksOnly: true },
+    );
+  }
+
+  /** The next entry: its key after every one before (a key twice is a conflict the load cannot take, as in sorted-layer.ts). */
+  put(key: string, value: Uint8Array | string): void {
+    if (this.last !== undefined && key <= this.last) {
+      if (key === this.last) throw new BulkConflict(`${key} put twice`);
+      throw new Error(`stream ${this.prefix} is not in order`);
+    }
+    if (!key.startsWith(this.prefix)) throw new Error(`key ${key} is not under ${this.prefix}`);
+    this.last = key;
+    this.w.add(key, typeof value === 'string' ? Buffer.from(value, 'latin1') : value);
+  }
+
+  get empty(): boolean {
+    return this.last === undefined;
+  }
+
+  /** No more entries: the last block written, the file closed for writing. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.w.endBlocks();
+    closeSync(this.fd!);
+    this.fd = undefined;
+  }
+
+  /** The blocks appended to the table `into` is writing (after close). */
+  appendTo(into: TableWriter): void {
+    if (!this.closed) throw new Error('a spool is appended once closed');
+    into.appendBlocks(this.w, (sink) => {
+      const fd = this.files.openRead(this.name);
+      if (fd === undefined) throw new Error(`${this.files.show(this.name)} is gone`);
+      try {
+        const b = Buffer.allocUnsafe(COPY_BYTES);
+        for (let at = 0; ; ) {
+          const n = readSync(fd, b, 0, b.length, at);
+          if (n === 0) break;
+          sink(b.subarray(0, n));
+          at += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    });
+  }
+
+  /** The file removed. */
+  discard(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    this.closed = true;
+    this.files.remove(this.name);
+  }
+}
