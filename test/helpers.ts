@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
+import { openInput, type Io } from '../src/cli/io.js';
 import type { ProgressTerminal } from '../src/cli/progress.js';
 import { parseIpLiteral, type IpAddress } from '../src/model/address.js';
 import { makeSystemDb, parseServices, type SystemDb } from '../src/syntax/sysdb.js';
@@ -70,6 +70,8 @@ export interface CliOptions {
   stdout?: (s: string) => void;
   /** stderr as a terminal that shows progress lines */
   progress?: ProgressTerminal;
+  /** files opened as setkey opens them (io.ts openInput: sizes known, read in chunks); without, read whole by readFile */
+  openFiles?: boolean;
 }
 
 export async function runCli(argv: string[], opts: CliOptions = {}): Promise<CliRun> {
@@ -102,6 +104,7 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<Cli
     sleep: async () => undefined,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.progress ? { progress: opts.progress } : {}),
+    ...(opts.openFiles ? { open: openInput } : {}),
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };

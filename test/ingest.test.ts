@@ -229,30 +229,47 @@ test('a load onto a store on disk: the next generation, read back as the usual a
 });
 
 test('-f of a large file: the same store with the bulk load as without it (SETKEY_BULK=0), and the same report of a refusal', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-cli-'));
-  try {
-    const good = join(dir, 'good.conf');
-    writeFileSync(good, COMMON.join('\n') + '\n' + benchStatements(1200));
-    const dumps = async (env: Record<string, string>, store: string): Promise<string> => {
-      const r = await runCli(['--store', store, '-f', good], { env });
-      assert.equal(r.code, 0, r.stderr);
-      const d = await runCli(['--store', store, '-D'], { env });
-      const p = await runCli(['--store', store, '-DP'], { env });
-      // times aside (the two runs are not in the same second)
-      return (d.stdout + p.stdout).replace(/(created|current|diff|lastuse|lifetime).*\n/g, '');
-    };
-    assert.equal(await dumps({}, join(dir, 's1')), await dumps({ SETKEY_BULK: '0' }, join(dir, 's2')));
-    // a duplicate at the end: the load declines, and the usual apply reports it where it is
-    const bad = join(dir, 'bad.conf');
-    writeFileSync(bad, benchStatements(1200) + COMMON[0] + '\n' + COMMON[0] + '\n');
-    const with_ = await runCli(['--store', join(dir, 's3'), '-f', bad]);
-    const without = await runCli(['--store', join(dir, 's4'), '-f', bad], { env: { SETKEY_BULK: '0' } });
-    assert.notEqual(with_.code, 0);
-    assert.equal(with_.code, without.code);
-    assert.equal(with_.stdout, without.stdout);
-    assert.equal(with_.stderr.replaceAll('s3', 's4'), without.stderr);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  // read whole then loaded (a file read by readFile), and loaded as the check reads it (a file opened: checkAndLoad)
+  for (const openFiles of [false, true]) {
+    const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-cli-'));
+    try {
+      const good = join(dir, 'good.conf');
+      writeFileSync(good, COMMON.join('\n') + '\n' + benchStatements(1200));
+      const dumps = async (env: Record<string, string>, store: string): Promise<string> => {
+        const r = await runCli(['--store', store, '-f', good], { env, openFiles });
+        assert.equal(r.code, 0, r.stderr);
+        const d = await runCli(['--store', store, '-D'], { env });
+        const p = await runCli(['--store', store, '-DP'], { env });
+        // times aside (the two runs are not in the same second)
+        return (d.stdout + p.stdout).replace(/(created|current|diff|lastuse|lifetime).*\n/g, '');
+      };
+      const loaded = await dumps({}, join(dir, 's1'));
+      assert.equal(loaded, await dumps({ SETKEY_BULK: '0' }, join(dir, 's2')));
+      assert.ok(loaded.split('\n').length > 3600);
+      // what the load does not take (a duplicate at the end, an update among them, an error), on a store that holds something:
+      // the load declines, the usual apply reports it where it is, and the store is left as the usual apply leaves it
+      const cases = [
+        benchStatements(1200) + COMMON[0] + '\n' + COMMON[0] + '\n',
+        benchStatements(600) + 'update 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;\n' + benchStatements(600),
+        benchStatements(1200) + 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x0011;\n',
+      ];
+      for (const [i, text] of cases.entries()) {
+        const bad = join(dir, `bad${i}.conf`);
+        writeFileSync(bad, text);
+        const [a, b] = [join(dir, `a${i}`), join(dir, `b${i}`)];
+        for (const store of [a, b]) assert.equal((await runCli(['--store', store, '-f', '-'], { stdin: COMMON[1] + '\n' })).code, 0);
+        const with_ = await runCli(['--store', a, '-f', bad], { openFiles });
+        const without = await runCli(['--store', b, '-f', bad], { env: { SETKEY_BULK: '0' }, openFiles });
+        assert.equal(with_.code, without.code, `case ${i}`);
+        assert.equal(with_.stdout, without.stdout);
+        assert.equal(with_.stderr.replaceAll(`a${i}`, `b${i}`), without.stderr);
+        const dump = async (store: string): Promise<string> => (await runCli(['--store', store, '-D'])).stdout + (await runCli(['--store', store, '-DP'])).stdout;
+        assert.equal(await dump(a), await dump(b), `case ${i}`);
+        assert.deepEqual(readdirSync(a).filter((f) => f.endsWith('.tmp')), []);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });
 
@@ -415,10 +432,13 @@ test('the check counts the statements a bulk load reads: in pieces or whole, che
   for (const checkOnly of [true, false]) {
     for (const piece of [97, 4096, 1 << 20]) {
       let yielded = 0;
-      const p = new StreamParser({ file: 't', sys: testSys, checkOnly, countClean: true }, () => yielded++);
+      const taken: string[] = [];
+      const p = new StreamParser({ file: 't', sys: testSys, checkOnly, countClean: true, onClean: (src, start, semi) => taken.push(src.slice(start, semi + 1)) }, () => yielded++);
       for (let i = 0; i < text.length; i += piece) p.push(text.slice(i, i + piece));
       p.end();
       assert.equal(p.cleanAdds, 300 + COMMON.length, `checkOnly ${checkOnly}, pieces of ${piece}`);
+      // each handed over once, in order, whole (a load fed by the check reads them there)
+      assert.deepEqual(taken, [...benchStatements(300).trimEnd().split('\n'), ...COMMON]);
       assert.equal(yielded + p.checked, 300 + COMMON.length + 3);
     }
   }

@@ -100,6 +100,16 @@ export interface Backend {
    * applied with run(), which reports as ever).
    */
   load?(text: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, opts: LoadOptions): Promise<boolean>;
+  /**
+   * A file loaded as its check reads it (one pass, not two): `check` reads
+   * the file, handing `take` each statement it finds clean, where it stands
+   * in the text, and says at its end whether what it read is to be kept
+   * (it found no error and nothing the load cannot take). True when the
+   * file was applied whole; false when nothing of it was kept (`take` has
+   * quietly ignored everything from the first statement the load does not
+   * read, and the file is then applied with run()).
+   */
+  loadChecking?(check: (take: (src: string, start: number, semi: number) => void) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
   close(): Promise<void>;
 }
 

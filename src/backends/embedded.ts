@@ -12,7 +12,9 @@ import { header } from '../pfkey/types.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { StoreError } from '../engine/store.js';
 import { benign, chunksOf, endsRun, type Backend, type Capabilities, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
-import { loadText } from '../ingest/bulk.js';
+import { loadText, NotBulk, Statements } from '../ingest/bulk.js';
+import { KernelError } from '../engine/context.js';
+import { BulkConflict } from '../engine/sorted-layer.js';
 import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
 export const EMBEDDED_CAPABILITIES: Capabilities = { aead: false, esn: false, replayMax: 32, atomicBatches: true };
@@ -126,6 +128,27 @@ export class EmbeddedBackend implements Backend {
 
   async load(text: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, opts: LoadOptions): Promise<boolean> {
     return (await this.engine.bulk((load) => loadText(text, load, opts.sys, opts))) === 'done';
+  }
+
+  async loadChecking(check: (take: (src: string, start: number, semi: number) => void) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+    const outcome = await this.engine.bulk(async (load) => {
+      const statements = new Statements(load, 'checked', opts.rfcMode);
+      let given: unknown;
+      const keep = await check((src, start, semi) => {
+        if (given !== undefined) return;
+        try {
+          statements.take(src, start, semi);
+          opts.onStatements?.(1);
+        } catch (e) {
+          // a statement the load does not take: the check reads on (it reports the file's errors), the load is given up
+          if (e instanceof KernelError || e instanceof BulkConflict) given = e;
+          else throw e;
+        }
+      });
+      if (given !== undefined) throw given;
+      if (!keep) throw new NotBulk('the check did not keep it');
+    });
+    return outcome === 'done';
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,13 @@ async function readInput(io: Io, path: string, o: Options): Promise<import('./sc
   return (await script()).readScript(io, path, { ...o, forKernel });
 }
 
+/** Whether -f goes to the embedded engine, which loads a large file as it checks it (script.ts checkAndLoad). */
+function loadsOnCheck(io: Io, o: Options): boolean {
+  if (o.noAct) return false;
+  const choice = chooseBackend(o.backend, o.store, io.env);
+  return !('error' in choice) && (choice.name === 'embedded' || (choice.name === 'auto' && !(io.kernelReach ?? kernelReach)().reachable));
+}
+
 /** Open the backend the options and environment choose; undefined (with the reason on stderr) if it cannot be. */
 async function needBackend(io: Io, o: Options, readOnly: boolean, quiet = false): Promise<Backend | undefined> {
   const choice = chooseBackend(o.backend, o.store, io.env);
@@ -127,6 +134,17 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   if (o.files.length > 0) return (await import('./filemode.js')).runFileMode(io, o);
   switch (o.mode) {
     case 'script': {
+      // a large file for the engine: checked and loaded in one read, on the backend opened first
+      if (loadsOnCheck(io, o)) {
+        const { checkAndLoad, loadsWhileChecking, runFile } = await script();
+        if (loadsWhileChecking(io, o, o.script!)) {
+          const file = o.script!;
+          return withBackend(io, o, async (b) => {
+            const input = await checkAndLoad(io, o, file, b);
+            return input === undefined ? 1 : runFile(io, o, file, input, b);
+          });
+        }
+      }
       const text = await readInput(io, o.script!, o);
       if (text === undefined) return 1;
       const file = o.script === '-' ? '<stdin>' : o.script!;

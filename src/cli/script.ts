@@ -239,6 +239,8 @@ export interface ScriptInput {
   readonly count: number;
   /** every statement is one a bulk load reads (a clean add or spdadd: src/ingest/scan.ts), as far as the check can tell */
   readonly bulkable?: boolean;
+  /** the file was loaded while it was checked (checkAndLoad): 'done', applied whole; 'declined', nothing kept (not to be tried again) */
+  loadedWhileChecked?: 'done' | 'declined';
 }
 
 /**
@@ -247,12 +249,21 @@ export interface ScriptInput {
  * that runs past 1 MiB without its ';'. Undefined (with the reason on
  * stderr) if it cannot be read or is larger than MAX_INPUT.
  */
-export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' | 'hexdump'> & { readonly forKernel?: boolean }): Promise<ScriptInput | undefined> {
+export async function readScript(
+  io: Io,
+  path: string,
+  o: Pick<Options, 'noAct' | 'hexdump'> & {
+    readonly forKernel?: boolean;
+    /** each clean add and spdadd, where it stands in the text (a load fed by the check: checkAndLoad) */
+    readonly onClean?: (src: string, start: number, semi: number) => void;
+  },
+): Promise<ScriptInput | undefined> {
   const file = path === '-' ? '<stdin>' : path;
   // V8's young generation is kept small for a long script on the engine, whose transaction holds much
   // alive (its peak: 309 -> 262 MB for 100k + 100k); for a kernel little stays alive, and a young
-  // generation free to grow makes 60k policies over XFRM 0.85x faster for +17 MiB (0.953 -> 0.712 s)
-  const containYoung = o.forKernel === true ? (): void => undefined : containYoungGeneration;
+  // generation free to grow makes 60k policies over XFRM 0.85x faster for +17 MiB (0.953 -> 0.712 s);
+  // a load fed by the check sees to it itself (checkAndLoad)
+  const containYoung = o.forKernel === true || o.onClean ? (): void => undefined : containYoungGeneration;
   const hosts: Statement[] = [];
   // a large file's text is not kept: its statements and lines are read again from it (memory stays that of a chunk)
   let fileSize: number | undefined;
@@ -276,7 +287,7 @@ export async function readScript(io: Io, path: string, o: Pick<Options, 'noAct' 
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
   // an apply counts the statements a bulk load could take (src/ingest/): it is tried only if they are all such
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}) }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -610,6 +621,8 @@ const BULK_STATEMENTS = LARGE_SCRIPT;
  * succeed is given up for the usual apply, which says why.
  */
 async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, progress: Progress | undefined): Promise<boolean> {
+  // loaded as it was checked, or given up then (it would be given up again)
+  if (input.loadedWhileChecked) return input.loadedWhileChecked === 'done';
   // SETKEY_BULK=0: statement by statement, always (a way to rule the load out when something looks wrong)
   if (!backend.load || !input.bulkable || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
   let n = 0;
@@ -634,6 +647,75 @@ async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, 
   // the usual apply counts from the start again
   if (!done) progress?.restart();
   return done;
+}
+
+/**
+ * Whether `-f PATH` is to be loaded as it is checked (checkAndLoad): a
+ * regular file large enough for a bulk load, applied to a backend that
+ * loads that way, by an apply the load serves (not -v or -H, which print
+ * each request; not SETKEY_BULK=0).
+ */
+export function loadsWhileChecking(io: Io, o: Options, path: string): boolean {
+  if (o.noAct || o.verbose || o.hexdump || io.env.SETKEY_BULK === '0' || path === '-' || !io.open) return false;
+  try {
+    const f = io.open(path);
+    const size = f.size;
+    f.close();
+    return size !== undefined && size >= LOAD_WHILE_CHECKING_BYTES;
+  } catch {
+    // the check reports it, the usual way
+    return false;
+  }
+}
+
+/**
+ * Files at least this large are loaded as they are checked: ~1000
+ * statements (BULK_STATEMENTS) are ~100 KB. A smaller one is not worth the
+ * load's files (it would be given up for having too few statements).
+ */
+const LOAD_WHILE_CHECKING_BYTES = 128 << 10;
+
+/**
+ * `-f PATH` checked and, as it is read, loaded by the backend (one read of
+ * the file, not the check's and then the load's: src/ingest/bulk.ts). The
+ * load is kept only if the check finds the file a bulk load's whole: no
+ * error, no host name, every statement a clean add or spdadd the load read,
+ * enough of them. Otherwise nothing of it is kept and the file is applied
+ * the usual way (runFile), which reports as ever. Undefined (with the
+ * reason on stderr) if the file cannot be read, as readScript.
+ */
+export async function checkAndLoad(io: Io, o: Options, path: string, backend: Backend): Promise<ScriptInput | undefined> {
+  if (!backend.loadChecking) return readScript(io, path, o);
+  const file = path === '-' ? '<stdin>' : path;
+  let input: ScriptInput | undefined;
+  const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
+  // a long apply to the engine: a larger young generation for its transaction (ENGINE_SEMI_SPACE)
+  const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);
+  let n = 0;
+  try {
+    const done = await backend.loadChecking(
+      async (take) => {
+        input = await readScript(io, path, { ...o, onClean: take });
+        const keep = input !== undefined && input.errorCount === 0 && input.bulkable === true && input.hosts.length === 0 && input.count >= BULK_STATEMENTS && !input.stoppedReading;
+        if (keep) progress?.phase('writing the store');
+        return keep;
+      },
+      {
+        sys: io.sys,
+        rfcMode: o.rfcMode,
+        onStatements: (k) => {
+          // V8's young generation checked every 1024 statements (the check reads its heap statistics)
+          if ((n & 1023) + k >= 1024) young();
+          n += k;
+          progress?.step(k);
+        },
+      },
+    );
+    if (input) input.loadedWhileChecked = done ? 'done' : 'declined';
+  } finally {
+    progress?.end();
+  }
+  return input;
 }
 
 /** The commands a checked file becomes (RFC mode's forward copies aside): one a statement, a host name's statement one per address pair. */

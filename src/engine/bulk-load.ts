@@ -21,7 +21,7 @@ import { keyBitsAllowed } from '../model/algorithms.js';
 import { IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
-import { countNew, putNewEntry } from './entries.js';
+import { countNew, NewEntries } from './entries.js';
 import { policyKeyV4, saKeyV4 } from './records.js';
 import { nextOrder } from './sad.js';
 import { KEPT_FLAGS } from './sa-state.js';
@@ -178,6 +178,27 @@ function checkAlg(kind: 'enc' | 'auth', id: number, digits: number): void {
   if (!a || a.noKey || digits === 0 || digits % 2 !== 0 || !keyBitsAllowed(a.keyBits, digits * 4)) decline(`algorithm ${id} with this key is beyond the common case`);
 }
 
+/**
+ * Where a bulk load's new entries go (entries.ts, records.ts, spd.ts): the
+ * records, by their growing order, already in key order; identities and the
+ * policy index, sorted once at the end. Counts, counters and reqid counts
+ * are read back as they change: they stay in the transaction's map.
+ */
+export const BULK_STREAMS = [
+  { prefix: 'R/S/', ordered: true },
+  { prefix: 'R/P/', ordered: true },
+  { prefix: 's/', ordered: false },
+  { prefix: 'p/', ordered: false },
+  { prefix: 'i/', ordered: false },
+] as const;
+
+/** A load's streams, found once. */
+interface Streams {
+  readonly sas: NewEntries;
+  readonly policies: NewEntries;
+  readonly index: (key: string, value: string) => void;
+}
+
 /** Where a bulk load's statements go, one at a time (each struct may be filled again once taken). */
 export interface BulkLoader {
   sa(sa: BulkSa): void;
@@ -189,15 +210,20 @@ export class BulkLoad implements BulkLoader {
   /** SAs by SA type, policies: what the table counts gain (entries.ts countNew) */
   private readonly sas = new Map<number, number>();
   private policies = 0;
-  constructor(private readonly c: Ctx) {}
+  private readonly to: Streams;
+
+  /** The streams of BULK_STREAMS must be the transaction's (Tx.beginBulk). */
+  constructor(private readonly c: Ctx) {
+    this.to = { sas: new NewEntries(c.tx, 'S', 's/'), policies: new NewEntries(c.tx, 'P', 'p/'), index: c.tx.bulkPut('i/') };
+  }
 
   sa(sa: BulkSa): void {
-    loadSa(this.c, sa);
+    loadSa(this.c, this.to, sa);
     this.sas.set(sa.satype, (this.sas.get(sa.satype) ?? 0) + 1);
   }
 
   policy(p: BulkPolicy): void {
-    loadPolicy(this.c, p);
+    loadPolicy(this.c, this.to, p);
     this.policies++;
   }
 
@@ -209,7 +235,7 @@ export class BulkLoad implements BulkLoader {
 }
 
 /** sad.add of an ADD for `sa` (buildSa, putSa), its record written directly (its count is the caller's). */
-function loadSa(c: Ctx, sa: BulkSa): void {
+function loadSa(c: Ctx, to: Streams, sa: BulkSa): void {
   if (sa.satype !== SaType.ESP && sa.satype !== SaType.AH) decline('not an ESP or AH SA');
   if (sa.spi < 256 || sa.replay > 255 || sa.mode > Mode.BEET) decline('an SPI, replay window or mode beyond the common case');
   const esp = sa.satype === SaType.ESP;
@@ -241,7 +267,7 @@ function loadSa(c: Ctx, sa: BulkSa): void {
   // mode any is installed as transport
   w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;
   putU32(w.b, at + 12, sa.reqid >>> 0);
-  putNewEntry(c.tx, 'S', key, order, w.done());
+  to.sas.put(key, order, w.done());
 }
 
 /** Templates as spd.ts templatesOf keeps them: the level and reqid kept set beside the statement's (RFC mode's copy reads those). */
@@ -257,7 +283,7 @@ function keepTemplates(c: Ctx, p: BulkPolicy): void {
 }
 
 /** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly (its count is the caller's). */
-function loadPolicy(c: Ctx, p: BulkPolicy): void {
+function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
   // pfkey_proto_to_xfrm(): 255 is any (0); the record says 255 again
   const proto = p.proto === IpProto.ANY ? 0 : p.proto;
@@ -298,7 +324,7 @@ function loadPolicy(c: Ctx, p: BulkPolicy): void {
     }
     r += ends ? 48 : 16;
   }
-  putNewEntry(c.tx, 'P', key, order, w.done());
-  c.tx.putText(indexKey(id), key);
+  to.policies.put(key, order, w.done());
+  to.index(indexKey(id), key);
   for (let i = 0; i < count; i++) countReqid(c, p.templates[i]!.keptReqid, 1);
 }

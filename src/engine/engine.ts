@@ -21,7 +21,7 @@ import { storedNextDeadline } from './deadlines.js';
 import { layoutCurrent, putEntry, upgradeLayout } from './entries.js';
 import { Store, Tx } from './store.js';
 import { BulkConflict } from './sorted-layer.js';
-import { BulkLoad, type BulkLoader } from './bulk-load.js';
+import { BULK_STREAMS, BulkLoad, type BulkLoader } from './bulk-load.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { supportedMessage } from './supported.js';
@@ -94,20 +94,6 @@ const HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [MsgType.X_PROMISC, promisc],
   [MsgType.REGISTER, register],
 ]);
-
-/**
- * Where a bulk load's new entries go (entries.ts, records.ts, spd.ts): the
- * records, by their growing order, already in key order; identities and the
- * policy index, sorted once at the end. Counts, counters and reqid counts
- * are read back as they change: they stay in the transaction's map.
- */
-const BULK_STREAMS = [
-  { prefix: 'R/S/', ordered: true },
-  { prefix: 'R/P/', ordered: true },
-  { prefix: 's/', ordered: false },
-  { prefix: 'p/', ordered: false },
-  { prefix: 'i/', ordered: false },
-] as const;
 
 /** X_PROMISC: header only, satype 0 or 1; the message comes back to all (§7). */
 function promisc(c: Ctx, r: Request): void {

@@ -73,7 +73,7 @@ function hex(b: Uint8Array): string {
 }
 
 /** A u32's 8 hex digits (an SPI; an IPv4 address as a number, which hex() of its bytes spells the same). */
-function hex8(v: number): string {
+export function hex8(v: number): string {
   return HEX2[v >>> 24]! + HEX2[(v >>> 16) & 0xff]! + HEX2[(v >>> 8) & 0xff]! + HEX2[v & 0xff]!;
 }
 

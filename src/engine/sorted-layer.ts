@@ -16,6 +16,7 @@
  */
 import { Cursor } from './raw-merge.js';
 import { lowerBound, type Layer } from './kv.js';
+import { writeLatin1 } from './store-format.js';
 
 /** What a bulk load cannot do (delete, read in order) or found (a key put twice): it is given up, nothing of it kept. */
 export class BulkConflict extends Error {}
@@ -39,7 +40,7 @@ class Values {
     }
     const slab = this.slab;
     const to = this.used;
-    if (typeof v === 'string') slab.write(v, to, 'latin1');
+    if (typeof v === 'string') writeLatin1(slab, to, v);
     // a u64, a short key: byte by byte (set() of a typed array costs a call more than a few bytes)
     else if (n <= 16) for (let i = 0; i < n; i++) slab[to + i] = v[i]!;
     else slab.set(v, to);

@@ -182,6 +182,8 @@ export class Tx implements KvReader {
         held: boolean[];
         /** each ordered stream whose prefix the view held nothing under, when the store has files: written as table blocks (spool.ts) */
         spools: (RecordSpool | undefined)[];
+        /** the streams whose prefix begins with each char (streamIndex) */
+        byFirst: (number[] | undefined)[];
         /** parts put aside as runs, oldest first, and about how much the streams hold now */
         parts: RunLayer[];
         bytes: number;
@@ -207,7 +209,10 @@ export class Tx implements KvReader {
     });
     const spool = this.spill?.spool;
     const spools = streams.map((x, i) => (spool && x.ordered && !held[i] ? spool(x.prefix, this.serial++) : undefined));
-    this.loading = { builder, kinds: streams, streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, spools, parts: [], bytes: 0 };
+    if (streams.some((x) => x.prefix === '')) throw new Error('a bulk load stream has a prefix');
+    const byFirst: (number[] | undefined)[] = [];
+    streams.forEach((x, i) => (byFirst[x.prefix.charCodeAt(0)] ??= []).push(i));
+    this.loading = { builder, kinds: streams, streams: streams.map((x) => builder.stream(x.prefix, x.ordered)), held, spools, byFirst, parts: [], bytes: 0 };
     this.undo = undefined;
   }
 
@@ -251,18 +256,31 @@ export class Tx implements KvReader {
 
   /** In a bulk load, a put of a key under its streams' prefixes: taken by its stream (true). */
   private loaded(key: string, value: Uint8Array | string): boolean {
-    const l = this.loading;
-    if (!l) return false;
+    if (!this.loading) return false;
     const i = this.streamIndex(key);
     if (i < 0) return false;
+    this.putInStream(i, key, value);
+    return true;
+  }
+
+  private putInStream(i: number, key: string, value: Uint8Array | string): void {
+    const l = this.loading;
+    if (!l) throw new Error('no bulk load under way');
     const spool = l.spools[i];
-    if (spool) {
-      spool.put(key, value);
-      return true;
-    }
+    if (spool) return spool.put(key, value);
     l.streams[i]!.put(key, value);
     if ((l.bytes += BULK_ENTRY + key.length + value.length) > this.bulkPartBytes) this.putPartAside();
-    return true;
+  }
+
+  /**
+   * A bulk load's puts into its stream of `prefix`, the stream found once
+   * (a put() finds it by the key's prefix each time). Each key must be
+   * under the prefix: the stream refuses one that is not.
+   */
+  bulkPut(prefix: string): (key: string, value: Uint8Array | string) => void {
+    const i = this.loading?.kinds.findIndex((k) => k.prefix === prefix) ?? -1;
+    if (i < 0) throw new Error(`no bulk load stream ${prefix}`);
+    return (key, value) => this.putInStream(i, key, value);
   }
 
   /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added). */
@@ -285,8 +303,11 @@ export class Tx implements KvReader {
 
   /** Which of a bulk load's streams a key goes to (-1: none). */
   private streamIndex(key: string): number {
-    const kinds = this.loading!.kinds;
-    for (let i = 0; i < kinds.length; i++) if (key.startsWith(kinds[i]!.prefix)) return i;
+    const l = this.loading!;
+    // (only the streams whose prefix begins as the key does: a get or a put asked five prefixes before)
+    const some = l.byFirst[key.charCodeAt(0)];
+    if (some === undefined) return -1;
+    for (let j = 0; j < some.length; j++) if (key.startsWith(l.kinds[some[j]!]!.prefix)) return some[j]!;
     return -1;
   }
 

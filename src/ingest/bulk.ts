@@ -12,6 +12,10 @@
  * does not read, and wherever the engine could not say what sending the
  * requests one by one would do, it is given up with nothing kept, and the
  * file is applied the usual way, which reports as ever.
+ *
+ * A file is read once where the check can hand each statement over as it
+ * finds it clean (Statements, fed by cli/script.ts); loadText reads a text
+ * of its own (a library's caller, a script from stdin).
  */
 import { Dir, Level } from '../model/tables.js';
 import type { BulkLoader, BulkPolicy } from '../engine/bulk-load.js';
@@ -39,15 +43,40 @@ function skipBetween(src: string, i: number): number {
 }
 
 /**
+ * Statements read into a load one at a time, as they stand in a text,
+ * RFC mode's forward copies after their inbound policies.
+ */
+export class Statements {
+  private readonly sa = bulkSa();
+  private readonly p = bulkPolicy();
+
+  constructor(
+    private readonly load: BulkLoader,
+    /** the quick check, or 'checked': the caller hands over only what its own found clean */
+    private readonly quick: QuickCheck | 'checked',
+    private readonly rfcMode: boolean,
+  ) {}
+
+  /** The statement whose first word is at `start` and whose ';' is at `semi`; throws NotBulk if the load does not read it. */
+  take(src: string, start: number, semi: number): void {
+    const p = this.p;
+    const kind = scanStatement(this.quick, src, start, semi, this.sa, p);
+    if (kind === 'sa') this.load.sa(this.sa);
+    else if (kind === 'policy') {
+      this.load.policy(p);
+      if (this.rfcMode && p.dir === Dir.IN) this.load.policy(forwardCopy(p));
+    } else throw new NotBulk('a statement the bulk load does not read');
+  }
+}
+
+/**
  * Load a file's text: chunks as read (one char per byte), each statement
  * handed to `load` as it is read, RFC mode's forward copies after their
  * inbound policies. Throws NotBulk at the first statement the load does
  * not read.
  */
 export async function loadText(chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, load: BulkLoader, sys: SystemDb, opts: { readonly rfcMode: boolean; readonly onStatements?: (n: number) => void }): Promise<void> {
-  const quick = QuickCheck.for(sys);
-  const sa = bulkSa();
-  const p = bulkPolicy();
+  const statements = new Statements(load, QuickCheck.for(sys), opts.rfcMode);
   let rest = '';
   // inside a comment begun in an earlier chunk (its text is not kept: a comment line may be megabytes long)
   let inComment = false;
@@ -66,12 +95,7 @@ export async function loadText(chunks: AsyncIterable<Uint8Array | string> | Iter
       // a comment or a statement that goes on in the next chunk waits for it
       const semi = text.indexOf(';', i);
       if (semi < 0 || text.charCodeAt(i) === HASH) break;
-      const kind = scanStatement(quick, text, i, semi, sa, p);
-      if (kind === 'sa') load.sa(sa);
-      else if (kind === 'policy') {
-        load.policy(p);
-        if (opts.rfcMode && p.dir === Dir.IN) load.policy(forwardCopy(p));
-      } else throw new NotBulk('a statement the bulk load does not read');
+      statements.take(text, i, semi);
       i = semi + 1;
       // told every 64 statements (progress counts them as the usual apply counts its commands)
       if (++n === 64) {

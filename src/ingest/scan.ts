@@ -406,11 +406,12 @@ function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
 
 /**
  * The statement whose first word is at `start` and whose ';' is at `semi`,
- * read into `sa` or `p` if the quick check finds it clean and it is one
- * this module reads: 'sa', 'policy', or false.
+ * read into `sa` or `p` if the quick check finds it clean (or found it
+ * so: 'checked') and it is one this module reads: 'sa', 'policy', or false.
  */
-export function scanStatement(quick: QuickCheck, src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean } = {}): 'sa' | 'policy' | false {
-  if (!quick.clean(src, start, semi)) return false;
+export function scanStatement(quick: QuickCheck | 'checked', src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean } = {}): 'sa' | 'policy' | false {
+  // ('checked': the caller's quick check found it clean already)
+  if (quick !== 'checked' && !quick.clean(src, start, semi)) return false;
   const c = src.charCodeAt(start);
   // the commonest shapes by one regular expression, the others (and any, for a test that holds the two to each other) word by word
   const quickly = opts.wordsOnly !== true;

@@ -53,6 +53,13 @@ export interface ParseOptions {
    * parsed and yielded too (checkOnly counts its own).
    */
   readonly countClean?: boolean;
+  /**
+   * Each statement counted in `cleanAdds` handed over as it is counted, in
+   * order, as where it stands in `src` (its first word at `start`, its ';'
+   * at `semi`): a bulk load reads it there, while the check reads the file
+   * (cli/script.ts). Such a statement is right as the quick check knows it.
+   */
+  readonly onClean?: (src: string, start: number, semi: number) => void;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -103,6 +110,7 @@ export class StatementReader implements Iterable<Statement> {
   cleanAdds = 0;
   private readonly checkOnly: boolean;
   private readonly countClean: boolean;
+  private readonly onClean: ((src: string, start: number, semi: number) => void) | undefined;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -113,6 +121,7 @@ export class StatementReader implements Iterable<Statement> {
     this.end = opts.end ?? src.length;
     this.checkOnly = opts.checkOnly === true;
     this.countClean = opts.countClean === true;
+    this.onClean = opts.onClean;
     if (this.checkOnly || this.countClean) this.quick = QuickCheck.for(opts.sys);
   }
 
@@ -130,8 +139,12 @@ export class StatementReader implements Iterable<Statement> {
       const clean = this.countClean && !this.checkOnly && lx.kind === Tok.WORD && this.isAdd() && this.clean(quick!);
       const mark = { index: lx.markIndex, line: lx.markLine, lineStart: lx.markLineStart };
       const at = { index: lx.start, line: lx.tokLine, col: lx.tokCol };
+      const semi = this.semi;
       const st = this.attempt(at.line, at.col);
-      if (clean && st !== undefined && st !== 'ran-out' && st !== 'stop') this.cleanAdds++;
+      if (clean && st !== undefined && st !== 'ran-out' && st !== 'stop') {
+        this.cleanAdds++;
+        this.onClean?.(lx.src, at.index, semi);
+      }
       if (st === 'ran-out') {
         // the statement may go on in the text that follows: leave it (and what it said) for then
         p.warnings.length = 0;
@@ -176,9 +189,12 @@ export class StatementReader implements Iterable<Statement> {
   /** The statement at the current token checked by the quick check, and the lexer past it; false (the lexer left there) if it is not sure. */
   private quickly(quick: QuickCheck): boolean {
     if (!this.clean(quick)) return false;
-    if (this.isAdd()) this.cleanAdds++;
     const lx = this.p.lx;
     const semi = this.semi;
+    if (this.isAdd()) {
+      this.cleanAdds++;
+      this.onClean?.(lx.src, lx.start, semi);
+    }
     // on to the ';', then past it
     lx.resumeAt(semi);
     lx.advance();
