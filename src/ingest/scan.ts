@@ -95,7 +95,10 @@ function algorithmId(kind: 'enc' | 'auth', name: string): number {
  * with its fields captured: V8 runs it as native code, 0.5 us a statement
  * where walking the words took 2. It is looser than the quick check (which
  * a statement has passed already) and only picks the fields out; anything
- * else is read word by word (readSa).
+ * else is read word by word (readSa). A reader char by char, no string
+ * made (tried: no faster): 1.0x the time for SAs, 1.6x for policies, its
+ * loops over the keys' digits and the policy's many short words slower
+ * than the expression's native code and its captures together.
  */
 const B = '[\\t\\n\\v\\f\\r ]';
 const COMMON_SA = new RegExp(
