@@ -418,6 +418,29 @@ test('a load into an empty store on disk writes its records as table blocks as t
   }
 });
 
+test('a policy index that wraps past 2^32 in a load (its stream out of order) declines it: nothing kept, and the usual apply stores it', async () => {
+  const { setCounter } = await import('../src/engine/context.js');
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-wrap-'));
+  try {
+    const text = benchStatements(2000);
+    // in memory (the stream sorted at the end) and on disk (written as it comes)
+    for (const open of [() => Promise.resolve(EmbeddedBackend.memory({ clock })), () => EmbeddedBackend.open(join(dir, 'a'), { clock })]) {
+      const a = await open();
+      // a few policies before the counter wraps
+      await a.engine.store.transact((tx) => setCounter(tx, 'polidx', 0x100000000n - 8n * 50n));
+      const before = hex(toMap(a.engine.store.read()));
+      assert.equal(await a.engine.bulk((load) => loadText([text], load, testSys, { rfcMode: false })), 'declined');
+      assert.deepEqual(hex(toMap(a.engine.store.read())), before);
+      assert.ok(await usual(a, commandsOf(text, false)!));
+      assert.ok([...toMap(a.engine.store.read()).keys()].some((k) => k === 'i/00000008' || k === 'i/00000009' || k === 'i/0000000a'));
+      await a.close();
+    }
+    assert.deepEqual(readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a comment line of megabytes between statements is skipped chunk by chunk, not gathered', async () => {
   const lines = benchStatements(600).trimEnd().split('\n');
   lines.splice(300, 0, `# ${'x; '.repeat(1 << 20)}`);

@@ -180,16 +180,18 @@ function checkAlg(kind: 'enc' | 'auth', id: number, digits: number): void {
 
 /**
  * Where a bulk load's new entries go (entries.ts, records.ts, spd.ts): the
- * records, by their growing order, already in key order; identities and the
- * policy index, sorted once at the end. Counts, counters and reqid counts
- * are read back as they change: they stay in the transaction's map.
+ * records, by their growing order, already in key order; the policy index
+ * too, by index (spd.ts genIndex: each new index above the last, until the
+ * counter wraps past 2^32, which gives the load up); identities, sorted
+ * once at the end. Counts, counters and reqid counts are read back as they
+ * change: they stay in the transaction's map.
  */
 export const BULK_STREAMS = [
   { prefix: 'R/S/', ordered: true },
   { prefix: 'R/P/', ordered: true },
   { prefix: 's/', ordered: false },
   { prefix: 'p/', ordered: false },
-  { prefix: 'i/', ordered: false },
+  { prefix: 'i/', ordered: true },
 ] as const;
 
 /** A load's streams, found once. */

@@ -227,11 +227,11 @@ export class Engine {
       const load = new BulkLoad(ctx);
       try {
         await fill(load);
+        if (tx.endBulk()) return;
       } catch (e) {
         if (e instanceof KernelError || e instanceof BulkConflict) return;
         throw e;
       }
-      if (tx.endBulk()) return;
       load.finish();
       counters.flush();
       try {

@@ -11,7 +11,7 @@
  */
 import type { Changes } from './kv.js';
 import { Heap } from './heap.js';
-import { compareBytes } from './store-format.js';
+import { compareBytes, writeLatin1 } from './store-format.js';
 import type { TableReader } from './table-reader.js';
 
 /** A run's mark before each value (run.ts). */
@@ -108,7 +108,7 @@ export class ChangesCursor extends Cursor {
     if (k.length > this.scratch.length) this.scratch = Buffer.allocUnsafe(k.length * 2);
     this.kb = this.scratch;
     this.ks = 0;
-    this.kl = this.scratch.write(k, 0, 'latin1');
+    this.kl = writeLatin1(this.scratch, 0, k);
     this.del = v === null;
     this.vb = v ?? EMPTY;
     this.vs = 0;

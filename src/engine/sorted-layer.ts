@@ -109,7 +109,8 @@ export class SortedLayerBuilder {
         if (j > 0) {
           const prev = k[order ? order[j - 1]! : j - 1]!;
           if (prev === key) return { duplicate: key };
-          if (prev > key) throw new Error(`stream ${s.prefix} is not in order`);
+          // (a stream said to come in order that does not: the load is given up, as for a key twice)
+          if (prev > key) throw new BulkConflict(`stream ${s.prefix} is not in order`);
         }
       }
       if (k.length) parts.push({ keys: k, values: s.values, order });
@@ -207,7 +208,8 @@ export class SortedCursor extends Cursor {
     if (k.length > this.scratch.length) this.scratch = Buffer.allocUnsafe(k.length * 2);
     this.kb = this.scratch;
     this.ks = 0;
-    this.kl = this.scratch.write(k, 0, 'latin1');
+    // (char by char: Buffer's write() was most of a key's cost)
+    this.kl = writeLatin1(this.scratch, 0, k);
     const l = part.values.loc;
     this.vb = part.values.slabs[l[3 * i]!]!;
     this.vs = l[3 * i + 1]!;

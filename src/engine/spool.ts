@@ -16,7 +16,7 @@
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
 import type { StoreDir } from './store-dir.js';
-import { TableWriter } from './store-format.js';
+import { TableWriter, writeLatin1 } from './store-format.js';
 
 /** what the blocks are copied through at the commit */
 const COPY_BYTES = 1 << 20;
@@ -45,14 +45,17 @@ export class RecordSpool {
 
   /** The next entry: its key after every one before (a key twice is a conflict the load cannot take, as in sorted-layer.ts). */
   put(key: string, value: Uint8Array | string): void {
-    if (this.last !== undefined && key <= this.last) {
-      if (key === this.last) throw new BulkConflict(`${key} put twice`);
-      throw new Error(`stream ${this.prefix} is not in order`);
-    }
+    // (a key twice, or one out of the order the stream said it keeps: the load is given up, as sorted-layer.ts does)
+    if (this.last !== undefined && key <= this.last) throw new BulkConflict(key === this.last ? `${key} put twice` : `stream ${this.prefix} is not in order`);
     if (!key.startsWith(this.prefix)) throw new Error(`key ${key} is not under ${this.prefix}`);
     this.last = key;
-    this.w.add(key, typeof value === 'string' ? Buffer.from(value, 'latin1') : value);
+    if (typeof value !== 'string') return this.w.add(key, value);
+    if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
+    this.w.add(key, this.text.subarray(0, writeLatin1(this.text, 0, value)));
   }
+
+  /** a text value's bytes (one scratch: the writer copies what it is given) */
+  private text = Buffer.allocUnsafe(256);
 
   get empty(): boolean {
     return this.last === undefined;

@@ -283,16 +283,26 @@ export class Tx implements KvReader {
     return (key, value) => this.putInStream(i, key, value);
   }
 
-  /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added). */
+  /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added); BulkConflict if a stream said to be in order was not. */
   endBulk(): { duplicate: string } | undefined {
     const l = this.loading;
     if (!l) throw new Error('no bulk load under way');
     this.loading = undefined;
     const spools = l.spools.filter((x): x is RecordSpool => x !== undefined).sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
-    const r = l.builder.seal();
-    if ('duplicate' in r) {
+    const discard = (): void => {
       for (const p of l.parts) p.discard();
       for (const x of spools) x.discard();
+    };
+    let r: ReturnType<SortedLayerBuilder['seal']>;
+    try {
+      r = l.builder.seal();
+    } catch (e) {
+      // (a stream out of the order it said: a BulkConflict for the caller)
+      discard();
+      throw e;
+    }
+    if ('duplicate' in r) {
+      discard();
       return r;
     }
     for (const x of spools) x.close();
