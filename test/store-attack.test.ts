@@ -384,12 +384,18 @@ test('a full disk, a permission, a vanished file: one line, status 1, and the st
     `${SETKEY} --store ${mnt}/s -f ${base}/small.conf; echo "small=$?"`,
     `${SETKEY} --store ${mnt}/s -f ${base}/big.conf; echo "big=$?"`,
     `${SETKEY} --store ${mnt}/s -D | grep -c 'esp mode'; echo "dump=$?"`,
+    // a new store: the load's records fill the disk as they are written (spool.ts), before any commit
+    `${SETKEY} --store ${mnt}/t -f ${base}/big.conf; echo "fresh=$?"`,
+    `echo "temps=$(ls -a ${mnt}/t | grep -c tmp)"`,
   ].join('\n');
   r = await run('unshare', ['-m', 'sh', '-c', sh]);
   assert.match(r.stdout, /small=0/);
   assert.match(r.stdout, /big=1/);
   assert.match(r.stdout, /^2$/m, 'the store keeps what it had, and nothing of the refused file');
   assert.match(r.stderr, /no space left on the device \(ENOSPC\)/);
+  assert.match(r.stdout, /fresh=1/);
+  assert.match(r.stdout, /temps=0/);
+  assert.equal(r.stderr.trimEnd().split('\n').length, 2, r.stderr);
   assertCleanFailure(r.stderr);
   rmSync(base, { recursive: true, force: true });
 });

@@ -13,8 +13,6 @@ import { Engine, type EngineOptions } from '../engine/engine.js';
 import { StoreError } from '../engine/store.js';
 import { benign, chunksOf, endsRun, type Backend, type Capabilities, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
 import { loadText, NotBulk, Statements } from '../ingest/bulk.js';
-import { KernelError } from '../engine/context.js';
-import { BulkConflict } from '../engine/sorted-layer.js';
 import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
 export const EMBEDDED_CAPABILITIES: Capabilities = { aead: false, esn: false, replayMax: 32, atomicBatches: true };
@@ -142,9 +140,9 @@ export class EmbeddedBackend implements Backend {
           statements.take(src, start, semi);
           opts.onStatements?.(1);
         } catch (e) {
-          // a statement the load does not take: the check reads on (it reports the file's errors), the load is given up
-          if (e instanceof KernelError || e instanceof BulkConflict) given = e;
-          else throw e;
+          // a statement the load does not take, or the store failing (a full disk): the check reads on, the load
+          // is given up; the store's failure is reported once the check is done (thrown into the check, it would be the file's)
+          given = e;
         }
       });
       if (given !== undefined) throw given;

@@ -15,7 +15,7 @@
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
-import type { StoreDir } from './store-dir.js';
+import { ioError, type StoreDir } from './store-dir.js';
 import { TableWriter, writeLatin1 } from './store-format.js';
 
 /** what the blocks are copied through at the commit */
@@ -37,7 +37,12 @@ export class RecordSpool {
     this.fd = fd;
     this.w = new TableWriter(
       (b) => {
-        for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+        try {
+          for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+        } catch (e) {
+          // (a full disk, most likely: said as the store's, as a commit's write is)
+          throw ioError(`cannot write ${files.show(name)}`, e);
+        }
       },
       { keeps: false, blocksOnly: true },
     );
