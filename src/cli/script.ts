@@ -3,7 +3,7 @@
  * of it or nothing) and `-c` (each statement as soon as its ';' arrives).
  * Diagnostics go to stderr with the source line; -H prints each message.
  */
-import type { Backend } from '../backends/backend.js';
+import type { Backend, LoadOptions } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import { dumpOptions } from './dump-options.js';
@@ -625,25 +625,15 @@ async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, 
   if (input.loadedWhileChecked) return input.loadedWhileChecked === 'done';
   // SETKEY_BULK=0: statement by statement, always (a way to rule the load out when something looks wrong)
   if (!backend.load || !input.bulkable || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
-  let n = 0;
   const text = input.source();
-  const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);
+  const opts = loadOptions(io, o, progress);
   // read again, the file must have the statements the check counted (what was checked is what is applied)
   async function* counted(): AsyncGenerator<Uint8Array | string> {
     for await (const c of text) yield c;
-    if (n !== input.count) throw new ScriptChanged(input.file);
+    if (opts.statements() !== input.count) throw new ScriptChanged(input.file);
     progress?.phase('writing the store');
   }
-  const done = await backend.load(counted(), {
-    sys: io.sys,
-    rfcMode: o.rfcMode,
-    onStatements: (k) => {
-      // V8's young generation checked every 1024 statements (the check reads its heap statistics)
-      if ((n & 1023) + k >= 1024) young();
-      n += k;
-      progress?.step(k);
-    },
-  });
+  const done = await backend.load(counted(), opts);
   // the usual apply counts from the start again
   if (!done) progress?.restart();
   return done;
@@ -689,9 +679,6 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   const file = path === '-' ? '<stdin>' : path;
   let input: ScriptInput | undefined;
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
-  // a long apply to the engine: a larger young generation for its transaction (ENGINE_SEMI_SPACE)
-  const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);
-  let n = 0;
   try {
     const done = await backend.loadChecking(
       async (take) => {
@@ -700,22 +687,30 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
         if (keep) progress?.phase('writing the store');
         return keep;
       },
-      {
-        sys: io.sys,
-        rfcMode: o.rfcMode,
-        onStatements: (k) => {
-          // V8's young generation checked every 1024 statements (the check reads its heap statistics)
-          if ((n & 1023) + k >= 1024) young();
-          n += k;
-          progress?.step(k);
-        },
-      },
+      loadOptions(io, o, progress),
     );
     if (input) input.loadedWhileChecked = done ? 'done' : 'declined';
   } finally {
     progress?.end();
   }
   return input;
+}
+
+/** A load's options: its statements counted (and shown), V8's young generation checked every 1024 of them (the check reads its heap statistics). */
+function loadOptions(io: Io, o: Options, progress: Progress | undefined): LoadOptions & { readonly statements: () => number } {
+  // a long apply to the engine: a larger young generation for its transaction (ENGINE_SEMI_SPACE)
+  const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);
+  let n = 0;
+  return {
+    sys: io.sys,
+    rfcMode: o.rfcMode,
+    statements: () => n,
+    onStatements: (k) => {
+      if ((n & 1023) + k >= 1024) young();
+      n += k;
+      progress?.step(k);
+    },
+  };
 }
 
 /** The commands a checked file becomes (RFC mode's forward copies aside): one a statement, a host name's statement one per address pair. */
