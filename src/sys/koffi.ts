@@ -4,6 +4,7 @@
  * own OpenSSL without a JS object per call: libcrypto.ts). The small part of
  * koffi used is declared here, so that the build does not need it installed.
  */
+import { existsSync } from 'node:fs';
 export interface KoffiFunction {
   (...args: unknown[]): unknown;
   async(...args: unknown[]): void;
@@ -16,9 +17,49 @@ export interface Koffi {
 
 let koffiPromise: Promise<Koffi | { readonly noKoffi: string }> | undefined;
 
+/**
+ * koffi's native module, required straight from where its package put it
+ * (the one-file build only: it has require). koffi's own loader is a few
+ * modules of JS compiled at every start (no code cache covers them) and
+ * reads node's ELF header to tell glibc from musl: 12.5 ms of each start
+ * on this machine, ~0.5 s in the test VM's emulated CPU, against 2.5 ms
+ * for the module itself. What its loader adds on top (aliases of deprecated
+ * names) setkey does not use. Undefined wherever this is not certain (the
+ * module not found there, another version, a riscv ABI that takes the ELF
+ * header to name): koffi is then imported as it asks.
+ */
+export function nativeKoffi(req: NodeJS.Require): Koffi | undefined {
+  const { platform, arch } = process;
+  if (arch.startsWith('riscv')) return undefined;
+  try {
+    // (its package exports no package.json: found beside its main file, which sits at its root)
+    const main = req.resolve('koffi');
+    const dir = main.slice(0, main.lastIndexOf('/'));
+    const version = (req(`${dir}/package.json`) as { name?: string; version?: string }).version;
+    // the prebuilt package beside koffi's, or a build of its own; glibc's first (a musl build does not load on glibc, nor the other way)
+    for (const root of [`${dir}/../@koromix/koffi-${platform}-${arch}`, `${dir}/build/koffi`]) {
+      for (const triplet of [`${platform}_${arch}`, `musl_${arch}`]) {
+        const file = `${root}/${triplet}/koffi.node`;
+        if (!existsSync(file)) continue;
+        try {
+          const native = req(file) as Koffi & { version?: string };
+          if (version !== undefined && native.version === version && typeof native.load === 'function' && typeof native.errno === 'function') return native;
+        } catch {
+          // not this one
+        }
+      }
+    }
+  } catch {
+    // koffi not installed: its import says so
+  }
+  return undefined;
+}
+
 /** koffi, or why it cannot be imported (not installed, no build for this platform). */
 export function importKoffi(): Promise<Koffi | { readonly noKoffi: string }> {
   koffiPromise ??= (async () => {
+    const native = typeof require === 'function' && process.env.SETKEY_KOFFI_LOADER !== '1' ? nativeKoffi(require) : undefined;
+    if (native) return native;
     // a name in a variable: bundlers leave the import to run time
     const name = 'koffi';
     try {
