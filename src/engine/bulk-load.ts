@@ -23,11 +23,10 @@ import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
 import { countNew, NewEntries } from './entries.js';
 import { policyKeyV4, saKeyV4 } from './records.js';
-import { nextOrder } from './sad.js';
 import { KEPT_FLAGS } from './sa-state.js';
-import { putU32, putU32BE, putU64 } from './u64.js';
+import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
-import { countReqid, genIndex, indexKey, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
+import { countReqid, indexKey, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
 
 /** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in a text. */
 export interface BulkSa {
@@ -108,11 +107,11 @@ class RecordWriter {
     for (let i = at; i < at + n; i++) b[i] = 0;
   }
 
-  start(order: bigint, flags: number, type: number, satype: number): void {
+  start(order: number, flags: number, type: number, satype: number): void {
     this.zero(0, 32);
     this.b[0] = 1;
     this.b[1] = flags;
-    putU64(this.b, 8, order);
+    putU64Number(this.b, 8, order);
     // the message header (sadb_msg): version 2; its length is set by done()
     this.b[16] = 2;
     this.b[17] = type;
@@ -207,12 +206,59 @@ interface Streams {
   readonly sas: NewEntries;
   readonly policies: NewEntries;
   readonly index: (key: string, value: string) => void;
+  readonly counters: LoadCounters;
 }
 
 /** Where a bulk load's statements go, one at a time (each struct may be filled again once taken). */
 export interface BulkLoader {
   sa(sa: BulkSa): void;
   policy(p: BulkPolicy): void;
+}
+
+/** The orders a load stands below (sad.ts nextOrder's counter; a store past it is the usual apply's). */
+const ORDER_LIMIT = 2 ** 53 - 2 ** 32;
+
+/**
+ * The counters a load advances, as Numbers, read once and written back by
+ * finish(): sad.ts nextOrder and spd.ts genIndex on the transaction's
+ * BigInt counters cost ~0.5 us a statement (a Map, BigInt arithmetic and
+ * conversions). The same values as theirs.
+ */
+class LoadCounters {
+  private order: number;
+  private readonly firstOrder: number;
+  private polidx: number;
+  private readonly firstPolidx: number;
+
+  constructor(private readonly c: Ctx) {
+    const order = c.counters.peek('order', 1n);
+    this.order = this.firstOrder = order < BigInt(ORDER_LIMIT) ? Number(order) : ORDER_LIMIT;
+    // (genIndex keeps it below 2^32)
+    this.polidx = this.firstPolidx = Number(c.counters.peek('polidx', 0n) & 0xffffffffn);
+  }
+
+  /** nextOrder(). */
+  nextOrder(): number {
+    if (this.order >= ORDER_LIMIT) decline('orders past 2^53');
+    return this.order++;
+  }
+
+  /** genIndex(): the next policy index of direction `xdir` (0-2) that no policy has. */
+  genIndex(xdir: number): number {
+    for (;;) {
+      const g = this.polidx;
+      this.polidx = (g + 8) % 0x100000000;
+      let idx = (g | xdir) >>> 0;
+      if (idx === 0) idx = 8;
+      if (!this.c.tx.has(indexKey(idx))) return idx;
+    }
+  }
+
+  /** The counters written back (those that moved: one that did not is not written, as the usual apply leaves it). */
+  finish(): void {
+    if (this.order !== this.firstOrder) this.c.counters.set('order', BigInt(this.order));
+    if (this.polidx !== this.firstPolidx) this.c.counters.set('polidx', BigInt(this.polidx));
+  }
 }
 
 /** A load into a transaction in bulk mode: its records, and their counts, written once at the end. */
@@ -224,7 +270,7 @@ export class BulkLoad implements BulkLoader {
 
   /** The streams of BULK_STREAMS must be the transaction's (Tx.beginBulk). */
   constructor(private readonly c: Ctx) {
-    this.to = { sas: new NewEntries(c.tx, 'S', 's/'), policies: new NewEntries(c.tx, 'P', 'p/'), index: c.tx.bulkPut('i/') };
+    this.to = { sas: new NewEntries(c.tx, 'S', 's/'), policies: new NewEntries(c.tx, 'P', 'p/'), index: c.tx.bulkPut('i/'), counters: new LoadCounters(c) };
   }
 
   sa(sa: BulkSa): void {
@@ -237,10 +283,11 @@ export class BulkLoad implements BulkLoader {
     this.policies++;
   }
 
-  /** The counts. */
+  /** The counts and counters. */
   finish(): void {
     for (const [satype, n] of this.sas) countNew(this.c.tx, 'S', satype, n);
     if (this.policies) countNew(this.c.tx, 'P', 0, this.policies);
+    this.to.counters.finish();
   }
 }
 
@@ -255,7 +302,7 @@ function loadSa(c: Ctx, to: Streams, sa: BulkSa): void {
   const key = saKeyV4(sa.satype, sa.dst, sa.spi);
   // sad.add: any SA with this destination, protocol and SPI is a refusal (EEXIST)
   if (c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
-  const order = nextOrder(c);
+  const order = to.counters.nextOrder();
   w.start(order, 0, MsgType.DUMP, sa.satype);
   let at = w.ext(16, EXT.sa);
   putU32BE(w.b, at + 4, sa.spi >>> 0);
@@ -302,8 +349,8 @@ function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   // templates are read only for ipsec; with none or discard they are ignored
   const count = p.action === 2 ? p.count : 0;
   if (count) keepTemplates(c, p);
-  const id = genIndex(c, p.dir - 1);
-  const order = nextOrder(c);
+  const id = to.counters.genIndex(p.dir - 1);
+  const order = to.counters.nextOrder();
   w.start(order, 0, MsgType.X_SPDDUMP, 0);
   w.address(EXT.src, proto === 0 ? IpProto.ANY : proto, p.sprefix, p.src, p.sport);
   w.address(EXT.dst, proto === 0 ? IpProto.ANY : proto, p.dprefix, p.dst, p.dport);

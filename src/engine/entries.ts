@@ -15,7 +15,7 @@
  */
 import type { Tx } from './store.js';
 import { decodeStored, hex8 } from './records.js';
-import { readU64, u64, u64Into } from './u64.js';
+import { putU64Number, readU64, u64 } from './u64.js';
 
 export type Table = 'S' | 'P';
 
@@ -32,6 +32,11 @@ function orderHex(order: bigint): string {
 
 function recordKey(t: Table, order: bigint): string {
   return `R/${t}/${orderHex(order)}`;
+}
+
+/** recordKey of an order as a Number (a bulk load's: below 2^53). */
+function recordKeyOf(prefix: string, order: number): string {
+  return prefix + (order < 0x100000000 ? '00000000' + hex8(order) : order.toString(16).padStart(16, '0'));
 }
 
 function countKey(t: Table, satype: number | 'all'): string {
@@ -81,21 +86,25 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
 export class NewEntries {
   private readonly identities: (key: string, value: Uint8Array) => void;
   private readonly records: (key: string, value: Uint8Array) => void;
+  private readonly prefix: string;
 
   /** `identities`: the prefix the table's identity keys have (records.ts: s/ or p/) */
   constructor(
     tx: Tx,
-    private readonly t: Table,
+    t: Table,
     identities: string,
   ) {
+    this.prefix = `R/${t}/`;
     this.identities = tx.bulkPut(identities);
-    this.records = tx.bulkPut(`R/${t}/`);
+    this.records = tx.bulkPut(this.prefix);
   }
 
-  put(key: string, order: bigint, rec: Uint8Array): void {
+  /** An entry of `order` (a Number: a load keeps its orders so, below 2^53). */
+  put(key: string, order: number, rec: Uint8Array): void {
     // the streams copy what they are given: one scratch u64 serves them all (and `rec` may be a scratch too)
-    this.identities(key, u64Into(SCRATCH, order));
-    this.records(recordKey(this.t, order), rec);
+    putU64Number(SCRATCH, 0, order);
+    this.identities(key, SCRATCH);
+    this.records(recordKeyOf(this.prefix, order), rec);
   }
 }
 

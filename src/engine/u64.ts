@@ -32,15 +32,16 @@ export function putU32BE(b: Uint8Array, at: number, v: number): void {
 
 /** A u64 little-endian, modulo 2^64 (an order, a time: as Numbers, whose arithmetic is cheaper than a BigInt's). */
 export function putU64(b: Uint8Array, at: number, v: bigint): void {
-  if (v >= 0n && v < 0x20000000000000n) {
-    const n = Number(v);
-    const lo = n % 0x100000000;
-    putU32(b, at, lo);
-    putU32(b, at + 4, (n - lo) / 0x100000000);
-    return;
-  }
+  if (v >= 0n && v < 0x20000000000000n) return putU64Number(b, at, Number(v));
   putU32(b, at, Number(v & 0xffffffffn));
   putU32(b, at + 4, Number((v >> 32n) & 0xffffffffn));
+}
+
+/** A u64 little-endian of a Number from 0 to 2^53 - 1. */
+export function putU64Number(b: Uint8Array, at: number, n: number): void {
+  const lo = n % 0x100000000;
+  putU32(b, at, lo);
+  putU32(b, at + 4, (n - lo) / 0x100000000);
 }
 
 /** `v` written into `b` (8 bytes), which is returned. */
