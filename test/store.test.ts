@@ -342,6 +342,18 @@ test('property: a merge on bytes (raw-merge.ts) hands out what the merge of stri
   rmSync(join(dir, '..'), { recursive: true, force: true });
 });
 
+test('property: a numbered key\'s hex digits (writeHexDigits) are the number\'s, fixed width, so key order is the numbers\' order', async () => {
+  const { hexDigits } = await import('../src/engine/store-format.js');
+  fc.assert(
+    fc.property(fc.oneof(fc.nat({ max: 0xffffffff }).map((n) => [n, 8] as const), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }).map((n) => [n, 16] as const)), fc.nat({ max: 0xffffffff }), ([n, digits], m) => {
+      assert.equal(hexDigits(n, digits), n.toString(16).padStart(digits, '0'));
+      const other = digits === 8 ? m : m * 0x200000 + (n % 0x200000);
+      assert.equal(hexDigits(n, digits) < hexDigits(other, digits), n < other);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test('property: blocks written ahead by writers of blocks only, appended whole between entries, make the table writing them all at once makes', async () => {
   const { openSync } = await import('node:fs');
   const { TableWriter } = await import('../src/engine/store-format.js');

@@ -26,7 +26,7 @@ import { policyKeyV4, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
-import { countReqid, indexKey, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
+import { countReqid, indexKey, INDEX_DIGITS, INDEX_PREFIX, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
 
 /** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in a text. */
 export interface BulkSa {
@@ -198,14 +198,14 @@ export const BULK_STREAMS = [
   { prefix: 'R/P/', ordered: true },
   { prefix: 's/', ordered: false },
   { prefix: 'p/', ordered: false },
-  { prefix: 'i/', ordered: true },
+  { prefix: INDEX_PREFIX, ordered: true },
 ] as const;
 
 /** A load's streams, found once. */
 interface Streams {
   readonly sas: NewEntries;
   readonly policies: NewEntries;
-  readonly index: (key: string, value: string) => void;
+  readonly index: (id: number, value: string) => void;
   readonly counters: LoadCounters;
 }
 
@@ -270,7 +270,7 @@ export class BulkLoad implements BulkLoader {
 
   /** The streams of BULK_STREAMS must be the transaction's (Tx.beginBulk). */
   constructor(private readonly c: Ctx) {
-    this.to = { sas: new NewEntries(c.tx, 'S', 's/'), policies: new NewEntries(c.tx, 'P', 'p/'), index: c.tx.bulkPut('i/'), counters: new LoadCounters(c) };
+    this.to = { sas: new NewEntries(c.tx, 'S', 's/'), policies: new NewEntries(c.tx, 'P', 'p/'), index: c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS), counters: new LoadCounters(c) };
   }
 
   sa(sa: BulkSa): void {
@@ -382,6 +382,6 @@ function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
     r += ends ? 48 : 16;
   }
   to.policies.put(key, order, w.done());
-  to.index(indexKey(id), key);
+  to.index(id, key);
   for (let i = 0; i < count; i++) countReqid(c, p.templates[i]!.keptReqid, 1);
 }

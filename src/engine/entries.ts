@@ -23,6 +23,7 @@ const LAYOUT = 'm/layout';
 const LAYOUT_VERSION = 2;
 
 function orderHex(order: bigint): string {
+  // (ORDER_DIGITS of them)
   // (a u32's digits from a table: toString(16) and padStart took 30 ms of a bulk load of 200k records; orders stay far below 2^53)
   if (order < 0x100000000n) {
     return '00000000' + hex8(Number(order));
@@ -34,10 +35,8 @@ function recordKey(t: Table, order: bigint): string {
   return `R/${t}/${orderHex(order)}`;
 }
 
-/** recordKey of an order as a Number (a bulk load's: below 2^53). */
-function recordKeyOf(prefix: string, order: number): string {
-  return prefix + (order < 0x100000000 ? '00000000' + hex8(order) : order.toString(16).padStart(16, '0'));
-}
+/** The hex digits of a record key's order. */
+const ORDER_DIGITS = 16;
 
 function countKey(t: Table, satype: number | 'all'): string {
   return t === 'S' ? `m/n/S/${satype}` : 'm/n/P';
@@ -85,8 +84,7 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
  */
 export class NewEntries {
   private readonly identities: (key: string, value: Uint8Array) => void;
-  private readonly records: (key: string, value: Uint8Array) => void;
-  private readonly prefix: string;
+  private readonly records: (order: number, value: Uint8Array) => void;
 
   /** `identities`: the prefix the table's identity keys have (records.ts: s/ or p/) */
   constructor(
@@ -94,9 +92,9 @@ export class NewEntries {
     t: Table,
     identities: string,
   ) {
-    this.prefix = `R/${t}/`;
     this.identities = tx.bulkPut(identities);
-    this.records = tx.bulkPut(this.prefix);
+    // (recordKey's keys: the prefix and the order's ORDER_DIGITS hex digits)
+    this.records = tx.bulkPutNumbered(`R/${t}/`, ORDER_DIGITS);
   }
 
   /** An entry of `order` (a Number: a load keeps its orders so, below 2^53). */
@@ -104,7 +102,7 @@ export class NewEntries {
     // the streams copy what they are given: one scratch u64 serves them all (and `rec` may be a scratch too)
     putU64Number(SCRATCH, 0, order);
     this.identities(key, SCRATCH);
-    this.records(recordKeyOf(this.prefix, order), rec);
+    this.records(order, rec);
   }
 }
 

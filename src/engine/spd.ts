@@ -74,8 +74,12 @@ function reqidKey(reqid: number): string {
   return `r/${(reqid >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/** Policy index keys: the prefix and the index's hex digits. */
+export const INDEX_PREFIX = 'i/';
+export const INDEX_DIGITS = 8;
+
 export function indexKey(id: number): string {
-  return `i/${(id >>> 0).toString(16).padStart(8, '0')}`;
+  return `${INDEX_PREFIX}${(id >>> 0).toString(16).padStart(INDEX_DIGITS, '0')}`;
 }
 
 export function countReqid(c: Ctx, reqid: number, delta: number): void {

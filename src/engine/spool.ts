@@ -16,7 +16,7 @@
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
 import { ioError, type StoreDir } from './store-dir.js';
-import { TableWriter, writeLatin1 } from './store-format.js';
+import { hexDigits, TableWriter, writeHexDigits, writeLatin1 } from './store-format.js';
 
 /** what the blocks are copied through at the commit */
 const COPY_BYTES = 1 << 20;
@@ -50,6 +50,7 @@ export class RecordSpool {
 
   /** The next entry: its key after every one before (a key twice is a conflict the load cannot take, as in sorted-layer.ts). */
   put(key: string, value: Uint8Array | string): void {
+    if (this.lastNumber >= 0) throw new Error('a spool takes keys one way');
     // (a key twice, or one out of the order the stream said it keeps: the load is given up, as sorted-layer.ts does)
     if (this.last !== undefined && key <= this.last) throw new BulkConflict(key === this.last ? `${key} put twice` : `stream ${this.prefix} is not in order`);
     if (!key.startsWith(this.prefix)) throw new Error(`key ${key} is not under ${this.prefix}`);
@@ -62,8 +63,36 @@ export class RecordSpool {
   /** a text value's bytes (one scratch: the writer copies what it is given) */
   private text = Buffer.allocUnsafe(256);
 
+  /** the last numbered key's number (putNumbered) */
+  private lastNumber = -1;
+  /** the numbered key being written: the prefix, then the digits */
+  private key: Buffer | undefined;
+
+  /**
+   * The next entry of a stream whose keys are its prefix and a number in
+   * `digits` hex digits (records by order, the policy index by index): the
+   * key written as bytes, never made a string (a key joined from its
+   * pieces, then flattened to be compared and written, was ~0.45 us).
+   * Its number must be above the last one's.
+   */
+  putNumbered(n: number, digits: number, value: Uint8Array | string): void {
+    if (this.last !== undefined) throw new Error('a spool takes keys one way');
+    if (n <= this.lastNumber) throw new BulkConflict(n === this.lastNumber ? `${this.prefix}${hexDigits(n, digits)} put twice` : `stream ${this.prefix} is not in order`);
+    this.lastNumber = n;
+    const p = this.prefix.length;
+    let k = this.key;
+    if (k === undefined || k.length !== p + digits) {
+      k = this.key = Buffer.alloc(p + digits);
+      writeLatin1(k, 0, this.prefix);
+    }
+    writeHexDigits(k, p, n, digits);
+    if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, 0, value.length);
+    if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
+    this.w.addRaw(k, 0, k.length, this.text, 0, writeLatin1(this.text, 0, value));
+  }
+
   get empty(): boolean {
-    return this.last === undefined;
+    return this.last === undefined && this.lastNumber < 0;
   }
 
   /** No more entries: the last block written, the file closed for writing. */

@@ -343,6 +343,29 @@ export function writeLatin1(b: Buffer, at: number, s: string): number {
   return n;
 }
 
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** `n` (0 to 2^53 - 1) as `digits` lowercase hex digits written at `at` (a numbered key: fixed width, so key order is the numbers' order). */
+export function writeHexDigits(b: Uint8Array, at: number, n: number, digits: number): void {
+  let lo = n % 0x100000000;
+  let hi = (n - lo) / 0x100000000;
+  for (let k = digits - 1; k >= 0; k--) {
+    if (k === digits - 9) {
+      lo = hi;
+      hi = 0;
+    }
+    b[at + k] = HEX_DIGITS[lo & 15]!;
+    lo >>>= 4;
+  }
+}
+
+/** The same as a string. */
+export function hexDigits(n: number, digits: number): string {
+  const b = Buffer.allocUnsafe(digits);
+  writeHexDigits(b, 0, n, digits);
+  return b.toString('latin1', 0, digits);
+}
+
 /**
  * Builds a table from entries given in strictly increasing key order,
  * handing each block to `sink` as it is full: only the index stays in

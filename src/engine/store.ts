@@ -26,7 +26,7 @@
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import { Changes, EMPTY, Layered, MapReader, type KvReader } from './kv.js';
 import { StoreDir, StoreError, ioError } from './store-dir.js';
-import { compareBytes, decodeJournalHeader, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
+import { compareBytes, decodeJournalHeader, hexDigits, encodeJournalHeader, encodeTable, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames, TableWriter, type Ops } from './store-format.js';
 import { decodeSnapshotV1, replayJournalV1 } from './store-format-v1.js';
 import { TableReader } from './table-reader.js';
 import { RunKeys, RunLayer, RunStack } from './run.js';
@@ -285,9 +285,28 @@ export class Tx implements KvReader {
    * under the prefix: the stream refuses one that is not.
    */
   bulkPut(prefix: string): (key: string, value: Uint8Array | string) => void {
+    const i = this.streamOfPrefix(prefix);
+    return (key, value) => this.putInStream(i, key, value);
+  }
+
+  /**
+   * bulkPut for a stream whose keys are its prefix and a number in `digits`
+   * hex digits (an ordered stream: each number above the last): a spool
+   * writes the key's bytes without a string (RecordSpool.putNumbered).
+   */
+  bulkPutNumbered(prefix: string, digits: number): (n: number, value: Uint8Array | string) => void {
+    const i = this.streamOfPrefix(prefix);
+    return (n, value) => {
+      const spool = this.loading?.spools[i];
+      if (spool) spool.putNumbered(n, digits, value);
+      else this.putInStream(i, prefix + hexDigits(n, digits), value);
+    };
+  }
+
+  private streamOfPrefix(prefix: string): number {
     const i = this.loading?.kinds.findIndex((k) => k.prefix === prefix) ?? -1;
     if (i < 0) throw new Error(`no bulk load stream ${prefix}`);
-    return (key, value) => this.putInStream(i, key, value);
+    return i;
   }
 
   /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added); BulkConflict if a stream said to be in order was not. */
