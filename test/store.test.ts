@@ -342,6 +342,26 @@ test('property: a merge on bytes (raw-merge.ts) hands out what the merge of stri
   rmSync(join(dir, '..'), { recursive: true, force: true });
 });
 
+test("property: a bulk load's IPv4 keys (saKeyV4, policyKeyV4) are the generic keys' text", async () => {
+  const { saKey, saKeyV4, policyKey, policyKeyV4 } = await import('../src/engine/records.js');
+  const v4 = (n: number) => ({ family: 4, bytes: Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff), scopeId: 0, flowInfo: 0 }) as never;
+  const u32 = fc.nat({ max: 0xffffffff });
+  const small = fc.oneof(fc.nat({ max: 12 }), fc.nat({ max: 255 }), fc.nat({ max: 65535 }), fc.nat({ max: 0x7fffffff }));
+  fc.assert(
+    fc.property(small, u32, u32, (satype, dst, spi) => {
+      assert.equal(saKeyV4(satype, dst, spi), saKey(satype, v4(dst), spi));
+    }),
+    { numRuns: 1000 },
+  );
+  fc.assert(
+    fc.property(fc.tuple(small, u32, small, u32, small, small, small, small), ([dir, src, sprefix, dst, dprefix, proto, sport, dport]) => {
+      const sel = { family: 4, src: v4(src) as unknown as { bytes: Uint8Array }, dst: v4(dst) as unknown as { bytes: Uint8Array }, sprefix, dprefix, proto, sport, dport };
+      assert.equal(policyKeyV4(dir, src, sprefix, dst, dprefix, proto, sport, dport), policyKey(dir, { ...sel, src: sel.src.bytes, dst: sel.dst.bytes }, undefined));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
 test('property: a numbered key\'s hex digits (writeHexDigits) are the number\'s, fixed width, so key order is the numbers\' order', async () => {
   const { hexDigits } = await import('../src/engine/store-format.js');
   fc.assert(

@@ -85,9 +85,58 @@ export function saKey(satype: number, dst: IpAddress, spi: number): string {
   return `s/${satype}/${addrKey(dst)}/${hex8(spi >>> 0)}`;
 }
 
-/** saKey of an IPv4 destination given as a u32 (a bulk load's numbers). */
+/**
+ * A bulk load's keys, written char by char into one scratch and made one
+ * flat string: joined from their pieces, each key was a tree of a dozen
+ * strings (a policy's ~670 bytes, 94 MB of allocation for 100k SAs + 100k
+ * policies), flattened again to be sorted (100k keys: 84-135 ms made, 27-33
+ * ms sorted, against 11-13 and 2 this way).
+ */
+class KeyText {
+  private readonly b = Buffer.allocUnsafe(128);
+  n = 0;
+
+  char(c: number): this {
+    this.b[this.n++] = c;
+    return this;
+  }
+
+  /** A non-negative integer's decimal digits, as a template writes it. */
+  dec(v: number): this {
+    let len = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
+    for (let k = len - 1; k >= 0; k--) {
+      this.b[this.n + k] = 48 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+    this.n += len;
+    return this;
+  }
+
+  /** A u32's 8 hex digits (hex8). */
+  hex8(v: number): this {
+    for (let k = 7; k >= 0; k--) {
+      this.b[this.n + k] = HEX_CHARS[v & 15]!;
+      v >>>= 4;
+    }
+    this.n += 8;
+    return this;
+  }
+
+  done(): string {
+    const s = this.b.toString('latin1', 0, this.n);
+    this.n = 0;
+    return s;
+  }
+}
+
+const HEX_CHARS = Buffer.from('0123456789abcdef', 'latin1');
+const SLASH = 47;
+const key = new KeyText();
+
+/** saKey of an IPv4 destination given as a u32 (a bulk load's numbers): `s/<satype>/4:<dst>/<spi>`. */
 export function saKeyV4(satype: number, dst: number, spi: number): string {
-  return `s/${satype}/4:${hex8(dst >>> 0)}/${hex8(spi >>> 0)}`;
+  return key.char(115).char(SLASH).dec(satype).char(SLASH).char(52).char(58).hex8(dst >>> 0).char(SLASH).hex8(spi >>> 0).done();
 }
 
 export function spiZeroKey(order: bigint): string {
@@ -110,9 +159,10 @@ export function policyKey(dir: number, s: SelectorKey, ctx: Uint8Array | undefin
   return selectorKey(dir, s.family, hex(s.src), s.sprefix, hex(s.dst), s.dprefix, s.proto, s.sport, s.dport, ctx ? hex(ctx) : '-');
 }
 
-/** policyKey of an IPv4 selector given as numbers (addresses as u32), without a context (a bulk load's). */
+/** policyKey of an IPv4 selector given as numbers (addresses as u32), without a context (a bulk load's): selectorKey's text. */
 export function policyKeyV4(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): string {
-  return selectorKey(dir, 4, hex8(src >>> 0), sprefix, hex8(dst >>> 0), dprefix, proto, sport, dport, '-');
+  key.char(112).char(SLASH).dec(dir).char(SLASH).char(52).char(58).hex8(src >>> 0).char(SLASH).dec(sprefix).char(SLASH).hex8(dst >>> 0).char(SLASH);
+  return key.dec(dprefix).char(SLASH).dec(proto).char(SLASH).dec(sport).char(SLASH).dec(dport).char(SLASH).char(45).done();
 }
 
 function selectorKey(dir: number, family: number, src: string, sprefix: number, dst: string, dprefix: number, proto: number, sport: number, dport: number, ctx: string): string {
