@@ -84,7 +84,7 @@ export function putEntry(tx: Tx, t: Table, key: string, rec: Uint8Array): void {
  */
 export class NewEntries {
   private readonly identities: (key: string, value: Uint8Array) => void;
-  private readonly records: (order: number, value: Uint8Array) => void;
+  private readonly records: (order: number, value: Uint8Array, length: number) => void;
 
   /** `identities`: the prefix the table's identity keys have (records.ts: s/ or p/) */
   constructor(
@@ -97,12 +97,12 @@ export class NewEntries {
     this.records = tx.bulkPutNumbered(`R/${t}/`, ORDER_DIGITS);
   }
 
-  /** An entry of `order` (a Number: a load keeps its orders so, below 2^53). */
-  put(key: string, order: number, rec: Uint8Array): void {
+  /** An entry of `order` (a Number: a load keeps its orders so, below 2^53), its record rec[0, length). */
+  put(key: string, order: number, rec: Uint8Array, length: number): void {
     // the streams copy what they are given: one scratch u64 serves them all (and `rec` may be a scratch too)
     putU64Number(SCRATCH, 0, order);
     this.identities(key, SCRATCH);
-    this.records(order, rec);
+    this.records(order, rec, length);
   }
 }
 

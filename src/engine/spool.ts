@@ -75,7 +75,7 @@ export class RecordSpool {
    * pieces, then flattened to be compared and written, was ~0.45 us).
    * Its number must be above the last one's.
    */
-  putNumbered(n: number, digits: number, value: Uint8Array | string): void {
+  putNumbered(n: number, digits: number, value: Uint8Array | string, length = value.length): void {
     if (this.last !== undefined) throw new Error('a spool takes keys one way');
     if (n <= this.lastNumber) throw new BulkConflict(n === this.lastNumber ? `${this.prefix}${hexDigits(n, digits)} put twice` : `stream ${this.prefix} is not in order`);
     this.lastNumber = n;
@@ -86,7 +86,7 @@ export class RecordSpool {
       writeLatin1(k, 0, this.prefix);
     }
     writeHexDigits(k, p, n, digits);
-    if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, 0, value.length);
+    if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, 0, length);
     if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
     this.w.addRaw(k, 0, k.length, this.text, 0, writeLatin1(this.text, 0, value));
   }

@@ -294,12 +294,13 @@ export class Tx implements KvReader {
    * hex digits (an ordered stream: each number above the last): a spool
    * writes the key's bytes without a string (RecordSpool.putNumbered).
    */
-  bulkPutNumbered(prefix: string, digits: number): (n: number, value: Uint8Array | string) => void {
+  bulkPutNumbered(prefix: string, digits: number): (n: number, value: Uint8Array | string, length?: number) => void {
     const i = this.streamOfPrefix(prefix);
-    return (n, value) => {
+    // (`length`: the value is value[0, length), a scratch the stream copies from)
+    return (n, value, length = value.length) => {
       const spool = this.loading?.spools[i];
-      if (spool) spool.putNumbered(n, digits, value);
-      else this.putInStream(i, prefix + hexDigits(n, digits), value);
+      if (spool) spool.putNumbered(n, digits, value, length);
+      else this.putInStream(i, prefix + hexDigits(n, digits), length === value.length ? value : (value as Uint8Array).subarray(0, length));
     };
   }
 
