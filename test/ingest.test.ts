@@ -418,6 +418,31 @@ test('a load into an empty store on disk writes its records as table blocks as t
   }
 });
 
+test('a spool that does not read back as written (damaged on disk before the commit) fails the load: nothing applied, no file left', async () => {
+  const { openSync, writeSync, closeSync, statSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-damaged-'));
+  try {
+    const a = await EmbeddedBackend.open(join(dir, 'a'), { clock });
+    const before = hex(toMap(a.engine.store.read()));
+    const load = a.engine.bulk(async (l) => {
+      await loadText([benchStatements(3000)], l, testSys, { rfcMode: false });
+      // the largest spool, one byte changed in its first block
+      const spool = readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')).sort((x, y) => statSync(join(dir, 'a', y)).size - statSync(join(dir, 'a', x)).size)[0]!;
+      const fd = openSync(join(dir, 'a', spool), 'r+');
+      writeSync(fd, Buffer.from([0x5a]), 0, 1, 100);
+      closeSync(fd);
+    });
+    await assert.rejects(load, /did not read back as written/);
+    assert.deepEqual(hex(toMap(a.engine.store.read())), before);
+    assert.deepEqual(readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')), []);
+    // the store works on
+    assert.ok(await usual(a, commandsOf(COMMON.join('\n'), false)!));
+    await a.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a policy index that wraps past 2^32 in a load (its stream out of order) declines it: nothing kept, and the usual apply stores it', async () => {
   const { setCounter } = await import('../src/engine/context.js');
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-wrap-'));

@@ -15,8 +15,8 @@
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
-import { ioError, type StoreDir } from './store-dir.js';
-import { hexDigits, TableWriter, writeHexDigits, writeLatin1 } from './store-format.js';
+import { ioError, StoreError, type StoreDir } from './store-dir.js';
+import { crc32, hexDigits, TableWriter, writeHexDigits, writeLatin1 } from './store-format.js';
 
 /** what the blocks are copied through at the commit */
 const COPY_BYTES = 1 << 20;
@@ -109,17 +109,26 @@ export class RecordSpool {
     if (!this.closed) throw new Error('a spool is appended once closed');
     into.appendBlocks(this.w, (sink) => {
       const fd = this.files.openRead(this.name);
-      if (fd === undefined) throw new Error(`${this.files.show(this.name)} is gone`);
+      const damaged = (why: string): never => {
+        throw new StoreError('corrupt', `${this.files.show(this.name)} ${why}: the load's records did not read back as written; nothing applied`);
+      };
+      if (fd === undefined) damaged('is gone');
       try {
-        const b = Buffer.allocUnsafe(COPY_BYTES);
-        for (let at = 0; ; ) {
-          const n = readSync(fd, b, 0, b.length, at);
-          if (n === 0) break;
-          sink(b.subarray(0, n));
-          at += n;
+        // block by block, each checked against its checksum before it goes into the table (what is committed is what was written)
+        let b = Buffer.allocUnsafe(COPY_BYTES);
+        for (const { offset, length } of this.w.blockSpans) {
+          if (length > b.length) b = Buffer.allocUnsafe(length);
+          let n = 0;
+          while (n < length) {
+            const k = readSync(fd!, b, n, length - n, offset + n);
+            if (k === 0) damaged('ends early');
+            n += k;
+          }
+          if (crc32(b.subarray(0, length - 4)) !== b.readUInt32LE(length - 4)) damaged(`has a block whose checksum does not match at byte ${offset}`);
+          sink(b.subarray(0, length));
         }
       } finally {
-        closeSync(fd);
+        closeSync(fd!);
       }
     });
   }

@@ -407,6 +407,11 @@ export class TableWriter {
     if (!this.blocksOnly) sink(TABLE_MAGIC);
   }
 
+  /** The blocks handed to the sink so far: where each lies in what it was given (a writer's own file, read back: spool.ts). */
+  get blockSpans(): readonly { readonly offset: number; readonly length: number }[] {
+    return this.index;
+  }
+
   /** The block being filled handed to the sink (a writer of blocks only, before its sink is closed: appendBlocks takes them from there). */
   endBlocks(): void {
     if (!this.blocksOnly) throw new Error('a table ends with finish()');
