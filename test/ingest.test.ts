@@ -481,12 +481,15 @@ test('the check counts the statements a bulk load reads: in pieces or whole, che
     for (const piece of [97, 4096, 1 << 20]) {
       let yielded = 0;
       const taken: string[] = [];
-      const p = new StreamParser({ file: 't', sys: testSys, checkOnly, countClean: true, onClean: (src, start, semi) => taken.push(src.slice(start, semi + 1)) }, () => yielded++);
+      let others = 0;
+      const p = new StreamParser({ file: 't', sys: testSys, checkOnly, countClean: true, onClean: (src, start, semi) => taken.push(src.slice(start, semi + 1)), onUnclean: () => others++ }, () => yielded++);
       for (let i = 0; i < text.length; i += piece) p.push(text.slice(i, i + piece));
       p.end();
       assert.equal(p.cleanAdds, 300 + COMMON.length, `checkOnly ${checkOnly}, pieces of ${piece}`);
       // each handed over once, in order, whole (a load fed by the check reads them there)
       assert.deepEqual(taken, [...benchStatements(300).trimEnd().split('\n'), ...COMMON]);
+      // and each of the others told (the update, the flush, the IPv6 policy), once
+      assert.equal(others, 3);
       assert.equal(yielded + p.checked, 300 + COMMON.length + 3);
     }
   }

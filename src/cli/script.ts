@@ -256,6 +256,8 @@ export async function readScript(
     readonly forKernel?: boolean;
     /** each clean add and spdadd, where it stands in the text (a load fed by the check: checkAndLoad) */
     readonly onClean?: (src: string, start: number, semi: number) => void;
+    /** each other statement */
+    readonly onUnclean?: () => void;
   },
 ): Promise<ScriptInput | undefined> {
   const file = path === '-' ? '<stdin>' : path;
@@ -287,7 +289,7 @@ export async function readScript(
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
   // an apply counts the statements a bulk load could take (src/ingest/): it is tried only if they are all such
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}) }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}) }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -682,7 +684,12 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   try {
     const done = await backend.loadChecking(
       async (take) => {
-        input = await readScript(io, path, { ...o, onClean: take });
+        // a statement the load does not take (a flush first, say): it would be given up at the end, so it stops now
+        let unclean = false;
+        const onClean = (src: string, start: number, semi: number): void => {
+          if (!unclean) take(src, start, semi);
+        };
+        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true) });
         const keep = input !== undefined && input.errorCount === 0 && input.bulkable === true && input.hosts.length === 0 && input.count >= BULK_STATEMENTS && !input.stoppedReading;
         if (keep) progress?.phase('writing the store');
         return keep;

@@ -60,6 +60,8 @@ export interface ParseOptions {
    * (cli/script.ts). Such a statement is right as the quick check knows it.
    */
   readonly onClean?: (src: string, start: number, semi: number) => void;
+  /** Told of each statement read that is not handed to onClean (another kind, or one the quick check is not sure of), `exit` aside. */
+  readonly onUnclean?: () => void;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -111,6 +113,7 @@ export class StatementReader implements Iterable<Statement> {
   private readonly checkOnly: boolean;
   private readonly countClean: boolean;
   private readonly onClean: ((src: string, start: number, semi: number) => void) | undefined;
+  private readonly onUnclean: (() => void) | undefined;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -122,6 +125,7 @@ export class StatementReader implements Iterable<Statement> {
     this.checkOnly = opts.checkOnly === true;
     this.countClean = opts.countClean === true;
     this.onClean = opts.onClean;
+    this.onUnclean = opts.onUnclean;
     if (this.checkOnly || this.countClean) this.quick = QuickCheck.for(opts.sys);
   }
 
@@ -144,7 +148,7 @@ export class StatementReader implements Iterable<Statement> {
       if (clean && st !== undefined && st !== 'ran-out' && st !== 'stop') {
         this.cleanAdds++;
         this.onClean?.(lx.src, at.index, semi);
-      }
+      } else if (st !== 'ran-out' && (st === undefined || st === 'stop' || st.cmd.kind !== 'exit')) this.onUnclean?.();
       if (st === 'ran-out') {
         // the statement may go on in the text that follows: leave it (and what it said) for then
         p.warnings.length = 0;
@@ -194,7 +198,7 @@ export class StatementReader implements Iterable<Statement> {
     if (this.isAdd()) {
       this.cleanAdds++;
       this.onClean?.(lx.src, lx.start, semi);
-    }
+    } else this.onUnclean?.();
     // on to the ';', then past it
     lx.resumeAt(semi);
     lx.advance();

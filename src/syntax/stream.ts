@@ -37,6 +37,8 @@ export interface StreamOptions {
   readonly countClean?: boolean;
   /** each statement counted in `cleanAdds`, where it stands in its piece's text (ParseOptions.onClean) */
   readonly onClean?: (src: string, start: number, semi: number) => void;
+  /** each statement not handed to onClean (ParseOptions.onUnclean) */
+  readonly onUnclean?: () => void;
 }
 
 export class StreamParser {
@@ -111,7 +113,7 @@ export class StreamParser {
   private run(bytes: Buffer, end: number, partial: boolean): void {
     const o = this.opts;
     const buf = bytes.toString('latin1');
-    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}) });
+    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}) });
     for (const st of r) this.each(st);
     this.checked += r.checked;
     this.cleanAdds += r.cleanAdds;
