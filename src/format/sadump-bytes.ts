@@ -161,7 +161,8 @@ export class SaTextWriter extends TextBytes {
     }
     const start = this.n;
     this.writeLifetimes(m, cur, hard, soft);
-    this.lastLifetimesText = this.buf.slice(start, this.n);
+    // a copy (a Buffer's slice() is a view of the buffer, written over once it is flushed)
+    this.lastLifetimesText = Buffer.from(this.buf.subarray(start, this.n));
   }
 
   /** Whether these lifetimes are the last SA's; if not, they are kept as the last from now on. */
