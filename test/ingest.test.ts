@@ -235,8 +235,8 @@ test('-f of a large file: the same store with the bulk load as without it (SETKE
     try {
       const good = join(dir, 'good.conf');
       writeFileSync(good, COMMON.join('\n') + '\n' + benchStatements(1200));
-      const dumps = async (env: Record<string, string>, store: string): Promise<string> => {
-        const r = await runCli(['--store', store, '-f', good], { env, openFiles });
+      const dumps = async (env: Record<string, string>, store: string, flags: string[] = []): Promise<string> => {
+        const r = await runCli(['--store', store, ...flags, '-f', good], { env, openFiles });
         assert.equal(r.code, 0, r.stderr);
         const d = await runCli(['--store', store, '-D'], { env });
         const p = await runCli(['--store', store, '-DP'], { env });
@@ -245,6 +245,8 @@ test('-f of a large file: the same store with the bulk load as without it (SETKE
       };
       const loaded = await dumps({}, join(dir, 's1'));
       assert.equal(loaded, await dumps({ SETKEY_BULK: '0' }, join(dir, 's2')));
+      // without RFC mode's forward copies (-k) too
+      assert.equal(await dumps({}, join(dir, 'k1'), ['-k']), await dumps({ SETKEY_BULK: '0' }, join(dir, 'k2'), ['-k']));
       assert.ok(loaded.split('\n').length > 3600);
       // what the load does not take (a duplicate at the end, an update among them, an error), on a store that holds something:
       // the load declines, the usual apply reports it where it is, and the store is left as the usual apply leaves it
