@@ -3,7 +3,8 @@
  * as they come, instead of held until the commit. Records are most of a
  * load's bytes (SAs and policies as messages: 60 of the 74 MB the table of
  * 100k SAs + 100k policies takes), and each stream of them comes in key
- * order (R/S/<order>, R/P/<order>: orders only grow). Where the store held
+ * order (R/S/<order>, R/P/<order>: orders only grow; the policy index,
+ * i/<index>, too). Where the store held
  * nothing under the stream's prefix when the load began, the blocks are
  * already the next table's for that range: the commit copies them in whole
  * (TableWriter.appendBlocks) and merges only the rest. Held in memory they
@@ -12,14 +13,16 @@
  *
  * The file is a temporary one of the store's (swept by the next writer if
  * this one dies); it is removed at the commit or when the load is given up.
+ * It is read back block by block, each checked against its checksum, before
+ * it goes into the table: what is committed is what was written.
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
 import { ioError, StoreError, type StoreDir } from './store-dir.js';
 import { crc32, hexDigits, TableWriter, writeHexDigits, writeLatin1 } from './store-format.js';
 
-/** what the blocks are copied through at the commit */
-const COPY_BYTES = 1 << 20;
+/** what a block is read back into at the commit (a block is ~64 KiB; a larger one gets its own) */
+const COPY_BYTES = 1 << 17;
 
 export class RecordSpool {
   private readonly w: TableWriter;
@@ -89,10 +92,6 @@ export class RecordSpool {
     if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, 0, length);
     if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
     this.w.addRaw(k, 0, k.length, this.text, 0, writeLatin1(this.text, 0, value));
-  }
-
-  get empty(): boolean {
-    return this.last === undefined && this.lastNumber < 0;
   }
 
   /** No more entries: the last block written, the file closed for writing. */
