@@ -200,7 +200,10 @@ export class Tx implements KvReader {
   /**
    * Begin a bulk load: from now on until endBulk(), a put of a key under one
    * of `streams`' prefixes goes to that stream, made into one sorted layer at
-   * the end (sorted-layer.ts), instead of into the transaction's map. Such
+   * the end (sorted-layer.ts), instead of into the transaction's map; an
+   * ordered stream whose prefix the view holds nothing under is written as
+   * table blocks to a file as it comes, when the store has files (spool.ts),
+   * and goes into the next table whole at the commit. Such
    * keys must be new: reads of them see the store as it was before the load
    * (a request's own check that a key is free), a key put twice is found
    * when the layer is made, and a deletion or a scan of one is a
