@@ -124,11 +124,15 @@ class KeyText {
   }
 
   done(): string {
-    const s = this.b.toString('latin1', 0, this.n);
+    // (Buffer's own latin1Slice, which toString() calls after checking its arguments: ~0.25 us a key less, 200k keys a load)
+    const s = LATIN1_SLICE ? LATIN1_SLICE.call(this.b, 0, this.n) : this.b.toString('latin1', 0, this.n);
     this.n = 0;
     return s;
   }
 }
+
+/** Buffer.prototype.latin1Slice, undeclared but Node's own since its first versions; toString() where it is not there. */
+const LATIN1_SLICE = (Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
 
 const HEX_CHARS = Buffer.from('0123456789abcdef', 'latin1');
 const SLASH = 47;
