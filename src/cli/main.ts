@@ -13,19 +13,22 @@ import { oneLine } from '../sys/errors.js';
 const modes = (): Promise<typeof import('./modes.js')> => import('./modes.js');
 const script = (): Promise<typeof import('./script.js')> => import('./script.js');
 
-/** The script of -f, read in bounded chunks and checked as it comes (script.ts); undefined if it cannot be read. */
-async function readInput(io: Io, path: string, o: Options): Promise<import('./script.js').ScriptInput | undefined> {
-  // whether it goes to a kernel: asked for, or found by auto (which takes the engine where there is no kernel)
-  const choice = o.noAct ? undefined : chooseBackend(o.backend, o.store, io.env);
-  const forKernel = choice !== undefined && !('error' in choice) && (choice.name === 'xfrm' || choice.name === 'pfkey' || (choice.name === 'auto' && (io.kernelReach ?? kernelReach)().reachable));
-  return (await script()).readScript(io, path, { ...o, forKernel });
+/**
+ * Where -f's statements go: a kernel (asked for, or found by auto), the
+ * engine (asked for, or auto's where there is no kernel), or nowhere (-n,
+ * or a choice that is an error, which opening the backend reports).
+ */
+function scriptGoesTo(io: Io, o: Options): 'kernel' | 'engine' | undefined {
+  if (o.noAct) return undefined;
+  const choice = chooseBackend(o.backend, o.store, io.env);
+  if ('error' in choice) return undefined;
+  if (choice.name === 'auto') return (io.kernelReach ?? kernelReach)().reachable ? 'kernel' : 'engine';
+  return choice.name === 'embedded' ? 'engine' : 'kernel';
 }
 
-/** Whether -f goes to the embedded engine, which loads a large file as it checks it (script.ts checkAndLoad). */
-function loadsOnCheck(io: Io, o: Options): boolean {
-  if (o.noAct) return false;
-  const choice = chooseBackend(o.backend, o.store, io.env);
-  return !('error' in choice) && (choice.name === 'embedded' || (choice.name === 'auto' && !(io.kernelReach ?? kernelReach)().reachable));
+/** The script of -f, read in bounded chunks and checked as it comes (script.ts); undefined if it cannot be read. */
+async function readInput(io: Io, path: string, o: Options, goesTo = scriptGoesTo(io, o)): Promise<import('./script.js').ScriptInput | undefined> {
+  return (await script()).readScript(io, path, { ...o, forKernel: goesTo === 'kernel' });
 }
 
 /** Open the backend the options and environment choose; undefined (with the reason on stderr) if it cannot be. */
@@ -134,8 +137,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   if (o.files.length > 0) return (await import('./filemode.js')).runFileMode(io, o);
   switch (o.mode) {
     case 'script': {
+      const goesTo = scriptGoesTo(io, o);
       // a large file for the engine: checked and loaded in one read, on the backend opened first
-      if (loadsOnCheck(io, o)) {
+      if (goesTo === 'engine') {
         const { checkAndLoad, loadsWhileChecking, runFile } = await script();
         if (loadsWhileChecking(io, o, o.script!)) {
           const file = o.script!;
@@ -145,7 +149,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
           });
         }
       }
-      const text = await readInput(io, o.script!, o);
+      const text = await readInput(io, o.script!, o, goesTo);
       if (text === undefined) return 1;
       const file = o.script === '-' ? '<stdin>' : o.script!;
       // -n never touches a backend or a store

@@ -626,7 +626,7 @@ async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, 
   // loaded as it was checked, or given up then (it would be given up again)
   if (input.loadedWhileChecked) return input.loadedWhileChecked === 'done';
   // SETKEY_BULK=0: statement by statement, always (a way to rule the load out when something looks wrong)
-  if (!backend.load || !input.bulkable || io.env.SETKEY_BULK === '0' || input.count < BULK_STATEMENTS || input.hosts.length > 0 || o.verbose || o.hexdump) return false;
+  if (!backend.load || !loadsWhole(input) || io.env.SETKEY_BULK === '0' || o.verbose || o.hexdump) return false;
   const text = input.source();
   const opts = loadOptions(io, o, progress);
   // read again, the file must have the statements the check counted (what was checked is what is applied)
@@ -639,6 +639,11 @@ async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, 
   // the usual apply counts from the start again
   if (!done) progress?.restart();
   return done;
+}
+
+/** A checked file a bulk load takes whole: every statement one it reads, none with a host name, enough of them. */
+function loadsWhole(input: ScriptInput): boolean {
+  return input.bulkable === true && input.hosts.length === 0 && input.count >= BULK_STATEMENTS;
 }
 
 /**
@@ -690,7 +695,7 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
           if (!unclean) take(src, start, semi);
         };
         input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true) });
-        const keep = input !== undefined && input.errorCount === 0 && input.bulkable === true && input.hosts.length === 0 && input.count >= BULK_STATEMENTS && !input.stoppedReading;
+        const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase('writing the store');
         return keep;
       },

@@ -26,7 +26,7 @@ import { policyKeyV4, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
-import { countReqid, indexKey, INDEX_DIGITS, INDEX_PREFIX, keptTemplate, XFRM_MAX_DEPTH } from './spd.js';
+import { countReqid, genIndexWith, INDEX_DIGITS, INDEX_PREFIX, keptTemplate, XFRM_MAX_DEPTH, type IndexGenerator } from './spd.js';
 
 /** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in a text. */
 export interface BulkSa {
@@ -244,15 +244,12 @@ class LoadCounters {
     return this.order++;
   }
 
+  /** the load's index generator (spd.ts genIndexWith) */
+  private readonly indexes: IndexGenerator = { get: () => this.polidx, set: (v) => (this.polidx = v) };
+
   /** genIndex(): the next policy index of direction `xdir` (0-2) that no policy has. */
   genIndex(xdir: number): number {
-    for (;;) {
-      const g = this.polidx;
-      this.polidx = (g + 8) % 0x100000000;
-      let idx = (g | xdir) >>> 0;
-      if (idx === 0) idx = 8;
-      if (!this.c.tx.has(indexKey(idx))) return idx;
-    }
+    return genIndexWith(this.c.tx, xdir, this.indexes);
   }
 
   /** The counters written back (those that moved: one that did not is not written, as the usual apply leaves it). */

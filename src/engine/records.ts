@@ -17,6 +17,7 @@ import type { IpAddress } from '../model/address.js';
 import { pool } from '../pfkey/pool.js';
 import { serialize } from '../pfkey/serialize.js';
 import type { SadbMsg } from '../pfkey/types.js';
+import { writeHexDigits } from './store-format.js';
 
 export const FLAG_RAW = 1;
 export const FLAG_LARVAL = 2;
@@ -115,10 +116,7 @@ class KeyText {
 
   /** A u32's 8 hex digits (hex8). */
   hex8(v: number): this {
-    for (let k = 7; k >= 0; k--) {
-      this.b[this.n + k] = HEX_CHARS[v & 15]!;
-      v >>>= 4;
-    }
+    writeHexDigits(this.b, this.n, v, 8);
     this.n += 8;
     return this;
   }
@@ -134,7 +132,6 @@ class KeyText {
 /** Buffer.prototype.latin1Slice, undeclared but Node's own since its first versions; toString() where it is not there. */
 const LATIN1_SLICE = (Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
 
-const HEX_CHARS = Buffer.from('0123456789abcdef', 'latin1');
 const SLASH = 47;
 const key = new KeyText();
 

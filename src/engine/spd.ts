@@ -112,12 +112,26 @@ export function genReqid(c: Ctx): number {
 
 /** xfrm_gen_index(): generator | dir, stepping by 8, skipping indexes in use. */
 export function genIndex(c: Ctx, xdir: number): number {
+  return genIndexWith(c.tx, xdir, {
+    get: () => Number(c.counters.peek('polidx', 0n) & 0xffffffffn),
+    set: (v) => c.counters.set('polidx', BigInt(v)),
+  });
+}
+
+/** The generator of policy indexes as a u32 Number, where it is kept (the transaction's counter; a bulk load's own). */
+export interface IndexGenerator {
+  get(): number;
+  set(v: number): void;
+}
+
+/** genIndex with the generator kept by the caller (bulk-load.ts keeps it as a Number for a whole load). */
+export function genIndexWith(tx: Pick<Ctx['tx'], 'has'>, xdir: number, gen: IndexGenerator): number {
   for (;;) {
-    const g = c.counters.peek('polidx', 0n);
-    c.counters.set('polidx', (g + 8n) & 0xffffffffn);
-    let idx = Number((g | BigInt(xdir)) & 0xffffffffn);
+    const g = gen.get();
+    gen.set((g + 8) % 0x100000000);
+    let idx = (g | xdir) >>> 0;
     if (idx === 0) idx = 8;
-    if (!c.tx.has(indexKey(idx))) return idx;
+    if (!tx.has(indexKey(idx))) return idx;
   }
 }
 

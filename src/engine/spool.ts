@@ -27,7 +27,6 @@ const COPY_BYTES = 1 << 17;
 export class RecordSpool {
   private readonly w: TableWriter;
   private fd: number | undefined;
-  private last: string | undefined;
   private closed = false;
 
   constructor(
@@ -51,18 +50,6 @@ export class RecordSpool {
     );
   }
 
-  /** The next entry: its key after every one before (a key twice is a conflict the load cannot take, as in sorted-layer.ts). */
-  put(key: string, value: Uint8Array | string): void {
-    if (this.lastNumber >= 0) throw new Error('a spool takes keys one way');
-    // (a key twice, or one out of the order the stream said it keeps: the load is given up, as sorted-layer.ts does)
-    if (this.last !== undefined && key <= this.last) throw new BulkConflict(key === this.last ? `${key} put twice` : `stream ${this.prefix} is not in order`);
-    if (!key.startsWith(this.prefix)) throw new Error(`key ${key} is not under ${this.prefix}`);
-    this.last = key;
-    if (typeof value !== 'string') return this.w.add(key, value);
-    if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
-    this.w.add(key, this.text.subarray(0, writeLatin1(this.text, 0, value)));
-  }
-
   /** a text value's bytes (one scratch: the writer copies what it is given) */
   private text = Buffer.allocUnsafe(256);
 
@@ -76,10 +63,10 @@ export class RecordSpool {
    * `digits` hex digits (records by order, the policy index by index): the
    * key written as bytes, never made a string (a key joined from its
    * pieces, then flattened to be compared and written, was ~0.45 us).
-   * Its number must be above the last one's.
+   * Its number must be above the last one's (a number twice, or one out of
+   * order, is a conflict the load cannot take, as in sorted-layer.ts).
    */
   putNumbered(n: number, digits: number, value: Uint8Array | string, length = value.length): void {
-    if (this.last !== undefined) throw new Error('a spool takes keys one way');
     if (n <= this.lastNumber) throw new BulkConflict(n === this.lastNumber ? `${this.prefix}${hexDigits(n, digits)} put twice` : `stream ${this.prefix} is not in order`);
     this.lastNumber = n;
     const p = this.prefix.length;

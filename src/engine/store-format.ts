@@ -359,12 +359,13 @@ export function writeHexDigits(b: Uint8Array, at: number, n: number, digits: num
   }
 }
 
-/** The same as a string. */
+/** The same as a string (at most 16 digits). */
 export function hexDigits(n: number, digits: number): string {
-  const b = Buffer.allocUnsafe(digits);
-  writeHexDigits(b, 0, n, digits);
-  return b.toString('latin1', 0, digits);
+  writeHexDigits(HEX_SCRATCH, 0, n, digits);
+  return HEX_SCRATCH.toString('latin1', 0, digits);
 }
+
+const HEX_SCRATCH = Buffer.allocUnsafe(16);
 
 /**
  * Builds a table from entries given in strictly increasing key order,

@@ -276,8 +276,8 @@ export class Tx implements KvReader {
   private putInStream(i: number, key: string, value: Uint8Array | string): void {
     const l = this.loading;
     if (!l) throw new Error('no bulk load under way');
-    const spool = l.spools[i];
-    if (spool) return spool.put(key, value);
+    // (a spooled stream is written by number: bulkPutNumbered)
+    if (l.spools[i]) throw new Error(`a key of the spooled stream ${l.kinds[i]!.prefix} put by name: ${key}`);
     l.streams[i]!.put(key, value);
     if ((l.bytes += BULK_ENTRY + key.length + value.length) > this.bulkPartBytes) this.putPartAside();
   }

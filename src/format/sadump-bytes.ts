@@ -16,7 +16,7 @@
  * saDump: the same bytes, or no answer, for every message.
  */
 import { SaState, SaType } from '../model/tables.js';
-import { be32, dumpedSa, keyBytes, le32, readU64, u16, u64Number } from '../pfkey/dumped-sa.js';
+import { be32, dumpedSa, keyBytes, le32, readU64, u64Number } from '../pfkey/dumped-sa.js';
 import { algWord, bytesText, timeText } from './dump-common.js';
 import { putIpsecHexdump } from './hexdump.js';
 import { lit, TextBytes } from './text-bytes.js';
@@ -141,15 +141,7 @@ export class SaTextWriter extends TextBytes {
     this.word(STATE_WORDS, m[sa + 9]!);
     this.byte(10);
     this.lifetimes(m, cur, hard, soft);
-    this.bytes(SADB_SEQ_EQ);
-    const seq = le32(m, 8);
-    this.dec(seq);
-    this.bytes(PID_EQ);
-    this.dec(le32(m, 12));
-    this.bytes(REFCNT_EQ);
-    this.dec(u16(m, 6));
-    this.byte(10);
-    return seq;
+    return this.seqPidRefcnt(m, SADB_SEQ_EQ, PID_EQ, REFCNT_EQ);
   }
 
   /** saDump's lifetimes(): created/current, diff, last, bytes, allocations; the last SA's text if they are its. */

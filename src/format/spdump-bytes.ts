@@ -94,15 +94,7 @@ export class PolicyTextWriter extends TextBytes {
     }
     this.bytes(SPID);
     this.dec(le32(m, policy + 8));
-    this.bytes(SEQ);
-    const seq = le32(m, 8);
-    this.dec(seq);
-    this.bytes(PID);
-    this.dec(le32(m, 12));
-    this.bytes(REFCNT);
-    this.dec(u16(m, 6));
-    this.byte(10);
-    return seq;
+    return this.seqPidRefcnt(m, SEQ, PID, REFCNT);
   }
 
   /** One side of the selector: the address, "/plen" unless a host's, "[port]" or "[any]" unless portless, a space. */

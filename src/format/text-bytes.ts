@@ -5,7 +5,7 @@
  * (decimal, hex, dotted quads, fixed pieces made into bytes once, times
  * through the options' clock and zone, the last few kept).
  */
-import { readU64, u64Number } from '../pfkey/dumped-sa.js';
+import { le32, readU64, u16, u64Number } from '../pfkey/dumped-sa.js';
 import { timeText, u64, type DumpOptions } from './dump-common.js';
 import { HEX_DIGITS } from './hexdump.js';
 
@@ -98,6 +98,19 @@ export class TextBytes {
       b[--n] = 48 + (v - q * 10);
       v = q;
     }
+  }
+
+  /** How an entry's text ends: its sadb_msg seq, pid and refcnt (reserved) after their words, a newline; the seq returned. */
+  protected seqPidRefcnt(m: Uint8Array, seq: Uint8Array, pid: Uint8Array, refcnt: Uint8Array): number {
+    this.bytes(seq);
+    const s = le32(m, 8);
+    this.dec(s);
+    this.bytes(pid);
+    this.dec(le32(m, 12));
+    this.bytes(refcnt);
+    this.dec(u16(m, 6));
+    this.byte(10);
+    return s;
   }
 
   protected byte(c: number): void {
