@@ -283,8 +283,11 @@ export async function readScript(
   // -n keeps no text of a file it can read again (the lines a diagnostic echoes are read from it)
   const keepText = fileSize === undefined || (fileSize <= KEEP_TEXT_BYTES && !(o.noAct && !o.hexdump));
   // -n needs no statement after the check (keeping some costs a large file a third of its time in the collector);
-  // -n -H and applying keep a small file's (a large one is read again: a million statements would be ~2 GB)
-  const cap = o.noAct && !o.hexdump ? 0 : KEEP_STATEMENTS;
+  // -n -H and applying keep a small file's (a large one is read again: a million statements would be ~2 GB);
+  // a load fed by the check keeps none either: kept, the file is a bulk load's and they are not needed; given
+  // up, the file is read again (the first 256 KiB chunk's statements, built before the file was known to be
+  // too large to keep them, were ~30 ms of a load of 100k SAs + 100k policies)
+  const cap = (o.noAct && !o.hexdump) || o.onClean !== undefined ? 0 : KEEP_STATEMENTS;
   let kept: Statement[] | undefined = cap > 0 ? [] : undefined;
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)

@@ -259,6 +259,11 @@ export class Tx implements KvReader {
     return i < 0 || this.loading!.held[i]!;
   }
 
+  /** Whether the view a bulk load began on held anything under the prefix of one of its streams (bulkMayHave). */
+  bulkHeld(prefix: string): boolean {
+    return this.loading!.held[this.streamOfPrefix(prefix)]!;
+  }
+
   /** put() of a text value, stored as its bytes (UTF-8: keys are ASCII, so latin1 is the same bytes); a load's stream copies it without encoding. */
   putText(key: string, text: string): void {
     if (!this.loaded(key, text)) this.put(key, TEXT.encode(text));

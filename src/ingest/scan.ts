@@ -13,9 +13,14 @@
  * load stores to what the parser's commands store.
  */
 import { algorithmByName } from '../model/algorithms.js';
-import { Action, dirTable, IpProto, Level, levelTable, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, requestProtoTable, SaFlag, SaType } from '../model/tables.js';
+import { Action, dirTable, IpProto, Level, levelTable, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, requestProtoTable, SaFlag, SaType, table } from '../model/tables.js';
 import type { BulkPolicy, BulkSa, BulkTemplate } from '../engine/bulk-load.js';
 import type { QuickCheck } from '../syntax/quick.js';
+
+const SLASH = 47;
+const HYPHEN = 45;
+const OPEN = 91;
+const CLOSE = 93;
 
 function isBlank(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
@@ -48,7 +53,53 @@ function number(src: string, s: number, e: number): number {
   return decimal(src, s, e);
 }
 
-const SATYPES: Readonly<Record<string, number>> = { esp: SaType.ESP, ah: SaType.AH };
+/**
+ * A table's names found where they stand in the text, no string made: by
+ * length, then compared in place (a table is a few names). A word sliced
+ * out and looked up in a Map was hashed first, each time.
+ */
+class WordLookup {
+  private readonly byLength: (readonly (readonly [string, number])[] | undefined)[] = [];
+  constructor(t: { readonly byName: ReadonlyMap<string, number> }) {
+    const lists: (readonly [string, number])[][] = [];
+    for (const [name, n] of t.byName) (lists[name.length] ??= []).push([name, n]);
+    lists.forEach((l, len) => (this.byLength[len] = l));
+  }
+
+  /** The number of the name src[s, e), or -1. */
+  find(src: string, s: number, e: number): number {
+    const names = this.byLength[e - s];
+    if (names !== undefined) for (let k = 0; k < names.length; k++) if (src.startsWith(names[k]![0], s)) return names[k]![1];
+    return -1;
+  }
+}
+
+const SA_PROTOS = new WordLookup(table([['esp', SaType.ESP], ['ah', SaType.AH]]));
+const MODES = new WordLookup(modeTable);
+const PAD_FLAGS = new WordLookup(padFlagTable);
+const DIRS = new WordLookup(dirTable);
+const ACTIONS = new WordLookup(table([['discard', Action.DISCARD], ['none', Action.NONE], ['ipsec', Action.IPSEC]]));
+const LEVELS = new WordLookup(levelTable);
+const REQUEST_PROTOS = new WordLookup(requestProtoTable);
+
+/** An algorithm's af_key number by its name in the text: the last name found is compared in place (a file names a few, over and over). */
+class AlgorithmLookup {
+  private name = '';
+  private id = 0;
+  constructor(private readonly kind: 'enc' | 'auth') {}
+
+  /** The number of the algorithm named src[s, e) (0: none of that name, or none af_key installs). */
+  find(src: string, s: number, e: number): number {
+    if (e - s !== this.name.length || !src.startsWith(this.name, s)) {
+      this.name = src.slice(s, e);
+      this.id = algorithmId(this.kind, this.name);
+    }
+    return this.id;
+  }
+}
+
+const ENC = new AlgorithmLookup('enc');
+const AUTH = new AlgorithmLookup('auth');
 
 /** Words of a statement (the statement lexer's: runs of anything but its blanks, up to the ';'). */
 class Words {
@@ -114,7 +165,7 @@ function readCommonSa(src: string, start: number, semi: number, sa: BulkSa): boo
   const m = COMMON_SA.exec(src);
   if (!m || COMMON_SA.lastIndex !== semi + 1) return false;
   const [, s, d, proto, spi, mode, reqid, replay, ealg, ekey, aalg, akey] = m;
-  sa.satype = SATYPES[proto!]!;
+  sa.satype = SA_PROTOS.find(proto!, 0, proto!.length);
   sa.src = v4(s!, 0, s!.length);
   sa.dst = v4(d!, 0, d!.length);
   sa.spi = number(spi!, 0, spi!.length);
@@ -143,8 +194,8 @@ function readSa(w: Words, sa: BulkSa): boolean {
   if (!w.next()) return false;
   sa.dst = v4(src, w.s, w.e);
   if (!w.next()) return false;
-  const satype = SATYPES[w.word()];
-  if (satype === undefined || !w.next()) return false;
+  const satype = SA_PROTOS.find(src, w.s, w.e);
+  if (satype < 0 || !w.next()) return false;
   sa.satype = satype;
   sa.etext = sa.atext = src;
   sa.spi = number(src, w.s, w.e);
@@ -156,33 +207,49 @@ function readSa(w: Words, sa: BulkSa): boolean {
   sa.ekeyAt = sa.ekeyDigits = sa.akeyAt = sa.akeyDigits = 0;
   for (;;) {
     if (!w.next()) return sa.ealg !== 0 || sa.aalg !== 0;
-    // -E ALG KEY, -A ALG KEY: the key's digits follow its 0x
-    if (w.e - w.s === 2 && src.charCodeAt(w.s) === 45 && (src.charCodeAt(w.s + 1) === 69 || src.charCodeAt(w.s + 1) === 65)) {
-      const enc = src.charCodeAt(w.s + 1) === 69;
-      if (!w.next()) return false;
-      const id = algorithmId(enc ? 'enc' : 'auth', w.word());
-      if (id === 0 || !w.next()) return false;
-      if (enc) {
-        sa.ealg = id;
-        sa.ekeyAt = w.s + 2;
-        sa.ekeyDigits = w.e - w.s - 2;
-      } else {
-        sa.aalg = id;
-        sa.akeyAt = w.s + 2;
-        sa.akeyDigits = w.e - w.s - 2;
-      }
-      continue;
-    }
-    const opt = w.word();
+    // options are two chars, '-' and a letter
+    if (w.e - w.s !== 2 || src.charCodeAt(w.s) !== HYPHEN) return false;
+    const opt = src.charCodeAt(w.s + 1);
     if (!w.next()) return false;
-    if (opt === '-m') sa.mode = modeTable.byName.get(w.word())!;
-    else if (opt === '-u') sa.reqid = decimal(src, w.s, w.e);
-    else if (opt === '-r') sa.replay = decimal(src, w.s, w.e);
-    else if (opt === '-f') {
-      const bit = padFlagTable.byName.get(w.word());
-      if (bit !== undefined) sa.flags |= bit;
-      else sa.flags &= ~SaFlag.CYCSEQ;
-    } else return false;
+    switch (opt) {
+      // -E ALG KEY, -A ALG KEY: the key's digits follow its 0x
+      case 69:
+      case 65: {
+        const enc = opt === 69;
+        const id = (enc ? ENC : AUTH).find(src, w.s, w.e);
+        if (id === 0 || !w.next()) return false;
+        if (enc) {
+          sa.ealg = id;
+          sa.ekeyAt = w.s + 2;
+          sa.ekeyDigits = w.e - w.s - 2;
+        } else {
+          sa.aalg = id;
+          sa.akeyAt = w.s + 2;
+          sa.akeyDigits = w.e - w.s - 2;
+        }
+        break;
+      }
+      case 109: {
+        const mode = MODES.find(src, w.s, w.e);
+        if (mode < 0) return false;
+        sa.mode = mode;
+        break;
+      }
+      case 117:
+        sa.reqid = decimal(src, w.s, w.e);
+        break;
+      case 114:
+        sa.replay = decimal(src, w.s, w.e);
+        break;
+      case 102: {
+        const bit = PAD_FLAGS.find(src, w.s, w.e);
+        if (bit >= 0) sa.flags |= bit;
+        else sa.flags &= ~SaFlag.CYCSEQ;
+        break;
+      }
+      default:
+        return false;
+    }
   }
 }
 
@@ -217,8 +284,13 @@ class PolicyWords {
     return this.e > this.s;
   }
 
-  word(): string {
-    return this.src.slice(this.s, this.e);
+  is(w: string): boolean {
+    return this.e - this.s === w.length && this.src.startsWith(w, this.s);
+  }
+
+  /** The word's number in `names`, or -1. */
+  find(names: WordLookup): number {
+    return names.find(this.src, this.s, this.e);
   }
 
   /** Whether the next thing is the mark `ch` (then past it). */
@@ -237,11 +309,6 @@ class PolicyWords {
   }
 }
 
-const SLASH = 47;
-const HYPHEN = 45;
-const OPEN = 91;
-const CLOSE = 93;
-
 /** SRC[/plen][[port]]: address, prefix and port into p (side 0: source). */
 function side(w: PolicyWords, p: BulkPolicy, which: 0 | 1): boolean {
   if (!w.next()) return false;
@@ -254,30 +321,38 @@ function side(w: PolicyWords, p: BulkPolicy, which: 0 | 1): boolean {
   }
   if (w.mark(OPEN)) {
     if (!w.next()) return false;
-    port = w.word() === 'any' ? 0 : decimal(w.src, w.s, w.e);
+    port = w.is('any') ? 0 : decimal(w.src, w.s, w.e);
     if (!w.mark(CLOSE)) return false;
   }
-  if (which === 0) [p.src, p.sprefix, p.sport] = [addr, prefix, port];
-  else [p.dst, p.dprefix, p.dport] = [addr, prefix, port];
+  if (which === 0) {
+    p.src = addr;
+    p.sprefix = prefix;
+    p.sport = port;
+  } else {
+    p.dst = addr;
+    p.dprefix = prefix;
+    p.dport = port;
+  }
   return true;
 }
 
 /** A level word into t: default, use, require, unique or unique:N. */
 function level(w: PolicyWords, t: BulkTemplate): boolean {
-  const word = w.word();
-  const l = levelTable.byName.get(word);
-  if (l !== undefined) t.level = l;
-  else if (word.startsWith('unique:')) {
+  const l = w.find(LEVELS);
+  if (l >= 0) t.level = l;
+  else if (w.e - w.s > UNIQUE_.length && w.src.startsWith(UNIQUE_, w.s)) {
     t.level = Level.UNIQUE;
-    t.reqid = decimal(word, 7, word.length);
+    t.reqid = decimal(w.src, w.s + UNIQUE_.length, w.e);
   } else return false;
   return true;
 }
 
+const UNIQUE_ = 'unique:';
+
 /** The next word is a request's protocol (the next request begins): left unread. */
 function protoNext(w: PolicyWords): boolean {
   const at = w.i;
-  const p = w.next() && requestProtoTable.byName.has(w.word());
+  const p = w.next() && w.find(REQUEST_PROTOS) >= 0;
   w.i = at;
   return p;
 }
@@ -285,10 +360,10 @@ function protoNext(w: PolicyWords): boolean {
 /** One request, proto/mode[/[SRC-DST][/[level]] | //level], into t (policy.ts request()). */
 function request(w: PolicyWords, t: BulkTemplate): boolean {
   if (!w.next()) return false;
-  const proto = requestProtoTable.byName.get(w.word());
-  if (proto === undefined || !w.mark(SLASH) || !w.next()) return false;
-  const mode = modeTable.byName.get(w.word());
-  if (mode === undefined) return false;
+  const proto = w.find(REQUEST_PROTOS);
+  if (proto < 0 || !w.mark(SLASH) || !w.next()) return false;
+  const mode = w.find(MODES);
+  if (mode < 0) return false;
   t.proto = proto;
   t.mode = mode;
   t.level = Level.DEFAULT;
@@ -320,7 +395,6 @@ export function bulkSa(): BulkSa {
   return { satype: 0, src: 0, dst: 0, spi: 0, mode: 0, reqid: 0, replay: 0, flags: 0, ealg: 0, etext: '', ekeyAt: 0, ekeyDigits: 0, aalg: 0, atext: '', akeyAt: 0, akeyDigits: 0 };
 }
 
-const ACTIONS: Readonly<Record<string, number>> = { discard: Action.DISCARD, none: Action.NONE, ipsec: Action.IPSEC };
 
 /**
  * The commonest policy shapes, `spdadd SRC[/plen][[port]] DST[/plen][[port]]
@@ -357,7 +431,7 @@ function readCommonPolicy(src: string, start: number, semi: number, p: BulkPolic
     p.priority = 0;
     return true;
   }
-  p.action = ACTIONS[action]!;
+  p.action = ACTIONS.find(action, 0, action.length);
   p.priority = PRIORITY_DEFAULT;
   if (proto === undefined) return true;
   const t = p.templates[0]!;
@@ -380,14 +454,14 @@ function readCommonPolicy(src: string, start: number, semi: number, p: BulkPolic
 
 /** `spdadd SRC DST UPPER -P POLICY` into p; false for anything else. */
 function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
-  if (!w.next() || w.word() !== 'spdadd' || !side(w, p, 0) || !side(w, p, 1) || !w.next()) return false;
-  const upper = w.word();
-  if (upper === 'any') p.proto = IpProto.ANY;
-  else if (upper.charCodeAt(0) >= 48 && upper.charCodeAt(0) <= 57) p.proto = decimal(upper, 0, upper.length);
+  if (!w.next() || !w.is('spdadd') || !side(w, p, 0) || !side(w, p, 1) || !w.next()) return false;
+  const c = w.src.charCodeAt(w.s);
+  if (w.is('any')) p.proto = IpProto.ANY;
+  else if (c >= 48 && c <= 57) p.proto = decimal(w.src, w.s, w.e);
   else return false;
-  if (!w.next(true) || w.word() !== '-P' || !w.next()) return false;
-  const dir = dirTable.byName.get(w.word());
-  if (dir === undefined) return false;
+  if (!w.next(true) || !w.is('-P') || !w.next()) return false;
+  const dir = w.find(DIRS);
+  if (dir < 0) return false;
   p.dir = dir;
   p.count = 0;
   if (w.atEnd) {
@@ -396,8 +470,8 @@ function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
     p.priority = 0;
     return true;
   }
-  const action = w.next() ? ACTIONS[w.word()] : undefined;
-  if (action === undefined) return false;
+  const action = w.next() ? w.find(ACTIONS) : -1;
+  if (action < 0) return false;
   p.action = action;
   p.priority = PRIORITY_DEFAULT;
   while (!w.atEnd) {
