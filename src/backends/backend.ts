@@ -5,6 +5,7 @@
  * `get` found, error replies), so that one set of printers serves every
  * backend, byte for byte.
  */
+import type { SaOffloadFactory } from '../engine/bulk-load.js';
 import type { Command } from '../model/command.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Json } from '../format/json.js';
@@ -109,7 +110,7 @@ export interface Backend {
    * quietly ignored everything from the first statement the load does not
    * read, and the file is then applied with run()).
    */
-  loadChecking?(check: (take: (src: string, start: number, semi: number) => void) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
+  loadChecking?(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -119,6 +120,8 @@ export interface LoadOptions {
   readonly rfcMode: boolean;
   /** statements read so far, a chunk of text at a time (progress; the caller's count) */
   readonly onStatements?: (n: number) => void;
+  /** how to load the SAs apart (a worker thread: src/ingest/sa-offload.ts), where a load fed by the check may */
+  readonly offloadSas?: SaOffloadFactory;
 }
 
 export class BackendUnavailable extends Error {}

@@ -3,6 +3,7 @@
  * of it or nothing) and `-c` (each statement as soon as its ';' arrives).
  * Diagnostics go to stderr with the source line; -H prints each message.
  */
+import { saWorkers } from '../ingest/sa-offload.js';
 import type { Backend, LoadOptions } from '../backends/backend.js';
 import type { Command } from '../model/command.js';
 import type { PostprocOptions } from '../format/postproc.js';
@@ -258,6 +259,8 @@ export async function readScript(
     readonly onClean?: (src: string, start: number, semi: number) => void;
     /** each other statement */
     readonly onUnclean?: () => void;
+    /** each piece of text before the statements of it handed to onClean */
+    readonly onText?: (src: string) => void;
   },
 ): Promise<ScriptInput | undefined> {
   const file = path === '-' ? '<stdin>' : path;
@@ -292,7 +295,7 @@ export async function readScript(
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
   // an apply counts the statements a bulk load could take (src/ingest/): it is tried only if they are all such
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}) }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.onText ? { onText: o.onText } : {}) }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -691,13 +694,13 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
   try {
     const done = await backend.loadChecking(
-      async (take) => {
+      async (take, text) => {
         // a statement the load does not take (a flush first, say): it would be given up at the end, so it stops now
         let unclean = false;
         const onClean = (src: string, start: number, semi: number): void => {
           if (!unclean) take(src, start, semi);
         };
-        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true) });
+        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase('writing the store');
         return keep;
@@ -716,9 +719,11 @@ function loadOptions(io: Io, o: Options, progress: Progress | undefined): LoadOp
   // a long apply to the engine: a larger young generation for its transaction (ENGINE_SEMI_SPACE)
   const young = youngGenerationUpTo(ENGINE_SEMI_SPACE);
   let n = 0;
+  const offloadSas = saWorkers(io.env);
   return {
     sys: io.sys,
     rfcMode: o.rfcMode,
+    ...(offloadSas ? { offloadSas } : {}),
     statements: () => n,
     onStatements: (k) => {
       if ((n & 1023) + k >= 1024) young();

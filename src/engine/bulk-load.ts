@@ -21,11 +21,13 @@ import { keyBitsAllowed } from '../model/algorithms.js';
 import { IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
-import { countNew, NewEntries } from './entries.js';
+import { countNew, NewEntries, ORDER_DIGITS, recordsPrefix } from './entries.js';
 import { policyKeyV4, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
+import type { RecordSpool } from './spool.js';
+import type { BlocksState } from './store-format.js';
 import { countReqid, genIndexWith, INDEX_DIGITS, INDEX_PREFIX, indexKey, keptTemplate, XFRM_MAX_DEPTH, type IndexGenerator } from './spd.js';
 
 /** An `add` as numbers: IPv4 addresses as u32, algorithms by af_key number, keys as hex digits in a text. */
@@ -171,6 +173,9 @@ class RecordWriter {
 }
 
 const FILL = Uint8Array.prototype.fill;
+
+/** The prefix of SA identities (records.ts saKey). */
+export const SA_IDENTITIES = 's/';
 const w = new RecordWriter();
 
 /** A hex digit's value (0-9, a-f, A-F). */
@@ -216,7 +221,64 @@ interface Streams {
 export interface BulkLoader {
   sa(sa: BulkSa): void;
   policy(p: BulkPolicy): void;
+  /**
+   * Where the load takes its SAs as text, when it loads them apart
+   * (SaOffload): an `add` the check found clean, src[start, semi]. Every
+   * SA then comes this way, not through sa().
+   */
+  readonly saText?: (src: string, start: number, semi: number) => void;
+  /** The text the statements handed to saText next stand in, whenever it changes (a new piece of the file; none: each is compared). */
+  readonly text?: (src: string) => void;
 }
+
+/**
+ * Where a load's SAs are loaded apart from the transaction: a worker
+ * thread (src/ingest/sa-worker.ts) that reads each statement, writes its
+ * record into the SA records' spool and its identity into the identities'
+ * spool. Used where the store held no SA: nothing is to be asked of it per
+ * SA. It writes the spools of other numbered streams too (the policies'
+ * records and index), their entries made by the transaction's thread.
+ */
+export interface SaOffload {
+  /** The text of the statements pushed next (until the next text). */
+  text(src: string): void;
+  /** The `add` statement text[start, semi], checked clean, to be stored at `order`. */
+  push(start: number, semi: number, order: number): void;
+  /** Where the entries of numbered stream `i` (the factory's `numbered[i]`) go: as Tx.bulkPutNumbered's. */
+  numbered(i: number): (n: number, value: Uint8Array | string, length?: number) => void;
+  /** Everything pushed, loaded: its records in the spool's file; BulkConflict where one is declined (as loadSa would). */
+  drain(): Promise<SaOffloadResult>;
+  /** Stopped, whatever it was doing: once this has resolved, nothing more is written to the spool. */
+  stop(): Promise<void>;
+}
+
+export interface SaOffloadResult {
+  /** the blocks written to the records' spool */
+  readonly records: BlocksState;
+  /** the blocks written to the identities' spool (sorted) */
+  readonly identities: BlocksState;
+  /** SA type, how many SAs of it: pairs */
+  readonly counts: readonly number[];
+  /** the blocks written to each numbered stream's spool */
+  readonly numbered: readonly BlocksState[];
+}
+
+/** A spool's descriptor, open for writing (RecordSpool.descriptor), and its name as errors say it. */
+export interface SpoolFile {
+  readonly fd: number;
+  readonly shown: string;
+}
+
+/** The spools an SaOffload writes. */
+export interface OffloadSpools {
+  readonly records: SpoolFile;
+  readonly identities: SpoolFile;
+  /** streams whose keys are their prefix and a number in `digits` hex digits */
+  readonly numbered: readonly { readonly prefix: string; readonly digits: number; readonly file: SpoolFile }[];
+}
+
+/** An SaOffload writing the SAs' records and identities, and other streams' entries, into spools, its SAs added at `now`. */
+export type SaOffloadFactory = (spools: OffloadSpools, now: bigint) => SaOffload;
 
 /** The orders a load stands below (sad.ts nextOrder's counter; a store past it is the usual apply's). */
 const ORDER_LIMIT = 2 ** 53 - 2 ** 32;
@@ -272,12 +334,69 @@ export class BulkLoad implements BulkLoader {
   private policies = 0;
   private readonly to: Streams;
 
-  /** The streams of BULK_STREAMS must be the transaction's (Tx.beginBulk). */
-  constructor(private readonly c: Ctx) {
-    this.to = { sas: new NewEntries(c.tx, 'S', 's/'), policies: new NewEntries(c.tx, 'P', 'p/'), index: c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS), counters: new LoadCounters(c) };
+  /** the SAs loaded apart, and the spools their records and identities (and the numbered streams it writes) go to */
+  private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool; readonly numbered: readonly RecordSpool[] } | undefined;
+  readonly saText?: (src: string, start: number, semi: number) => void;
+  readonly text?: (src: string) => void;
+
+  /**
+   * The streams of BULK_STREAMS must be the transaction's (Tx.beginBulk).
+   * `offload`: how to load the SAs apart, used where the SA records have a
+   * spool and the store held no SA identity.
+   */
+  constructor(
+    private readonly c: Ctx,
+    offload?: SaOffloadFactory,
+  ) {
+    const records = offload ? c.tx.bulkSpool(recordsPrefix('S')) : undefined;
+    // (an identity there would have to be asked for each SA: SAs are loaded apart into a SAD with none)
+    const identities = records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
+    let policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
+    let index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
+    if (offload && records && identities) {
+      // the policies' spooled streams are written by the worker too (their entries copied to it in batches)
+      const numbered = [
+        { prefix: recordsPrefix('P'), digits: ORDER_DIGITS },
+        { prefix: INDEX_PREFIX, digits: INDEX_DIGITS },
+      ].flatMap((x) => {
+        const spool = c.tx.bulkSpool(x.prefix);
+        return spool ? [{ ...x, spool }] : [];
+      });
+      const file = (x: RecordSpool): SpoolFile => ({ fd: x.descriptor, shown: x.shown });
+      const to = offload({ records: file(records), identities: file(identities), numbered: numbered.map((x) => ({ prefix: x.prefix, digits: x.digits, file: file(x.spool) })) }, c.now);
+      this.offload = { to, records, identities, numbered: numbered.map((x) => x.spool) };
+      numbered.forEach((x, i) => {
+        if (x.prefix === INDEX_PREFIX) index = to.numbered(i);
+        else policyRecords = to.numbered(i);
+      });
+      this.text = (src) => to.text(src);
+    }
+    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c) };
+    if (this.offload) {
+      const to = this.offload.to;
+      const counters = this.to.counters;
+      this.saText = (_, start, semi) => to.push(start, semi, counters.nextOrder());
+    }
+  }
+
+  /** The SAs loaded apart, taken in: the blocks of their records and identities as the spools', their counts. */
+  async drain(): Promise<void> {
+    if (!this.offload) return;
+    const r = await this.offload.to.drain();
+    this.offload.records.adopt(r.records);
+    this.offload.identities.adopt(r.identities);
+    this.offload.numbered.forEach((x, i) => x.adopt(r.numbered[i]!));
+    for (let i = 0; i < r.counts.length; i += 2) this.sas.set(r.counts[i]!, (this.sas.get(r.counts[i]!) ?? 0) + r.counts[i + 1]!);
+  }
+
+  /** Whatever loads SAs apart stopped (before its spool is closed or removed). */
+  async stop(): Promise<void> {
+    await this.offload?.to.stop();
   }
 
   sa(sa: BulkSa): void {
+    // (SAs loaded apart come as text: saText; one given here could not be stored in order with them)
+    if (this.offload) decline('an SA not given as text to a load that loads them apart');
     loadSa(this.c, this.to, sa);
     this.sas.set(sa.satype, (this.sas.get(sa.satype) ?? 0) + 1);
   }
@@ -297,16 +416,26 @@ export class BulkLoad implements BulkLoader {
 
 /** sad.add of an ADD for `sa` (buildSa, putSa), its record written directly (its count is the caller's). */
 function loadSa(c: Ctx, to: Streams, sa: BulkSa): void {
+  checkSa(sa);
+  const key = saKeyV4(sa.satype, sa.dst, sa.spi);
+  // sad.add: any SA with this destination, protocol and SPI is a refusal (EEXIST)
+  if (c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
+  const order = to.counters.nextOrder();
+  to.sas.put(key, order, w.b, saRecord(sa, order, c.now));
+}
+
+/** What sad.add would refuse or the load does not take, of `sa` alone (BulkConflict). */
+function checkSa(sa: BulkSa): void {
   if (sa.satype !== SaType.ESP && sa.satype !== SaType.AH) decline('not an ESP or AH SA');
   if (sa.spi < 256 || sa.replay > 255 || sa.mode > Mode.BEET) decline('an SPI, replay window or mode beyond the common case');
   const esp = sa.satype === SaType.ESP;
   if (esp ? sa.ealg === 0 : sa.aalg === 0 || sa.ealg !== 0) decline('an SA without its algorithms');
   if (sa.ealg) checkAlg('enc', sa.ealg, sa.ekeyDigits);
   if (sa.aalg) checkAlg('auth', sa.aalg, sa.akeyDigits);
-  const key = saKeyV4(sa.satype, sa.dst, sa.spi);
-  // sad.add: any SA with this destination, protocol and SPI is a refusal (EEXIST)
-  if (c.tx.has(key)) decline('an SA with this destination, protocol and SPI exists');
-  const order = to.counters.nextOrder();
+}
+
+/** The record of `sa`, added at `order` when the time was `now`, written into the scratch: its length (the bytes are recordBytes()[0, length)). */
+function saRecord(sa: BulkSa, order: number, now: bigint): number {
   w.start(order, 0, MsgType.DUMP, sa.satype);
   let at = w.ext(16, EXT.sa);
   putU32BE(w.b, at + 4, sa.spi >>> 0);
@@ -317,7 +446,7 @@ function loadSa(c: Ctx, to: Streams, sa: BulkSa): void {
   putU32(w.b, at + 12, (sa.flags & KEPT_FLAGS) >>> 0);
   w.lifetime(EXT.hard, 0n);
   w.lifetime(EXT.soft, 0n);
-  w.lifetime(EXT.current, c.now);
+  w.lifetime(EXT.current, now);
   w.address(EXT.src, 0, 32, sa.src, 0);
   w.address(EXT.dst, 0, 32, sa.dst, 0);
   // the PROXY extension Linux adds when the source is not 0.0.0.0 (sa-state.ts proxyExt)
@@ -328,7 +457,24 @@ function loadSa(c: Ctx, to: Streams, sa: BulkSa): void {
   // mode any is installed as transport
   w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;
   putU32(w.b, at + 12, sa.reqid >>> 0);
-  to.sas.put(key, order, w.b, w.done());
+  return w.done();
+}
+
+/**
+ * An SA's checks and record apart from the transaction (a worker thread
+ * writes a load's SAs: src/ingest/sa-worker.ts): what loadSa stores for
+ * it at `order`, its record recordBytes()[0, length); BulkConflict where
+ * loadSa declines without asking the store (an SA already there is the
+ * caller's to find: it knows the store held none).
+ */
+export function saRecordAlone(sa: BulkSa, order: number, now: bigint): number {
+  checkSa(sa);
+  return saRecord(sa, order, now);
+}
+
+/** The scratch records are written into (saRecordAlone). */
+export function recordBytes(): Uint8Array {
+  return w.b;
 }
 
 /** Templates as spd.ts templatesOf keeps them: the level and reqid kept set beside the statement's (RFC mode's copy reads those). */

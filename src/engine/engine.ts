@@ -21,7 +21,7 @@ import { storedNextDeadline } from './deadlines.js';
 import { layoutCurrent, putEntry, upgradeLayout } from './entries.js';
 import { Store, Tx } from './store.js';
 import { BulkConflict } from './sorted-layer.js';
-import { BULK_STREAMS, BulkLoad, type BulkLoader } from './bulk-load.js';
+import { BULK_STREAMS, BulkLoad, type BulkLoader, type SaOffloadFactory } from './bulk-load.js';
 import { readHeader, splitMessages, DecodeError } from '../pfkey/decode.js';
 import { serialize } from '../pfkey/serialize.js';
 import { supportedMessage } from './supported.js';
@@ -216,7 +216,7 @@ export class Engine {
    * would read a notification for each). Then nothing of it is kept, and
    * the caller sends the requests the usual way, which reports as ever.
    */
-  async bulk(fill: (load: BulkLoader) => Promise<void>): Promise<'done' | 'declined'> {
+  async bulk(fill: (load: BulkLoader) => Promise<void>, opts: { readonly offloadSas?: SaOffloadFactory } = {}): Promise<'done' | 'declined'> {
     const now = this.clock() / 1000000n;
     let outcome: 'done' | 'declined' = 'declined';
     await this.store.locked(async (tx, commit) => {
@@ -224,9 +224,15 @@ export class Engine {
       // (a monitor would have been told what expires: none is listening)
       const { ctx, counters } = this.begin(tx, now, new Deliveries(false, false));
       tx.beginBulk(BULK_STREAMS);
-      const load = new BulkLoad(ctx);
+      const load = new BulkLoad(ctx, opts.offloadSas);
       try {
-        await fill(load);
+        try {
+          await fill(load);
+          await load.drain();
+        } finally {
+          // (SAs loaded apart: that writer stopped before its spool is closed, or removed if the load is given up)
+          await load.stop();
+        }
         if (tx.endBulk()) return;
       } catch (e) {
         if (e instanceof KernelError || e instanceof BulkConflict) return;

@@ -36,7 +36,12 @@ function recordKey(t: Table, order: bigint): string {
 }
 
 /** The hex digits of a record key's order. */
-const ORDER_DIGITS = 16;
+export const ORDER_DIGITS = 16;
+
+/** The prefix of a table's record keys (recordKey). */
+export function recordsPrefix(t: Table): string {
+  return `R/${t}/`;
+}
 
 function countKey(t: Table, satype: number | 'all'): string {
   return t === 'S' ? `m/n/S/${satype}` : 'm/n/P';
@@ -86,23 +91,27 @@ export class NewEntries {
   private readonly identities: (key: string, value: Uint8Array) => void;
   private readonly records: (order: number, value: Uint8Array, length: number) => void;
 
-  /** `identities`: the prefix the table's identity keys have (records.ts: s/ or p/) */
-  constructor(
-    tx: Tx,
-    t: Table,
-    identities: string,
-  ) {
+  /**
+   * `identities`: the prefix the table's identity keys have (records.ts: s/ or p/);
+   * `records`: where the records go, if not the transaction's stream (Tx.bulkPutNumbered's of the table's records)
+   */
+  constructor(tx: Tx, t: Table, identities: string, records?: (order: number, value: Uint8Array, length: number) => void) {
     this.identities = tx.bulkPut(identities);
     // (recordKey's keys: the prefix and the order's ORDER_DIGITS hex digits)
-    this.records = tx.bulkPutNumbered(`R/${t}/`, ORDER_DIGITS);
+    this.records = records ?? tx.bulkPutNumbered(recordsPrefix(t), ORDER_DIGITS);
   }
 
   /** An entry of `order` (a Number: a load keeps its orders so, below 2^53), its record rec[0, length). */
   put(key: string, order: number, rec: Uint8Array, length: number): void {
+    this.identity(key, order);
+    this.records(order, rec, length);
+  }
+
+  /** An entry's identity alone (its record written to the stream's spool elsewhere: a worker's). */
+  identity(key: string, order: number): void {
     // the streams copy what they are given: one scratch u64 serves them all (and `rec` may be a scratch too)
     putU64Number(SCRATCH, 0, order);
     this.identities(key, SCRATCH);
-    this.records(order, rec, length);
   }
 }
 

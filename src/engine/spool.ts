@@ -19,31 +19,34 @@
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
 import { ioError, StoreError, type StoreDir } from './store-dir.js';
-import { crc32, hexDigits, TableWriter, writeHexDigits, writeLatin1 } from './store-format.js';
+import { crc32, hexDigits, TableWriter, writeHexDigits, writeLatin1, type BlocksState } from './store-format.js';
 
 /** what a block is read back into at the commit (a block is ~64 KiB; a larger one gets its own) */
 const COPY_BYTES = 1 << 17;
 
-export class RecordSpool {
-  private readonly w: TableWriter;
-  private fd: number | undefined;
-  private closed = false;
+/**
+ * Entries of a stream, in key order, written as table blocks to a file
+ * descriptor as they come: a spool's writing half, which a worker thread
+ * runs too (the file is the spool's; a bulk load's SAs:
+ * src/ingest/sa-worker.ts).
+ */
+export class SpoolBlocks {
+  readonly w: TableWriter;
 
   constructor(
-    private readonly files: StoreDir,
-    private readonly name: string,
+    fd: number,
+    /** the file, as error messages name it */
+    show: string,
     /** the prefix every key has (the stream's) */
     readonly prefix: string,
   ) {
-    const fd = files.openWrite(name, 'create-new');
-    this.fd = fd;
     this.w = new TableWriter(
       (b) => {
         try {
           for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
         } catch (e) {
           // (a full disk, most likely: said as the store's, as a commit's write is)
-          throw ioError(`cannot write ${files.show(name)}`, e);
+          throw ioError(`cannot write ${show}`, e);
         }
       },
       { keeps: false, blocksOnly: true },
@@ -59,14 +62,14 @@ export class RecordSpool {
   private key: Buffer | undefined;
 
   /**
-   * The next entry of a stream whose keys are its prefix and a number in
-   * `digits` hex digits (records by order, the policy index by index): the
-   * key written as bytes, never made a string (a key joined from its
-   * pieces, then flattened to be compared and written, was ~0.45 us).
-   * Its number must be above the last one's (a number twice, or one out of
-   * order, is a conflict the load cannot take, as in sorted-layer.ts).
+   * The next entry, its key the prefix and `n` in `digits` hex digits
+   * (records by order, the policy index by index): the key written as
+   * bytes, never made a string (a key joined from its pieces, then
+   * flattened to be compared and written, was ~0.45 us). Its number must
+   * be above the last one's (a number twice, or one out of order, is a
+   * conflict the load cannot take, as in sorted-layer.ts).
    */
-  putNumbered(n: number, digits: number, value: Uint8Array | string, length = value.length): void {
+  putNumbered(n: number, digits: number, value: Uint8Array | string, length = value.length, offset = 0): void {
     if (n <= this.lastNumber) throw new BulkConflict(n === this.lastNumber ? `${this.prefix}${hexDigits(n, digits)} put twice` : `stream ${this.prefix} is not in order`);
     this.lastNumber = n;
     const p = this.prefix.length;
@@ -76,9 +79,55 @@ export class RecordSpool {
       writeLatin1(k, 0, this.prefix);
     }
     writeHexDigits(k, p, n, digits);
-    if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, 0, length);
+    // (a value at `offset` of a byte array: entries sent in batches, one after the other)
+    if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, offset, length);
     if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
     this.w.addRaw(k, 0, k.length, this.text, 0, writeLatin1(this.text, 0, value));
+  }
+
+  /** The next entry, its key kb[0, kl) (above the last one's: TableWriter refuses one that is not). */
+  putKeyed(kb: Uint8Array, kl: number, value: Uint8Array): void {
+    this.w.addRaw(kb, 0, kl, value, 0, value.length);
+  }
+}
+
+export class RecordSpool {
+  private readonly blocks: SpoolBlocks;
+  private readonly w: TableWriter;
+  private fd: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly files: StoreDir,
+    private readonly name: string,
+    /** the prefix every key has (the stream's) */
+    readonly prefix: string,
+  ) {
+    const fd = files.openWrite(name, 'create-new');
+    this.fd = fd;
+    this.blocks = new SpoolBlocks(fd, files.show(name), prefix);
+    this.w = this.blocks.w;
+  }
+
+  /** The file's descriptor, open for writing until close(): where another thread may write its blocks (adopt). */
+  get descriptor(): number {
+    if (this.fd === undefined) throw new Error('a spool closed');
+    return this.fd;
+  }
+
+  /** The file as error messages name it. */
+  get shown(): string {
+    return this.files.show(this.name);
+  }
+
+  /** The entries another writer put into this spool's file (SpoolBlocks on its descriptor, blocks ended), taken as if put here; none put here. */
+  adopt(state: BlocksState): void {
+    this.w.adoptBlocks(state);
+  }
+
+  /** RecordSpool's entries (SpoolBlocks.putNumbered). */
+  putNumbered(n: number, digits: number, value: Uint8Array | string, length = value.length): void {
+    this.blocks.putNumbered(n, digits, value, length);
   }
 
   /** No more entries: the last block written, the file closed for writing. */

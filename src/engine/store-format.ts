@@ -367,6 +367,17 @@ export function hexDigits(n: number, digits: number): string {
 
 const HEX_SCRATCH = Buffer.allocUnsafe(16);
 
+/** TableWriter.blocksState(): the blocks a writer of blocks only handed to its sink. */
+export interface BlocksState {
+  readonly index: readonly { readonly offset: number; readonly length: number; readonly count: number; readonly first: string }[];
+  /** bytes handed to the sink */
+  readonly offset: number;
+  /** entries */
+  readonly total: number;
+  /** the last key's bytes (none without entries) */
+  readonly last?: Uint8Array;
+}
+
 /**
  * Builds a table from entries given in strictly increasing key order,
  * handing each block to `sink` as it is full: only the index stays in
@@ -450,6 +461,40 @@ export class TableWriter {
     this.rawLastAt = 0;
     this.rawLastLen = last.length;
     this.last = last.toString('latin1');
+  }
+
+  /**
+   * What a writer of blocks only has written, once its blocks are ended
+   * (endBlocks): where each block lies and its first key, and the last key.
+   * Plain data, so that blocks one thread wrote to a file another thread
+   * can append (adoptBlocks: a bulk load's SAs written by a worker).
+   */
+  blocksState(): BlocksState {
+    if (!this.blocksOnly) throw new Error('the state of a writer of blocks only');
+    this.endBlock();
+    const last = this.rawLast ? Buffer.from(this.rawLast.subarray(this.rawLastAt, this.rawLastAt + this.rawLastLen)) : this.last !== undefined ? Buffer.from(this.last, 'latin1') : undefined;
+    return { index: this.index.map((e) => ({ ...e })), offset: this.offset, total: this.total, ...(last ? { last: new Uint8Array(last) } : {}) };
+  }
+
+  /** The blocks another writer wrote where this one's sink writes (blocksState), taken as this one's: it has written nothing itself. */
+  adoptBlocks(state: BlocksState): void {
+    if (!this.blocksOnly || this.total !== 0 || this.blockCount !== 0) throw new Error('blocks are adopted by a writer of blocks only that wrote none');
+    let offset = 0;
+    let total = 0;
+    for (const e of state.index) {
+      if (e.offset !== offset || e.length < 8 || e.count < 1) throw new Error('adopted blocks do not follow each other');
+      offset += e.length;
+      total += e.count;
+      this.index.push({ offset: e.offset, length: e.length, count: e.count, first: e.first });
+    }
+    if (offset !== state.offset || total !== state.total || (total > 0) !== (state.last !== undefined)) throw new Error('adopted blocks do not add up');
+    this.offset = offset;
+    this.total = total;
+    if (state.last) {
+      this.rawLast = Buffer.from(state.last);
+      this.rawLastAt = 0;
+      this.rawLastLen = state.last.length;
+    }
   }
 
   /** An entry; `tag` (a run's put/delete mark) goes before the value as its first byte. */

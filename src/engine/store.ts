@@ -259,6 +259,25 @@ export class Tx implements KvReader {
     return i < 0 || this.loading!.held[i]!;
   }
 
+  /** The spool a bulk load's stream of `prefix` is written to, if it has one (beginBulk): another writer may write it (RecordSpool.adopt). */
+  bulkSpool(prefix: string): RecordSpool | undefined {
+    return this.loading!.spools[this.streamOfPrefix(prefix)];
+  }
+
+  /**
+   * A spool for a stream not in order, whose entries another writer sorts
+   * and writes there (RecordSpool.adopt: a worker's): where the view held
+   * nothing under its prefix and the store has files, and nothing was put
+   * into it yet; from now on it takes no put by name.
+   */
+  bulkSpoolSorted(prefix: string): RecordSpool | undefined {
+    const l = this.loading!;
+    const i = this.streamOfPrefix(prefix);
+    if (l.spools[i] || l.held[i] || !this.spill?.spool) return l.spools[i];
+    if (l.streams[i]!.keys.length || l.parts.length) throw new Error(`entries were put under ${prefix} already`);
+    return (l.spools[i] = this.spill.spool(prefix, this.serial++));
+  }
+
   /** Whether the view a bulk load began on held anything under the prefix of one of its streams (bulkMayHave). */
   bulkHeld(prefix: string): boolean {
     return this.loading!.held[this.streamOfPrefix(prefix)]!;

@@ -28,6 +28,7 @@ import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
 export class NotBulk extends BulkConflict {}
 
 const HASH = 35;
+const A = 97;
 
 /** Past the text between statements: blanks and comments (lexer.ts: '#' to the end of the line); a comment not ended in `src` is where this stops. */
 function skipBetween(src: string, i: number): number {
@@ -55,10 +56,22 @@ export class Statements {
     /** the quick check, or 'checked': the caller hands over only what its own found clean */
     private readonly quick: QuickCheck | 'checked',
     private readonly rfcMode: boolean,
-  ) {}
+  ) {
+    this.saText = quick === 'checked' ? load.saText : undefined;
+  }
+
+  /** where SAs go as text (BulkLoader.saText), for statements checked by the caller only */
+  private readonly saText: ((src: string, start: number, semi: number) => void) | undefined;
+
+  /** The text the statements taken next stand in (BulkLoader.text). */
+  text(src: string): void {
+    this.load.text?.(src);
+  }
 
   /** The statement whose first word is at `start` and whose ';' is at `semi`; throws NotBulk if the load does not read it. */
   take(src: string, start: number, semi: number): void {
+    // an SA the load reads apart (a worker), as text: what the check found clean it reads as this module does
+    if (this.saText !== undefined && src.charCodeAt(start) === A) return this.saText(src, start, semi);
     const p = this.p;
     const kind = scanStatement(this.quick, src, start, semi, this.sa, p);
     if (kind === 'sa') this.load.sa(this.sa);

@@ -39,6 +39,8 @@ export interface StreamOptions {
   readonly onClean?: (src: string, start: number, semi: number) => void;
   /** each statement not handed to onClean (ParseOptions.onUnclean) */
   readonly onUnclean?: () => void;
+  /** each piece's text, before its statements are handed to onClean (whose `src` it is: a reader of it knows it changed without comparing texts) */
+  readonly onText?: (src: string) => void;
 }
 
 export class StreamParser {
@@ -113,6 +115,7 @@ export class StreamParser {
   private run(bytes: Buffer, end: number, partial: boolean): void {
     const o = this.opts;
     const buf = bytes.toString('latin1');
+    o.onText?.(buf);
     const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}) });
     for (const st of r) this.each(st);
     this.checked += r.checked;

@@ -1,7 +1,7 @@
 /**
  * Built-in modules loaded on first use (and without import(), which the
  * one-file build run from V8's code cache has no loader for: bin/bundle.js).
- * crypto, zlib and tty each cost about
+ * crypto, zlib, tty and worker_threads each cost about
  * 2 ms to load, a tenth of what setkey adds to Node's own start-up; a
  * short command (-D on an empty store) should not pay for what it does not
  * use (issue 12: start-up <= 1.5x `node -e 0`). Synchronous, through
@@ -13,6 +13,7 @@ type Crypto = typeof import('node:crypto');
 type Zlib = typeof import('node:zlib');
 type Tty = typeof import('node:tty');
 type Dns = typeof import('node:dns');
+type WorkerThreads = typeof import('node:worker_threads');
 
 let req: NodeJS.Require | undefined;
 const load = <T>(name: string): T => (req ??= createRequire(process.execPath))(name) as T;
@@ -21,11 +22,13 @@ let crypto: Crypto | undefined;
 let zlib: Zlib | undefined;
 let tty: Tty | undefined;
 let dns: Dns | undefined;
+let workerThreads: WorkerThreads | undefined;
 
 export const lazyCrypto = (): Crypto => (crypto ??= load<Crypto>('node:crypto'));
 export const lazyZlib = (): Zlib => (zlib ??= load<Zlib>('node:zlib'));
 export const lazyTty = (): Tty => (tty ??= load<Tty>('node:tty'));
 export const lazyDns = (): Dns => (dns ??= load<Dns>('node:dns'));
+export const lazyWorkerThreads = (): WorkerThreads => (workerThreads ??= load<WorkerThreads>('node:worker_threads'));
 
 /** the semi-space growth factor set last (V8's default: 2) */
 let growth = 2;

@@ -1,0 +1,153 @@
+/**
+ * A bulk load's SAs loaded on a second core (engine/bulk-load.ts
+ * SaOffload, by sa-worker.ts): where a file is loaded as it is checked,
+ * the main thread checks it and loads its policies, and hands each `add`
+ * over as text, with the order the transaction gave it. The SAs were about
+ * half of such a load's time.
+ *
+ * Only where it pays: a machine with more than one core, and a load that
+ * has a spool for SA records (engine/store.ts beginBulk) in a store that
+ * held no SA. SETKEY_BULK_WORKER=0 loads them in the main thread, as ever.
+ * A worker that cannot start or dies gives the load up (BulkConflict: the
+ * file is then applied request by request, which reports as ever); one
+ * that fails on its store reports that failure as the store's.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import type { OffloadSpools, SaOffload, SaOffloadFactory, SaOffloadResult } from '../engine/bulk-load.js';
+import { writeLatin1 } from '../engine/store-format.js';
+import { BulkConflict } from '../engine/sorted-layer.js';
+import { StoreError } from '../engine/store-dir.js';
+import { lazyWorkerThreads } from '../sys/builtin.js';
+import type { SaWorkerMessage, SaWorkerReply } from './sa-worker.js';
+
+/** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
+const BATCH = 2048;
+
+/** Where the worker's script is: beside the one-file build (dist/sa-worker.cjs), else beside this module. */
+function workerScript(): string | URL {
+  return typeof __dirname === 'string' ? join(__dirname, 'sa-worker.cjs') : new URL('./sa-worker.js', import.meta.url);
+}
+
+/** Bytes of entries sent at a time (a policy's record is ~250). */
+const ENTRY_BYTES = 256 << 10;
+const ENTRIES = 2048;
+
+/** A numbered stream's entries gathered to be sent (their values copied: the caller's may be a scratch). */
+class EntryBatch {
+  private n = new Float64Array(ENTRIES);
+  private ends = new Uint32Array(ENTRIES);
+  private bytes = Buffer.allocUnsafe(ENTRY_BYTES);
+  private count = 0;
+  private used = 0;
+
+  constructor(
+    private readonly stream: number,
+    private readonly post: (m: SaWorkerMessage, transfer: ArrayBuffer[]) => void,
+  ) {}
+
+  put(n: number, value: Uint8Array | string, length: number): void {
+    if (this.count === ENTRIES || this.used + length > this.bytes.length) this.flush();
+    // (a value larger than a batch gets one of its own)
+    if (length > this.bytes.length) this.bytes = Buffer.allocUnsafe(length);
+    if (typeof value === 'string') writeLatin1(this.bytes, this.used, value);
+    else this.bytes.set(length === value.length ? value : value.subarray(0, length), this.used);
+    this.used += length;
+    this.n[this.count] = n;
+    this.ends[this.count++] = this.used;
+  }
+
+  flush(): void {
+    if (this.count === 0) return;
+    // (copies, each its own buffer, handed over whole)
+    const bytes = new Uint8Array(this.used);
+    bytes.set(this.bytes.subarray(0, this.used));
+    const m = { stream: this.stream, n: this.n.slice(0, this.count), ends: this.ends.slice(0, this.count), bytes };
+    this.post(m, [m.n.buffer, m.ends.buffer, m.bytes.buffer]);
+    this.count = 0;
+    this.used = 0;
+  }
+}
+
+class SaWorker implements SaOffload {
+  private readonly worker: Worker;
+  private readonly reply: Promise<SaWorkerReply | { readonly ok: false; readonly gone: string }>;
+  /** the text of the statements pushed, and whether the worker has it */
+  private src: string | undefined;
+  private sent = false;
+  /** start, semi and order of each statement pushed since the last batch */
+  private at = new Float64Array(3 * BATCH);
+  private n = 0;
+
+  /** each numbered stream's entries since its last batch */
+  private readonly batches: EntryBatch[];
+
+  constructor(spools: OffloadSpools, now: bigint) {
+    const { Worker } = lazyWorkerThreads();
+    this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString() }, stdout: true, stderr: true });
+    this.batches = spools.numbered.map((_, i) => new EntryBatch(i, (m, transfer) => this.worker.postMessage(m, transfer)));
+    this.reply = new Promise((resolve) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', (e) => resolve({ ok: false, gone: e instanceof Error ? e.message : String(e) }));
+      this.worker.once('exit', (code) => resolve({ ok: false, gone: `it exited (${code})` }));
+    });
+  }
+
+  text(src: string): void {
+    this.flush();
+    this.src = src;
+    this.sent = false;
+  }
+
+  push(start: number, semi: number, order: number): void {
+    const at = this.at;
+    const i = 3 * this.n++;
+    at[i] = start;
+    at[i + 1] = semi;
+    at[i + 2] = order;
+    if (this.n === BATCH) this.flush();
+  }
+
+  /** The statements pushed since the last batch, sent (their text first, if the worker has not had it). */
+  private flush(): void {
+    if (this.n === 0) return;
+    if (this.src === undefined) throw new Error('SAs pushed before their text');
+    if (!this.sent) this.worker.postMessage({ text: this.src } satisfies SaWorkerMessage);
+    this.sent = true;
+    const at = this.n === BATCH ? this.at : this.at.slice(0, 3 * this.n);
+    this.worker.postMessage({ at } satisfies SaWorkerMessage, [at.buffer]);
+    if (at === this.at) this.at = new Float64Array(3 * BATCH);
+    this.n = 0;
+  }
+
+  numbered(i: number): (n: number, value: Uint8Array | string, length?: number) => void {
+    const b = this.batches[i]!;
+    return (n, value, length = value.length) => b.put(n, value, length);
+  }
+
+  async drain(): Promise<SaOffloadResult> {
+    this.flush();
+    for (const b of this.batches) b.flush();
+    this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
+    const r = await this.reply;
+    if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts, numbered: r.numbered };
+    if ('conflict' in r) throw new BulkConflict(r.conflict);
+    if ('store' in r) throw new StoreError(r.store.code, r.store.message);
+    if ('gone' in r) throw new BulkConflict(`the SAs' worker stopped: ${r.gone}`);
+    throw new Error(`the SAs' worker failed: ${r.bug}`);
+  }
+
+  async stop(): Promise<void> {
+    // (terminate() resolves once the thread has stopped: it writes no more to the spool)
+    await this.worker.terminate();
+  }
+}
+
+/** The factory of SA workers, where this machine and the environment allow one (see above). */
+export function saWorkers(env: Readonly<Record<string, string | undefined>>): SaOffloadFactory | undefined {
+  if (env.SETKEY_BULK_WORKER === '0') return undefined;
+  const cores = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
+  if (cores < 2 && env.SETKEY_BULK_WORKER !== '1') return undefined;
+  return (spools, now) => new SaWorker(spools, now);
+}
