@@ -17,6 +17,9 @@ import { EmbeddedBackend } from '../src/backends/embedded.js';
 import { Engine } from '../src/engine/engine.js';
 import { toMap } from '../src/engine/kv.js';
 import { loadText } from '../src/ingest/bulk.js';
+import { saWorkers } from '../src/ingest/sa-offload.js';
+import type { SaOffloadFactory } from '../src/engine/bulk-load.js';
+import { QuickCheck } from '../src/syntax/quick.js';
 import { withForwardCopies } from '../src/model/rfc-mode.js';
 import type { Command } from '../src/model/command.js';
 import { parse } from '../src/syntax/parser.js';
@@ -494,5 +497,135 @@ test('the check counts the statements a bulk load reads: in pieces or whole, che
       assert.equal(others, 3);
       assert.equal(yielded + p.checked, 300 + COMMON.length + 3);
     }
+  }
+});
+
+/**
+ * A load as a check feeds it (EmbeddedBackend.loadChecking, as cli/script.ts checkAndLoad does): each piece's
+ * text told first, then each of its statements, all found clean by the quick check. Pieces are whole statements.
+ */
+async function loadChecked(b: EmbeddedBackend, pieces: readonly string[], opts: { rfcMode: boolean; offloadSas?: SaOffloadFactory }): Promise<boolean> {
+  const quick = QuickCheck.for(testSys);
+  return b.loadChecking(
+    async (take, text) => {
+      for (const piece of pieces) {
+        text(piece);
+        for (let i = 0; ; ) {
+          while (/\s/.test(piece[i] ?? '')) i++;
+          const semi = piece.indexOf(';', i);
+          if (semi < 0) break;
+          assert.ok(quick.clean(piece, i, semi), piece.slice(i, semi));
+          take(piece, i, semi);
+          i = semi + 1;
+        }
+      }
+      return true;
+    },
+    { sys: testSys, rfcMode: opts.rfcMode, ...(opts.offloadSas ? { offloadSas: opts.offloadSas } : {}) },
+  );
+}
+
+/** `text` cut into `n` pieces at statement ends. */
+function piecesOf(text: string, n: number): string[] {
+  const lines = text.trimEnd().split('\n');
+  const size = Math.ceil(lines.length / n);
+  return Array.from({ length: n }, (_, i) => lines.slice(i * size, (i + 1) * size).join('\n') + '\n').filter((p) => p.trim());
+}
+
+const worker = saWorkers({ SETKEY_BULK_WORKER: '1' })!;
+
+test('SAs loaded by a worker thread: the same store, byte for byte, as loaded by the main thread; no file left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-'));
+  const temps = (d: string): string[] => readdirSync(d).filter((f) => f.endsWith('.tmp'));
+  try {
+    const text = benchStatements(3000) + COMMON.join('\n') + '\n';
+    for (const rfcMode of [true, false]) {
+      for (const n of [1, 7]) {
+        const tag = `${rfcMode}${n}`;
+        const a = await EmbeddedBackend.open(join(dir, `a${tag}`), { clock });
+        const b = await EmbeddedBackend.open(join(dir, `b${tag}`), { clock });
+        assert.equal(await loadChecked(a, piecesOf(text, n), { rfcMode, offloadSas: worker }), true);
+        assert.equal(await loadChecked(b, piecesOf(text, n), { rfcMode }), true);
+        assert.deepEqual(temps(join(dir, `a${tag}`)), []);
+        await a.close();
+        await b.close();
+        const ra = await Engine.open(join(dir, `a${tag}`), { clock, create: false });
+        const rb = await Engine.open(join(dir, `b${tag}`), { clock, create: false });
+        const [ma, mb] = [hex(toMap(ra.store.read())), hex(toMap(rb.store.read()))];
+        assert.ok(ma.size > 6000);
+        assert.deepEqual(ma, mb);
+        ra.close();
+        rb.close();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a load whose SAs a worker declines (an SA twice, one it does not read) is given up: nothing kept, no file left; the worker is gone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-no-'));
+  try {
+    const body = benchStatements(2000);
+    const firstSa = body.split('\n').find((l) => l.startsWith('add'))!;
+    const firstPolicy = body.split('\n').find((l) => l.startsWith('spdadd'))!;
+    // an SA twice (the worker's sort finds it), a policy twice (the main thread's), an IPComp SA (the worker does not read it)
+    const cases = [body + firstSa + '\n', body + firstPolicy + '\n', body + 'add 10.9.9.1 10.9.9.2 ipcomp 0x1000 -C deflate;\n'];
+    for (const [i, text] of cases.entries()) {
+      const a = await EmbeddedBackend.open(join(dir, `a${i}`), { clock });
+      // a store that holds a policy (an SA would keep the worker out: its identities are asked of the store then)
+      assert.ok(await usual(a, commandsOf(COMMON[12]!, false)!));
+      const before = hex(toMap(a.engine.store.read()));
+      let made = 0;
+      const counting: SaOffloadFactory = (spools, now) => (made++, worker(spools, now));
+      assert.equal(await loadChecked(a, piecesOf(text, 3), { rfcMode: false, offloadSas: counting }), false, `case ${i}`);
+      assert.equal(made, 1, `case ${i}: the worker was used`);
+      assert.deepEqual(hex(toMap(a.engine.store.read())), before);
+      assert.deepEqual(readdirSync(join(dir, `a${i}`)).filter((f) => f.endsWith('.tmp')), []);
+      // the usual apply then reports the file as ever; the store works on
+      assert.ok(await usual(a, commandsOf(COMMON[0]!, false)!));
+      await a.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a worker that cannot write its spool fails the load as the store: one line, nothing applied, no file left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-io-'));
+  try {
+    const a = await EmbeddedBackend.open(join(dir, 'a'), { clock });
+    const before = hex(toMap(a.engine.store.read()));
+    // the SA records' descriptor swapped for one that is not open (EBADF, as a full disk's ENOSPC: an error writing)
+    const broken: SaOffloadFactory = (spools, now) => worker({ ...spools, records: { fd: 1 << 20, shown: 'the spool' } }, now);
+    await assert.rejects(loadChecked(a, piecesOf(benchStatements(3000), 2), { rfcMode: false, offloadSas: broken }), (e: Error) => e.name === 'StoreError' || /cannot write the spool/.test(e.message));
+    assert.deepEqual(hex(toMap(a.engine.store.read())), before);
+    assert.deepEqual(readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')), []);
+    await a.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('-f of a large file with SAs loaded by a worker and without: the same store and the same reports', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-cli-'));
+  try {
+    const strip = (s: string): string => s.replace(/(created|current|diff|lastuse|lifetime).*\n/g, '');
+    const texts = [benchStatements(1500), benchStatements(1500) + COMMON[0] + '\n' + COMMON[0] + '\n'];
+    for (const [i, text] of texts.entries()) {
+      const f = join(dir, `f${i}.conf`);
+      writeFileSync(f, text);
+      const out: string[] = [];
+      for (const w of ['1', '0']) {
+        const store = join(dir, `s${i}${w}`);
+        const r = await runCli(['--store', store, '-f', f], { env: { SETKEY_BULK_WORKER: w }, openFiles: true });
+        const d = await runCli(['--store', store, '-D', '-P']);
+        out.push(`${r.code}\n${r.stdout}\n${r.stderr.replaceAll(store, 'S')}\n${strip(d.stdout)}`);
+        assert.deepEqual(readdirSync(store).filter((x) => x.endsWith('.tmp')), []);
+      }
+      assert.equal(out[0], out[1], `file ${i}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
