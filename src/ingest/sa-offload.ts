@@ -70,8 +70,24 @@ class EntryBatch {
   }
 }
 
+/**
+ * Messages the worker may be behind by: the main thread waits beyond that
+ * (each is at most ~512 KB: a piece of text, a batch). Unbounded, a worker
+ * slower than the main thread had the queue hold much of the file (a load
+ * of 1M SAs + 1M policies peaked at 420 MB).
+ */
+const AHEAD = 128;
+
+/** How long the main thread waits for a worker that answers nothing before it gives the load up. */
+const PATIENCE_MS = 30_000;
+
 class SaWorker implements SaOffload {
   private readonly worker: Worker;
+  /** [0]: messages the worker has handled (it counts each one, whatever it did with it) */
+  private readonly handled = new Int32Array(new SharedArrayBuffer(4));
+  private posted = 0;
+  /** the worker stopped answering: nothing more is sent, and the load is given up */
+  private stuck = false;
   private readonly reply: Promise<SaWorkerReply | { readonly ok: false; readonly gone: string }>;
   /** the text of the statements pushed, and whether the worker has it */
   private src: string | undefined;
@@ -85,13 +101,37 @@ class SaWorker implements SaOffload {
 
   constructor(spools: OffloadSpools, now: bigint) {
     const { Worker } = lazyWorkerThreads();
-    this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString() }, stdout: true, stderr: true });
-    this.batches = spools.numbered.map((_, i) => new EntryBatch(i, (m, transfer) => this.worker.postMessage(m, transfer)));
+    this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled }, stdout: true, stderr: true });
+    this.batches = spools.numbered.map((_, i) => new EntryBatch(i, (m, transfer) => this.post(m, transfer)));
     this.reply = new Promise((resolve) => {
       this.worker.once('message', resolve);
       this.worker.once('error', (e) => resolve({ ok: false, gone: e instanceof Error ? e.message : String(e) }));
       this.worker.once('exit', (code) => resolve({ ok: false, gone: `it exited (${code})` }));
     });
+  }
+
+  /**
+   * A message to the worker, once it is at most AHEAD behind: the main
+   * thread waits for it (Atomics.wait: it is synchronous, as the check that
+   * feeds the load is).
+   */
+  private post(m: SaWorkerMessage, transfer: ArrayBuffer[] = []): void {
+    if (this.stuck) return;
+    let seen = Atomics.load(this.handled, 0);
+    let since = Date.now();
+    while (this.posted - seen >= AHEAD) {
+      Atomics.wait(this.handled, 0, seen, 100);
+      const now = Atomics.load(this.handled, 0);
+      if (now !== seen) {
+        seen = now;
+        since = Date.now();
+      } else if (Date.now() - since > PATIENCE_MS) {
+        this.stuck = true;
+        return;
+      }
+    }
+    this.worker.postMessage(m, transfer);
+    this.posted++;
   }
 
   text(src: string): void {
@@ -113,10 +153,10 @@ class SaWorker implements SaOffload {
   private flush(): void {
     if (this.n === 0) return;
     if (this.src === undefined) throw new Error('SAs pushed before their text');
-    if (!this.sent) this.worker.postMessage({ text: this.src } satisfies SaWorkerMessage);
+    if (!this.sent) this.post({ text: this.src });
     this.sent = true;
     const at = this.n === BATCH ? this.at : this.at.slice(0, 3 * this.n);
-    this.worker.postMessage({ at } satisfies SaWorkerMessage, [at.buffer]);
+    this.post({ at }, [at.buffer]);
     if (at === this.at) this.at = new Float64Array(3 * BATCH);
     this.n = 0;
   }
@@ -129,6 +169,7 @@ class SaWorker implements SaOffload {
   async drain(): Promise<SaOffloadResult> {
     this.flush();
     for (const b of this.batches) b.flush();
+    if (this.stuck) throw new BulkConflict("the SAs' worker stopped answering");
     this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
     const r = await this.reply;
     if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts, numbered: r.numbered };

@@ -149,7 +149,12 @@ function identityOrder(ids: Float64Array, n: number): Uint32Array {
 function run(): void {
   const { parentPort, workerData } = lazyWorkerThreads();
   const port = parentPort!;
-  const data = workerData as OffloadSpools & { now: string };
+  const data = workerData as OffloadSpools & { now: string; handled: Int32Array };
+  // each message counted once handled, whatever came of it (the main thread waits while it is far ahead)
+  const handled = (): void => {
+    Atomics.add(data.handled, 0, 1);
+    Atomics.notify(data.handled, 0);
+  };
   let loader: SaLoader | undefined;
   let failed: SaWorkerReply | undefined;
   try {
@@ -171,16 +176,15 @@ function run(): void {
       port.postMessage(r);
       return;
     }
-    if (failed) return;
-    if ('text' in m) {
-      text = m.text;
-      return;
-    }
     try {
-      if ('at' in m) loader!.load(text, m.at);
+      if (failed) return;
+      if ('text' in m) text = m.text;
+      else if ('at' in m) loader!.load(text, m.at);
       else loader!.put(m.stream, m.n, m.ends, m.bytes);
     } catch (e) {
       failed = reply(e);
+    } finally {
+      handled();
     }
   });
 }
