@@ -23,7 +23,7 @@ import { saKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { SpoolBlocks } from '../engine/spool.js';
 import { StoreError } from '../engine/store-dir.js';
-import { writeLatin1 } from '../engine/store-format.js';
+import { writeHexDigits } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
@@ -106,40 +106,70 @@ export class SaLoader {
   end(): SaOffloadResult {
     const ids = this.ids;
     const idx = identityOrder(ids, this.n / 4);
-    const key = Buffer.allocUnsafe(64);
+    const key = new SaKeyBytes();
     const order = new Uint8Array(8);
-    let last = '';
     for (let j = 0; j < idx.length; j++) {
       const i = 4 * idx[j]!;
-      const k = saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!);
-      if (k <= last) throw new BulkConflict(k === last ? `${k} put twice` : 'SA identities out of order');
-      last = k;
+      if (j > 0) {
+        const h = 4 * idx[j - 1]!;
+        if (ids[h] === ids[i] && ids[h + 1] === ids[i + 1] && ids[h + 2] === ids[i + 2]) throw new BulkConflict(`${saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!)} put twice`);
+      }
       putU64Number(order, 0, ids[i + 3]!);
-      this.identities.putKeyed(key, writeLatin1(key, 0, k), order);
+      this.identities.putKeyed(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
     }
     return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat(), numbered: this.numbered.map((x) => x.blocks.w.blocksState()) };
   }
 }
 
 /**
+ * records.ts saKeyV4's key as bytes, `s/<satype>/4:<dst>/<spi>`, made of
+ * its numbers without a string (100k strings made and written were most of
+ * end()'s ~100 ms). The SA type is one digit: ESP and AH, the only ones a
+ * load takes (checked: the keys' order is the numbers' only then).
+ */
+class SaKeyBytes {
+  readonly b = Buffer.from('s/0/4:00000000/00000000', 'latin1');
+
+  /** The key of an SA: its length in b. */
+  of(satype: number, dst: number, spi: number): number {
+    if (satype > 9) throw new BulkConflict(`SA type ${satype} in a load`);
+    this.b[2] = 48 + satype;
+    writeHexDigits(this.b, 6, dst, 8);
+    writeHexDigits(this.b, 15, spi, 8);
+    return this.b.length;
+  }
+}
+
+/**
  * The order of `n` SA identities (SA type, destination, SPI, order: ids[4i..]) by key: SA type, then
  * destination, then SPI, as numbers, by a radix sort 16 bits at a time (5 passes; a sort of the keys'
- * strings by a comparator was ~40 ms of 100k). The same order as the keys' (saKeyV4: the SA type in
- * decimal, one digit for ESP and AH, the only ones a load takes; the rest in 8 hex digits each); end()
- * checks it as it writes them.
+ * strings by a comparator was ~40 ms of 100k). The same order as the keys' (SaKeyBytes: the SA type in
+ * one decimal digit, the rest in 8 hex digits each).
  */
 function identityOrder(ids: Float64Array, n: number): Uint32Array {
   let idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
   let tmp = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  // each pass's digit of each identity, least significant first: SPI low and high, destination low and high, SA type
+  const digits = Array.from({ length: 5 }, () => new Uint16Array(n));
+  for (let i = 0; i < n; i++) {
+    const spi = ids[4 * i + 2]!;
+    const dst = ids[4 * i + 1]!;
+    digits[0]![i] = spi % 65536;
+    digits[1]![i] = Math.floor(spi / 65536);
+    digits[2]![i] = dst % 65536;
+    digits[3]![i] = Math.floor(dst / 65536);
+    digits[4]![i] = ids[4 * i]!;
+  }
   const count = new Uint32Array(65537);
-  // least significant first: SPI low, SPI high, destination low, destination high, SA type
-  const digit: ((i: number) => number)[] = [(i) => ids[4 * i + 2]! & 0xffff, (i) => ids[4 * i + 2]! >>> 16, (i) => ids[4 * i + 1]! & 0xffff, (i) => ids[4 * i + 1]! >>> 16, (i) => ids[4 * i]! & 0xffff];
-  for (const d of digit) {
+  for (const d of digits) {
     count.fill(0);
-    for (let j = 0; j < n; j++) count[d(idx[j]!) + 1]!++;
+    for (let j = 0; j < n; j++) count[d[j]! + 1]!++;
     for (let v = 1; v <= 65536; v++) count[v]! += count[v - 1]!;
-    for (let j = 0; j < n; j++) tmp[count[d(idx[j]!)]!++] = idx[j]!;
+    for (let j = 0; j < n; j++) {
+      const i = idx[j]!;
+      tmp[count[d[i]!]!++] = i;
+    }
     [idx, tmp] = [tmp, idx];
   }
   return idx;
