@@ -501,14 +501,16 @@ test('the check counts the statements a bulk load reads: in pieces or whole, che
 });
 
 /**
- * A load as a check feeds it (EmbeddedBackend.loadChecking, as cli/script.ts checkAndLoad does): each piece's
- * text told first, then each of its statements, all found clean by the quick check. Pieces are whole statements.
+ * A load as a check feeds it (EmbeddedBackend.loadChecking, as cli/script.ts checkAndLoad does): paced, then
+ * each piece's text told, then each of its statements, all found clean by the quick check. Pieces are whole statements.
  */
 async function loadChecked(b: EmbeddedBackend, pieces: readonly string[], opts: { rfcMode: boolean; offloadSas?: SaOffloadFactory }): Promise<boolean> {
   const quick = QuickCheck.for(testSys);
   return b.loadChecking(
-    async (take, text) => {
+    async (take, text, paced) => {
       for (const piece of pieces) {
+        // (paced between pieces, as the CLI's check is)
+        await paced();
         text(piece);
         for (let i = 0; ; ) {
           while (/\s/.test(piece[i] ?? '')) i++;
@@ -625,6 +627,28 @@ test('-f of a large file with SAs loaded by a worker and without: the same store
       }
       assert.equal(out[0], out[1], `file ${i}`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a worker gone in the middle of a load (its thread ended) gives the load up at once: nothing kept, no file left, no wait', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-gone-'));
+  try {
+    const a = await EmbeddedBackend.open(join(dir, 'a'), { clock });
+    const before = hex(toMap(a.engine.store.read()));
+    // the worker's thread ended as soon as it is made: the main thread, 128 messages ahead, must not wait out its patience
+    const gone: SaOffloadFactory = (spools, now) => {
+      const w = worker(spools, now);
+      void w.stop();
+      return w;
+    };
+    const t0 = Date.now();
+    assert.equal(await loadChecked(a, piecesOf(benchStatements(20000), 400), { rfcMode: false, offloadSas: gone }), false);
+    assert.ok(Date.now() - t0 < 20_000, `${Date.now() - t0} ms`);
+    assert.deepEqual(hex(toMap(a.engine.store.read())), before);
+    assert.deepEqual(readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')), []);
+    await a.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -110,7 +110,7 @@ export interface Backend {
    * quietly ignored everything from the first statement the load does not
    * read, and the file is then applied with run()).
    */
-  loadChecking?(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
+  loadChecking?(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void, paced: () => Promise<void> | undefined) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
   close(): Promise<void>;
 }
 

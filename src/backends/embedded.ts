@@ -128,7 +128,7 @@ export class EmbeddedBackend implements Backend {
     return (await this.engine.bulk((load) => loadText(text, load, opts.sys, opts))) === 'done';
   }
 
-  async loadChecking(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+  async loadChecking(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void, paced: () => Promise<void> | undefined) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
     let checked = false;
     const outcome = await this.engine.bulk(async (load) => {
       checked = true;
@@ -144,12 +144,12 @@ export class EmbeddedBackend implements Backend {
           // is given up; the store's failure is reported once the check is done (thrown into the check, it would be the file's)
           given = e;
         }
-      }, (src) => statements.text(src));
+      }, (src) => statements.text(src), () => (given === undefined ? statements.paced() : undefined));
       if (given !== undefined) throw given;
       if (!keep) throw new NotBulk('the check did not keep it');
     }, opts.offloadSas ? { offloadSas: opts.offloadSas } : {});
     // the engine does not load at all (a monitor listens: it reads each request): the file is checked all the same
-    if (!checked) await check(() => undefined, () => undefined);
+    if (!checked) await check(() => undefined, () => undefined, () => undefined);
     return outcome === 'done';
   }
 

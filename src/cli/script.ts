@@ -261,6 +261,8 @@ export async function readScript(
     readonly onUnclean?: () => void;
     /** each piece of text before the statements of it handed to onClean */
     readonly onText?: (src: string) => void;
+    /** awaited after each piece is checked, where it returns a promise (a load fed by the check paces it) */
+    readonly afterPiece?: () => Promise<void> | undefined;
   },
 ): Promise<ScriptInput | undefined> {
   const file = path === '-' ? '<stdin>' : path;
@@ -318,6 +320,8 @@ export async function readScript(
       batch.push(b);
       if ((size += b.length) < INPUT_CHUNK) continue;
       parser.push(batch.length === 1 ? b : Buffer.concat(batch));
+      const paced = o.afterPiece?.();
+      if (paced) await paced;
       read += size;
       if (kept && tooManyToKeep(count, read, fileSize, cap)) dropKept();
       if (count + parser.checked >= LARGE_SCRIPT) containYoung();
@@ -694,13 +698,13 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
   try {
     const done = await backend.loadChecking(
-      async (take, text) => {
+      async (take, text, paced) => {
         // a statement the load does not take (a flush first, say): it would be given up at the end, so it stops now
         let unclean = false;
         const onClean = (src: string, start: number, semi: number): void => {
           if (!unclean) take(src, start, semi);
         };
-        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text });
+        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase('writing the store');
         return keep;

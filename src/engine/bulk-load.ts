@@ -229,6 +229,8 @@ export interface BulkLoader {
   readonly saText?: (src: string, start: number, semi: number) => void;
   /** The text the statements handed to saText next stand in, whenever it changes (a new piece of the file; none: each is compared). */
   readonly text?: (src: string) => void;
+  /** Awaited between pieces of the file, where given: what loads apart catches up (memory stays bounded). */
+  readonly paced?: () => Promise<void> | undefined;
 }
 
 /**
@@ -244,6 +246,8 @@ export interface SaOffload {
   text(src: string): void;
   /** The `add` statement text[start, semi], checked clean, to be stored at `order`. */
   push(start: number, semi: number, order: number): void;
+  /** Resolved once it is not far behind what was pushed (undefined: it is not): the caller reads on then. */
+  paced(): Promise<void> | undefined;
   /** Where the entries of numbered stream `i` (the factory's `numbered[i]`) go: as Tx.bulkPutNumbered's. */
   numbered(i: number): (n: number, value: Uint8Array | string, length?: number) => void;
   /** Everything pushed, loaded: its records in the spool's file; BulkConflict where one is declined (as loadSa would). */
@@ -338,6 +342,7 @@ export class BulkLoad implements BulkLoader {
   private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool; readonly numbered: readonly RecordSpool[] } | undefined;
   readonly saText?: (src: string, start: number, semi: number) => void;
   readonly text?: (src: string) => void;
+  readonly paced?: () => Promise<void> | undefined;
 
   /**
    * The streams of BULK_STREAMS must be the transaction's (Tx.beginBulk).
@@ -370,6 +375,7 @@ export class BulkLoad implements BulkLoader {
         else policyRecords = to.numbered(i);
       });
       this.text = (src) => to.text(src);
+      this.paced = () => to.paced();
     }
     this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c) };
     if (this.offload) {

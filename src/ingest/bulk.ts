@@ -68,6 +68,11 @@ export class Statements {
     this.load.text?.(src);
   }
 
+  /** To be awaited between pieces of text (BulkLoader.paced). */
+  paced(): Promise<void> | undefined {
+    return this.load.paced?.();
+  }
+
   /** The statement whose first word is at `start` and whose ';' is at `semi`; throws NotBulk if the load does not read it. */
   take(src: string, start: number, semi: number): void {
     // an SA the load reads apart (a worker), as text: what the check found clean it reads as this module does

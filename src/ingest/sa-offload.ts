@@ -12,6 +12,7 @@
  * file is then applied request by request, which reports as ever); one
  * that fails on its store reports that failure as the store's.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -71,23 +72,24 @@ class EntryBatch {
 }
 
 /**
- * Messages the worker may be behind by: the main thread waits beyond that
- * (each is at most ~512 KB: a piece of text, a batch). Unbounded, a worker
- * slower than the main thread had the queue hold much of the file (a load
- * of 1M SAs + 1M policies peaked at 420 MB).
+ * Messages the worker may be behind by before the check reads on (paced:
+ * each is at most ~512 KB, a piece of text or a batch; a piece of the file
+ * makes ~5). Unbounded, a worker slower than the main thread had the queue
+ * hold much of the file (a load of 1M SAs + 1M policies peaked at 420 MB);
+ * at 16 the main thread waited through the worker's start.
  */
 const AHEAD = 128;
 
-/** How long the main thread waits for a worker that answers nothing before it gives the load up. */
-const PATIENCE_MS = 30_000;
+/** Atomics.waitAsync (V8's since Node 16; ES2024, beyond the library this is compiled against). */
+const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: unknown } }).waitAsync;
 
 class SaWorker implements SaOffload {
   private readonly worker: Worker;
   /** [0]: messages the worker has handled (it counts each one, whatever it did with it) */
   private readonly handled = new Int32Array(new SharedArrayBuffer(4));
   private posted = 0;
-  /** the worker stopped answering: nothing more is sent, and the load is given up */
-  private stuck = false;
+  /** the worker's thread ended before its reply (it failed to start, or died) */
+  private gone = false;
   private readonly reply: Promise<SaWorkerReply | { readonly ok: false; readonly gone: string }>;
   /** the text of the statements pushed, and whether the worker has it */
   private src: string | undefined;
@@ -108,30 +110,31 @@ class SaWorker implements SaOffload {
       this.worker.once('error', (e) => resolve({ ok: false, gone: e instanceof Error ? e.message : String(e) }));
       this.worker.once('exit', (code) => resolve({ ok: false, gone: `it exited (${code})` }));
     });
+    void this.reply.then((r) => (this.gone = !r.ok && 'gone' in r));
+  }
+
+  private post(m: SaWorkerMessage, transfer: ArrayBuffer[] = []): void {
+    if (this.gone) return;
+    this.worker.postMessage(m, transfer);
+    this.posted++;
   }
 
   /**
-   * A message to the worker, once it is at most AHEAD behind: the main
-   * thread waits for it (Atomics.wait: it is synchronous, as the check that
-   * feeds the load is).
+   * Resolved once the worker is less than AHEAD messages behind, or gone
+   * (undefined: it is already). Awaited between pieces of the file, with the
+   * event loop running: a worker that ends is seen ending.
    */
-  private post(m: SaWorkerMessage, transfer: ArrayBuffer[] = []): void {
-    if (this.stuck) return;
-    let seen = Atomics.load(this.handled, 0);
-    let since = Date.now();
-    while (this.posted - seen >= AHEAD) {
-      Atomics.wait(this.handled, 0, seen, 100);
-      const now = Atomics.load(this.handled, 0);
-      if (now !== seen) {
-        seen = now;
-        since = Date.now();
-      } else if (Date.now() - since > PATIENCE_MS) {
-        this.stuck = true;
-        return;
+  paced(): Promise<void> | undefined {
+    if (this.gone || this.posted - Atomics.load(this.handled, 0) < AHEAD) return undefined;
+    return (async () => {
+      for (;;) {
+        const seen = Atomics.load(this.handled, 0);
+        if (this.gone || this.posted - seen < AHEAD) return;
+        // woken by the worker's count, or by its reply (its thread ending)
+        const w = waitAsync ? waitAsync(this.handled, 0, seen) : { async: true, value: new Promise<void>((r) => setTimeout(r, 5)) };
+        if (w.async) await Promise.race([w.value, this.reply]);
       }
-    }
-    this.worker.postMessage(m, transfer);
-    this.posted++;
+    })();
   }
 
   text(src: string): void {
@@ -169,7 +172,6 @@ class SaWorker implements SaOffload {
   async drain(): Promise<SaOffloadResult> {
     this.flush();
     for (const b of this.batches) b.flush();
-    if (this.stuck) throw new BulkConflict("the SAs' worker stopped answering");
     this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
     const r = await this.reply;
     if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts, numbered: r.numbered };
@@ -185,10 +187,12 @@ class SaWorker implements SaOffload {
   }
 }
 
-/** The factory of SA workers, where this machine and the environment allow one (see above). */
+/** The factory of SA workers, where this machine and the environment allow one (see above), and the worker's script is there. */
 export function saWorkers(env: Readonly<Record<string, string | undefined>>): SaOffloadFactory | undefined {
   if (env.SETKEY_BULK_WORKER === '0') return undefined;
   const cores = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
   if (cores < 2 && env.SETKEY_BULK_WORKER !== '1') return undefined;
+  // (a build without it, or a copy of the bundle alone: loaded in one thread, as ever)
+  if (!existsSync(workerScript())) return undefined;
   return (spools, now) => new SaWorker(spools, now);
 }

@@ -185,6 +185,7 @@ function run(): void {
     Atomics.add(data.handled, 0, 1);
     Atomics.notify(data.handled, 0);
   };
+
   let loader: SaLoader | undefined;
   let failed: SaWorkerReply | undefined;
   try {
