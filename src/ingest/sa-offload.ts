@@ -76,9 +76,10 @@ class EntryBatch {
  * each is at most ~512 KB, a piece of text or a batch; a piece of the file
  * makes ~5). Unbounded, a worker slower than the main thread had the queue
  * hold much of the file (a load of 1M SAs + 1M policies peaked at 420 MB);
- * at 16 the main thread waited through the worker's start.
+ * at 16 the main thread waited through the worker's start; at 128 the load
+ * of 1M + 1M peaked at 292 MiB, at 96 at 245-251.
  */
-const AHEAD = 128;
+const AHEAD = 96;
 
 /** Atomics.waitAsync (V8's since Node 16; ES2024, beyond the library this is compiled against). */
 const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: unknown } }).waitAsync;

@@ -3,18 +3,21 @@
  * each `add` statement's text, as the check found it clean, read into
  * numbers (scan.ts), checked and made its record (engine/bulk-load.ts
  * saRecordAlone), and written at its order into the SA records' spool, by
- * the spool's open descriptor (engine/spool.ts NumberedBlocks). What the
- * transaction keeps of each, its identity, goes back at the end as numbers.
+ * the spool's open descriptor (engine/spool.ts SpoolBlocks). At the end the
+ * SAs' identities are sorted and written into a spool of their own. It
+ * writes the policies' spools too (records, index), from entries the main
+ * thread makes and sends in batches.
  *
  * The main thread meanwhile checks the file and loads the policies: the
  * two halves of the work, on two cores.
  *
- *   in:  workerData { role: 'sa-loader', fd, shown, now }
- *        { text }                 the text the statements of the next batches stand in
- *        { at: Float64Array }     start, semi, order of each statement of a batch
+ *   in:  workerData { role: 'sa-loader', records, identities, numbered (OffloadSpools), now, handled }
+ *        { text }                    the text the statements of the next batches stand in
+ *        { at: Float64Array }        start, semi, order of each statement of a batch
  *        { stream, n, ends, bytes }  entries of numbered stream `stream`: number n[k], value bytes[ends[k - 1], ends[k])
  *        { end: true }
- *   out: { ok: true, blocks: BlocksState, ids: Float64Array }  ids: SA type, destination, SPI, order of each, in order
+ *        (each message counted in `handled` once handled: the main thread paces itself by it)
+ *   out: { ok: true, records, identities, numbered (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
 import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
@@ -44,7 +47,8 @@ export type SaWorkerReply =
 function reply(e: unknown): SaWorkerReply {
   if (e instanceof BulkConflict) return { ok: false, conflict: e.message };
   if (e instanceof StoreError) return { ok: false, store: { code: e.code, message: e.message } };
-  return { ok: false, bug: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  // (one line: it reaches the user as an internal error; SETKEY_DEBUG=1 shows the main thread's stack)
+  return { ok: false, bug: e instanceof Error ? `${e.name}: ${e.message} (${(e.stack ?? '').split('\n')[1]?.trim() ?? 'no stack'})` : String(e) };
 }
 
 /** The SAs of the batches given, loaded (a class for its tests: run() is the thread's). */
@@ -54,9 +58,14 @@ export class SaLoader {
   private readonly numbered: { readonly blocks: SpoolBlocks; readonly digits: number }[];
   private readonly sa = bulkSa();
   private readonly p = bulkPolicy();
-  /** each SA's identity as numbers: SA type, destination, SPI, order (records.ts saKeyV4 makes its key of the first three) */
-  private ids = new Float64Array(4 * 4096);
+  /**
+   * each SA's identity as u32s: SA type, destination, SPI, and its order
+   * less the first SA's (records.ts saKeyV4 makes its key of the first
+   * three): 16 bytes an SA, a load of 1M holds 16 MB
+   */
+  private ids = new Uint32Array(4 * 4096);
   private n = 0;
+  private firstOrder = -1;
   /** SAs by SA type */
   private readonly counts = new Map<number, number>();
 
@@ -88,15 +97,18 @@ export class SaLoader {
       this.records.putNumbered(order, ORDER_DIGITS, recordBytes(), saRecordAlone(sa, order, this.now));
       // (the store held no SA: whether one has this identity is the sort's to find, among these)
       if (this.n === this.ids.length) {
-        const more = new Float64Array(this.ids.length * 2);
+        const more = new Uint32Array(this.ids.length * 2);
         more.set(this.ids);
         this.ids = more;
       }
+      if (this.firstOrder < 0) this.firstOrder = order;
+      // (orders grow by one a statement: 2^32 of them past the first would be a file of ~600 GB)
+      if (order - this.firstOrder >= 2 ** 32) throw new BulkConflict('orders beyond 2^32 in one load');
       const ids = this.ids;
       ids[this.n] = sa.satype;
       ids[this.n + 1] = sa.dst;
       ids[this.n + 2] = sa.spi;
-      ids[this.n + 3] = order;
+      ids[this.n + 3] = order - this.firstOrder;
       this.n += 4;
       this.counts.set(sa.satype, (this.counts.get(sa.satype) ?? 0) + 1);
     }
@@ -114,7 +126,7 @@ export class SaLoader {
         const h = 4 * idx[j - 1]!;
         if (ids[h] === ids[i] && ids[h + 1] === ids[i + 1] && ids[h + 2] === ids[i + 2]) throw new BulkConflict(`${saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!)} put twice`);
       }
-      putU64Number(order, 0, ids[i + 3]!);
+      putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
       this.identities.putKeyed(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
     }
     return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat(), numbered: this.numbered.map((x) => x.blocks.w.blocksState()) };
@@ -141,34 +153,24 @@ class SaKeyBytes {
 }
 
 /**
- * The order of `n` SA identities (SA type, destination, SPI, order: ids[4i..]) by key: SA type, then
- * destination, then SPI, as numbers, by a radix sort 16 bits at a time (5 passes; a sort of the keys'
- * strings by a comparator was ~40 ms of 100k). The same order as the keys' (SaKeyBytes: the SA type in
- * one decimal digit, the rest in 8 hex digits each).
+ * The order of `n` SA identities (SA type, destination, SPI: ids[4i..]) by key: SA type, then destination,
+ * then SPI, as numbers, by a radix sort 16 bits at a time (5 passes; a sort of the keys' strings by a
+ * comparator was ~40 ms of 100k). The same order as the keys' (SaKeyBytes: the SA type in one decimal
+ * digit, the rest in 8 hex digits each).
  */
-function identityOrder(ids: Float64Array, n: number): Uint32Array {
+function identityOrder(ids: Uint32Array, n: number): Uint32Array {
   let idx = new Uint32Array(n);
   let tmp = new Uint32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
-  // each pass's digit of each identity, least significant first: SPI low and high, destination low and high, SA type
-  const digits = Array.from({ length: 5 }, () => new Uint16Array(n));
-  for (let i = 0; i < n; i++) {
-    const spi = ids[4 * i + 2]!;
-    const dst = ids[4 * i + 1]!;
-    digits[0]![i] = spi % 65536;
-    digits[1]![i] = Math.floor(spi / 65536);
-    digits[2]![i] = dst % 65536;
-    digits[3]![i] = Math.floor(dst / 65536);
-    digits[4]![i] = ids[4 * i]!;
-  }
   const count = new Uint32Array(65537);
-  for (const d of digits) {
+  // least significant first: SPI low and high, destination low and high, SA type
+  for (const [field, shift] of [[2, 0], [2, 16], [1, 0], [1, 16], [0, 0]] as const) {
     count.fill(0);
-    for (let j = 0; j < n; j++) count[d[j]! + 1]!++;
+    for (let j = 0; j < n; j++) count[((ids[4 * j + field]! >>> shift) & 0xffff) + 1]!++;
     for (let v = 1; v <= 65536; v++) count[v]! += count[v - 1]!;
     for (let j = 0; j < n; j++) {
       const i = idx[j]!;
-      tmp[count[d[i]!]!++] = i;
+      tmp[count[(ids[4 * i + field]! >>> shift) & 0xffff]!++] = i;
     }
     [idx, tmp] = [tmp, idx];
   }
