@@ -39,7 +39,8 @@ const ENTRIES = 2048;
 class EntryBatch {
   private n = new Float64Array(ENTRIES);
   private ends = new Uint32Array(ENTRIES);
-  private bytes = Buffer.allocUnsafe(ENTRY_BYTES);
+  /** its own memory (not Buffer's pool): handed over whole to the worker, a new one made */
+  private bytes = Buffer.allocUnsafeSlow(ENTRY_BYTES);
   private count = 0;
   private used = 0;
 
@@ -51,7 +52,7 @@ class EntryBatch {
   put(n: number, value: Uint8Array | string, length: number): void {
     if (this.count === ENTRIES || this.used + length > this.bytes.length) this.flush();
     // (a value larger than a batch gets one of its own)
-    if (length > this.bytes.length) this.bytes = Buffer.allocUnsafe(length);
+    if (length > this.bytes.length) this.bytes = Buffer.allocUnsafeSlow(length);
     if (typeof value === 'string') writeLatin1(this.bytes, this.used, value);
     else this.bytes.set(length === value.length ? value : value.subarray(0, length), this.used);
     this.used += length;
@@ -61,11 +62,12 @@ class EntryBatch {
 
   flush(): void {
     if (this.count === 0) return;
-    // (copies, each its own buffer, handed over whole)
-    const bytes = new Uint8Array(this.used);
-    bytes.set(this.bytes.subarray(0, this.used));
-    const m = { stream: this.stream, n: this.n.slice(0, this.count), ends: this.ends.slice(0, this.count), bytes };
-    this.post(m, [m.n.buffer, m.ends.buffer, m.bytes.buffer]);
+    // (the arrays themselves handed over, as views of what was used: no copy; new ones made)
+    const m = { stream: this.stream, n: new Float64Array(this.n.buffer, 0, this.count), ends: new Uint32Array(this.ends.buffer, 0, this.count), bytes: new Uint8Array(this.bytes.buffer, 0, this.used) };
+    this.post(m, [this.n.buffer, this.ends.buffer, this.bytes.buffer]);
+    this.n = new Float64Array(ENTRIES);
+    this.ends = new Uint32Array(ENTRIES);
+    this.bytes = Buffer.allocUnsafeSlow(ENTRY_BYTES);
     this.count = 0;
     this.used = 0;
   }
