@@ -530,11 +530,11 @@ async function loadChecked(b: EmbeddedBackend, pieces: readonly string[], opts: 
   );
 }
 
-/** `text` cut into `n` pieces at statement ends. */
+/** `text` cut into `n` pieces at statement ends (after a ';': a statement may span lines). */
 function piecesOf(text: string, n: number): string[] {
-  const lines = text.trimEnd().split('\n');
-  const size = Math.ceil(lines.length / n);
-  return Array.from({ length: n }, (_, i) => lines.slice(i * size, (i + 1) * size).join('\n') + '\n').filter((p) => p.trim());
+  const statements = text.split(/(?<=;)/).filter((x) => x.trim());
+  const size = Math.ceil(statements.length / n);
+  return Array.from({ length: n }, (_, i) => statements.slice(i * size, (i + 1) * size).join('') + '\n').filter((p) => p.trim());
 }
 
 const worker = saWorkers({ SETKEY_BULK_WORKER: '1' })!;
@@ -652,6 +652,35 @@ test('a worker gone in the middle of a load (its thread ended) gives the load up
     assert.deepEqual(hex(toMap(a.engine.store.read())), before);
     assert.deepEqual(readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')), []);
     await a.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('property: SAs of any common shape load through the worker as through the main thread (or both decline), byte for byte', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-prop-'));
+  const quick = QuickCheck.for(testSys);
+  const clean = (s: string): boolean => quick.clean(s, 0, s.lastIndexOf(';'));
+  let run = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.array(commonSa.filter(clean), { minLength: 1, maxLength: 30 }), fc.array(commonPolicy.filter(clean), { maxLength: 10 }), fc.integer({ min: 1, max: 4 }), async (sas, policies, n) => {
+        const text = [...sas, ...policies].join('\n') + '\n';
+        const [a, b] = [join(dir, `a${run}`), join(dir, `b${run++}`)];
+        const wa = await EmbeddedBackend.open(a, { clock });
+        const wb = await EmbeddedBackend.open(b, { clock });
+        try {
+          const done = await loadChecked(wa, piecesOf(text, n), { rfcMode: true, offloadSas: worker });
+          assert.equal(done, await loadChecked(wb, piecesOf(text, n), { rfcMode: true }), text);
+          assert.deepEqual(hex(toMap(wa.engine.store.read())), hex(toMap(wb.engine.store.read())), text);
+          assert.deepEqual(readdirSync(a).filter((f) => f.endsWith('.tmp')), []);
+        } finally {
+          await wa.close();
+          await wb.close();
+        }
+      }),
+      { numRuns: 15 },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
