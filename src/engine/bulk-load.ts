@@ -204,7 +204,7 @@ function checkAlg(kind: 'enc' | 'auth', id: number, digits: number): void {
 export const BULK_STREAMS = [
   { prefix: 'R/S/', ordered: true },
   { prefix: 'R/P/', ordered: true },
-  { prefix: 's/', ordered: false },
+  { prefix: SA_IDENTITIES, ordered: false },
   { prefix: 'p/', ordered: false },
   { prefix: INDEX_PREFIX, ordered: true },
 ] as const;

@@ -456,7 +456,7 @@ export class TableWriter {
     this.offset += from.offset;
     this.total += from.total;
     // the appended writer's last key bounds what comes next, whichever way it is added
-    const last = from.rawLast ? Buffer.from(from.rawLast.subarray(from.rawLastAt, from.rawLastAt + from.rawLastLen)) : Buffer.from(from.last!, 'latin1');
+    const last = from.lastKey()!;
     this.rawLast = last;
     this.rawLastAt = 0;
     this.rawLastLen = last.length;
@@ -472,8 +472,14 @@ export class TableWriter {
   blocksState(): BlocksState {
     if (!this.blocksOnly) throw new Error('the state of a writer of blocks only');
     this.endBlock();
-    const last = this.rawLast ? Buffer.from(this.rawLast.subarray(this.rawLastAt, this.rawLastAt + this.rawLastLen)) : this.last !== undefined ? Buffer.from(this.last, 'latin1') : undefined;
+    const last = this.lastKey();
     return { index: this.index.map((e) => ({ ...e })), offset: this.offset, total: this.total, ...(last ? { last: new Uint8Array(last) } : {}) };
+  }
+
+  /** The last key written, as its own bytes, whichever way it was added (none without entries). */
+  private lastKey(): Buffer | undefined {
+    if (this.rawLast) return Buffer.from(this.rawLast.subarray(this.rawLastAt, this.rawLastAt + this.rawLastLen));
+    return this.last !== undefined ? Buffer.from(this.last, 'latin1') : undefined;
   }
 
   /** The blocks another writer wrote where this one's sink writes (blocksState), taken as this one's: it has written nothing itself. */
