@@ -21,7 +21,7 @@ import { writeLatin1 } from '../engine/store-format.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
-import type { SaWorkerMessage, SaWorkerReply } from './sa-worker.js';
+import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-worker.js';
 
 /** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
 const BATCH = 2048;
@@ -74,21 +74,23 @@ class EntryBatch {
 }
 
 /**
- * Messages the worker may be behind by before the check reads on (paced:
- * each is at most ~512 KB, a piece of text or a batch; a piece of the file
- * makes ~5). Unbounded, a worker slower than the main thread had the queue
- * hold much of the file (a load of 1M SAs + 1M policies peaked at 420 MB);
- * at 16 the main thread waited through the worker's start; at 128 the load
- * of 1M + 1M peaked at 292 MiB, at 96 at 245-251.
+ * KiB of messages (text and batches: messageKiB) the worker may be behind
+ * by before the check reads on (paced). Unbounded, a worker slower than
+ * the main thread had the queue hold much of the file (a load of 1M SAs +
+ * 1M policies peaked at 420 MB). Counted in messages (96, ~12 MB), the
+ * main thread waited for the worker in the SAs of a load of 100k + 100k
+ * (~17 MB of SAs' text), which it could have spent on the policies: by
+ * KiB, 0.96x the time (16 MiB; 24 MiB: 0.96x again, and 1M + 1M peaked at
+ * 264 MiB against 254).
  */
-const AHEAD = 96;
+const AHEAD_KIB = 16 << 10;
 
 /** Atomics.waitAsync (V8's since Node 16; ES2024, beyond the library this is compiled against). */
 const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: unknown } }).waitAsync;
 
 class SaWorker implements SaOffload {
   private readonly worker: Worker;
-  /** [0]: messages the worker has handled (it counts each one, whatever it did with it) */
+  /** [0]: KiB of messages the worker has handled (it counts each one, whatever it did with it: messageKiB) */
   private readonly handled = new Int32Array(new SharedArrayBuffer(4));
   private posted = 0;
   /** the worker's thread ended before its reply (it failed to start, or died) */
@@ -118,21 +120,22 @@ class SaWorker implements SaOffload {
 
   private post(m: SaWorkerMessage, transfer: ArrayBuffer[] = []): void {
     if (this.gone) return;
+    // (weighed first: a transferred array is empty once posted)
+    this.posted += messageKiB(m);
     this.worker.postMessage(m, transfer);
-    this.posted++;
   }
 
   /**
-   * Resolved once the worker is less than AHEAD messages behind, or gone
+   * Resolved once the worker is less than AHEAD_KIB behind, or gone
    * (undefined: it is already). Awaited between pieces of the file, with the
    * event loop running: a worker that ends is seen ending.
    */
   paced(): Promise<void> | undefined {
-    if (this.gone || this.posted - Atomics.load(this.handled, 0) < AHEAD) return undefined;
+    if (this.gone || this.posted - Atomics.load(this.handled, 0) < AHEAD_KIB) return undefined;
     return (async () => {
       for (;;) {
         const seen = Atomics.load(this.handled, 0);
-        if (this.gone || this.posted - seen < AHEAD) return;
+        if (this.gone || this.posted - seen < AHEAD_KIB) return;
         // woken by the worker's count, or by its reply (its thread ending)
         const w = waitAsync ? waitAsync(this.handled, 0, seen) : { async: true, value: new Promise<void>((r) => setTimeout(r, 5)) };
         if (w.async) await Promise.race([w.value, this.reply]);

@@ -16,7 +16,7 @@
  *        { at: Float64Array }        start, semi, order of each statement of a batch
  *        { stream, n, ends, bytes }  entries of numbered stream `stream`: number n[k], value bytes[ends[k - 1], ends[k])
  *        { end: true }
- *        (each message counted in `handled` once handled: the main thread paces itself by it)
+ *        (each message's KiB (messageKiB) counted in `handled` once handled: the main thread paces itself by it)
  *   out: { ok: true, records, identities, numbered (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
@@ -42,6 +42,16 @@ export type SaWorkerReply =
   | { readonly ok: false; readonly conflict: string }
   | { readonly ok: false; readonly store: { readonly code: StoreError['code']; readonly message: string } }
   | { readonly ok: false; readonly bug: string };
+
+/**
+ * What a message weighs in the worker's queue, in KiB (at least 1): its text or its
+ * arrays. Both threads count it alike: the main thread what it posted, the worker
+ * what it has handled.
+ */
+export function messageKiB(m: SaWorkerMessage): number {
+  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 'bytes' in m ? m.bytes.byteLength + m.n.byteLength + m.ends.byteLength : 0;
+  return 1 + (bytes >>> 10);
+}
 
 /** What a failure is told as (a store's failure keeps its code; anything else unexpected is a bug). */
 function reply(e: unknown): SaWorkerReply {
@@ -183,8 +193,8 @@ function run(): void {
   const port = parentPort!;
   const data = workerData as OffloadSpools & { now: string; handled: Int32Array };
   // each message counted once handled, whatever came of it (the main thread waits while it is far ahead)
-  const handled = (): void => {
-    Atomics.add(data.handled, 0, 1);
+  const handled = (m: SaWorkerMessage): void => {
+    Atomics.add(data.handled, 0, messageKiB(m));
     Atomics.notify(data.handled, 0);
   };
 
@@ -217,7 +227,7 @@ function run(): void {
     } catch (e) {
       failed = reply(e);
     } finally {
-      handled();
+      handled(m);
     }
   });
 }

@@ -174,8 +174,8 @@ function readCommonSa(src: string, start: number, semi: number, sa: BulkSa): boo
   sa.replay = replay === undefined ? 0 : decimal(replay, 0, replay.length);
   sa.flags = SaFlag.CYCSEQ;
   // (-1: named, but with no number)
-  sa.ealg = ealg === undefined ? 0 : algorithmId('enc', ealg) || -1;
-  sa.aalg = aalg === undefined ? 0 : algorithmId('auth', aalg) || -1;
+  sa.ealg = ealg === undefined ? 0 : ENC.find(ealg, 0, ealg.length) || -1;
+  sa.aalg = aalg === undefined ? 0 : AUTH.find(aalg, 0, aalg.length) || -1;
   if (sa.ealg < 0 || sa.aalg < 0 || (sa.ealg === 0 && sa.aalg === 0)) return false;
   sa.etext = ekey ?? '';
   sa.ekeyAt = 0;
