@@ -374,9 +374,9 @@ test('property: a numbered key\'s hex digits (writeHexDigits) are the number\'s,
   );
 });
 
-test('property: blocks written ahead by writers of blocks only, appended whole between entries, make the table writing them all at once makes', async () => {
+test('property: blocks placed in one file by writers of blocks only, interleaved, then linked between entries, make a table read as the one written all at once', async () => {
   const { openSync } = await import('node:fs');
-  const { TableWriter } = await import('../src/engine/store-format.js');
+  const { TableWriter, TABLE_MAGIC_PLACED } = await import('../src/engine/store-format.js');
   const { TableReader } = await import('../src/engine/table-reader.js');
   const dir = tempStore();
   mkdirSync(dir, { recursive: true });
@@ -384,7 +384,7 @@ test('property: blocks written ahead by writers of blocks only, appended whole b
   // sorted distinct keys cut into ranges, each written directly or ahead (values of any size: blocks of one entry, of many)
   const entries = fc.uniqueArray(fc.tuple(fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/', '\xe9'), minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 70000 })), { selector: ([k]) => k, maxLength: 60 });
   fc.assert(
-    fc.property(entries, fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 6 }), (list, ahead, cuts) => {
+    fc.property(entries, fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 6 }), fc.nat(), (list, ahead, cuts, seed) => {
       const sorted = list.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, size]) => [k, new Uint8Array(size % 3 === 0 ? size : size % 97).fill(k.length)] as const);
       const bounds = [...new Set(cuts.map((c) => (sorted.length ? c % (sorted.length + 1) : 0)))].sort((a, b) => a - b);
       const ranges: (readonly (readonly [string, Uint8Array])[])[] = [];
@@ -393,25 +393,30 @@ test('property: blocks written ahead by writers of blocks only, appended whole b
         ranges.push(sorted.slice(at, b));
         at = b;
       }
-      const file = join(dir, `t${n++}`);
-      const out: Buffer[] = [];
-      const w = new TableWriter((b) => out.push(Buffer.from(b)), { keeps: false });
+      // one file: the magic, then each block where it is placed
+      const file = Buffer.alloc(8 << 20);
+      TABLE_MAGIC_PLACED.copy(file, 0);
+      let end = TABLE_MAGIC_PLACED.length;
+      const place = (length: number): number => ((end += length), end - length);
+      const sink = (b: Buffer, where: number): void => void b.copy(file, where);
+      // the ranges written ahead: their entries put in turns (their blocks interleave in the file), by `seed`
+      const spools = ranges.map((r, i) => (ahead[i % ahead.length] ? { r, w: new TableWriter(sink, { keeps: false, blocksOnly: true, place }), next: 0 } : undefined));
+      let live = spools.filter((x) => x !== undefined && x.r.length > 0);
+      for (let k = seed; live.length > 0; k = (k * 31 + 7) % 1000003) {
+        const x = live[k % live.length]!;
+        x.w.add(x.r[x.next]![0], x.r[x.next]![1]);
+        if (++x.next === x.r.length) live = live.filter((y) => y !== x);
+      }
+      const w = new TableWriter(sink, { keeps: false, place });
       ranges.forEach((r, i) => {
-        if (!ahead[i % ahead.length]) {
-          for (const [k, v] of r) w.add(k, v);
-          return;
-        }
-        const spooled: Buffer[] = [];
-        const s = new TableWriter((b) => spooled.push(Buffer.from(b)), { keeps: false, blocksOnly: true });
-        for (const [k, v] of r) s.add(k, v);
-        s.endBlocks();
-        w.appendBlocks(s, (sink) => {
-          for (const b of spooled) sink(b);
-        });
+        const spool = spools[i];
+        if (spool) w.linkBlocks(spool.w);
+        else for (const [k, v] of r) w.add(k, v);
       });
-      w.finish(3, 4);
-      writeFileSync(file, Buffer.concat(out));
-      const reader = new TableReader(openSync(file, 'r'));
+      const size = w.finish(3, 4);
+      const path = join(dir, `t${n++}`);
+      writeFileSync(path, file.subarray(0, size));
+      const reader = new TableReader(openSync(path, 'r'));
       try {
         assert.deepEqual([...reader.scan('')].map(([k, v]) => [k, v.length]), sorted.map(([k, v]) => [k, v.length]));
         assert.equal(reader.entries, sorted.length);
@@ -420,16 +425,66 @@ test('property: blocks written ahead by writers of blocks only, appended whole b
       }
       // a range ahead that does not come after what was written is refused
       if (sorted.length >= 2) {
-        const w2 = new TableWriter(() => undefined);
+        const w2 = new TableWriter(() => undefined, { place });
         w2.add(sorted[1]![0], sorted[1]![1]);
-        const s = new TableWriter(() => undefined, { blocksOnly: true });
+        const s = new TableWriter(() => undefined, { blocksOnly: true, place });
         s.add(sorted[0]![0], sorted[0]![1]);
-        assert.throws(() => w2.appendBlocks(s, () => undefined), /out of order/);
+        assert.throws(() => w2.linkBlocks(s), /out of order/);
       }
     }),
     { numRuns: 200 },
   );
   rmSync(join(dir, '..'), { recursive: true, force: true });
+});
+
+test('a table whose blocks are placed in any order is refused where they overlap or leave bytes outside them', async () => {
+  const { openSync } = await import('node:fs');
+  const { TableWriter, TABLE_MAGIC_PLACED } = await import('../src/engine/store-format.js');
+  const { TableReader } = await import('../src/engine/table-reader.js');
+  const dir = tempStore();
+  mkdirSync(dir, { recursive: true });
+  // two writers' blocks interleaved, then the table's own
+  const make = (gap: number, overlap: number): Buffer => {
+    const file = Buffer.alloc(1 << 20);
+    TABLE_MAGIC_PLACED.copy(file, 0);
+    let end = TABLE_MAGIC_PLACED.length;
+    let blocks = 0;
+    const place = (length: number): number => {
+      // the second block placed `gap` bytes further, or `overlap` bytes back over the first
+      const at = ++blocks === 2 ? end + gap - overlap : end;
+      end = at + length;
+      return at;
+    };
+    const sink = (b: Buffer, at: number): void => void b.copy(file, at);
+    const a = new TableWriter(sink, { keeps: false, blocksOnly: true, place });
+    const b = new TableWriter(sink, { keeps: false, blocksOnly: true, place });
+    for (let i = 0; i < 3; i++) {
+      a.add(`a${i}`, new Uint8Array(40000).fill(i));
+      b.add(`b${i}`, new Uint8Array(40000).fill(i));
+    }
+    const w = new TableWriter(sink, { keeps: false, place });
+    w.linkBlocks(a);
+    w.linkBlocks(b);
+    w.add('c', new Uint8Array(3));
+    return file.subarray(0, w.finish(1, 1));
+  };
+  const read = (t: Buffer): string[] => {
+    const path = join(dir, 'x');
+    writeFileSync(path, t);
+    const r = new TableReader(openSync(path, 'r'));
+    try {
+      return [...r.scan('')].map(([k]) => k);
+    } finally {
+      r.close();
+    }
+  };
+  try {
+    assert.deepEqual(read(make(0, 0)), ['a0', 'a1', 'a2', 'b0', 'b1', 'b2', 'c']);
+    assert.throws(() => read(make(16, 0)), /bytes outside its blocks/);
+    assert.throws(() => read(make(0, 16)), /overlap/);
+  } finally {
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  }
 });
 
 test('property: a table is laid out as store-format.ts documents it: blocks of entries in key order, each with its crc, any entry size', () => {

@@ -26,7 +26,7 @@ import { policyKeyV4, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
-import type { RecordSpool } from './spool.js';
+import type { PlacedFile, RecordSpool } from './spool.js';
 import type { BlocksState } from './store-format.js';
 import { countReqid, genIndexWith, INDEX_DIGITS, INDEX_PREFIX, indexKey, keptTemplate, XFRM_MAX_DEPTH, type IndexGenerator } from './spd.js';
 
@@ -267,11 +267,8 @@ export interface SaOffloadResult {
   readonly numbered: readonly BlocksState[];
 }
 
-/** A spool's descriptor, open for writing (RecordSpool.descriptor), and its name as errors say it. */
-export interface SpoolFile {
-  readonly fd: number;
-  readonly shown: string;
-}
+/** The load's file (spool.ts), as a worker is given it: its descriptor, name and shared end. */
+export type SpoolFile = PlacedFile;
 
 /** The spools an SaOffload writes. */
 export interface OffloadSpools {
@@ -367,7 +364,7 @@ export class BulkLoad implements BulkLoader {
         const spool = c.tx.bulkSpool(x.prefix);
         return spool ? [{ ...x, spool }] : [];
       });
-      const file = (x: RecordSpool): SpoolFile => ({ fd: x.descriptor, shown: x.shown });
+      const file = (x: RecordSpool): SpoolFile => ({ fd: x.file.fd, shown: x.file.shown, end: x.file.end });
       const to = offload({ records: file(records), identities: file(identities), numbered: numbered.map((x) => ({ prefix: x.prefix, digits: x.digits, file: file(x.spool) })) }, c.now);
       this.offload = { to, records, identities, numbered: numbered.map((x) => x.spool) };
       numbered.forEach((x, i) => {

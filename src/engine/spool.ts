@@ -1,56 +1,123 @@
 /**
- * A bulk load's records, written into table blocks in a file of their own
- * as they come, instead of held until the commit. Records are most of a
- * load's bytes (SAs and policies as messages: 60 of the 74 MB the table of
- * 100k SAs + 100k policies takes), and each stream of them comes in key
- * order (R/S/<order>, R/P/<order>: orders only grow; the policy index,
- * i/<index>, too). Where the store held
- * nothing under the stream's prefix when the load began, the blocks are
- * already the next table's for that range: the commit copies them in whole
- * (TableWriter.appendBlocks) and merges only the rest. Held in memory they
- * were copied three times (a slab, a block, the file), every slab fresh
- * memory faulted in page by page.
+ * A bulk load's records, written into table blocks as they come, instead of
+ * held until the commit. Records are most of a load's bytes (SAs and
+ * policies as messages: 60 of the 74 MB the table of 100k SAs + 100k
+ * policies takes), and each stream of them comes in key order
+ * (R/S/<order>, R/P/<order>: orders only grow; the policy index,
+ * i/<index>, too). Where the store held nothing under the stream's prefix
+ * when the load began, its blocks are already the next table's for that
+ * range. Held in memory they were copied three times (a slab, a block, the
+ * file), every slab fresh memory faulted in page by page.
+ *
+ * Every spool of a load writes its blocks into one file, the LoadFile, each
+ * where it is placed (the file's end, taken atomically: a worker thread
+ * writes spools too), so that the blocks of the streams lie interleaved.
+ * That file becomes the next table (store-format.ts: a table whose blocks
+ * are placed in any order): the commit adds the other entries' blocks, the
+ * index and the footer after them, and renames it. Copied into a new file
+ * block by block and read back, the spools were ~80 ms of a load of 100k +
+ * 100k.
  *
  * The file is a temporary one of the store's (swept by the next writer if
- * this one dies); it is removed at the commit or when the load is given up.
- * It is read back block by block, each checked against its checksum, before
- * it goes into the table: what is committed is what was written.
+ * this one dies); it is removed when the load is given up.
  */
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
-import { ioError, StoreError, type StoreDir } from './store-dir.js';
-import { crc32, hexDigits, TableWriter, writeHexDigits, writeLatin1, type BlocksState } from './store-format.js';
-
-/** what a block is read back into at the commit (a block is ~64 KiB; a larger one gets its own) */
-const COPY_BYTES = 1 << 17;
+import { ioError, type StoreDir } from './store-dir.js';
+import { hexDigits, TableWriter, TABLE_MAGIC_PLACED, writeHexDigits, writeLatin1, type BlocksState } from './store-format.js';
 
 /**
- * Entries of a stream, in key order, written as table blocks to a file
- * descriptor as they come: a spool's writing half, which a worker thread
- * runs too (the file is the spool's; a bulk load's SAs:
- * src/ingest/sa-worker.ts).
+ * A file blocks are placed in, by any thread that has it: its descriptor,
+ * open for writing, its name as errors say it, and its end (bytes placed
+ * so far, shared: Atomics).
+ */
+export interface PlacedFile {
+  readonly fd: number;
+  readonly shown: string;
+  readonly end: BigInt64Array;
+}
+
+/** Room for `length` bytes at the end of `file`: where they go. */
+export function placeIn(file: PlacedFile, length: number): number {
+  return Number(Atomics.add(file.end, 0, BigInt(length)));
+}
+
+/** b written whole at `at` of the file (a full disk, most likely, said as the store's, as a commit's write is). */
+export function writeAt(file: PlacedFile, b: Uint8Array, at: number): void {
+  try {
+    for (let off = 0; off < b.length; ) off += writeSync(file.fd, b, off, b.length - off, at + off);
+  } catch (e) {
+    throw ioError(`cannot write ${file.shown}`, e);
+  }
+}
+
+/**
+ * The next table's file, as a bulk load writes it: its spools' blocks
+ * placed in it (SpoolBlocks), then the commit's (Store.writeGeneration).
+ * Made with the magic of a table whose blocks are placed in any order.
+ */
+export class LoadFile implements PlacedFile {
+  readonly fd: number;
+  readonly end = new BigInt64Array(new SharedArrayBuffer(8));
+  private open = true;
+
+  constructor(
+    private readonly files: StoreDir,
+    readonly name: string,
+  ) {
+    this.fd = files.openWrite(name, 'create-new');
+    this.end[0] = BigInt(TABLE_MAGIC_PLACED.length);
+    try {
+      writeAt(this, TABLE_MAGIC_PLACED, 0);
+    } catch (e) {
+      this.discard();
+      throw e;
+    }
+  }
+
+  get shown(): string {
+    return this.files.show(this.name);
+  }
+
+  /** Room for `length` bytes at its end. */
+  place(length: number): number {
+    return placeIn(this, length);
+  }
+
+  /** Closed and named `name` (the table it now is: written whole and synced by the caller). */
+  commitAs(name: string): void {
+    this.closeFd();
+    this.files.rename(this.name, name);
+  }
+
+  /** Closed and removed (a load given up, a commit that failed); again: nothing. */
+  discard(): void {
+    if (!this.open) return;
+    this.closeFd();
+    this.files.remove(this.name);
+  }
+
+  private closeFd(): void {
+    if (!this.open) return;
+    this.open = false;
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Entries of a stream, in key order, written as table blocks placed in a
+ * file as they come: a spool's writing half, which a worker thread runs
+ * too (the file is the load's; a bulk load's SAs: src/ingest/sa-worker.ts).
  */
 export class SpoolBlocks {
   readonly w: TableWriter;
 
   constructor(
-    fd: number,
-    /** the file, as error messages name it */
-    show: string,
+    file: PlacedFile,
     /** the prefix every key has (the stream's) */
     readonly prefix: string,
   ) {
-    this.w = new TableWriter(
-      (b) => {
-        try {
-          for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-        } catch (e) {
-          // (a full disk, most likely: said as the store's, as a commit's write is)
-          throw ioError(`cannot write ${show}`, e);
-        }
-      },
-      { keeps: false, blocksOnly: true },
-    );
+    this.w = new TableWriter((b, at) => writeAt(file, b, at), { keeps: false, blocksOnly: true, place: (length) => placeIn(file, length) });
   }
 
   /** a text value's bytes (one scratch: the writer copies what it is given) */
@@ -94,33 +161,19 @@ export class SpoolBlocks {
 export class RecordSpool {
   private readonly blocks: SpoolBlocks;
   private readonly w: TableWriter;
-  private fd: number | undefined;
   private closed = false;
 
   constructor(
-    private readonly files: StoreDir,
-    private readonly name: string,
+    /** the load's file, shared by its spools */
+    readonly file: LoadFile,
     /** the prefix every key has (the stream's) */
     readonly prefix: string,
   ) {
-    const fd = files.openWrite(name, 'create-new');
-    this.fd = fd;
-    this.blocks = new SpoolBlocks(fd, files.show(name), prefix);
+    this.blocks = new SpoolBlocks(file, prefix);
     this.w = this.blocks.w;
   }
 
-  /** The file's descriptor, open for writing until close(): where another thread may write its blocks (adopt). */
-  get descriptor(): number {
-    if (this.fd === undefined) throw new Error('a spool closed');
-    return this.fd;
-  }
-
-  /** The file as error messages name it. */
-  get shown(): string {
-    return this.files.show(this.name);
-  }
-
-  /** The entries another writer put into this spool's file (SpoolBlocks on its descriptor, blocks ended), taken as if put here; none put here. */
+  /** The entries another writer put into this spool (SpoolBlocks on its file, blocks ended), taken as if put here; none put here. */
   adopt(state: BlocksState): void {
     this.w.adoptBlocks(state);
   }
@@ -130,49 +183,22 @@ export class RecordSpool {
     this.blocks.putNumbered(n, digits, value, length);
   }
 
-  /** No more entries: the last block written, the file closed for writing. */
+  /** No more entries: the last block written. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.w.endBlocks();
-    closeSync(this.fd!);
-    this.fd = undefined;
   }
 
-  /** The blocks appended to the table `into` is writing (after close). */
-  appendTo(into: TableWriter): void {
-    if (!this.closed) throw new Error('a spool is appended once closed');
-    into.appendBlocks(this.w, (sink) => {
-      const fd = this.files.openRead(this.name);
-      const damaged = (why: string): never => {
-        throw new StoreError('corrupt', `${this.files.show(this.name)} ${why}: the load's records did not read back as written; nothing applied`);
-      };
-      if (fd === undefined) damaged('is gone');
-      try {
-        // block by block, each checked against its checksum before it goes into the table (what is committed is what was written)
-        let b = Buffer.allocUnsafe(COPY_BYTES);
-        for (const { offset, length } of this.w.blockSpans) {
-          if (length > b.length) b = Buffer.allocUnsafe(length);
-          let n = 0;
-          while (n < length) {
-            const k = readSync(fd!, b, n, length - n, offset + n);
-            if (k === 0) damaged('ends early');
-            n += k;
-          }
-          if (crc32(b.subarray(0, length - 4)) !== b.readUInt32LE(length - 4)) damaged(`has a block whose checksum does not match at byte ${offset}`);
-          sink(b.subarray(0, length));
-        }
-      } finally {
-        closeSync(fd!);
-      }
-    });
+  /** Its blocks linked into the table `into` is writing in the load's file (after close). */
+  linkTo(into: TableWriter): void {
+    if (!this.closed) throw new Error('a spool is linked once closed');
+    into.linkBlocks(this.w);
   }
 
-  /** The file removed. */
+  /** Given up: the load's file removed (with every spool's blocks). */
   discard(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
     this.closed = true;
-    this.files.remove(this.name);
+    this.file.discard();
   }
 }

@@ -32,7 +32,7 @@ import { TableReader } from './table-reader.js';
 import { RunKeys, RunLayer, RunStack } from './run.js';
 import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import { readU64, u64 } from './u64.js';
-import { RecordSpool } from './spool.js';
+import { LoadFile, RecordSpool, writeAt } from './spool.js';
 import { BulkConflict, SortedCursor, SortedLayerBuilder, type SortedLayer, type Stream } from './sorted-layer.js';
 import { collectGarbage } from '../sys/builtin.js';
 
@@ -936,6 +936,7 @@ export class Store {
         if (this.torn) this.cutTornTail();
       }
       const name = (n: number): string => `.run-${process.pid}-${n}.tmp`;
+      let load: LoadFile | undefined;
       const spill: Spill | undefined = this.inMemory
         ? undefined
         : {
@@ -947,7 +948,8 @@ export class Store {
               collectGarbage();
               return r;
             },
-            spool: (prefix, n) => new RecordSpool(this.files, name(n), prefix),
+            // (one file for all of a load's spools: the next table's, spool.ts)
+            spool: (prefix, n) => new RecordSpool((load ??= new LoadFile(this.files, name(n))), prefix),
           };
       const tx = new Tx(this.inMemory ? new Layered(this.overlay, EMPTY) : this.view, spill, this.opts.spillBytes, this.opts.spillBytes ?? BULK_PART_BYTES);
       let committed = false;
@@ -1043,25 +1045,26 @@ export class Store {
             const layers = [...t.layers(), { cursor: new ChangesCursor(this.overlay), hidden: this.overlay.hidden }];
             const above = layers.flatMap((l) => l.hidden);
             layers.push({ cursor: new TableCursor(table, false, above, (e) => this.corrupt(`table-${this.gen}`, e)), hidden: [] });
-            // a bulk load's spooled records go in whole where their prefix comes (nothing else is under it: Tx.beginBulk)
+            // a bulk load's spooled records go in whole where their prefix comes (nothing else is under it: Tx.beginBulk),
+            // their blocks where they lie in the load's file, which the table is written into (spool.ts)
             const spools = [...t.spools];
             const prefixes = spools.map((x) => Buffer.from(x.prefix, 'latin1'));
             let next = 0;
             mergeRaw(
               layers,
               (c) => {
-                while (next < spools.length && compareBytes(prefixes[next]!, 0, prefixes[next]!.length, c.kb, c.ks, c.kl) < 0) spools[next++]!.appendTo(w);
+                while (next < spools.length && compareBytes(prefixes[next]!, 0, prefixes[next]!.length, c.kb, c.ks, c.kl) < 0) spools[next++]!.linkTo(w);
                 if (!c.del) w.addRaw(c.kb, c.ks, c.kl, c.vb, c.vs, c.vl);
               },
               t.bulkShadowed(),
             );
-            while (next < spools.length) spools[next++]!.appendTo(w);
+            while (next < spools.length) spools[next++]!.linkTo(w);
           }
         : t.reader;
     // (a store's table is a TableReader once it is of version 2, as every writer's is: migrate())
     if (!(table instanceof TableReader) && (t.bulkShadowed() || t.spools.length)) throw new BulkConflict('a bulk load put aside over a table not of version 2');
     try {
-      this.writeGeneration(this.gen + 1, fill);
+      this.writeGeneration(this.gen + 1, fill, t.spools[0]?.file);
       this.removeOldGenerations();
     } catch (e) {
       // the files still hold the generation before: read it again
@@ -1083,28 +1086,42 @@ export class Store {
    * Write generation `next`: the table from the current view, merged as it
    * is read and written block by block (the memory of one block, whatever
    * the store's size), then an empty journal, then HEAD (we hold the lock).
+   * `into`: a bulk load's file, its spools' blocks in it already: the rest
+   * is placed after them, and it becomes the table (spool.ts).
    */
-  private writeGeneration(next: number, source: KvReader | ((w: TableWriter) => void) = this.view): void {
+  private writeGeneration(next: number, source: KvReader | ((w: TableWriter) => void) = this.view, into?: LoadFile): void {
     const name = `table-${next}`;
     const tmp = `.${name}.${process.pid}.tmp`;
-    this.files.remove(tmp);
-    const fd = this.files.openWrite(tmp, 'create-new');
+    let fd: number;
+    if (into) fd = into.fd;
+    else {
+      this.files.remove(tmp);
+      fd = this.files.openWrite(tmp, 'create-new');
+    }
     let bytes: number;
     try {
-      const w = new TableWriter((b) => {
-        for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-      }, { keeps: false });
+      const w = into
+        ? new TableWriter((b, at) => writeAt(into, b, at), { keeps: false, place: (n) => into.place(n) })
+        : new TableWriter((b) => {
+            for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+          }, { keeps: false });
       if (typeof source === 'function') source(w);
       else for (const [k, v] of source.scan('')) w.add(k, v);
       bytes = w.finish(next, this.lastTx);
       fsyncSync(fd);
     } catch (e) {
-      closeSync(fd);
-      this.files.remove(tmp);
+      if (into) into.discard();
+      else {
+        closeSync(fd);
+        this.files.remove(tmp);
+      }
       throw e instanceof StoreError || e instanceof BulkConflict ? e : ioError(`cannot write ${this.files.show(name)}`, e);
     }
-    closeSync(fd);
-    this.files.rename(tmp, name);
+    if (into) into.commitAs(name);
+    else {
+      closeSync(fd);
+      this.files.rename(tmp, name);
+    }
     this.files.writeAtomic(`journal-${next}`, encodeJournalHeader({ gen: next, baseTx: this.lastTx }));
     this.files.writeAtomic('HEAD', `${next}\n`);
     // the new table is the view now: read it as any reader would

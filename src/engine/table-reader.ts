@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { compareKeys, lowerBound, type KvReader } from './kv.js';
-import { crc32, FormatError, TABLE_MAGIC } from './store-format.js';
+import { crc32, FormatError, TABLE_MAGIC, TABLE_MAGIC_PLACED } from './store-format.js';
 
 const FOOTER = 48;
 const FOOTER_MAGIC = Buffer.from('SKTFOOT\x02', 'latin1');
@@ -45,7 +45,9 @@ export class TableReader implements KvReader {
     };
     if (size < TABLE_MAGIC.length + FOOTER) fail('not a setkey store table (version 2)', 0);
     const head = this.read(0, TABLE_MAGIC.length);
-    if (!head.equals(TABLE_MAGIC)) fail('not a setkey store table (version 2)', 0);
+    // (blocks in key order, or placed in any order: store-format.ts)
+    const placed = head.equals(TABLE_MAGIC_PLACED);
+    if (!placed && !head.equals(TABLE_MAGIC)) fail('not a setkey store table (version 2)', 0);
     const f = size - FOOTER;
     const foot = this.read(f, FOOTER);
     if (!foot.subarray(0, 8).equals(FOOTER_MAGIC) || crc32(foot.subarray(0, 44)) !== foot.readUInt32LE(44)) fail('table footer is damaged', f);
@@ -67,7 +69,7 @@ export class TableReader implements KvReader {
       const klen = idx.readUInt32LE(o + 16);
       if (o + 20 + klen > idxLen - 4) fail('table index is malformed', idxOff + o);
       const first = idx.toString('latin1', o + 20, o + 20 + klen);
-      if (off !== expect || off + len > idxOff || len < 8) fail('table block is not where the index says', idxOff + o);
+      if ((placed ? off < TABLE_MAGIC.length : off !== expect) || off + len > idxOff || len < 8) fail('table block is not where the index says', idxOff + o);
       if (this.firsts.length && compareKeys(first, this.firsts[this.firsts.length - 1]!) <= 0) fail('table index keys are out of order', idxOff + o);
       this.offsets.push(off);
       this.lengths.push(len);
@@ -76,6 +78,15 @@ export class TableReader implements KvReader {
       total += count;
       expect = off + len;
       o += 20 + klen;
+    }
+    if (placed) {
+      // placed blocks fill the bytes before the index as blocks in order do: each byte once, in whatever order
+      const byOffset = this.offsets.map((_, i) => i).sort((a, b) => this.offsets[a]! - this.offsets[b]!);
+      expect = TABLE_MAGIC.length;
+      for (const i of byOffset) {
+        if (this.offsets[i]! !== expect) fail(this.offsets[i]! < expect ? 'table blocks overlap' : 'table has bytes outside its blocks', Math.min(expect, this.offsets[i]!));
+        expect += this.lengths[i]!;
+      }
     }
     if (expect !== idxOff) fail('table has bytes outside its blocks', expect);
     if (total !== this.entries) fail(`table index counts ${total} entries, its footer says ${this.entries}`, f);

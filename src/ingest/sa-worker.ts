@@ -83,9 +83,9 @@ export class SaLoader {
     spools: OffloadSpools,
     private readonly now: bigint,
   ) {
-    this.records = new SpoolBlocks(spools.records.fd, spools.records.shown, recordsPrefix('S'));
-    this.identities = new SpoolBlocks(spools.identities.fd, spools.identities.shown, SA_IDENTITIES);
-    this.numbered = spools.numbered.map((x) => ({ blocks: new SpoolBlocks(x.file.fd, x.file.shown, x.prefix), digits: x.digits }));
+    this.records = new SpoolBlocks(spools.records, recordsPrefix('S'));
+    this.identities = new SpoolBlocks(spools.identities, SA_IDENTITIES);
+    this.numbered = spools.numbered.map((x) => ({ blocks: new SpoolBlocks(x.file, x.prefix), digits: x.digits }));
   }
 
   /** Entries of numbered stream `stream`: n[k], its value bytes[ends[k - 1], ends[k]). */
