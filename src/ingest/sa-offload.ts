@@ -3,7 +3,9 @@
  * SaOffload, by sa-worker.ts): where a file is loaded as it is checked,
  * the main thread checks it and loads its policies, and hands each `add`
  * over as text, with the order the transaction gave it. The SAs were about
- * half of such a load's time.
+ * half of such a load's time. Each policy's record is made there too, of
+ * the numbers the main thread found for it (packPolicy): its checks,
+ * identity, index and order are the transaction's.
  *
  * Only where it pays: a machine with more than one core, and a load that
  * has a spool for SA records (engine/store.ts beginBulk) in a store that
@@ -16,8 +18,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import type { OffloadSpools, SaOffload, SaOffloadFactory, SaOffloadResult } from '../engine/bulk-load.js';
-import { writeLatin1 } from '../engine/store-format.js';
+import { PACKED_POLICY_MAX, packPolicy, type BulkPolicy, type OffloadSpools, type SaOffload, type SaOffloadFactory, type SaOffloadResult } from '../engine/bulk-load.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
@@ -31,47 +32,8 @@ function workerScript(): string | URL {
   return typeof __dirname === 'string' ? join(__dirname, 'sa-worker.cjs') : new URL('./sa-worker.js', import.meta.url);
 }
 
-/** Bytes of entries sent at a time (a policy's record is ~250). */
-const ENTRY_BYTES = 256 << 10;
-const ENTRIES = 2048;
-
-/** A numbered stream's entries gathered to be sent (their values copied: the caller's may be a scratch). */
-class EntryBatch {
-  private n = new Float64Array(ENTRIES);
-  private ends = new Uint32Array(ENTRIES);
-  /** its own memory (not Buffer's pool): handed over whole to the worker, a new one made */
-  private bytes = Buffer.allocUnsafeSlow(ENTRY_BYTES);
-  private count = 0;
-  private used = 0;
-
-  constructor(
-    private readonly stream: number,
-    private readonly post: (m: SaWorkerMessage, transfer: ArrayBuffer[]) => void,
-  ) {}
-
-  put(n: number, value: Uint8Array | string, length: number): void {
-    if (this.count === ENTRIES || this.used + length > this.bytes.length) this.flush();
-    // (a value larger than a batch gets one of its own)
-    if (length > this.bytes.length) this.bytes = Buffer.allocUnsafeSlow(length);
-    if (typeof value === 'string') writeLatin1(this.bytes, this.used, value);
-    else this.bytes.set(length === value.length ? value : value.subarray(0, length), this.used);
-    this.used += length;
-    this.n[this.count] = n;
-    this.ends[this.count++] = this.used;
-  }
-
-  flush(): void {
-    if (this.count === 0) return;
-    // (the arrays themselves handed over, as views of what was used: no copy; new ones made)
-    const m = { stream: this.stream, n: new Float64Array(this.n.buffer, 0, this.count), ends: new Uint32Array(this.ends.buffer, 0, this.count), bytes: new Uint8Array(this.bytes.buffer, 0, this.used) };
-    this.post(m, [this.n.buffer, this.ends.buffer, this.bytes.buffer]);
-    this.n = new Float64Array(ENTRIES);
-    this.ends = new Uint32Array(ENTRIES);
-    this.bytes = Buffer.allocUnsafeSlow(ENTRY_BYTES);
-    this.count = 0;
-    this.used = 0;
-  }
-}
+/** Numbers of packed policies sent at a time (a policy packs into 19, most often: one template). */
+const POLICY_BATCH = 1 << 15;
 
 /**
  * KiB of messages (text and batches: messageKiB) the worker may be behind
@@ -103,13 +65,13 @@ class SaWorker implements SaOffload {
   private at = new Float64Array(3 * BATCH);
   private n = 0;
 
-  /** each numbered stream's entries since its last batch */
-  private readonly batches: EntryBatch[];
+  /** the policies packed since the last batch (packPolicy), up to `packed` */
+  private policies = new Float64Array(POLICY_BATCH);
+  private packed = 0;
 
   constructor(spools: OffloadSpools, now: bigint) {
     const { Worker } = lazyWorkerThreads();
     this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled }, stdout: true, stderr: true });
-    this.batches = spools.numbered.map((_, i) => new EntryBatch(i, (m, transfer) => this.post(m, transfer)));
     this.reply = new Promise((resolve) => {
       this.worker.once('message', resolve);
       this.worker.once('error', (e) => resolve({ ok: false, gone: e instanceof Error ? e.message : String(e) }));
@@ -170,17 +132,26 @@ class SaWorker implements SaOffload {
     this.n = 0;
   }
 
-  numbered(i: number): (n: number, value: Uint8Array | string, length?: number) => void {
-    const b = this.batches[i]!;
-    return (n, value, length = value.length) => b.put(n, value, length);
+  policy(p: BulkPolicy, id: number, order: number): void {
+    if (this.packed + PACKED_POLICY_MAX > this.policies.length) this.flushPolicies();
+    this.packed = packPolicy(p, id, order, this.policies, this.packed);
+  }
+
+  /** The policies packed since the last batch, sent (their array handed over, a new one made). */
+  private flushPolicies(): void {
+    if (this.packed === 0) return;
+    const policies = new Float64Array(this.policies.buffer, 0, this.packed);
+    this.post({ policies }, [policies.buffer as ArrayBuffer]);
+    this.policies = new Float64Array(POLICY_BATCH);
+    this.packed = 0;
   }
 
   async drain(): Promise<SaOffloadResult> {
     this.flush();
-    for (const b of this.batches) b.flush();
+    this.flushPolicies();
     this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
     const r = await this.reply;
-    if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts, numbered: r.numbered };
+    if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts, ...(r.policies ? { policies: r.policies } : {}) };
     if ('conflict' in r) throw new BulkConflict(r.conflict);
     if ('store' in r) throw new StoreError(r.store.code, r.store.message);
     if ('gone' in r) throw new BulkConflict(`the SAs' worker stopped: ${r.gone}`);

@@ -5,24 +5,26 @@
  * saRecordAlone), and written at its order into the SA records' spool, by
  * the spool's open descriptor (engine/spool.ts SpoolBlocks). At the end the
  * SAs' identities are sorted and written into a spool of their own. It
- * writes the policies' spools too (records, index), from entries the main
- * thread makes and sends in batches.
+ * makes and writes the policies' records and index entries too, from the
+ * numbers the main thread found for each (bulk-load.ts packPolicy,
+ * policyRecord), where their streams have spools.
  *
- * The main thread meanwhile checks the file and loads the policies: the
+ * The main thread meanwhile checks the file and reads the policies: the
  * two halves of the work, on two cores.
  *
- *   in:  workerData { role: 'sa-loader', records, identities, numbered (OffloadSpools), now, handled }
+ *   in:  workerData { role: 'sa-loader', records, identities, policies? (OffloadSpools), now, handled }
  *        { text }                    the text the statements of the next batches stand in
  *        { at: Float64Array }        start, semi, order of each statement of a batch
- *        { stream, n, ends, bytes }  entries of numbered stream `stream`: number n[k], value bytes[ends[k - 1], ends[k])
+ *        { policies: Float64Array }  policies packed (packPolicy), one after the other
  *        { end: true }
  *        (each message's KiB (messageKiB) counted in `handled` once handled: the main thread paces itself by it)
- *   out: { ok: true, records, identities, numbered (the blocks each spool got), counts }
+ *   out: { ok: true, records, identities, policies? (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
-import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
+import { bulkPolicyKeyBytes, policyRecord, recordBytes, saRecordAlone, SA_IDENTITIES, unpackPolicy, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
-import { saKeyV4 } from '../engine/records.js';
+import { INDEX_DIGITS, INDEX_PREFIX } from '../engine/spd.js';
+import { keyBytes, saKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { SpoolBlocks } from '../engine/spool.js';
 import { StoreError } from '../engine/store-dir.js';
@@ -34,7 +36,7 @@ import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
 export type SaWorkerMessage =
   | { readonly text: string }
   | { readonly at: Float64Array }
-  | { readonly stream: number; readonly n: Float64Array; readonly ends: Uint32Array; readonly bytes: Uint8Array }
+  | { readonly policies: Float64Array }
   | { readonly end: true };
 
 export type SaWorkerReply =
@@ -49,7 +51,7 @@ export type SaWorkerReply =
  * what it has handled.
  */
 export function messageKiB(m: SaWorkerMessage): number {
-  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 'bytes' in m ? m.bytes.byteLength + m.n.byteLength + m.ends.byteLength : 0;
+  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 'policies' in m ? m.policies.byteLength : 0;
   return 1 + (bytes >>> 10);
 }
 
@@ -65,7 +67,8 @@ function reply(e: unknown): SaWorkerReply {
 export class SaLoader {
   private readonly records: SpoolBlocks;
   private readonly identities: SpoolBlocks;
-  private readonly numbered: { readonly blocks: SpoolBlocks; readonly digits: number }[];
+  private readonly policies: { readonly records: SpoolBlocks; readonly index: SpoolBlocks } | undefined;
+  private readonly packed = { id: 0, order: 0 };
   private readonly sa = bulkSa();
   private readonly p = bulkPolicy();
   /**
@@ -85,16 +88,18 @@ export class SaLoader {
   ) {
     this.records = new SpoolBlocks(spools.records, recordsPrefix('S'));
     this.identities = new SpoolBlocks(spools.identities, SA_IDENTITIES);
-    this.numbered = spools.numbered.map((x) => ({ blocks: new SpoolBlocks(x.file, x.prefix), digits: x.digits }));
+    this.policies = spools.policies ? { records: new SpoolBlocks(spools.policies.records, recordsPrefix('P')), index: new SpoolBlocks(spools.policies.index, INDEX_PREFIX) } : undefined;
   }
 
-  /** Entries of numbered stream `stream`: n[k], its value bytes[ends[k - 1], ends[k]). */
-  put(stream: number, n: Float64Array, ends: Uint32Array, bytes: Uint8Array): void {
-    const { blocks, digits } = this.numbered[stream]!;
-    let at = 0;
-    for (let k = 0; k < n.length; k++) {
-      blocks.putNumbered(n[k]!, digits, bytes, ends[k]! - at, at);
-      at = ends[k]!;
+  /** Policies packed one after the other (packPolicy): each one's record at its order, its index entry (its key) at its index. */
+  putPolicies(a: Float64Array): void {
+    const to = this.policies;
+    if (!to) throw new BulkConflict("policies given to a load that writes not theirs");
+    const p = this.p;
+    for (let at = 0; at < a.length; ) {
+      at = unpackPolicy(a, at, p, this.packed);
+      to.records.putNumbered(this.packed.order, ORDER_DIGITS, recordBytes(), policyRecord(p, this.packed.id, this.packed.order, this.now));
+      to.index.putNumbered(this.packed.id, INDEX_DIGITS, keyBytes(), bulkPolicyKeyBytes(p));
     }
   }
 
@@ -139,7 +144,8 @@ export class SaLoader {
       putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
       this.identities.putKeyed(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
     }
-    return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat(), numbered: this.numbered.map((x) => x.blocks.w.blocksState()) };
+    const policies = this.policies ? { policies: { records: this.policies.records.w.blocksState(), index: this.policies.index.w.blocksState() } } : {};
+    return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat(), ...policies };
   }
 }
 
@@ -223,7 +229,7 @@ function run(): void {
       if (failed) return;
       if ('text' in m) text = m.text;
       else if ('at' in m) loader!.load(text, m.at);
-      else loader!.put(m.stream, m.n, m.ends, m.bytes);
+      else loader!.putPolicies(m.policies);
     } catch (e) {
       failed = reply(e);
     } finally {
