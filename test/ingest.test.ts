@@ -689,3 +689,53 @@ test('property: SAs of any common shape load through the worker as through the m
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SAs sorted ahead while the worker is idle: the same identities as sorted at the end; an SA twice across the sort is still found', async () => {
+  const { openSync, closeSync, readFileSync: read } = await import('node:fs');
+  const { SaLoader } = await import('../src/ingest/sa-worker.js');
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-idle-'));
+  try {
+    const text = benchStatements(12000);
+    const adds: number[] = [];
+    for (let at = 0; (at = text.indexOf('add ', at)) >= 0; ) {
+      // (each statement on its line: benchStatements)
+      if (at === 0 || text[at - 1] === '\n') adds.push(at, text.indexOf(';', at));
+      at += 4;
+    }
+    assert.ok(adds.length / 2 >= 5000, 'enough SAs to be sorted ahead');
+    const triples = (pairs: number[], first: number): Float64Array => Float64Array.from(pairs.flatMap((v, i) => (i % 2 ? [v, first + (i - 1) / 2] : [v])));
+    let n = 0;
+    /** a loader on a file of its own; `idleAfter`: batches after which it is idle */
+    const run = (batches: Float64Array[], idleAfter: Set<number>): { bytes: Buffer } | { conflict: string } => {
+      const path = join(dir, `f${n++}`);
+      const fd = openSync(path, 'w+');
+      const file = { fd, shown: path, end: new BigInt64Array(new SharedArrayBuffer(8)) };
+      try {
+        const l = new SaLoader({ records: file, identities: file }, 1000n);
+        batches.forEach((b, i) => {
+          l.load(text, b);
+          if (idleAfter.has(i)) l.idle();
+        });
+        l.end();
+        return { bytes: read(path) };
+      } catch (e) {
+        return { conflict: (e as Error).message };
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const all = triples(adds, 10);
+    const half = all.length / 2 - ((all.length / 2) % 3);
+    const parts = [all.subarray(0, half), all.subarray(half)];
+    const plain = run(parts, new Set());
+    assert.ok('bytes' in plain);
+    // idle after the first part (sorted then, again at the end), after both (the sort taken as it is), after each
+    for (const idle of [[0], [1], [0, 1]]) assert.deepEqual(run(parts, new Set(idle)), plain, `idle after ${idle}`);
+    // an SA of the first part again, after the first part was sorted ahead
+    const again = triples([adds[0]!, adds[1]!], 10 + adds.length / 2);
+    const twice = run([all, again], new Set([0]));
+    assert.ok('conflict' in twice && /put twice/.test(twice.conflict), JSON.stringify(twice).slice(0, 200));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -21,7 +21,7 @@ import type { Worker } from 'node:worker_threads';
 import { PACKED_POLICY_MAX, packPolicy, type BulkPolicy, type OffloadSpools, type SaOffload, type SaOffloadFactory, type SaOffloadResult } from '../engine/bulk-load.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
-import { lazyWorkerThreads } from '../sys/builtin.js';
+import { compileInline, lazyWorkerThreads } from '../sys/builtin.js';
 import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-worker.js';
 
 /** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
@@ -52,8 +52,11 @@ const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number
 
 class SaWorker implements SaOffload {
   private readonly worker: Worker;
-  /** [0]: KiB of messages the worker has handled (it counts each one, whatever it did with it: messageKiB) */
-  private readonly handled = new Int32Array(new SharedArrayBuffer(4));
+  /**
+   * [0]: KiB of messages the worker has handled (it counts each one, whatever it did with it: messageKiB);
+   * [1]: KiB of messages posted (the worker is idle when it has handled them all: SaLoader.idle)
+   */
+  private readonly handled = new Int32Array(new SharedArrayBuffer(8));
   private posted = 0;
   /** the worker's thread ended before its reply (it failed to start, or died) */
   private gone = false;
@@ -71,6 +74,8 @@ class SaWorker implements SaOffload {
 
   constructor(spools: OffloadSpools, now: bigint) {
     const { Worker } = lazyWorkerThreads();
+    // (both cores run JavaScript from now on: sys/builtin.ts)
+    compileInline();
     this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled }, stdout: true, stderr: true });
     this.reply = new Promise((resolve) => {
       this.worker.once('message', resolve);
@@ -84,6 +89,7 @@ class SaWorker implements SaOffload {
     if (this.gone) return;
     // (weighed first: a transferred array is empty once posted)
     this.posted += messageKiB(m);
+    Atomics.store(this.handled, 1, this.posted);
     this.worker.postMessage(m, transfer);
   }
 

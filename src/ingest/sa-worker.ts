@@ -17,11 +17,13 @@
  *        { at: Float64Array }        start, semi, order of each statement of a batch
  *        { policies: Float64Array }  policies packed (packPolicy), one after the other
  *        { end: true }
- *        (each message's KiB (messageKiB) counted in `handled` once handled: the main thread paces itself by it)
+ *        (each message's KiB (messageKiB) counted in `handled[0]` once handled: the main thread paces itself by it;
+ *        it counts what it posted in `handled[1]`: the worker is idle when the two are equal)
  *   out: { ok: true, records, identities, policies? (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
-import { bulkPolicyKeyBytes, policyRecord, recordBytes, saRecordAlone, SA_IDENTITIES, unpackPolicy, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
+import { fdatasyncSync } from 'node:fs';
+import { bulkPolicyKeyBytes, policyRecord, recordBytes, saRecordAlone, SA_IDENTITIES, unpackPolicy, type OffloadSpools, type SaOffloadResult, type SpoolFile } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
 import { INDEX_DIGITS, INDEX_PREFIX } from '../engine/spd.js';
 import { keyBytes, saKeyV4 } from '../engine/records.js';
@@ -63,6 +65,11 @@ function reply(e: unknown): SaWorkerReply {
   return { ok: false, bug: e instanceof Error ? `${e.name}: ${e.message} (${(e.stack ?? '').split('\n')[1]?.trim() ?? 'no stack'})` : String(e) };
 }
 
+/** SAs sorted ahead at least (fewer sort quickly at the end) */
+const IDLE_SORT_MIN = 4096;
+/** bytes placed since the last sync that are synced when idle */
+const IDLE_SYNC_BYTES = 16 << 20;
+
 /** The SAs of the batches given, loaded (a class for its tests: run() is the thread's). */
 export class SaLoader {
   private readonly records: SpoolBlocks;
@@ -82,10 +89,14 @@ export class SaLoader {
   /** SAs by SA type */
   private readonly counts = new Map<number, number>();
 
+  /** the load's file (every spool's) */
+  private readonly file: SpoolFile;
+
   constructor(
     spools: OffloadSpools,
     private readonly now: bigint,
   ) {
+    this.file = spools.records;
     this.records = new SpoolBlocks(spools.records, recordsPrefix('S'));
     this.identities = new SpoolBlocks(spools.identities, SA_IDENTITIES);
     this.policies = spools.policies ? { records: new SpoolBlocks(spools.policies.records, recordsPrefix('P')), index: new SpoolBlocks(spools.policies.index, INDEX_PREFIX) } : undefined;
@@ -129,10 +140,34 @@ export class SaLoader {
     }
   }
 
+  /**
+   * Nothing to do until more comes (the main thread is reading the file):
+   * the identities sorted ahead of the end, which takes the order if no SA
+   * came after (a file of SAs, then policies: the sort was ~60 ms of what
+   * waited for the worker). Again only once there are twice as many: a file
+   * of SAs and policies mixed, often idle, sorts a few times in all. Then
+   * what was placed in the file so far synced, once it is much: the
+   * commit's fsync has that much less to wait for.
+   */
+  idle(): void {
+    const n = this.n / 4;
+    if (n >= IDLE_SORT_MIN && n >= 2 * (this.sorted?.length ?? 0)) this.sorted = identityOrder(this.ids, n);
+    const placed = Number(Atomics.load(this.file.end, 0));
+    if (placed - this.synced >= IDLE_SYNC_BYTES) {
+      fdatasyncSync(this.file.fd);
+      this.synced = placed;
+    }
+  }
+
+  /** the order of the first sorted.length identities, sorted when idle */
+  private sorted: Uint32Array | undefined;
+  /** bytes of the file synced when idle */
+  private synced = 0;
+
   /** Everything loaded: the records' blocks ended, the identities sorted and written (one twice: BulkConflict, as the transaction's sort finds it). */
   end(): SaOffloadResult {
     const ids = this.ids;
-    const idx = identityOrder(ids, this.n / 4);
+    const idx = this.sorted?.length === this.n / 4 ? this.sorted : identityOrder(ids, this.n / 4);
     const key = new SaKeyBytes();
     const order = new Uint8Array(8);
     for (let j = 0; j < idx.length; j++) {
@@ -200,8 +235,15 @@ function run(): void {
   const data = workerData as OffloadSpools & { now: string; handled: Int32Array };
   // each message counted once handled, whatever came of it (the main thread waits while it is far ahead)
   const handled = (m: SaWorkerMessage): void => {
-    Atomics.add(data.handled, 0, messageKiB(m));
+    const done = Atomics.add(data.handled, 0, messageKiB(m)) + messageKiB(m);
     Atomics.notify(data.handled, 0);
+    // nothing more posted yet: time for what the end would do
+    if (failed || done !== Atomics.load(data.handled, 1)) return;
+    try {
+      loader?.idle();
+    } catch (e) {
+      failed = reply(e);
+    }
   };
 
   let loader: SaLoader | undefined;
