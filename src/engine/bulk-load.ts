@@ -22,7 +22,7 @@ import { IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
 import { countNew, NewEntries, ORDER_DIGITS, recordsPrefix } from './entries.js';
-import { policyKeyV4, policyKeyV4Bytes, saKeyV4 } from './records.js';
+import { policyKeyV4, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
@@ -224,8 +224,6 @@ interface Streams {
   readonly policies: NewEntries;
   readonly index: (id: number, value: string) => void;
   readonly counters: LoadCounters;
-  /** where a policy's record and index entry are made apart (its identity is the transaction's): SaOffload.policy */
-  readonly policiesApart?: (p: BulkPolicy, id: number, order: number) => void;
 }
 
 /** Where a bulk load's statements go, one at a time (each struct may be filled again once taken). */
@@ -249,9 +247,8 @@ export interface BulkLoader {
  * thread (src/ingest/sa-worker.ts) that reads each statement, writes its
  * record into the SA records' spool and its identity into the identities'
  * spool. Used where the store held no SA: nothing is to be asked of it per
- * SA. Where the policies' records and index have spools too, it makes and
- * writes those, from the numbers the transaction's thread found for each
- * policy (its checks, identity, index and order stay there).
+ * SA. The policies' records are written by the transaction's thread, into
+ * the same file (spool.ts: each block placed where there is room).
  */
 export interface SaOffload {
   /** The text of the statements pushed next (until the next text). */
@@ -260,8 +257,6 @@ export interface SaOffload {
   push(start: number, semi: number, order: number): void;
   /** Resolved once it is not far behind what was pushed (undefined: it is not): the caller reads on then. */
   paced(): Promise<void> | undefined;
-  /** Policy `p` to be stored at index `id` and `order` (its templates' kept level and reqid set): its record and index entry (OffloadSpools.policies). */
-  policy(p: BulkPolicy, id: number, order: number): void;
   /** Everything pushed, loaded: its records in the spool's file; BulkConflict where one is declined (as loadSa would). */
   drain(): Promise<SaOffloadResult>;
   /** Stopped, whatever it was doing: once this has resolved, nothing more is written to the spool. */
@@ -275,8 +270,6 @@ export interface SaOffloadResult {
   readonly identities: BlocksState;
   /** SA type, how many SAs of it: pairs */
   readonly counts: readonly number[];
-  /** the blocks written to the policies' records' and index's spools (OffloadSpools.policies) */
-  readonly policies?: { readonly records: BlocksState; readonly index: BlocksState };
 }
 
 /** The load's file (spool.ts), as a worker is given it: its descriptor, name and shared end. */
@@ -286,11 +279,9 @@ export type SpoolFile = PlacedFile;
 export interface OffloadSpools {
   readonly records: SpoolFile;
   readonly identities: SpoolFile;
-  /** where the policies' records and index have spools: the policies' records and index are written apart (SaOffload.policy) */
-  readonly policies?: { readonly records: SpoolFile; readonly index: SpoolFile };
 }
 
-/** An SaOffload writing the SAs' records and identities, and other streams' entries, into spools, its SAs added at `now`. */
+/** An SaOffload writing the SAs' records and identities into spools, its SAs added at `now`. */
 export type SaOffloadFactory = (spools: OffloadSpools, now: bigint) => SaOffload;
 
 /** The orders a load stands below (sad.ts nextOrder's counter; a store past it is the usual apply's). */
@@ -347,8 +338,8 @@ export class BulkLoad implements BulkLoader {
   private policies = 0;
   private readonly to: Streams;
 
-  /** the SAs (and the policies' records) loaded apart, and the spools they go to */
-  private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool; readonly policies: { readonly records: RecordSpool; readonly index: RecordSpool } | undefined } | undefined;
+  /** the SAs loaded apart, and the spools their records and identities go to */
+  private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool } | undefined;
   readonly saText?: (src: string, start: number, semi: number) => void;
   readonly text?: (src: string) => void;
   readonly paced?: () => Promise<void> | undefined;
@@ -365,22 +356,16 @@ export class BulkLoad implements BulkLoader {
     const records = offload ? c.tx.bulkSpool(recordsPrefix('S')) : undefined;
     // (an identity there would have to be asked for each SA: SAs are loaded apart into a SAD with none)
     const identities = records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
-    const policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
-    const index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
-    let policiesApart: Streams['policiesApart'];
     if (offload && records && identities) {
-      // the policies' records and index are made and written by the worker too, where both have spools
-      const pr = c.tx.bulkSpool(recordsPrefix('P'));
-      const pi = c.tx.bulkSpool(INDEX_PREFIX);
-      const policies = pr && pi ? { records: pr, index: pi } : undefined;
       const file = (x: RecordSpool): SpoolFile => ({ fd: x.file.fd, shown: x.file.shown, end: x.file.end });
-      const to = offload({ records: file(records), identities: file(identities), ...(policies ? { policies: { records: file(policies.records), index: file(policies.index) } } : {}) }, c.now);
-      this.offload = { to, records, identities, policies };
-      if (policies) policiesApart = (p, id, order) => to.policy(p, id, order);
+      const to = offload({ records: file(records), identities: file(identities) }, c.now);
+      this.offload = { to, records, identities };
       this.text = (src) => to.text(src);
       this.paced = () => to.paced();
     }
-    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c), ...(policiesApart ? { policiesApart } : {}) };
+    const policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
+    const index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
+    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c) };
     if (this.offload) {
       const to = this.offload.to;
       const counters = this.to.counters;
@@ -394,11 +379,6 @@ export class BulkLoad implements BulkLoader {
     const r = await this.offload.to.drain();
     this.offload.records.adopt(r.records);
     this.offload.identities.adopt(r.identities);
-    if (this.offload.policies) {
-      if (!r.policies) throw new Error("the policies' records were not written apart");
-      this.offload.policies.records.adopt(r.policies.records);
-      this.offload.policies.index.adopt(r.policies.index);
-    }
     for (let i = 0; i < r.counts.length; i += 2) this.sas.set(r.counts[i]!, (this.sas.get(r.counts[i]!) ?? 0) + r.counts[i + 1]!);
   }
 
@@ -503,17 +483,12 @@ function keepTemplates(c: Ctx, p: BulkPolicy): void {
 }
 
 /** A policy's identity key (records.ts policyKeyV4 of its selector and direction). */
-export function bulkPolicyKey(p: BulkPolicy): string {
+function bulkPolicyKey(p: BulkPolicy): string {
   // pfkey_proto_to_xfrm(): 255 is any (0); the record says 255 again
   return policyKeyV4(p.dir, p.src, p.sprefix, p.dst, p.dprefix, p.proto === IpProto.ANY ? 0 : p.proto, p.sport, p.dport);
 }
 
-/** bulkPolicyKey's bytes: their length, in records.ts keyBytes(). */
-export function bulkPolicyKeyBytes(p: BulkPolicy): number {
-  return policyKeyV4Bytes(p.dir, p.src, p.sprefix, p.dst, p.dprefix, p.proto === IpProto.ANY ? 0 : p.proto, p.sport, p.dport);
-}
-
-/** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly or by `to.policiesApart` (its count is the caller's). */
+/** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly (its count is the caller's). */
 function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
   const key = bulkPolicyKey(p);
@@ -523,13 +498,8 @@ function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   if (count) keepTemplates(c, p);
   const id = to.counters.genIndex(p.dir - 1);
   const order = to.counters.nextOrder();
-  if (to.policiesApart) {
-    to.policies.identity(key, order);
-    to.policiesApart(p, id, order);
-  } else {
-    to.policies.put(key, order, w.b, policyRecord(p, id, order, c.now));
-    to.index(id, key);
-  }
+  to.policies.put(key, order, w.b, policyRecord(p, id, order, c.now));
+  to.index(id, key);
   for (let i = 0; i < count; i++) countReqid(c, p.templates[i]!.keptReqid, 1);
 }
 
@@ -538,7 +508,7 @@ function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
  * keepTemplates) at index `id` and `order`, added when the time was `now`,
  * written into the scratch: its length (the bytes are recordBytes()[0, length)).
  */
-export function policyRecord(p: BulkPolicy, id: number, order: number, now: bigint): number {
+function policyRecord(p: BulkPolicy, id: number, order: number, now: bigint): number {
   const proto = p.proto === IpProto.ANY ? 0 : p.proto;
   const count = p.action === 2 ? p.count : 0;
   w.start(order, 0, MsgType.X_SPDDUMP, 0);
@@ -572,72 +542,4 @@ export function policyRecord(p: BulkPolicy, id: number, order: number, now: bigi
     r += ends ? 48 : 16;
   }
   return w.done();
-}
-
-/** Numbers a packed policy takes (packPolicy): its own, then TEMPLATE_SLOTS for each template. */
-const POLICY_SLOTS = 13;
-const TEMPLATE_SLOTS = 6;
-/** the most a policy packs into: XFRM_MAX_DEPTH templates (keepTemplates refuses more) */
-export const PACKED_POLICY_MAX = POLICY_SLOTS + XFRM_MAX_DEPTH * TEMPLATE_SLOTS;
-
-/**
- * What policyRecord reads of `p`, with its index and order, as numbers at
- * a[at..] (a batch of them goes to a worker: sa-offload.ts): where the
- * next goes.
- */
-export function packPolicy(p: BulkPolicy, id: number, order: number, a: Float64Array, at: number): number {
-  const count = p.action === 2 ? p.count : 0;
-  a[at] = order;
-  a[at + 1] = id;
-  a[at + 2] = p.src;
-  a[at + 3] = p.dst;
-  a[at + 4] = p.sprefix;
-  a[at + 5] = p.dprefix;
-  a[at + 6] = p.sport;
-  a[at + 7] = p.dport;
-  a[at + 8] = p.proto;
-  a[at + 9] = p.dir;
-  a[at + 10] = p.action;
-  a[at + 11] = p.priority;
-  a[at + 12] = count;
-  let o = at + POLICY_SLOTS;
-  for (let i = 0; i < count; i++, o += TEMPLATE_SLOTS) {
-    const t = p.templates[i]!;
-    a[o] = t.proto;
-    a[o + 1] = t.mode;
-    a[o + 2] = t.keptLevel;
-    a[o + 3] = t.keptReqid;
-    a[o + 4] = t.src;
-    a[o + 5] = t.dst;
-  }
-  return o;
-}
-
-/** A packed policy (packPolicy) at a[at..] read back into `p` (what policyRecord reads), its index and order into `to`: where the next is. */
-export function unpackPolicy(a: Float64Array, at: number, p: BulkPolicy, to: { id: number; order: number }): number {
-  to.order = a[at]!;
-  to.id = a[at + 1]!;
-  p.src = a[at + 2]!;
-  p.dst = a[at + 3]!;
-  p.sprefix = a[at + 4]!;
-  p.dprefix = a[at + 5]!;
-  p.sport = a[at + 6]!;
-  p.dport = a[at + 7]!;
-  p.proto = a[at + 8]!;
-  p.dir = a[at + 9]!;
-  p.action = a[at + 10]!;
-  p.priority = a[at + 11]!;
-  p.count = a[at + 12]!;
-  if (p.count > p.templates.length) throw new BulkConflict('a packed policy with more templates than a policy has');
-  let o = at + POLICY_SLOTS;
-  for (let i = 0; i < p.count; i++, o += TEMPLATE_SLOTS) {
-    const t = p.templates[i]!;
-    t.proto = a[o]!;
-    t.mode = a[o + 1]!;
-    t.keptLevel = a[o + 2]!;
-    t.keptReqid = a[o + 3]!;
-    t.src = a[o + 4]!;
-    t.dst = a[o + 5]!;
-  }
-  return o;
 }

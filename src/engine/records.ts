@@ -94,7 +94,7 @@ export function saKey(satype: number, dst: IpAddress, spi: number): string {
  * ms sorted, against 11-13 and 2 this way).
  */
 class KeyText {
-  readonly b = Buffer.allocUnsafe(128);
+  private readonly b = Buffer.allocUnsafe(128);
   n = 0;
 
   char(c: number): this {
@@ -119,13 +119,6 @@ class KeyText {
     writeHexDigits(this.b, this.n, v, 8);
     this.n += 8;
     return this;
-  }
-
-  /** The key's length, its bytes b[0, length) (the next key is written over them). */
-  doneBytes(): number {
-    const n = this.n;
-    this.n = 0;
-    return n;
   }
 
   done(): string {
@@ -169,22 +162,8 @@ export function policyKey(dir: number, s: SelectorKey, ctx: Uint8Array | undefin
 
 /** policyKey of an IPv4 selector given as numbers (addresses as u32), without a context (a bulk load's): selectorKey's text. */
 export function policyKeyV4(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): string {
-  return writePolicyKeyV4(dir, src, sprefix, dst, dprefix, proto, sport, dport).done();
-}
-
-/** policyKeyV4's bytes, never made a string (a worker writes them as a value): their length; they are keyBytes()[0, length). */
-export function policyKeyV4Bytes(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): number {
-  return writePolicyKeyV4(dir, src, sprefix, dst, dprefix, proto, sport, dport).doneBytes();
-}
-
-/** The scratch policyKeyV4Bytes writes into. */
-export function keyBytes(): Uint8Array {
-  return key.b;
-}
-
-function writePolicyKeyV4(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): KeyText {
   key.char(112).char(SLASH).dec(dir).char(SLASH).char(52).char(58).hex8(src >>> 0).char(SLASH).dec(sprefix).char(SLASH).hex8(dst >>> 0).char(SLASH);
-  return key.dec(dprefix).char(SLASH).dec(proto).char(SLASH).dec(sport).char(SLASH).dec(dport).char(SLASH).char(45);
+  return key.dec(dprefix).char(SLASH).dec(proto).char(SLASH).dec(sport).char(SLASH).dec(dport).char(SLASH).char(45).done();
 }
 
 function selectorKey(dir: number, family: number, src: string, sprefix: number, dst: string, dprefix: number, proto: number, sport: number, dport: number, ctx: string): string {

@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { PACKED_POLICY_MAX, packPolicy, type BulkPolicy, type OffloadSpools, type SaOffload, type SaOffloadFactory, type SaOffloadResult } from '../engine/bulk-load.js';
+import type { OffloadSpools, SaOffload, SaOffloadFactory, SaOffloadResult } from '../engine/bulk-load.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { compileInline, lazyWorkerThreads } from '../sys/builtin.js';
@@ -32,20 +32,16 @@ function workerScript(): string | URL {
   return typeof __dirname === 'string' ? join(__dirname, 'sa-worker.cjs') : new URL('./sa-worker.js', import.meta.url);
 }
 
-/** Numbers of packed policies sent at a time (a policy packs into 19, most often: one template). */
-const POLICY_BATCH = 1 << 15;
-
 /**
  * KiB of messages (text and batches: messageKiB) the worker may be behind
  * by before the check reads on (paced). Unbounded, a worker slower than
  * the main thread had the queue hold much of the file (a load of 1M SAs +
  * 1M policies peaked at 420 MB). Counted in messages (96, ~12 MB), the
  * main thread waited for the worker in the SAs of a load of 100k + 100k
- * (~17 MB of SAs' text), which it could have spent on the policies: by
- * KiB, 0.96x the time (16 MiB; 24 MiB: 0.96x again, and 1M + 1M peaked at
- * 264 MiB against 254).
+ * (~17 MB of SAs' text), which it could have spent on the policies; at 24
+ * MiB it reads on to them (1M + 1M peaked at 256-264 MiB; 16 MiB: 254).
  */
-const AHEAD_KIB = 16 << 10;
+const AHEAD_KIB = 24 << 10;
 
 /** Atomics.waitAsync (V8's since Node 16; ES2024, beyond the library this is compiled against). */
 const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: unknown } }).waitAsync;
@@ -68,9 +64,6 @@ class SaWorker implements SaOffload {
   private at = new Float64Array(3 * BATCH);
   private n = 0;
 
-  /** the policies packed since the last batch (packPolicy), up to `packed` */
-  private policies = new Float64Array(POLICY_BATCH);
-  private packed = 0;
 
   constructor(spools: OffloadSpools, now: bigint) {
     const { Worker } = lazyWorkerThreads();
@@ -138,26 +131,11 @@ class SaWorker implements SaOffload {
     this.n = 0;
   }
 
-  policy(p: BulkPolicy, id: number, order: number): void {
-    if (this.packed + PACKED_POLICY_MAX > this.policies.length) this.flushPolicies();
-    this.packed = packPolicy(p, id, order, this.policies, this.packed);
-  }
-
-  /** The policies packed since the last batch, sent (their array handed over, a new one made). */
-  private flushPolicies(): void {
-    if (this.packed === 0) return;
-    const policies = new Float64Array(this.policies.buffer, 0, this.packed);
-    this.post({ policies }, [policies.buffer as ArrayBuffer]);
-    this.policies = new Float64Array(POLICY_BATCH);
-    this.packed = 0;
-  }
-
   async drain(): Promise<SaOffloadResult> {
     this.flush();
-    this.flushPolicies();
     this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
     const r = await this.reply;
-    if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts, ...(r.policies ? { policies: r.policies } : {}) };
+    if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts };
     if ('conflict' in r) throw new BulkConflict(r.conflict);
     if ('store' in r) throw new StoreError(r.store.code, r.store.message);
     if ('gone' in r) throw new BulkConflict(`the SAs' worker stopped: ${r.gone}`);

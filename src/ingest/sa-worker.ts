@@ -4,29 +4,25 @@
  * numbers (scan.ts), checked and made its record (engine/bulk-load.ts
  * saRecordAlone), and written at its order into the SA records' spool, by
  * the spool's open descriptor (engine/spool.ts SpoolBlocks). At the end the
- * SAs' identities are sorted and written into a spool of their own. It
- * makes and writes the policies' records and index entries too, from the
- * numbers the main thread found for each (bulk-load.ts packPolicy,
- * policyRecord), where their streams have spools.
+ * SAs' identities are sorted and written into a spool of their own.
  *
- * The main thread meanwhile checks the file and reads the policies: the
- * two halves of the work, on two cores.
+ * The main thread meanwhile checks the file and loads the policies (their
+ * records into the same file: spool.ts): the two halves of the work, on
+ * two cores.
  *
- *   in:  workerData { role: 'sa-loader', records, identities, policies? (OffloadSpools), now, handled }
+ *   in:  workerData { role: 'sa-loader', records, identities (OffloadSpools), now, handled }
  *        { text }                    the text the statements of the next batches stand in
  *        { at: Float64Array }        start, semi, order of each statement of a batch
- *        { policies: Float64Array }  policies packed (packPolicy), one after the other
  *        { end: true }
  *        (each message's KiB (messageKiB) counted in `handled[0]` once handled: the main thread paces itself by it;
  *        it counts what it posted in `handled[1]`: the worker is idle when the two are equal)
- *   out: { ok: true, records, identities, policies? (the blocks each spool got), counts }
+ *   out: { ok: true, records, identities (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
 import { fdatasyncSync } from 'node:fs';
-import { bulkPolicyKeyBytes, policyRecord, recordBytes, saRecordAlone, SA_IDENTITIES, unpackPolicy, type OffloadSpools, type SaOffloadResult, type SpoolFile } from '../engine/bulk-load.js';
+import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult, type SpoolFile } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
-import { INDEX_DIGITS, INDEX_PREFIX } from '../engine/spd.js';
-import { keyBytes, saKeyV4 } from '../engine/records.js';
+import { saKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { SpoolBlocks } from '../engine/spool.js';
 import { StoreError } from '../engine/store-dir.js';
@@ -38,7 +34,6 @@ import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
 export type SaWorkerMessage =
   | { readonly text: string }
   | { readonly at: Float64Array }
-  | { readonly policies: Float64Array }
   | { readonly end: true };
 
 export type SaWorkerReply =
@@ -53,7 +48,7 @@ export type SaWorkerReply =
  * what it has handled.
  */
 export function messageKiB(m: SaWorkerMessage): number {
-  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 'policies' in m ? m.policies.byteLength : 0;
+  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 0;
   return 1 + (bytes >>> 10);
 }
 
@@ -74,8 +69,6 @@ const IDLE_SYNC_BYTES = 16 << 20;
 export class SaLoader {
   private readonly records: SpoolBlocks;
   private readonly identities: SpoolBlocks;
-  private readonly policies: { readonly records: SpoolBlocks; readonly index: SpoolBlocks } | undefined;
-  private readonly packed = { id: 0, order: 0 };
   private readonly sa = bulkSa();
   private readonly p = bulkPolicy();
   /**
@@ -99,19 +92,6 @@ export class SaLoader {
     this.file = spools.records;
     this.records = new SpoolBlocks(spools.records, recordsPrefix('S'));
     this.identities = new SpoolBlocks(spools.identities, SA_IDENTITIES);
-    this.policies = spools.policies ? { records: new SpoolBlocks(spools.policies.records, recordsPrefix('P')), index: new SpoolBlocks(spools.policies.index, INDEX_PREFIX) } : undefined;
-  }
-
-  /** Policies packed one after the other (packPolicy): each one's record at its order, its index entry (its key) at its index. */
-  putPolicies(a: Float64Array): void {
-    const to = this.policies;
-    if (!to) throw new BulkConflict("policies given to a load that writes not theirs");
-    const p = this.p;
-    for (let at = 0; at < a.length; ) {
-      at = unpackPolicy(a, at, p, this.packed);
-      to.records.putNumbered(this.packed.order, ORDER_DIGITS, recordBytes(), policyRecord(p, this.packed.id, this.packed.order, this.now));
-      to.index.putNumbered(this.packed.id, INDEX_DIGITS, keyBytes(), bulkPolicyKeyBytes(p));
-    }
   }
 
   /** The statements text[start, semi] to be stored at their orders: (start, semi, order) triples. */
@@ -179,8 +159,7 @@ export class SaLoader {
       putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
       this.identities.putKeyed(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
     }
-    const policies = this.policies ? { policies: { records: this.policies.records.w.blocksState(), index: this.policies.index.w.blocksState() } } : {};
-    return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat(), ...policies };
+    return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat() };
   }
 }
 
@@ -270,8 +249,7 @@ function run(): void {
     try {
       if (failed) return;
       if ('text' in m) text = m.text;
-      else if ('at' in m) loader!.load(text, m.at);
-      else loader!.putPolicies(m.policies);
+      else loader!.load(text, m.at);
     } catch (e) {
       failed = reply(e);
     } finally {
