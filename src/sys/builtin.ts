@@ -146,16 +146,3 @@ export function collectPrinted(): void {
   collect();
   floor = oldGeneration(v8);
 }
-
-/**
- * For work that keeps both cores busy (a bulk load with its worker thread):
- * V8 optimizes hot functions on the thread that runs them, not on a
- * compiler thread of its own. With two cores, both running JavaScript, the
- * compiler thread waited for a core while the code ran unoptimized: an
- * apply of 100k SAs + 100k policies took 0.94x the time this way, 0.88x
- * the CPU (A/B, 15 pairs). The flag is process-wide: a worker started after
- * it is set compiles so too.
- */
-export function compileInline(): void {
-  load<typeof import('node:v8')>('node:v8').setFlagsFromString('--no-concurrent-recompilation');
-}
