@@ -108,9 +108,12 @@ export interface Backend {
    * (it found no error and nothing the load cannot take). True when the
    * file was applied whole; false when nothing of it was kept (`take` has
    * quietly ignored everything from the first statement the load does not
-   * read, and the file is then applied with run()).
+   * read, and the file is then applied with run()). Where `defers`, `take`
+   * accepts an `add` the check did not check (`unchecked`): the load runs
+   * the quick check on it, and is given up if it is not clean (the check's
+   * result then is not the file's: it is read again).
    */
-  loadChecking?(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void, paced: () => Promise<void> | undefined) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
+  loadChecking?(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -128,28 +128,28 @@ export class EmbeddedBackend implements Backend {
     return (await this.engine.bulk((load) => loadText(text, load, opts.sys, opts))) === 'done';
   }
 
-  async loadChecking(check: (take: (src: string, start: number, semi: number) => void, text: (src: string) => void, paced: () => Promise<void> | undefined) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+  async loadChecking(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
     let checked = false;
     const outcome = await this.engine.bulk(async (load) => {
       checked = true;
       const statements = new Statements(load, 'checked', opts.rfcMode);
       let given: unknown;
-      const keep = await check((src, start, semi) => {
+      const keep = await check((src, start, semi, unchecked) => {
         if (given !== undefined) return;
         try {
-          statements.take(src, start, semi);
+          statements.take(src, start, semi, unchecked);
           opts.onStatements?.(1);
         } catch (e) {
           // a statement the load does not take, or the store failing (a full disk): the check reads on, the load
           // is given up; the store's failure is reported once the check is done (thrown into the check, it would be the file's)
           given = e;
         }
-      }, (src) => statements.text(src), () => (given === undefined ? statements.paced() : undefined));
+      }, (src) => statements.text(src), () => (given === undefined ? statements.paced() : undefined), statements.defersSas);
       if (given !== undefined) throw given;
       if (!keep) throw new NotBulk('the check did not keep it');
     }, opts.offloadSas ? { offloadSas: opts.offloadSas } : {});
     // the engine does not load at all (a monitor listens: it reads each request): the file is checked all the same
-    if (!checked) await check(() => undefined, () => undefined, () => undefined);
+    if (!checked) await check(() => undefined, () => undefined, () => undefined, false);
     return outcome === 'done';
   }
 

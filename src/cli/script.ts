@@ -256,9 +256,11 @@ export async function readScript(
   o: Pick<Options, 'noAct' | 'hexdump'> & {
     readonly forKernel?: boolean;
     /** each clean add and spdadd, where it stands in the text (a load fed by the check: checkAndLoad) */
-    readonly onClean?: (src: string, start: number, semi: number) => void;
+    readonly onClean?: (src: string, start: number, semi: number, unchecked?: boolean) => void;
     /** each other statement */
     readonly onUnclean?: () => void;
+    /** an `add` handed to onClean unchecked, its check the load's (syntax/parser.ts deferAdds) */
+    readonly deferAdds?: () => boolean;
     /** each piece of text before the statements of it handed to onClean */
     readonly onText?: (src: string) => void;
     /** awaited after each piece is checked, where it returns a promise (a load fed by the check paces it) */
@@ -297,7 +299,7 @@ export async function readScript(
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
   // an apply counts the statements a bulk load could take (src/ingest/): it is tried only if they are all such
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.onText ? { onText: o.onText } : {}) }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.deferAdds ? { deferAdds: o.deferAdds } : {}), ...(o.onText ? { onText: o.onText } : {}) }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -697,20 +699,26 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   let input: ScriptInput | undefined;
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
   try {
+    // SAs handed to the load unchecked (their check the load's: `defers`): the check's result is the file's only if the load is kept
+    let deferred = 0;
     const done = await backend.loadChecking(
-      async (take, text, paced) => {
+      async (take, text, paced, defers) => {
         // a statement the load does not take (a flush first, say): it would be given up at the end, so it stops now
         let unclean = false;
-        const onClean = (src: string, start: number, semi: number): void => {
-          if (!unclean) take(src, start, semi);
+        const onClean = (src: string, start: number, semi: number, unchecked?: boolean): void => {
+          if (unchecked) deferred++;
+          if (!unclean) take(src, start, semi, unchecked === true);
         };
-        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced });
+        // (deferred only while the load takes them: after an unclean statement each is checked here)
+        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers ? { deferAdds: () => !unclean } : {}) });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase('writing the store');
         return keep;
       },
       loadOptions(io, o, progress),
     );
+    // given up with SAs unchecked: the file checked again, whole, for what is to be reported and applied
+    if (!done && deferred > 0 && input) input = await readScript(io, path, o);
     if (input) input.loadedWhileChecked = done ? 'done' : 'declined';
   } finally {
     progress?.end();

@@ -235,7 +235,7 @@ export interface BulkLoader {
    * (SaOffload): an `add` the check found clean, src[start, semi]. Every
    * SA then comes this way, not through sa().
    */
-  readonly saText?: (src: string, start: number, semi: number) => void;
+  readonly saText?: (src: string, start: number, semi: number, unchecked: boolean) => void;
   /** The text the statements handed to saText next stand in, whenever it changes (a new piece of the file; none: each is compared). */
   readonly text?: (src: string) => void;
   /** Awaited between pieces of the file, where given: what loads apart catches up (memory stays bounded). */
@@ -253,8 +253,8 @@ export interface BulkLoader {
 export interface SaOffload {
   /** The text of the statements pushed next (until the next text). */
   text(src: string): void;
-  /** The `add` statement text[start, semi], checked clean, to be stored at `order`. */
-  push(start: number, semi: number, order: number): void;
+  /** The `add` statement text[start, semi], checked clean (or `unchecked`: then checked there, and the load given up if not clean), to be stored at `order`. */
+  push(start: number, semi: number, order: number, unchecked: boolean): void;
   /** Resolved once it is not far behind what was pushed (undefined: it is not): the caller reads on then. */
   paced(): Promise<void> | undefined;
   /** Everything pushed, loaded: its records in the spool's file; BulkConflict where one is declined (as loadSa would). */
@@ -340,7 +340,7 @@ export class BulkLoad implements BulkLoader {
 
   /** the SAs loaded apart, and the spools their records and identities go to */
   private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool } | undefined;
-  readonly saText?: (src: string, start: number, semi: number) => void;
+  readonly saText?: (src: string, start: number, semi: number, unchecked: boolean) => void;
   readonly text?: (src: string) => void;
   readonly paced?: () => Promise<void> | undefined;
 
@@ -369,7 +369,7 @@ export class BulkLoad implements BulkLoader {
     if (this.offload) {
       const to = this.offload.to;
       const counters = this.to.counters;
-      this.saText = (_, start, semi) => to.push(start, semi, counters.nextOrder());
+      this.saText = (_, start, semi, unchecked) => to.push(start, semi, counters.nextOrder(), unchecked);
     }
   }
 

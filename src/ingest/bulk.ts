@@ -61,7 +61,12 @@ export class Statements {
   }
 
   /** where SAs go as text (BulkLoader.saText), for statements checked by the caller only */
-  private readonly saText: ((src: string, start: number, semi: number) => void) | undefined;
+  private readonly saText: ((src: string, start: number, semi: number, unchecked: boolean) => void) | undefined;
+
+  /** Whether an SA may be taken unchecked (take's `unchecked`): the load checks the SAs it reads apart. */
+  get defersSas(): boolean {
+    return this.saText !== undefined;
+  }
 
   /** The text the statements taken next stand in (BulkLoader.text). */
   text(src: string): void {
@@ -73,10 +78,15 @@ export class Statements {
     return this.load.paced?.();
   }
 
-  /** The statement whose first word is at `start` and whose ';' is at `semi`; throws NotBulk if the load does not read it. */
-  take(src: string, start: number, semi: number): void {
+  /**
+   * The statement whose first word is at `start` and whose ';' is at
+   * `semi`; throws NotBulk if the load does not read it. `unchecked`: an
+   * SA the caller did not check (defersSas).
+   */
+  take(src: string, start: number, semi: number, unchecked = false): void {
     // an SA the load reads apart (a worker), as text: what the check found clean it reads as this module does
-    if (this.saText !== undefined && src.charCodeAt(start) === A) return this.saText(src, start, semi);
+    if (this.saText !== undefined && src.charCodeAt(start) === A) return this.saText(src, start, semi, unchecked);
+    if (unchecked) throw new Error('an SA taken unchecked by a load that does not check SAs');
     const p = this.p;
     const kind = scanStatement(this.quick, src, start, semi, this.sa, p);
     if (kind === 'sa') this.load.sa(this.sa);

@@ -108,12 +108,13 @@ class SaWorker implements SaOffload {
     this.sent = false;
   }
 
-  push(start: number, semi: number, order: number): void {
+  push(start: number, semi: number, order: number, unchecked: boolean): void {
     const at = this.at;
     const i = 3 * this.n++;
     at[i] = start;
     at[i + 1] = semi;
-    at[i + 2] = order;
+    // (an order is at least 1: negative, the statement is to be checked there)
+    at[i + 2] = unchecked ? -order : order;
     if (this.n === BATCH) this.flush();
   }
 

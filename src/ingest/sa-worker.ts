@@ -12,7 +12,7 @@
  *
  *   in:  workerData { role: 'sa-loader', records, identities (OffloadSpools), now, handled }
  *        { text }                    the text the statements of the next batches stand in
- *        { at: Float64Array }        start, semi, order of each statement of a batch
+ *        { at: Float64Array }        start, semi, order of each statement of a batch (order negative: unchecked)
  *        { end: true }
  *        (each message's KiB (messageKiB) counted in `handled[0]` once handled: the main thread paces itself by it;
  *        it counts what it posted in `handled[1]`: the worker is idle when the two are equal)
@@ -29,6 +29,7 @@ import { StoreError } from '../engine/store-dir.js';
 import { writeHexDigits } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
+import { QuickSaCheck } from '../syntax/quick.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
 
 export type SaWorkerMessage =
@@ -70,6 +71,7 @@ export class SaLoader {
   private readonly records: SpoolBlocks;
   private readonly identities: SpoolBlocks;
   private readonly sa = bulkSa();
+  private readonly quick = new QuickSaCheck();
   private readonly p = bulkPolicy();
   /**
    * each SA's identity as u32s: SA type, destination, SPI, and its order
@@ -98,8 +100,9 @@ export class SaLoader {
   load(text: string, at: Float64Array): void {
     const sa = this.sa;
     for (let k = 0; k < at.length; k += 3) {
-      if (scanStatement('checked', text, at[k]!, at[k + 1]!, sa, this.p) !== 'sa') throw new BulkConflict('a statement the bulk load does not read');
-      const order = at[k + 2]!;
+      // (a negative order: the main thread did not check it, the quick check is run here: syntax/parser.ts deferAdds)
+      const order = Math.abs(at[k + 2]!);
+      if (scanStatement(at[k + 2]! < 0 ? this.quick : 'checked', text, at[k]!, at[k + 1]!, sa, this.p) !== 'sa') throw new BulkConflict('a statement the bulk load does not read');
       this.records.putNumbered(order, ORDER_DIGITS, recordBytes(), saRecordAlone(sa, order, this.now));
       // (the store held no SA: whether one has this identity is the sort's to find, among these)
       if (this.n === this.ids.length) {

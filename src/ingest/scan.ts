@@ -15,7 +15,7 @@
 import { algorithmByName } from '../model/algorithms.js';
 import { Action, dirTable, IpProto, Level, levelTable, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, requestProtoTable, SaFlag, SaType, table } from '../model/tables.js';
 import type { BulkPolicy, BulkSa, BulkTemplate } from '../engine/bulk-load.js';
-import type { QuickCheck } from '../syntax/quick.js';
+import type { QuickCheck, QuickSaCheck } from '../syntax/quick.js';
 
 const SLASH = 47;
 const HYPHEN = 45;
@@ -487,7 +487,7 @@ function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
  * read into `sa` or `p` if the quick check finds it clean (or found it
  * so: 'checked') and it is one this module reads: 'sa', 'policy', or false.
  */
-export function scanStatement(quick: QuickCheck | 'checked', src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean } = {}): 'sa' | 'policy' | false {
+export function scanStatement(quick: QuickCheck | QuickSaCheck | 'checked', src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean } = {}): 'sa' | 'policy' | false {
   // ('checked': the caller's quick check found it clean already)
   if (quick !== 'checked' && !quick.clean(src, start, semi)) return false;
   const c = src.charCodeAt(start);

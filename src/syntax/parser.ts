@@ -10,7 +10,7 @@ import { ParserCore, StatementError } from './core.js';
 import { COMMAND_WORDS, Tok } from './lexer.js';
 import { deleteAllStatement, saStatement, satypeStatement, type Statement } from './sa-statements.js';
 import { bareStatement, policyStatement } from './spd-statements.js';
-import { QuickCheck } from './quick.js';
+import { QUICK_MAX, QuickCheck } from './quick.js';
 import type { SystemDb } from './sysdb.js';
 import { quoteToken } from './redact.js';
 
@@ -59,9 +59,17 @@ export interface ParseOptions {
    * at `semi`): a bulk load reads it there, while the check reads the file
    * (cli/script.ts). Such a statement is right as the quick check knows it.
    */
-  readonly onClean?: (src: string, start: number, semi: number) => void;
+  readonly onClean?: (src: string, start: number, semi: number, unchecked?: boolean) => void;
   /** Told of each statement read that is not handed to onClean (another kind, or one the quick check is not sure of), `exit` aside. */
   readonly onUnclean?: () => void;
+  /**
+   * Whether an `add` (at most as long as the quick check reads) may be
+   * handed to onClean now unchecked, its `unchecked` set: whoever takes it
+   * runs the quick check on it (a bulk load's SA worker: src/ingest/), and
+   * the check's result is not the file's unless all such were clean. Asked
+   * at each `add`, checkOnly.
+   */
+  readonly deferAdds?: () => boolean;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -112,8 +120,9 @@ export class StatementReader implements Iterable<Statement> {
   cleanAdds = 0;
   private readonly checkOnly: boolean;
   private readonly countClean: boolean;
-  private readonly onClean: ((src: string, start: number, semi: number) => void) | undefined;
+  private readonly onClean: ((src: string, start: number, semi: number, unchecked?: boolean) => void) | undefined;
   private readonly onUnclean: (() => void) | undefined;
+  private readonly deferAdds: (() => boolean) | undefined;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -126,6 +135,7 @@ export class StatementReader implements Iterable<Statement> {
     this.countClean = opts.countClean === true;
     this.onClean = opts.onClean;
     this.onUnclean = opts.onUnclean;
+    this.deferAdds = opts.deferAdds;
     if (this.checkOnly || this.countClean) this.quick = QuickCheck.for(opts.sys);
   }
 
@@ -190,12 +200,29 @@ export class StatementReader implements Iterable<Statement> {
     return lx.src.startsWith('add', lx.start) || lx.src.startsWith('spdadd', lx.start);
   }
 
-  /** The statement at the current token checked by the quick check, and the lexer past it; false (the lexer left there) if it is not sure. */
+  /**
+   * An `add` whose check is deferred (deferAdds): one the quick check would
+   * read (to a ';' in this text, not longer than it reads), its first word
+   * `add` and a blank.
+   */
+  private deferred(): boolean {
+    const lx = this.p.lx;
+    const start = lx.start;
+    if (lx.stop - start !== 3 || !lx.src.startsWith('add', start) || !this.deferAdds!()) return false;
+    const semi = this.semiAfter(start);
+    return semi >= 0 && semi < this.end && semi + 1 - start <= this.maxStatement && semi - start < QUICK_MAX;
+  }
+
+  /** The statement at the current token checked by the quick check (or its check deferred: deferAdds), and the lexer past it; false (the lexer left there) if it is not sure. */
   private quickly(quick: QuickCheck): boolean {
-    if (!this.clean(quick)) return false;
+    const unchecked = this.deferAdds !== undefined && this.deferred();
+    if (!unchecked && !this.clean(quick)) return false;
     const lx = this.p.lx;
     const semi = this.semi;
-    if (this.isAdd()) {
+    if (unchecked) {
+      this.cleanAdds++;
+      this.onClean!(lx.src, lx.start, semi, true);
+    } else if (this.isAdd()) {
       this.cleanAdds++;
       this.onClean?.(lx.src, lx.start, semi);
     } else this.onUnclean?.();

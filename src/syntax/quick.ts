@@ -55,7 +55,7 @@ const CPI = '(?:0[xX]0*[1-9a-fA-F][0-9a-fA-F]{2,3}|6553[0-5]|655[0-2]\\d|65[0-4]
 const UNIQUE_ID = '(?:[1-9]\\d{0,3}|1[0-5]\\d{3}|16[0-2]\\d\\d|163[0-7]\\d|1638[0-3])';
 
 /** The longest statement the check reads (real ones are 100-400 characters); longer ones are the parser's. */
-const QUICK_MAX = 2048;
+export const QUICK_MAX = 2048;
 
 const escape = (w: string): string => w.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 const oneOf = (words: Iterable<string>): string => `(?:${[...words].map(escape).join('|')})`;
@@ -166,12 +166,29 @@ export class QuickCheck {
    * parser takes with nothing to say. False where the check is not sure.
    */
   clean(src: string, start: number, semi: number): boolean {
-    if (semi - start >= QUICK_MAX) return false;
     const c = src.charCodeAt(start);
-    const re = c === 97 || c === 117 ? this.sa : c === 115 ? this.spd : undefined;
-    if (re === undefined) return false;
-    re.lastIndex = start;
-    // no pattern crosses a ';': a match ends at the first one
-    return re.test(src) && re.lastIndex === semi + 1;
+    return matches(c === 97 || c === 117 ? this.sa : c === 115 ? this.spd : undefined, src, start, semi);
+  }
+}
+
+/** Whether `re` (a pattern of this module) reads the statement src[start, semi] whole. */
+function matches(re: RegExp | undefined, src: string, start: number, semi: number): boolean {
+  if (re === undefined || semi - start >= QUICK_MAX) return false;
+  re.lastIndex = start;
+  // no pattern crosses a ';': a match ends at the first one
+  return re.test(src) && re.lastIndex === semi + 1;
+}
+
+/**
+ * QuickCheck.clean of SAs (`add`, `update`) alone, false for anything
+ * else: needs no system database (a bulk load's worker checks the SAs the
+ * main thread handed over unchecked: parser.ts deferAdds).
+ */
+export class QuickSaCheck {
+  private readonly sa = new RegExp(saPattern(), 'y');
+
+  clean(src: string, start: number, semi: number): boolean {
+    const c = src.charCodeAt(start);
+    return matches(c === 97 || c === 117 ? this.sa : undefined, src, start, semi);
   }
 }

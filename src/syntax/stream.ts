@@ -36,9 +36,11 @@ export interface StreamOptions {
   /** count the clean add and spdadd statements in `cleanAdds` (ParseOptions.countClean) */
   readonly countClean?: boolean;
   /** each statement counted in `cleanAdds`, where it stands in its piece's text (ParseOptions.onClean) */
-  readonly onClean?: (src: string, start: number, semi: number) => void;
+  readonly onClean?: (src: string, start: number, semi: number, unchecked?: boolean) => void;
   /** each statement not handed to onClean (ParseOptions.onUnclean) */
   readonly onUnclean?: () => void;
+  /** an `add` handed to onClean unchecked (ParseOptions.deferAdds) */
+  readonly deferAdds?: () => boolean;
   /** each piece's text, before its statements are handed to onClean (whose `src` it is: a reader of it knows it changed without comparing texts) */
   readonly onText?: (src: string) => void;
 }
@@ -116,7 +118,7 @@ export class StreamParser {
     const o = this.opts;
     const buf = bytes.toString('latin1');
     o.onText?.(buf);
-    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}) });
+    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.deferAdds ? { deferAdds: o.deferAdds } : {}) });
     for (const st of r) this.each(st);
     this.checked += r.checked;
     this.cleanAdds += r.cleanAdds;
