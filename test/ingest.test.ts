@@ -626,9 +626,9 @@ test('-f of a large file with SAs loaded by a worker and without: the same store
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-cli-'));
   try {
     const strip = (s: string): string => s.replace(/(created|current|diff|lastuse|lifetime).*\n/g, '');
-    // and an SA in the middle (its check left to the worker) that is wrong, or right but not what the quick check reads
-    const lines = benchStatements(1500).split('\n');
-    const mid = lines.findIndex((l, i) => i > 500 && l.startsWith('add '));
+    // and an SA past the first 1000 statements (its check left to the worker) that is wrong, or right but not what the quick check reads
+    const lines = benchStatements(3000).split('\n');
+    const mid = lines.findIndex((l, i) => i > 1200 && l.startsWith('add '));
     const withSa = (sa: string): string => [...lines.slice(0, mid), sa, ...lines.slice(mid + 1)].join('\n');
     const texts = [
       benchStatements(1500),

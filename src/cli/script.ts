@@ -705,12 +705,16 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
       async (take, text, paced, defers) => {
         // a statement the load does not take (a flush first, say): it would be given up at the end, so it stops now
         let unclean = false;
+        let clean = 0;
         const onClean = (src: string, start: number, semi: number, unchecked?: boolean): void => {
+          clean++;
           if (unchecked) deferred++;
           if (!unclean) take(src, start, semi, unchecked === true);
         };
-        // (deferred only while the load takes them: after an unclean statement each is checked here)
-        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers ? { deferAdds: () => !unclean } : {}) });
+        // deferred only while the load takes them (after an unclean statement each is checked here), and once the
+        // file has enough statements to be a load's: a smaller one, given up, is not read a third time
+        const deferAdds = (): boolean => !unclean && clean >= BULK_STATEMENTS;
+        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers ? { deferAdds } : {}) });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase('writing the store');
         return keep;
