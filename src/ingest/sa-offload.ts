@@ -21,7 +21,7 @@ import type { Worker } from 'node:worker_threads';
 import type { OffloadSpools, SaOffload, SaOffloadFactory, SaOffloadResult } from '../engine/bulk-load.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
-import { lazyWorkerThreads } from '../sys/builtin.js';
+import { compileWorkersInline, lazyWorkerThreads } from '../sys/builtin.js';
 import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-worker.js';
 
 /** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
@@ -67,6 +67,8 @@ class SaWorker implements SaOffload {
 
   constructor(spools: OffloadSpools, now: bigint) {
     const { Worker } = lazyWorkerThreads();
+    // (both cores run JavaScript from now on: sys/builtin.ts)
+    compileWorkersInline();
     this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled }, stdout: true, stderr: true });
     this.reply = new Promise((resolve) => {
       this.worker.once('message', resolve);
