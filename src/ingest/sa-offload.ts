@@ -3,9 +3,10 @@
  * SaOffload, by sa-worker.ts): where a file is loaded as it is checked,
  * the main thread checks it and loads its policies, and hands each `add`
  * over as text, with the order the transaction gave it. The SAs were about
- * half of such a load's time. Each policy's record is made there too, of
- * the numbers the main thread found for it (packPolicy): its checks,
- * identity, index and order are the transaction's.
+ * half of such a load's time. Past a load's first 1000 statements the
+ * check leaves an `add` to the worker (syntax/parser.ts deferAdds), which
+ * runs the quick check on it: if one is not clean the load is given up and
+ * the file checked again (cli/script.ts checkAndLoad).
  *
  * Only where it pays: a machine with more than one core, and a load that
  * has a spool for SA records (engine/store.ts beginBulk) in a store that
@@ -63,7 +64,6 @@ class SaWorker implements SaOffload {
   /** start, semi and order of each statement pushed since the last batch */
   private at = new Float64Array(3 * BATCH);
   private n = 0;
-
 
   constructor(spools: OffloadSpools, now: bigint) {
     const { Worker } = lazyWorkerThreads();

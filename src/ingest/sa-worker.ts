@@ -1,7 +1,8 @@
 /**
  * A worker thread that loads a bulk load's SAs (sa-offload.ts starts it):
- * each `add` statement's text, as the check found it clean, read into
- * numbers (scan.ts), checked and made its record (engine/bulk-load.ts
+ * each `add` statement's text, as the check found it clean (or, handed
+ * over unchecked, as the quick check here finds it), read into numbers
+ * (scan.ts), checked and made its record (engine/bulk-load.ts
  * saRecordAlone), and written at its order into the SA records' spool, by
  * the spool's open descriptor (engine/spool.ts SpoolBlocks). At the end the
  * SAs' identities are sorted and written into a spool of their own.
