@@ -1,7 +1,7 @@
 /** Test helpers: the vendored golden corpus, a fixed system database, an in-process CLI. */
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { main } from '../src/cli/main.js';
 import { openInput, type Io } from '../src/cli/io.js';
 import type { ProgressTerminal } from '../src/cli/progress.js';
@@ -12,6 +12,10 @@ import type { Lookup } from '../src/syntax/resolve.js';
 const here = dirname(fileURLToPath(import.meta.url));
 /** test/golden (a copy of shared/golden: real outputs of ipsec-tools 0.8.2 setkey) */
 export const GOLDEN = [join(here, '..', '..', 'test', 'golden'), join(here, 'golden')].find((p) => existsSync(p))!;
+
+/** The benchmark's own generator (bench/gen-statements.mjs, beside dist/): n/2 common SAs and n/2 policies, all distinct. */
+const genPath = [join(here, '..', '..', 'bench', 'gen-statements.mjs'), join(here, '..', 'bench', 'gen-statements.mjs')].find((p) => existsSync(p))!;
+export const { statements: benchStatements } = (await import(pathToFileURL(genPath).href)) as { statements: (n: number) => string };
 
 export function goldenCases(sub: string): string[] {
   const dir = join(GOLDEN, sub);

@@ -10,9 +10,6 @@ import fc from 'fast-check';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EmbeddedBackend } from '../src/backends/embedded.js';
 import { Engine } from '../src/engine/engine.js';
 import { toMap } from '../src/engine/kv.js';
@@ -24,12 +21,9 @@ import { withForwardCopies } from '../src/model/rfc-mode.js';
 import type { Command } from '../src/model/command.js';
 import { parse } from '../src/syntax/parser.js';
 import { ALGORITHMS, keyBitsAllowed } from '../src/model/algorithms.js';
-import { runCli, testSys } from './helpers.js';
+import { benchStatements, runCli, testSys } from './helpers.js';
 import { saStatement, spdStatement } from './statement-arbitraries.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const genPath = [join(here, '..', '..', 'bench', 'gen-statements.mjs'), join(here, '..', 'bench', 'gen-statements.mjs')].find((p) => existsSync(p))!;
-const { statements: benchStatements } = (await import(pathToFileURL(genPath).href)) as { statements: (n: number) => string };
 
 const NOW = 1700000000n * 1000000n;
 const clock = (): bigint => NOW;
@@ -611,8 +605,8 @@ test('a worker that cannot write its spool fails the load as the store: one line
   try {
     const a = await EmbeddedBackend.open(join(dir, 'a'), { clock });
     const before = hex(toMap(a.engine.store.read()));
-    // the SA records' descriptor swapped for one that is not open (EBADF, as a full disk's ENOSPC: an error writing)
-    const broken: SaOffloadFactory = (spools, now) => worker({ ...spools, records: { fd: 1 << 20, shown: 'the spool', end: spools.records.end } }, now);
+    // the load file's descriptor swapped for one that is not open (EBADF, as a full disk's ENOSPC: an error writing)
+    const broken: SaOffloadFactory = (spools, now) => worker({ file: { ...spools.file, fd: 1 << 20, shown: 'the spool' } }, now);
     await assert.rejects(loadChecked(a, piecesOf(benchStatements(3000), 2), { rfcMode: false, offloadSas: broken }), (e: Error) => e.name === 'StoreError' || /cannot write the spool/.test(e.message));
     assert.deepEqual(hex(toMap(a.engine.store.read())), before);
     assert.deepEqual(readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.tmp')), []);
@@ -726,7 +720,7 @@ test('SAs sorted ahead while the worker is idle: the same identities as sorted a
       const fd = openSync(path, 'w+');
       const file = { fd, shown: path, end: new BigInt64Array(new SharedArrayBuffer(8)) };
       try {
-        const l = new SaLoader({ records: file, identities: file }, 1000n);
+        const l = new SaLoader({ file }, 1000n);
         batches.forEach((b, i) => {
           l.load(text, b);
           if (idleAfter.has(i)) l.idle();

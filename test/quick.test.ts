@@ -9,16 +9,9 @@ import fc from 'fast-check';
 import { parse, StatementReader } from '../src/syntax/parser.js';
 import { QuickCheck } from '../src/syntax/quick.js';
 import { StreamParser } from '../src/syntax/stream.js';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { goldenCases, read, testSys } from './helpers.js';
+import { benchStatements, goldenCases, read, testSys } from './helpers.js';
 import { saStatement, spdStatement } from './statement-arbitraries.js';
 
-// the benchmark's own generator (bench/ beside dist/)
-const here = dirname(fileURLToPath(import.meta.url));
-const genPath = [join(here, '..', '..', 'bench', 'gen-statements.mjs'), join(here, '..', 'bench', 'gen-statements.mjs')].find((p) => existsSync(p))!;
-const { statements: benchStatements } = (await import(pathToFileURL(genPath).href)) as { statements: (n: number) => string };
 
 const quick = QuickCheck.for(testSys);
 

@@ -18,6 +18,7 @@ import { Store, StoreError } from '../src/engine/store.js';
 import { encodeJournalHeader, encodeTransaction, FormatError, JOURNAL_HEADER, mapSink, replayFrames } from '../src/engine/store-format.js';
 import { toMap, type KvReader } from '../src/engine/kv.js';
 import { assertCleanFailure, setkey } from './spawn.js';
+import { benchStatements } from './helpers.js';
 
 const EXAMPLES = join(process.cwd(), 'examples');
 
@@ -256,16 +257,11 @@ test('the reported case: a length field overwritten in the journal of gateway-tu
 });
 
 test('a table whose blocks a bulk load placed in any order, damaged anywhere (a byte changed, cut short, a range zeroed): read whole as it was, or "damaged at" with nothing written', async (t) => {
-  const { existsSync } = await import('node:fs');
-  const { pathToFileURL, fileURLToPath } = await import('node:url');
-  const here = join(fileURLToPath(import.meta.url), '..');
-  const genPath = [join(here, '..', '..', 'bench', 'gen-statements.mjs'), join(here, '..', 'bench', 'gen-statements.mjs')].find((p) => existsSync(p))!;
-  const { statements } = (await import(pathToFileURL(genPath).href)) as { statements: (n: number) => string };
   const work = tempDir();
   try {
     // a file large enough to be loaded as it is checked: its records' blocks placed in the next table (spool.ts)
     const conf = join(work, 'load.conf');
-    writeFileSync(conf, statements(2000));
+    writeFileSync(conf, benchStatements(2000));
     const built = join(work, 'built');
     const r = await setkey(['--store', built, '-f', conf]);
     assert.equal(r.code, 0, r.stderr);

@@ -272,13 +272,9 @@ export interface SaOffloadResult {
   readonly counts: readonly number[];
 }
 
-/** The load's file (spool.ts), as a worker is given it: its descriptor, name and shared end. */
-export type SpoolFile = PlacedFile;
-
-/** The spools an SaOffload writes (the load's file: each with its prefix). */
+/** What an SaOffload writes into: the load's file (spool.ts: every spool of a load places its blocks there), as a worker is given it. */
 export interface OffloadSpools {
-  readonly records: SpoolFile;
-  readonly identities: SpoolFile;
+  readonly file: PlacedFile;
 }
 
 /** An SaOffload writing the SAs' records and identities into spools, its SAs added at `now`. */
@@ -357,8 +353,8 @@ export class BulkLoad implements BulkLoader {
     // (an identity there would have to be asked for each SA: SAs are loaded apart into a SAD with none)
     const identities = records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
     if (offload && records && identities) {
-      const file = (x: RecordSpool): SpoolFile => ({ fd: x.file.fd, shown: x.file.shown, end: x.file.end });
-      const to = offload({ records: file(records), identities: file(identities) }, c.now);
+      if (identities.file !== records.file) throw new Error("a load's spools in two files");
+      const to = offload({ file: records.file.shared() }, c.now);
       this.offload = { to, records, identities };
       this.text = (src) => to.text(src);
       this.paced = () => to.paced();

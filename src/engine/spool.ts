@@ -51,6 +51,11 @@ export function writeAt(file: PlacedFile, b: Uint8Array, at: number): void {
   }
 }
 
+/** A table writer whose blocks (or, not `blocksOnly`, index and footer too) are placed in `file`, written straight there. */
+export function placedWriter(file: PlacedFile, blocksOnly: boolean): TableWriter {
+  return new TableWriter((b, at) => writeAt(file, b, at), { keeps: false, blocksOnly, place: (length) => placeIn(file, length) });
+}
+
 /**
  * The next table's file, as a bulk load writes it: its spools' blocks
  * placed in it (SpoolBlocks), then the commit's (Store.writeGeneration).
@@ -79,9 +84,9 @@ export class LoadFile implements PlacedFile {
     return this.files.show(this.name);
   }
 
-  /** Room for `length` bytes at its end. */
-  place(length: number): number {
-    return placeIn(this, length);
+  /** What another thread is given to place blocks in it (plain data: a worker's copy of it). */
+  shared(): PlacedFile {
+    return { fd: this.fd, shown: this.shown, end: this.end };
   }
 
   /** Closed and named `name` (the table it now is: written whole and synced by the caller). */
@@ -117,7 +122,7 @@ export class SpoolBlocks {
     /** the prefix every key has (the stream's) */
     readonly prefix: string,
   ) {
-    this.w = new TableWriter((b, at) => writeAt(file, b, at), { keeps: false, blocksOnly: true, place: (length) => placeIn(file, length) });
+    this.w = placedWriter(file, true);
   }
 
   /** a text value's bytes (one scratch: the writer copies what it is given) */

@@ -32,7 +32,7 @@ import { TableReader } from './table-reader.js';
 import { RunKeys, RunLayer, RunStack } from './run.js';
 import { ChangesCursor, mergeRaw, TableCursor, type Cursor } from './raw-merge.js';
 import { readU64, u64 } from './u64.js';
-import { LoadFile, RecordSpool, writeAt } from './spool.js';
+import { LoadFile, placedWriter, RecordSpool } from './spool.js';
 import { BulkConflict, SortedCursor, SortedLayerBuilder, type SortedLayer, type Stream } from './sorted-layer.js';
 import { collectGarbage } from '../sys/builtin.js';
 
@@ -1101,7 +1101,7 @@ export class Store {
     let bytes: number;
     try {
       const w = into
-        ? new TableWriter((b, at) => writeAt(into, b, at), { keeps: false, place: (n) => into.place(n) })
+        ? placedWriter(into, false)
         : new TableWriter((b) => {
             for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
           }, { keeps: false });

@@ -23,7 +23,7 @@ import type { OffloadSpools, SaOffload, SaOffloadFactory, SaOffloadResult } from
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { compileWorkersInline, lazyWorkerThreads } from '../sys/builtin.js';
-import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-worker.js';
+import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-messages.js';
 
 /** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
 const BATCH = 2048;

@@ -11,7 +11,7 @@
  * records into the same file: spool.ts): the two halves of the work, on
  * two cores.
  *
- *   in:  workerData { role: 'sa-loader', records, identities (OffloadSpools), now, handled }
+ *   in:  workerData { role: 'sa-loader', file (OffloadSpools: the load's file), now, handled }
  *        { text }                    the text the statements of the next batches stand in
  *        { at: Float64Array }        start, semi, order of each statement of a batch (order negative: unchecked)
  *        { end: true }
@@ -21,38 +21,18 @@
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
 import { fdatasyncSync } from 'node:fs';
-import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult, type SpoolFile } from '../engine/bulk-load.js';
+import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
 import { saKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
-import { SpoolBlocks } from '../engine/spool.js';
+import { SpoolBlocks, type PlacedFile } from '../engine/spool.js';
 import { StoreError } from '../engine/store-dir.js';
 import { writeHexDigits } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
 import { QuickSaCheck } from '../syntax/quick.js';
+import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-messages.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
-
-export type SaWorkerMessage =
-  | { readonly text: string }
-  | { readonly at: Float64Array }
-  | { readonly end: true };
-
-export type SaWorkerReply =
-  | ({ readonly ok: true } & SaOffloadResult)
-  | { readonly ok: false; readonly conflict: string }
-  | { readonly ok: false; readonly store: { readonly code: StoreError['code']; readonly message: string } }
-  | { readonly ok: false; readonly bug: string };
-
-/**
- * What a message weighs in the worker's queue, in KiB (at least 1): its text or its
- * arrays. Both threads count it alike: the main thread what it posted, the worker
- * what it has handled.
- */
-export function messageKiB(m: SaWorkerMessage): number {
-  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 0;
-  return 1 + (bytes >>> 10);
-}
 
 /** What a failure is told as (a store's failure keeps its code; anything else unexpected is a bug). */
 function reply(e: unknown): SaWorkerReply {
@@ -86,15 +66,15 @@ export class SaLoader {
   private readonly counts = new Map<number, number>();
 
   /** the load's file (every spool's) */
-  private readonly file: SpoolFile;
+  private readonly file: PlacedFile;
 
   constructor(
     spools: OffloadSpools,
     private readonly now: bigint,
   ) {
-    this.file = spools.records;
-    this.records = new SpoolBlocks(spools.records, recordsPrefix('S'));
-    this.identities = new SpoolBlocks(spools.identities, SA_IDENTITIES);
+    this.file = spools.file;
+    this.records = new SpoolBlocks(spools.file, recordsPrefix('S'));
+    this.identities = new SpoolBlocks(spools.file, SA_IDENTITIES);
   }
 
   /** The statements text[start, semi] to be stored at their orders: (start, semi, order) triples. */

@@ -1,0 +1,29 @@
+/**
+ * What the main thread and a load's SA worker (sa-offload.ts, sa-worker.ts)
+ * say to each other. A module of its own, without side effects: the main
+ * bundle imports it, and importing the worker's module would start-up its
+ * thread's check (node:worker_threads loaded by every command).
+ */
+import type { SaOffloadResult } from '../engine/bulk-load.js';
+import type { StoreError } from '../engine/store-dir.js';
+
+export type SaWorkerMessage =
+  | { readonly text: string }
+  | { readonly at: Float64Array }
+  | { readonly end: true };
+
+export type SaWorkerReply =
+  | ({ readonly ok: true } & SaOffloadResult)
+  | { readonly ok: false; readonly conflict: string }
+  | { readonly ok: false; readonly store: { readonly code: StoreError['code']; readonly message: string } }
+  | { readonly ok: false; readonly bug: string };
+
+/**
+ * What a message weighs in the worker's queue, in KiB (at least 1): its text or its
+ * arrays. Both threads count it alike: the main thread what it posted, the worker
+ * what it has handled.
+ */
+export function messageKiB(m: SaWorkerMessage): number {
+  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 0;
+  return 1 + (bytes >>> 10);
+}
