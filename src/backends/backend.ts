@@ -9,6 +9,7 @@ import type { SaOffloadFactory } from '../engine/bulk-load.js';
 import type { Command } from '../model/command.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import type { Json } from '../format/json.js';
+import type { SaFields } from '../pfkey/sa-fields.js';
 
 export type BackendName = 'embedded' | 'xfrm' | 'pfkey';
 
@@ -57,6 +58,13 @@ export interface RunOptions {
    * them in the outcome as usual.
    */
   readonly onDumped?: (msg: Uint8Array, cmd: Command, extras?: { readonly [key: string]: Json }) => void;
+  /**
+   * With onDumped: a dumped SA as its printed fields, for a backend that
+   * can read them with no PF_KEY message made (XFRM). True: taken (its
+   * message is not made); false: the backend hands on its message to
+   * onDumped as ever. The fields are read again for the next SA.
+   */
+  readonly onDumpedSa?: (f: SaFields, cmd: Command) => boolean;
 }
 
 /** What a backend cannot do: the conformance suite skips with this reason. */

@@ -23,6 +23,8 @@ import { policyToPfkey, policyToXfrm } from '../xfrm/policy.js';
 import { addr16, addrOf, afOf, protoOfSatype, saToXfrm, stateToPfkey, XfrmTranslateError, xfrmMode } from '../xfrm/sa.js';
 import { policyDumpBytes } from '../xfrm/policy-dump-bytes.js';
 import { stateDumpBytes } from '../xfrm/state-dump-bytes.js';
+import { stateFields } from '../xfrm/state-fields.js';
+import { SaFields } from '../pfkey/sa-fields.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
 import { chunksOf, endsRun, gathered, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
@@ -113,6 +115,9 @@ const translatePolicy: Translate = (r, type, seq, pid) => {
   return { msg: withHeader(p.msg, { type, seq, pid }), extras: jsonExtras(p.extras) };
 };
 
+/** A dumped entry handed on as its fields, numbered `seq` (RunOptions.onDumpedSa): false if not, and its message is made. */
+type Fields = (r: NlMessage, seq: number) => boolean;
+
 /**
  * A dump's entries as PF_KEY messages, numbered as Linux numbers them
  * (dumpSeq: 1, 2, 3... and 0 for the last).
@@ -131,11 +136,13 @@ function dumpStep(entries: readonly NlMessage[], pfkeyType: number, pid: number,
  * only once the dump ends. A table of any size is printed in the memory of a
  * datagram (holding the kernel's replies, 60k policies took 122 MB).
  */
-async function streamStep(conn: XfrmConn, type: number, keep: (m: NlMessage) => boolean, pfkeyType: number, pid: number, sent: Uint8Array, translate: Translate, onDumped: Dumped): Promise<Step> {
+async function streamStep(conn: XfrmConn, type: number, keep: (m: NlMessage) => boolean, pfkeyType: number, pid: number, sent: Uint8Array, translate: Translate, onDumped: Dumped, fields?: Fields): Promise<Step> {
   let held: NlMessage | undefined;
   let seq = 0;
   const handOn = (r: NlMessage, last: boolean): void => {
-    const t = translate(r, pfkeyType, last ? 0 : ++seq, pid);
+    const s = last ? 0 : ++seq;
+    if (fields?.(r, s)) return;
+    const t = translate(r, pfkeyType, s, pid);
     onDumped(t.msg, t.extras);
   };
   const a = await conn.dumpEach(type, (m) => {
@@ -157,6 +164,8 @@ export class XfrmBackend implements Backend {
   /** reqids that policy templates use, loaded on first need (gen_reqid's walk) */
   private usedReqids: Set<number> | undefined;
   private nextReqid = 0x3fff;
+  /** a dumped state's printed fields, read into again for each (RunOptions.onDumpedSa) */
+  private readonly saFields = new SaFields();
 
   private constructor(
     transport: Transport,
@@ -205,7 +214,7 @@ export class XfrmBackend implements Backend {
           continue;
         }
         const c = chunk[i++]!;
-        if (report(await this.runOne(c, opts.pid, opts.onDumped), c)) return outcomes;
+        if (report(await this.runOne(c, opts.pid, opts.onDumped, opts.onDumpedSa), c)) return outcomes;
       }
     }
     return outcomes;
@@ -295,12 +304,15 @@ export class XfrmBackend implements Backend {
     return out;
   }
 
-  private async runOne(c: Command, pid: number, onDumped?: RunOptions['onDumped']): Promise<Outcome> {
+  private async runOne(c: Command, pid: number, onDumped?: RunOptions['onDumped'], onDumpedSa?: RunOptions['onDumpedSa']): Promise<Outcome> {
     // what setkey would have sent, for -v and -H (and the header of an error reply)
     const sent = pfkeyRequest(c, pid);
     let step: Step;
     try {
-      step = await this.step(c, sent, pid, onDumped && ((m, e) => onDumped(m, c, e)));
+      // a state's printed fields read straight from its payload, for a caller that takes them: no message made
+      const f = this.saFields;
+      const fields: Fields | undefined = onDumpedSa && ((r, seq) => stateFields(r.payload, seq, pid, f) && onDumpedSa(f, c));
+      step = await this.step(c, sent, pid, onDumped && ((m, e) => onDumped(m, c, e)), fields);
     } catch (e) {
       if (!(e instanceof XfrmTranslateError)) throw e;
       step = { errno: e.errno, why: e.message, received: [errorReplyOf(sent, e.errno)] };
@@ -309,7 +321,7 @@ export class XfrmBackend implements Backend {
     return { errno: step.errno, ...(step.why ? { why: step.why } : {}), ...(step.interrupted ? { interrupted: true } : {}), exchanges };
   }
 
-  private async step(c: Command, sent: Uint8Array, pid: number, onDumped?: Dumped): Promise<Step> {
+  private async step(c: Command, sent: Uint8Array, pid: number, onDumped?: Dumped, fields?: Fields): Promise<Step> {
     switch (c.kind) {
       case 'add':
       case 'update': {
@@ -335,7 +347,7 @@ export class XfrmBackend implements Backend {
       case 'dump': {
         const proto = c.satype === 0 ? 0 : protoOfSatype(c.satype);
         const keep = (r: NlMessage): boolean => r.header.type === XfrmMsg.NEWSA && (proto === 0 || readUsersaInfo(r.payload).id.proto === proto);
-        if (onDumped) return streamStep(this.conn, XfrmMsg.GETSA, keep, MsgType.DUMP, pid, sent, translateState, onDumped);
+        if (onDumped) return streamStep(this.conn, XfrmMsg.GETSA, keep, MsgType.DUMP, pid, sent, translateState, onDumped, fields);
         const a = await this.conn.dump(XfrmMsg.GETSA);
         if (a.errno) return failed(a, sent);
         return dumpStep(a.replies.filter(keep), MsgType.DUMP, pid, sent, translateState);

@@ -6,6 +6,7 @@
 import type { Backend, Outcome } from '../backends/backend.js';
 import { NO_POS, type Command } from '../model/command.js';
 import { dumpView, type DumpView } from '../pfkey/dump-view.js';
+import type { SaFields } from '../pfkey/sa-fields.js';
 import type { Json } from '../format/json.js';
 import type { PostprocOptions } from '../format/postproc.js';
 import type { Options } from './args.js';
@@ -38,10 +39,17 @@ function sleep(io: Io, ms: number): Promise<void> {
  * policy are written as bytes (format/dump-text-bytes.ts), the rest as
  * text, in order.
  */
-function textStream(io: Io, po: PostprocOptions, write: (s: string) => void): { push(m: Uint8Array): void; end(): void } {
+function textStream(io: Io, po: PostprocOptions, write: (s: string) => void): { push(m: Uint8Array): void; pushSa(f: SaFields): boolean; end(): void } {
   let done = false;
   const fast = new DumpTextWriter(po, bytesSink(write, io.stdoutBytes?.bind(io)));
   return {
+    // an SA given by its fields (no message made): printed as its message would be, or declined (false)
+    pushSa: (f) => {
+      if (done) return true;
+      const seq = fast.takeFields(f);
+      if (seq === 0) done = true;
+      return seq >= 0;
+    },
     push: (m) => {
       if (done) return;
       const seq = fast.take(m);
@@ -92,6 +100,16 @@ async function streamDump(io: Io, o: Options, backend: Backend, cmd: Command): P
         push(m, e);
         progress?.step();
       },
+      // the setkey text takes a backend's SAs as fields, with no message made (XFRM)
+      ...(printer
+        ? {}
+        : {
+            onDumpedSa: (f: SaFields) => {
+              if (!text.pushSa(f)) return false;
+              progress?.step();
+              return true;
+            },
+          }),
     });
     // a backend that does not stream keeps the messages in the outcome
     for (const x of out!.exchanges) x.received.forEach((r, i) => push(r, x.extras?.[i]));

@@ -6,6 +6,7 @@
  * flush()).
  */
 import { MsgType } from '../pfkey/constants.js';
+import type { SaFields } from '../pfkey/sa-fields.js';
 import type { PostprocOptions } from './postproc.js';
 import { SaTextWriter } from './sadump-bytes.js';
 import { PolicyTextWriter } from './spdump-bytes.js';
@@ -30,6 +31,14 @@ export class DumpTextWriter {
     if (this.last !== undefined && this.last !== w) this.last.flush();
     const seq = w.take(m);
     if (seq >= 0) this.last = w;
+    return seq;
+  }
+
+  /** The text of an SA given by its fields (a backend's, with no message), and its sadb_msg_seq; -1 if not taken. */
+  takeFields(f: SaFields): number {
+    if (this.last === this.sp) this.sp.flush();
+    const seq = this.sa.takeFields(f);
+    if (seq >= 0) this.last = this.sa;
     return seq;
   }
 

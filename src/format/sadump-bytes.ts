@@ -15,8 +15,8 @@
  * ordinary) it declines, and saDump prints it. test/sadump-bytes.test.ts holds it to
  * saDump: the same bytes, or no answer, for every message.
  */
-import { SaState, SaType } from '../model/tables.js';
-import { be32, dumpedSa, keyBytes, le32, readU64, u64Number } from '../pfkey/dumped-sa.js';
+import { SaType } from '../model/tables.js';
+import { BIG, Figure, Lifetime, LIFETIME_FIGURES, SaFields, saFieldsOf } from '../pfkey/sa-fields.js';
 import { algWord, bytesText, timeText } from './dump-common.js';
 import { putIpsecHexdump } from './hexdump.js';
 import { lit, TextBytes } from './text-bytes.js';
@@ -56,9 +56,7 @@ const word = (w: string): Uint8Array => lit(`${w} `);
 const SATYPE_WORDS = SATYPES.map(word);
 const MODE_WORDS = MODES.map(word);
 const STATE_WORDS = STATES.map(word);
-/** a lifetime extension's part of the lifetimes' memo: present or not, then its fields after the header */
-const LIFETIME_KEY = 1 + 28;
-/** what an SA's text needs beyond 3 bytes per byte of its message (the fixed words and numbers) */
+/** what an SA's text needs beyond 3 bytes per byte of its keys (the fixed words and numbers) */
 const SLACK = 2048;
 
 export class SaTextWriter extends TextBytes {
@@ -66,11 +64,12 @@ export class SaTextWriter extends TextBytes {
   private readonly now: number;
   /**
    * The last SA's lifetimes as read (for current, hard and soft: present or
-   * not, then their 28 bytes of fields) and the text written for them. The
+   * not, then their figures) and the text written for them. The
    * SAs of a dump are mostly alike there (added in the same few seconds,
    * unused, no limits): the text is copied, not written again.
    */
-  private readonly lastLifetimes = new Uint8Array(3 * LIFETIME_KEY);
+  private readonly lastLifetimes = new Float64Array(LIFETIME_FIGURES).fill(NaN);
+  private readonly lastBig = new BigUint64Array(LIFETIME_FIGURES);
   private lastLifetimesText: Uint8Array | undefined;
   /** algorithm words by kind and number, as bytes once */
   private readonly words: Record<'auth' | 'enc' | 'comp', (Uint8Array | undefined)[]> = { auth: [], enc: [], comp: [] };
@@ -84,154 +83,161 @@ export class SaTextWriter extends TextBytes {
     this.nowText = lit(timeText(BigInt(o.now), o));
   }
 
+  /** the fields of the message taken (take()), read into one object again and again */
+  private readonly fields = new SaFields();
+
   /**
    * The text of message `m` written, and its sadb_msg_seq returned; -1 if
    * it is not one this writer takes (nothing is written then).
    */
   take(m: Uint8Array): number {
-    const x = this.on ? dumpedSa(m) : undefined;
-    // its current lifetime printed; a dead SA is hidden without -a (saDump's caller decides)
-    if (!x || x.cur < 0 || m[x.sa + 9] === SaState.DEAD) return -1;
-    const { sa, cur, hard, soft, src, dst, akey, ekey, sa2 } = x;
-    const satype = m[3]!;
-    this.room(SLACK + 3 * m.length);
-    this.ipv4(m, src + 12);
+    if (!this.on || !saFieldsOf(m, this.fields)) return -1;
+    return this.write(this.fields);
+  }
+
+  /**
+   * The text of an SA given by its fields (a backend's, no message made),
+   * and its sadb_msg_seq; -1 if this writer does not take it under these
+   * options (nothing is written then).
+   */
+  takeFields(f: SaFields): number {
+    return this.on ? this.write(f) : -1;
+  }
+
+  private write(f: SaFields): number {
+    const b = f.bytes;
+    const satype = f.satype;
+    this.room(SLACK + 3 * (f.akeyLen + f.ekeyLen));
+    this.ipv4(b, f.src);
     this.byte(32);
-    this.ipv4(m, dst + 12);
+    this.ipv4(b, f.dst);
     this.bytes(ADDR_END);
     this.word(SATYPE_WORDS, satype);
     this.bytes(MODE_EQ);
-    this.word(MODE_WORDS, m[sa2 + 4]!);
-    const spi = be32(m, sa + 4);
-    const reqid = le32(m, sa2 + 12);
+    this.word(MODE_WORDS, f.mode);
     this.bytes(SPI_EQ);
-    this.dec(spi);
+    this.dec(f.spi);
     this.bytes(OPEN_HEX);
-    this.hex8(spi);
+    this.hex8(f.spi);
     this.bytes(REQID_EQ);
-    this.dec(reqid);
+    this.dec(f.reqid);
     this.bytes(OPEN_HEX);
-    this.hex8(reqid);
+    this.hex8(f.reqid);
     this.bytes(CLOSE_LINE);
-    const auth = m[sa + 10]!;
-    const encrypt = m[sa + 11]!;
     if (satype === SaType.IPCOMP) {
       // no newline after the compression algorithm: "seq=" follows on the same line
       this.bytes(C_LINE);
-      this.alg('comp', encrypt);
-    } else if (satype === SaType.ESP && ekey >= 0) {
+      this.alg('comp', f.encrypt);
+    } else if (satype === SaType.ESP && f.ekey >= 0) {
       this.bytes(E_LINE);
-      this.alg('enc', encrypt);
-      this.key(m, ekey);
+      this.alg('enc', f.encrypt);
+      this.n = putIpsecHexdump(this.buf, this.n, b, f.ekey, f.ekeyLen);
       this.byte(10);
     }
-    if (akey >= 0) {
+    if (f.akey >= 0) {
       this.bytes(A_LINE);
-      this.alg('auth', auth);
-      this.key(m, akey);
+      this.alg('auth', f.auth);
+      this.n = putIpsecHexdump(this.buf, this.n, b, f.akey, f.akeyLen);
       this.byte(10);
     }
     this.bytes(SEQ_EQ);
-    this.hex8(le32(m, sa2 + 8));
+    this.hex8(f.sequence);
     this.bytes(REPLAY_EQ);
-    this.dec(m[sa + 8]!);
+    this.dec(f.replay);
     this.bytes(FLAGS_EQ);
-    this.hex8(le32(m, sa + 12));
+    this.hex8(f.flags);
     this.bytes(STATE_EQ);
-    this.word(STATE_WORDS, m[sa + 9]!);
+    this.word(STATE_WORDS, f.state);
     this.byte(10);
-    this.lifetimes(m, cur, hard, soft);
-    return this.seqPidRefcnt(m, SADB_SEQ_EQ, PID_EQ, REFCNT_EQ);
+    this.lifetimes(f);
+    return this.trailer(SADB_SEQ_EQ, f.seq, PID_EQ, f.pid, REFCNT_EQ, f.reserved);
   }
 
   /** saDump's lifetimes(): created/current, diff, last, bytes, allocations; the last SA's text if they are its. */
-  private lifetimes(m: Uint8Array, cur: number, hard: number, soft: number): void {
-    if (this.sameLifetimes(m, cur, hard, soft) && this.lastLifetimesText) {
+  private lifetimes(f: SaFields): void {
+    if (this.sameLifetimes(f) && this.lastLifetimesText) {
       this.buf.set(this.lastLifetimesText, this.n);
       this.n += this.lastLifetimesText.length;
       return;
     }
     const start = this.n;
-    this.writeLifetimes(m, cur, hard, soft);
+    this.writeLifetimes(f);
     // a copy (a Buffer's slice() is a view of the buffer, written over once it is flushed)
     this.lastLifetimesText = Buffer.from(this.buf.subarray(start, this.n));
   }
 
   /** Whether these lifetimes are the last SA's; if not, they are kept as the last from now on. */
-  private sameLifetimes(m: Uint8Array, cur: number, hard: number, soft: number): boolean {
-    const key = this.lastLifetimes;
+  private sameLifetimes(f: SaFields): boolean {
+    const l = f.lifetimes;
+    const last = this.lastLifetimes;
     let same = true;
-    for (let k = 0; k < 3; k++) {
-      const ext = k === 0 ? cur : k === 1 ? hard : soft;
-      const at = k * LIFETIME_KEY;
-      const present = ext < 0 ? 0 : 1;
-      if (key[at] !== present) {
+    for (let i = 0; i < LIFETIME_FIGURES; i++) {
+      const v = l[i]!;
+      if (last[i] !== v || (v === BIG && this.lastBig[i] !== f.big[i])) {
         same = false;
-        key[at] = present;
-      }
-      if (!present) continue;
-      for (let i = 1; i < LIFETIME_KEY; i++) {
-        const b = m[ext + 3 + i]!;
-        if (key[at + i] !== b) {
-          same = false;
-          key[at + i] = b;
-        }
+        last[i] = v;
+        this.lastBig[i] = f.big[i]!;
       }
     }
     return same;
   }
 
-  private writeLifetimes(m: Uint8Array, cur: number, hard: number, soft: number): void {
+  private writeLifetimes(f: SaFields): void {
+    const l = f.lifetimes;
+    const add = l[Lifetime.CURRENT + Figure.ADD]!;
     this.bytes(CREATED);
-    this.time(m, cur + 16);
+    this.timeFigure(f, Lifetime.CURRENT + Figure.ADD);
     this.bytes(CURRENT);
     this.bytes(this.nowText);
     this.bytes(DIFF);
-    const add = u64Number(m, cur + 16);
-    // the common case in Numbers: created in the past; else as saDump computes it
-    if (add !== undefined && add > 0 && add <= this.now) this.dec(this.now - add);
+    // the common case in Numbers: created in the past; else as saDump computes it (now - add as a u64)
+    if (add > 0 && add <= this.now) this.dec(this.now - add);
     else if (add === 0) this.byte(48);
-    else {
-      const a = readU64(m, cur + 16);
-      this.ascii(a === 0n ? '0' : String(BigInt.asUintN(64, BigInt(this.now) - BigInt.asIntN(64, a))));
-    }
+    else this.ascii(String(BigInt.asUintN(64, BigInt(this.now) - (add === BIG ? f.big[Lifetime.CURRENT + Figure.ADD]! : BigInt(add)))));
     this.bytes(S_HARD);
-    this.u64(m, hard, 16);
+    this.figure(f, Lifetime.HARD + Figure.ADD);
     this.bytes(S_SOFT);
-    this.u64(m, soft, 16);
+    this.figure(f, Lifetime.SOFT + Figure.ADD);
     this.bytes(S_LAST);
-    this.time(m, cur + 24);
+    this.timeFigure(f, Lifetime.CURRENT + Figure.USE);
     this.bytes(HARD);
-    this.u64(m, hard, 24);
+    this.figure(f, Lifetime.HARD + Figure.USE);
     this.bytes(S_SOFT);
-    this.u64(m, soft, 24);
+    this.figure(f, Lifetime.SOFT + Figure.USE);
     this.bytes(S_CURRENT);
-    this.byteCount(m, cur);
+    this.byteCount(f, Lifetime.CURRENT + Figure.BYTES);
     this.bytes(BYTES_HARD);
-    this.byteCount(m, hard);
+    this.byteCount(f, Lifetime.HARD + Figure.BYTES);
     this.bytes(BYTES_SOFT);
-    this.byteCount(m, soft);
+    this.byteCount(f, Lifetime.SOFT + Figure.BYTES);
     this.bytes(BYTES_ALLOCATED);
-    this.dec(le32(m, cur + 4));
+    this.dec(l[Lifetime.CURRENT + Figure.ALLOCATIONS]!);
     this.bytes(HARD);
-    this.dec(hard < 0 ? 0 : le32(m, hard + 4));
+    this.dec(l[Lifetime.HARD + Figure.ALLOCATIONS]!);
     this.bytes(SOFT);
-    this.dec(soft < 0 ? 0 : le32(m, soft + 4));
+    this.dec(l[Lifetime.SOFT + Figure.ALLOCATIONS]!);
     this.byte(10);
   }
 
-  /** %lu of a lifetime's u64 field (0 when the lifetime is absent). */
-  private u64(m: Uint8Array, ext: number, field: number): void {
-    if (ext < 0) return this.byte(48);
-    this.u64At(m, ext + field);
+  /** %lu of a figure (an absent lifetime's are 0) */
+  private figure(f: SaFields, i: number): void {
+    const v = f.lifetimes[i]!;
+    if (v !== BIG) this.dec(v);
+    else this.ascii(f.big[i]!.toString());
   }
 
-  /** str_lifetime_byte (%.0f of the u64 as a double) of a lifetime's byte count. */
-  private byteCount(m: Uint8Array, ext: number): void {
-    if (ext < 0) return this.byte(48);
-    const v = u64Number(m, ext + 8);
-    if (v !== undefined) this.dec(v);
-    else this.ascii(bytesText(readU64(m, ext + 8)));
+  /** str_lifetime_byte (%.0f of the u64 as a double) of a byte count */
+  private byteCount(f: SaFields, i: number): void {
+    const v = f.lifetimes[i]!;
+    if (v !== BIG) this.dec(v);
+    else this.ascii(bytesText(f.big[i]!));
+  }
+
+  /** str_time() of a time figure */
+  private timeFigure(f: SaFields, i: number): void {
+    const v = f.lifetimes[i]!;
+    if (v !== BIG) this.timeOf(v);
+    else this.ascii(timeText(f.big[i]!, this.o));
   }
 
   private alg(kind: 'auth' | 'enc' | 'comp', id: number): void {
@@ -245,10 +251,5 @@ export class SaTextWriter extends TextBytes {
     if (w) return this.bytes(w);
     this.dec(n);
     this.byte(32);
-  }
-
-  /** A key's bits / 8 bytes as libipsec's ipsec_hexdump shows them (hexdump.ts). */
-  private key(m: Uint8Array, ext: number): void {
-    this.n = putIpsecHexdump(this.buf, this.n, m, ext + 8, keyBytes(m, ext));
   }
 }

@@ -47,6 +47,11 @@ export class TextBytes {
   protected time(m: Uint8Array, at: number): void {
     const t = u64Number(m, at);
     if (t === undefined) return this.ascii(timeText(readU64(m, at), this.o));
+    this.timeOf(t);
+  }
+
+  /** str_time() of a time below 2^53 (the last few kept). */
+  protected timeOf(t: number): void {
     let b = this.times.get(t);
     if (!b) {
       if (this.times.size >= 64) this.times.clear();
@@ -102,15 +107,19 @@ export class TextBytes {
 
   /** How an entry's text ends: its sadb_msg seq, pid and refcnt (reserved) after their words, a newline; the seq returned. */
   protected seqPidRefcnt(m: Uint8Array, seq: Uint8Array, pid: Uint8Array, refcnt: Uint8Array): number {
-    this.bytes(seq);
-    const s = le32(m, 8);
-    this.dec(s);
-    this.bytes(pid);
-    this.dec(le32(m, 12));
-    this.bytes(refcnt);
-    this.dec(u16(m, 6));
+    return this.trailer(seq, le32(m, 8), pid, le32(m, 12), refcnt, u16(m, 6));
+  }
+
+  /** The same of these figures (the seq returned). */
+  protected trailer(seqWord: Uint8Array, seq: number, pidWord: Uint8Array, pid: number, refcntWord: Uint8Array, refcnt: number): number {
+    this.bytes(seqWord);
+    this.dec(seq);
+    this.bytes(pidWord);
+    this.dec(pid);
+    this.bytes(refcntWord);
+    this.dec(refcnt);
     this.byte(10);
-    return s;
+    return seq;
   }
 
   protected byte(c: number): void {

@@ -36,7 +36,7 @@ export function copy(o: Uint8Array, at: number, b: Uint8Array, from: number, n: 
 }
 
 /** whether the 8 bytes at `at` are XFRM_INF (no limit) */
-function infinite(b: Uint8Array, at: number): boolean {
+export function infinite(b: Uint8Array, at: number): boolean {
   for (let i = 0; i < 8; i++) if (b[at + i] !== 0xff) return false;
   return true;
 }
