@@ -8,11 +8,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XfrmBackend } from '../src/backends/xfrm.js';
-import type { Command, PolicyCommand } from '../src/model/command.js';
+import type { AddCommand, Command, PolicyCommand } from '../src/model/command.js';
 import { NlmF, Nlmsg, XfrmMsg } from '../src/xfrm/constants.js';
 import type { Transport } from '../src/xfrm/conn.js';
 import { buildMessage, splitDatagram } from '../src/xfrm/netlink.js';
 import { policyToXfrm } from '../src/xfrm/policy.js';
+import { saToXfrm } from '../src/xfrm/sa.js';
+import { dumpView } from '../src/pfkey/dump-view.js';
+import { postproc, type PostprocOptions } from '../src/format/postproc.js';
+import { DumpTextWriter } from '../src/format/dump-text-bytes.js';
 import * as S from '../src/xfrm/structs.js';
 import { compile } from './conformance.js';
 
@@ -130,4 +134,51 @@ test('an empty XFRM table answers ENOENT, streamed or not', async () => {
     const [out] = await XfrmBackend.over(fakeKernel([], 8).transport, noOpen).run([SPDDUMP], { atomic: false, pid: PID, ...(onDumped ? { onDumped } : {}) });
     assert.equal(out!.errno, 2);
   }
+});
+
+/** NEWSA messages of these SA statements, as a dump of the kernel's answers (created at `added`). */
+async function states(text: string, added: bigint): Promise<Uint8Array[]> {
+  const cmds = await compile(text, false);
+  return cmds.map((c) => {
+    assert.equal(c.kind, 'add');
+    const x = saToXfrm((c as AddCommand).sa);
+    return buildMessage({ type: XfrmMsg.NEWSA, flags: NlmF.MULTI, seq: 0, pid: 0 }, S.encodeUsersaInfo({ ...x.info, curlft: { bytes: 0n, packets: 0n, addTime: added, useTime: 0n } }), x.attrs);
+  });
+}
+
+test("a streamed state dump taken as fields (no message made) prints what the collected dump's messages print, the rest made into messages", async () => {
+  const lines: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const k = (i + 1).toString(16).padStart(2, '0').repeat(16);
+    if (i % 10 === 3) lines.push(`add 2001:db8::${i} 2001:db8::1:${i} esp 0x${(0x100 + i).toString(16)} -E aes-cbc 0x${k} -A hmac-sha256 0x${k}${k};`);
+    else if (i % 10 === 7) lines.push(`add 10.0.0.${i} 10.0.1.${i} esp 0x${(0x100 + i).toString(16)} -E aes-gcm-16 0x${k}01020304;`);
+    else lines.push(`add 10.0.0.${i} 10.0.1.${i} ${i % 5 === 1 ? 'ah' : 'esp'} 0x${(0x100 + i).toString(16)} -m tunnel ${i % 5 === 1 ? '' : `-E aes-cbc 0x${k}`} -A hmac-sha1 0x${(k + k).slice(0, 40)};`);
+  }
+  const entries = await states(lines.join('\n'), 1700000000n);
+  const DUMP: Command = { kind: 'dump', pos: { file: 't', line: 1, col: 1, endLine: 1 }, satype: 0 };
+  const o: PostprocOptions = { withPorts: false, all: false, short: false, now: 1700000100, tz: () => 0, ifName: () => undefined, protoName: () => undefined, platform: 'linux' };
+  const [collected] = await XfrmBackend.over(fakeKernel(entries, 8).transport, noOpen).run([DUMP], { atomic: false, pid: PID });
+  const want = collected!.exchanges[0]!.received.map((m) => postproc(dumpView(m, 'linux'), o)).join('');
+
+  const out: Uint8Array[] = [];
+  const w = new DumpTextWriter(o, (b) => out.push(Uint8Array.from(b)));
+  let asFields = 0;
+  let asMessages = 0;
+  const [streamed] = await XfrmBackend.over(fakeKernel(entries, 8).transport, noOpen).run([DUMP], {
+    atomic: false,
+    pid: PID,
+    onDumpedSa: (f) => (asFields++, w.takeFields(f) >= 0),
+    onDumped: (m) => {
+      asMessages++;
+      if (w.take(m) >= 0) return;
+      w.flush();
+      out.push(Buffer.from(postproc(dumpView(m, 'linux'), o), 'latin1'));
+    },
+  });
+  w.flush();
+  assert.equal(streamed!.errno, 0);
+  assert.equal(Buffer.concat(out).toString('latin1'), want);
+  // IPv4 states are taken as fields; IPv6 and AEAD ones (not the text writer's shape) as messages
+  assert.equal(asFields, 32);
+  assert.equal(asMessages, 8);
 });
