@@ -25,6 +25,12 @@ test("koffi's native module, required where its package put it, calls C as koffi
   // the module koffi's own loader gives is this one (a native module is loaded once per process)
   assert.equal(loader.load(null).func('int getpid()')(), process.pid);
   // a require that finds no koffi: nothing (importKoffi then imports koffi as it asks, and says why it cannot)
-  const none = Object.assign((id: string) => req(id), { resolve: () => { throw new Error('not found'); } }) as unknown as NodeJS.Require;
+  const resolve = Object.assign(
+    () => {
+      throw new Error('not found');
+    },
+    { paths: () => ['/nonexistent/node_modules', '/tmp/node_modules-none'] },
+  );
+  const none = Object.assign((id: string) => req(id), { resolve }) as unknown as NodeJS.Require;
   assert.equal(nativeKoffi(none), undefined);
 });

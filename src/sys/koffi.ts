@@ -32,9 +32,11 @@ export function nativeKoffi(req: NodeJS.Require): Koffi | undefined {
   const { platform, arch } = process;
   if (arch.startsWith('riscv')) return undefined;
   try {
-    // (its package exports no package.json: found beside its main file, which sits at its root)
-    const main = req.resolve('koffi');
-    const dir = main.slice(0, main.lastIndexOf('/'));
+    // its package's folder: the first node_modules/koffi where require would look (resolve.paths, the
+    // same order). require.resolve itself walks koffi's "exports" map, in code run once and so never
+    // compiled: ~0.1 s of each XFRM command's start in the emulated test VM (0.65 s of 4.7 profiled)
+    const dir = (req.resolve.paths('koffi') ?? []).map((d) => `${d}/koffi`).find((d) => existsSync(`${d}/package.json`));
+    if (dir === undefined) return undefined;
     const version = (req(`${dir}/package.json`) as { name?: string; version?: string }).version;
     // the prebuilt package beside koffi's, or a build of its own; glibc's first (a musl build does not load on glibc, nor the other way)
     for (const root of [`${dir}/../@koromix/koffi-${platform}-${arch}`, `${dir}/build/koffi`]) {
