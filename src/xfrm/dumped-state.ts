@@ -56,18 +56,15 @@ class NameMemo {
   constructor(private readonly kind: 'enc' | 'auth' | 'comp') {}
 
   idOf(b: Uint8Array, at: number, extra: number): number {
+    // the last name again (one pass: its bytes, then its end)
+    const len = this.len;
+    if (len >= 0 && extra === this.extra && (len === 64 || b[at + len] === 0)) {
+      let i = 0;
+      while (i < len && b[at + i] === this.name[i]) i++;
+      if (i === len) return this.id;
+    }
     let n = 0;
     while (n < 64 && b[at + n] !== 0) n++;
-    if (n === this.len && extra === this.extra) {
-      let same = true;
-      for (let i = 0; i < n; i++) {
-        if (b[at + i] !== this.name[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.id;
-    }
     this.name.set(b.subarray(at, at + n));
     this.len = n;
     this.extra = extra;
