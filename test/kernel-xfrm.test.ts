@@ -10,6 +10,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XfrmBackend } from '../src/backends/xfrm.js';
 import { conformance, compile } from './conformance.js';
@@ -113,6 +116,43 @@ if (!INSIDE) {
         ['10.0.0.1/32', '10.0.0.3/32'],
         'what came after the refusal was taken back',
       );
+    });
+
+    test('xfrm: a large file installed as it is checked leaves the tables, the output and the exit of the usual apply, a refusal in it too', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'setkey-xfrm-load-'));
+      const lines: string[] = [];
+      for (let i = 0; i < 1600; i++) {
+        const a = `10.${(i >> 8) & 255}.${i & 255}`;
+        if (!noSas) lines.push(`add ${a}.1 ${a}.2 esp 0x${(0x1000 + i).toString(16)} -m tunnel -E aes-cbc 0x${i.toString(16).padStart(32, '0')} -A hmac-sha1 0x${i.toString(16).padStart(40, '0')};`);
+        lines.push(`spdadd ${a}.3/32 ${a}.4/24[${i % 7 === 0 ? 80 : 'any'}] ${i % 3 ? 'any' : '6'} -P ${['in', 'out', 'fwd'][i % 3]} ipsec esp/tunnel/${a}.1-${a}.2/${i % 2 ? 'require' : 'unique:7'};`);
+      }
+      const tables = (): string => spawnSync('sh', ['-c', 'ip xfrm state; ip xfrm policy'], { encoding: 'utf8' }).stdout;
+      const apply = async (text: string, env: Record<string, string>): Promise<{ code: number; stderr: string; tables: string }> => {
+        await fresh();
+        const path = join(dir, 'big.conf');
+        writeFileSync(path, text);
+        const r = await runCli(['--backend=xfrm', '-f', path], { env, openFiles: true });
+        return { code: r.code, stderr: r.stderr.replaceAll(dir, 'DIR'), tables: tables() };
+      };
+      try {
+        const whole = lines.join('\n') + '\n';
+        const loaded = await apply(whole, {});
+        const usual = await apply(whole, { SETKEY_BULK: '0' });
+        assert.equal(loaded.code, 0, loaded.stderr);
+        assert.deepEqual(loaded, usual);
+        // each inbound policy with its forward copy (RFC mode, Linux's default)
+        const inbound = lines.filter((l) => / -P in /.test(l)).length;
+        assert.equal([...loaded.tables.matchAll(/^src /gm)].length, 1600 + inbound + (noSas ? 0 : 1600));
+        // a policy again, after 1500 statements: the kernel refuses it (EEXIST)
+        const refused = [...lines.slice(0, 1500), lines[noSas ? 10 : 21]!, ...lines.slice(1500)].join('\n') + '\n';
+        const loadedBad = await apply(refused, {});
+        const usualBad = await apply(refused, { SETKEY_BULK: '0' });
+        assert.equal(loadedBad.code, 1);
+        assert.match(loadedBad.stderr, /big\.conf:1501:1: error: spdadd .*\(EEXIST, File exists\)/);
+        assert.deepEqual(loadedBad, usualBad);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     test('xfrm: the kernel refuses an SA it cannot hold with a clear error and exit 1', { skip: noSas ? false : 'this kernel holds SAs' }, async () => {

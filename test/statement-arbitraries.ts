@@ -5,6 +5,8 @@
  */
 import fc from 'fast-check';
 import { ALGORITHMS, keyBitsAllowed, VARIANTS } from '../src/model/algorithms.js';
+import { parse } from '../src/syntax/parser.js';
+import { testSys } from './helpers.js';
 
 /** Mostly a right value, sometimes a wrong one (a statement has ~10 parts: about half come out right throughout). */
 const mostly = <T>(right: fc.Arbitrary<T>, wrong: fc.Arbitrary<T>): fc.Arbitrary<T> => fc.oneof({ weight: 16, arbitrary: right }, { weight: 1, arbitrary: wrong });
@@ -99,3 +101,50 @@ export const spdStatement = joined(
   fc.tuple(mostly(fc.constantFrom('spdadd', 'spdupdate', 'spddelete'), fc.constant('spdadd tagged "x"')), selectorSide, selectorSide, upper, mostly(fc.constant('-P'), fc.constantFrom('-Pout', '-ctx 1 1 "x" -P', '8,0 -P')), policy, end),
 );
 
+// The bulk loads' statements (ingest.test.ts, xfrm-load.test.ts)
+/** A statement near the common shapes that the parser takes (an error stops a file before any apply). */
+export const statement = fc.oneof(saStatement, spdStatement).filter((s) => {
+  const r = parse(s, { file: 't', sys: testSys });
+  return r.statements.length === 1 && !r.statements[0]!.hosts && !r.diagnostics.some((d) => d.severity === 'error');
+});
+/** Statements of the common case the load takes, in their variety (and some conflicts: few addresses, few SPIs). */
+const commonBlank = fc.constantFrom(' ', ' ', ' ', '  ', '\t', '\n', ' \r\n ');
+const words = (parts: fc.Arbitrary<string[]>): fc.Arbitrary<string> =>
+  parts.chain((ps) => fc.array(commonBlank, { minLength: ps.length, maxLength: ps.length }).map((bs) => ps.map((p, i) => (i === 0 ? p : bs[i]! + p)).join('')));
+const commonHost = fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3', '192.168.7.4', '0.0.0.0', '255.255.255.255');
+const keyOf = (a: (typeof ALGORITHMS)[number]): fc.Arbitrary<string> => {
+  const sizes: number[] = [];
+  for (let bits = 8; bits <= 512; bits += 8) if (keyBitsAllowed(a.keyBits, bits)) sizes.push(bits / 8);
+  return fc
+    .tuple(
+      fc.constantFrom(...sizes).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+      fc.boolean(),
+    )
+    .map(([b, upper]) => `0x${upper ? Buffer.from(b).toString('hex').toUpperCase() : Buffer.from(b).toString('hex')}`);
+};
+const keyed = (kind: 'enc' | 'auth', flag: string): fc.Arbitrary<string> =>
+  fc.constantFrom(...ALGORITHMS.filter((a) => a.kind === kind && !a.noKey && !a.aead && a.ids.linux !== undefined && a.name !== 'tcp-md5')).chain((a) =>
+    fc.tuple(fc.constantFrom(a.name, ...a.aliases), keyOf(a)).map(([n, k]) => `${flag} ${n} ${k}`),
+  );
+const saOption = fc.oneof(
+  fc.constantFrom('transport', 'tunnel', 'any').map((m) => `-m ${m}`),
+  fc.constantFrom(0, 1, 7, 16383, 16384, 999999999).map((n) => `-u ${n}`),
+  fc.constantFrom(0, 4, 32, 33, 255).map((n) => `-r ${n}`),
+  fc.constantFrom('zero-pad', 'random-pad', 'seq-pad', 'nocyclic-seq').map((f) => `-f ${f}`),
+);
+export const commonSa = words(
+  fc
+    .tuple(commonHost, commonHost, fc.constantFrom('esp', 'esp', 'ah'), fc.constantFrom('256', '0x100', '4096', '0x10000', '4294967295', '0xFFFFFFFF'), fc.array(saOption, { maxLength: 3 }), keyed('enc', '-E'), fc.option(keyed('auth', '-A')), keyed('auth', '-A'))
+    .map(([a, b, p, spi, opts, e, ea, ah]) => ['add', a, b, p, spi, ...opts, ...(p === 'esp' ? [e, ...(ea ? [ea] : [])] : [ah]), ';']),
+);
+const side = fc.tuple(commonHost, fc.constantFrom('', '/0', '/24', '/32', ' / 16'), fc.constantFrom('', '[any]', '[500]', '[ 4500 ]'));
+const commonLevel = fc.constantFrom('', '/require', '/use', '/default', '/unique', '/unique:1', '/unique:16383', '/');
+const commonRequest = fc
+  .tuple(fc.constantFrom('esp', 'ah', 'ipcomp'), fc.constantFrom('transport', 'tunnel'), fc.constantFrom('', '10.1.1.1-10.1.1.2', '10.1.1.3 - 10.1.1.4'), commonLevel, fc.boolean())
+  .map(([p, m, e, l, dbl]) => (m === 'tunnel' || e ? `${p}/${m}/${e || '10.9.9.1-10.9.9.2'}${l}` : dbl && l.length > 1 ? `${p}/${m}/${l}` : `${p}/${m}${l}`));
+export const commonPolicy = words(
+  fc
+    .tuple(side, side, fc.constantFrom('any', 'any', '6', '17', '0'), fc.constantFrom('in', 'out', 'fwd'), fc.constantFrom('', 'none', 'discard', 'ipsec', 'ipsec'), fc.array(commonRequest, { maxLength: 3 }))
+    .map(([s, d, u, dir, act, reqs]) => ['spdadd', s.join(''), d.join(''), u, '-P', dir, ...(act ? [act] : []), ...(act === 'ipsec' ? reqs : []), ';']),
+);
+export const file = fc.array(fc.tuple(fc.oneof({ weight: 12, arbitrary: fc.oneof(commonSa, commonPolicy) }, { weight: 1, arbitrary: statement }), fc.constantFrom('\n', ' ', '\n\n', '\n# note; with a semicolon\n', '')), { minLength: 1, maxLength: 6 }).map((ps) => ps.map(([s, sep]) => s + sep).join(''));

@@ -27,9 +27,12 @@ import { stateFields } from '../xfrm/state-fields.js';
 import { SaFields } from '../pfkey/sa-fields.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
-import { chunksOf, endsRun, gathered, type Backend, type Capabilities, type Exchange, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { chunksOf, endsRun, gathered, type Backend, type Capabilities, type Exchange, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
 import type { Json } from '../format/json.js';
 import { eventToPfkey } from '../xfrm/events.js';
+import { BulkConflict } from '../engine/sorted-layer.js';
+import { loadText, Statements } from '../ingest/bulk.js';
+import { XfrmLoad } from '../ingest/xfrm-load.js';
 
 const ENOENT = 2;
 const EINVAL = 22;
@@ -156,6 +159,26 @@ async function streamStep(conn: XfrmConn, type: number, keep: (m: NlMessage) => 
   return a.interrupted ? { errno: 0, received: [], interrupted: true } : { errno: 0, received: [] };
 }
 
+const NO_ATTRS: readonly Attr[] = [];
+
+/** The DELSA or DELPOLICY that takes back a loaded NEWSA or NEWPOLICY (prepare's undo, from its payload). */
+function undoLoaded(r: { readonly type: number; readonly payload: Uint8Array }): XfrmRequest {
+  const p = r.payload;
+  if (r.type === XfrmMsg.NEWSA) {
+    // xfrm_usersa_id: daddr, spi, family, proto (from xfrm_usersa_info: id.daddr, id.spi, family, id.proto)
+    const id = new Uint8Array(XSize.usersaId);
+    id.set(p.subarray(56, 76), 0);
+    id.set(p.subarray(212, 214), 20);
+    id[22] = p[76]!;
+    return { type: XfrmMsg.DELSA, fixed: id, attrs: NO_ATTRS };
+  }
+  // xfrm_userpolicy_id: the selector, index 0, dir
+  const id = new Uint8Array(XSize.userpolicyId);
+  id.set(p.subarray(0, XSize.selector), 0);
+  id[60] = p[160]!;
+  return { type: XfrmMsg.DELPOLICY, fixed: id, attrs: NO_ATTRS };
+}
+
 export class XfrmBackend implements Backend {
   readonly name = 'xfrm' as const;
   readonly capabilities = XFRM_CAPABILITIES;
@@ -218,6 +241,74 @@ export class XfrmBackend implements Backend {
       }
     }
     return outcomes;
+  }
+
+  /**
+   * A file's text loaded at once (Backend.load): its statements read into
+   * XFRM requests (ingest/xfrm-load.ts), then installed (installLoaded).
+   */
+  async load(text: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, opts: LoadOptions): Promise<boolean> {
+    const load = new XfrmLoad();
+    try {
+      await loadText(text, load, opts.sys, opts);
+    } catch (e) {
+      if (e instanceof BulkConflict) return false;
+      throw e;
+    }
+    return this.installLoaded(load);
+  }
+
+  /**
+   * A file loaded as its check reads it (Backend.loadChecking): each clean
+   * statement written into its request as it is found, nothing sent until
+   * the check has read the whole file and keeps it.
+   */
+  async loadChecking(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+    let load: XfrmLoad | undefined = new XfrmLoad();
+    const statements = new Statements(load, 'checked', opts.rfcMode);
+    let given: unknown;
+    const keep = await check(
+      (src, start, semi) => {
+        if (given !== undefined) return;
+        try {
+          statements.take(src, start, semi);
+          opts.onStatements?.(1);
+        } catch (e) {
+          // a statement this does not write: the check reads on, nothing is sent (what was held is let go)
+          given = e;
+          load = undefined;
+        }
+      },
+      () => undefined,
+      () => undefined,
+      false,
+    );
+    if (given !== undefined && !(given instanceof BulkConflict)) throw given;
+    return keep && load !== undefined && this.installLoaded(load);
+  }
+
+  /**
+   * The loaded requests sent, PIPELINE to a datagram, in order. At the
+   * first refusal, everything of the load the kernel did is taken back
+   * (DELSA, DELPOLICY) and false returned: the file is then applied the
+   * usual way, which stops at that statement and reports it as ever.
+   */
+  private async installLoaded(load: XfrmLoad): Promise<boolean> {
+    const n = load.count;
+    for (let i = 0; i < n; i += PIPELINE) {
+      const reqs: XfrmRequest[] = [];
+      for (let k = i; k < Math.min(n, i + PIPELINE); k++) {
+        const r = load.request(k);
+        reqs.push({ type: r.type, fixed: r.payload, attrs: NO_ATTRS });
+      }
+      const answers = await this.conn.requestMany(reqs);
+      if (answers.every((a) => a.errno === 0)) continue;
+      const undo: XfrmRequest[] = [];
+      for (let k = 0; k < i + reqs.length; k++) if (k < i || answers[k - i]!.errno === 0) undo.push(undoLoaded(load.request(k)));
+      for (let k = 0; k < undo.length; k += PIPELINE) await this.conn.requestMany(undo.slice(k, k + PIPELINE));
+      return false;
+    }
+    return true;
   }
 
   /**

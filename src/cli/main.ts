@@ -138,8 +138,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   switch (o.mode) {
     case 'script': {
       const goesTo = scriptGoesTo(io, o);
-      // a large file for the engine: checked and loaded in one read, on the backend opened first
-      if (goesTo === 'engine') {
+      // a large file: checked and loaded in one read, on the backend opened first (the engine; XFRM)
+      if (goesTo !== undefined) {
         const { checkAndLoad, loadsWhileChecking, runFile } = await script();
         if (loadsWhileChecking(io, o, o.script!)) {
           const file = o.script!;

@@ -645,7 +645,7 @@ async function loaded(io: Io, o: Options, input: ScriptInput, backend: Backend, 
   async function* counted(): AsyncGenerator<Uint8Array | string> {
     for await (const c of text) yield c;
     if (opts.statements() !== input.count) throw new ScriptChanged(input.file);
-    progress?.phase('writing the store');
+    progress?.phase(backend.name === 'embedded' ? 'writing the store' : 'installing');
   }
   const done = await backend.load(counted(), opts);
   // the usual apply counts from the start again
@@ -694,7 +694,7 @@ const LOAD_WHILE_CHECKING_BYTES = 128 << 10;
  * reason on stderr) if the file cannot be read, as readScript.
  */
 export async function checkAndLoad(io: Io, o: Options, path: string, backend: Backend): Promise<ScriptInput | undefined> {
-  if (!backend.loadChecking) return readScript(io, path, o);
+  if (!backend.loadChecking) return readScript(io, path, { ...o, forKernel: backend.name !== 'embedded' });
   const file = path === '-' ? '<stdin>' : path;
   let input: ScriptInput | undefined;
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
@@ -716,7 +716,7 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
         const deferAdds = (): boolean => !unclean && clean >= BULK_STATEMENTS;
         input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers ? { deferAdds } : {}) });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
-        if (keep) progress?.phase('writing the store');
+        if (keep) progress?.phase(backend.name === 'embedded' ? 'writing the store' : 'installing');
         return keep;
       },
       loadOptions(io, o, progress),
