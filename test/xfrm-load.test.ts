@@ -135,14 +135,7 @@ function fakeKernel(refuse: ReadonlySet<number>): { transport: Transport; sent: 
             out.push(buildMessage({ type: Nlmsg.ERROR, flags: NlmF.CAPPED, seq: m.header.seq, pid: 0 }, e));
           }
         });
-        const size = out.reduce((a, b) => a + b.length, 0);
-        const dg = new Uint8Array(size);
-        let at = 0;
-        for (const b of out) {
-          dg.set(b, at);
-          at += b.length;
-        }
-        queue.push(dg);
+        queue.push(Buffer.concat(out));
       },
       async recv() {
         const d = queue.shift();
