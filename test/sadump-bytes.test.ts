@@ -74,7 +74,8 @@ describe('the SA text as bytes (format/sadump-bytes.ts)', () => {
           const [, field, v] = near;
           return { ...p, [field]: field === 'allocations' ? v : BigInt(v) } as typeof p;
         });
-        return out.push({ ...m, exts });
+        // the one before's pid too (one pid a dump: the writer's memo of the text after the seq), its refcnt now and then another
+        return out.push({ ...m, header: { ...m.header, pid: prev.header.pid, reserved: near ? m.header.reserved : prev.header.reserved }, exts });
       });
       return out;
     });

@@ -15,7 +15,9 @@ export function lit(s: string): Uint8Array {
 }
 
 export class TextBytes {
-  protected buf: Buffer = Buffer.allocUnsafe(1 << 16);
+  // 256 KiB a write: a dump of 100k SAs is ~55 MB of text (64 KiB: 850 writes, each a system call and a
+  // look at the heap; in the emulated test VM, ~0.4 s of 7.7 profiled)
+  protected buf: Buffer = Buffer.allocUnsafe(1 << 18);
   protected n = 0;
   /** the last few times' text (an apply creates most entries of a store in the same few seconds) */
   private readonly times = new Map<number, Uint8Array>();
@@ -142,17 +144,34 @@ export class TextBytes {
     return this.trailer(seq, le32(m, 8), pid, le32(m, 12), refcnt, u16(m, 6));
   }
 
-  /** The same of these figures (the seq returned). */
+  /** The same of these figures (the seq returned); what follows the seq is the last entry's again, mostly (one pid a dump). */
   protected trailer(seqWord: Uint8Array, seq: number, pidWord: Uint8Array, pid: number, refcntWord: Uint8Array, refcnt: number): number {
     this.bytes(seqWord);
     this.dec(seq);
-    this.bytes(pidWord);
-    this.dec(pid);
-    this.bytes(refcntWord);
-    this.dec(refcnt);
-    this.byte(10);
+    if (pid !== this.tailPid || refcnt !== this.tailRefcnt || pidWord !== this.tailWord || refcntWord !== this.tailRefcntWord) {
+      const start = this.n;
+      this.bytes(pidWord);
+      this.dec(pid);
+      this.bytes(refcntWord);
+      this.dec(refcnt);
+      this.byte(10);
+      this.tail = Uint8Array.from(this.buf.subarray(start, this.n));
+      this.tailPid = pid;
+      this.tailRefcnt = refcnt;
+      this.tailWord = pidWord;
+      this.tailRefcntWord = refcntWord;
+      return seq;
+    }
+    this.bytes(this.tail);
     return seq;
   }
+
+  /** the last trailer's text after its seq, and what it was made of */
+  private tail = new Uint8Array(0);
+  private tailPid = -1;
+  private tailRefcnt = -1;
+  private tailWord: Uint8Array | undefined;
+  private tailRefcntWord: Uint8Array | undefined;
 
   protected byte(c: number): void {
     this.buf[this.n++] = c;
