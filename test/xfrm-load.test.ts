@@ -208,3 +208,14 @@ test('through the backend: a file with a statement the load does not write sends
   assert.equal(await XfrmBackend.over(k.transport, noOpen).load([text], { sys: testSys, rfcMode: false }), false);
   assert.equal(k.sent.length, 0);
 });
+
+test('a load that would hold more than its bound declines (nothing sent: the usual apply follows), and memory stays bounded', async () => {
+  const text = bigFile(200);
+  const small = new XfrmLoad(16 << 10);
+  await assert.rejects(loadText([text], small, testSys, { rfcMode: false }), BulkConflict);
+  assert.ok(small.count * 200 <= 16 << 10, `held ${small.count} requests under a 16 KiB bound`);
+  // the same file under the default bound is held whole
+  const whole = new XfrmLoad();
+  await loadText([text], whole, testSys, { rfcMode: false });
+  assert.equal(whole.count, 400);
+});

@@ -86,6 +86,9 @@ function put32be(b: Uint8Array, at: number, v: number): void {
  * header).
  */
 export class XfrmLoad implements BulkLoader {
+  /** `maxHeld`: bytes of requests held at most (a test's smaller) */
+  constructor(private readonly maxHeld = MAX_HELD) {}
+
   private buf = new Uint8Array(1 << 16);
   private used = 0;
   /** each request's type and where its payload ends */
@@ -104,7 +107,7 @@ export class XfrmLoad implements BulkLoader {
 
   /** Room for `n` more bytes, zeroed (the buffer grows by doubling). */
   private room(n: number): Uint8Array {
-    if (this.used + n > MAX_HELD) throw new NotXfrmBulk('more requests than are held at once');
+    if (this.used + n > this.maxHeld) throw new NotXfrmBulk('more requests than are held at once');
     if (this.used + n > this.buf.length) {
       let size = this.buf.length * 2;
       while (size < this.used + n) size *= 2;
