@@ -225,13 +225,18 @@ test('-f of a large file: the same store with the bulk load as without it (SETKE
   }
 });
 
-test('a sorted layer answers a key and a range as a map of its entries would', async () => {
+test('a sorted layer answers a key and a range as a map of its entries would (sorted ahead at any point, or not)', async () => {
   const { SortedLayerBuilder } = await import('../src/engine/sorted-layer.js');
   await fc.assert(
-    fc.property(fc.uniqueArray(fc.tuple(fc.constantFrom('R/S/', 'i/', 's/'), fc.stringMatching(/^[0-9a-f]{1,3}$/)), { selector: ([p, k]) => p + k, maxLength: 40 }), fc.constantFrom('', 'R/', 'R/S/', 'i/', 's/1', 'x'), fc.boolean(), (entries, prefix, reverse) => {
+    fc.property(fc.uniqueArray(fc.tuple(fc.constantFrom('R/S/', 'i/', 's/'), fc.stringMatching(/^[0-9a-f]{1,3}$/)), { selector: ([p, k]) => p + k, maxLength: 40 }), fc.constantFrom('', 'R/', 'R/S/', 'i/', 's/1', 'x'), fc.boolean(), fc.option(fc.nat(40)), (entries, prefix, reverse, aheadAt) => {
       const b = new SortedLayerBuilder();
       const streams = new Map(['R/S/', 'i/', 's/'].map((p) => [p, b.stream(p, false)]));
-      for (const [p, k] of entries) streams.get(p)!.put(p + k, Buffer.from(k));
+      // sortAhead() after some of the entries (a stream that gets more after it is sorted again at seal)
+      entries.forEach(([p, k], i) => {
+        if (i === aheadAt) b.sortAhead();
+        streams.get(p)!.put(p + k, Buffer.from(k));
+      });
+      if (aheadAt !== null && aheadAt >= entries.length) b.sortAhead();
       const layer = b.seal();
       assert.ok(!('duplicate' in layer));
       const want = entries.map(([p, k]) => p + k).sort();

@@ -228,7 +228,10 @@ export class Engine {
       try {
         try {
           await fill(load);
-          await load.drain();
+          // the worker finishes its SAs while this thread sorts what it put (the policies' identities)
+          const drained = load.drain();
+          tx.sortBulkAhead();
+          await drained;
         } finally {
           // (SAs loaded apart: that writer stopped before its spool is closed, or removed if the load is given up)
           await load.stop();

@@ -88,6 +88,19 @@ export class SortedLayerBuilder {
     return s;
   }
 
+  /** each unordered stream's order as sortAhead() found it, with how many entries it had then */
+  private readonly sorted = new Map<Stream, { readonly n: number; readonly order: Uint32Array }>();
+
+  /**
+   * The unordered streams sorted now, ahead of seal(), which takes that
+   * order if a stream has had nothing more since: a load's main thread sorts
+   * its policies' identities while it waits for the worker's last SAs
+   * (engine.ts bulk), not after.
+   */
+  sortAhead(): void {
+    for (const s of this.streams) if (!s.ordered) this.sorted.set(s, { n: s.keys.length, order: orderOf(s.keys) });
+  }
+
   /**
    * The layer, or the first key made twice (the caller's entries must be
    * new: one key twice is a conflict it has to resolve another way).
@@ -96,12 +109,11 @@ export class SortedLayerBuilder {
     const parts: Part[] = [];
     for (const s of [...this.streams].sort((a, b) => (a.prefix < b.prefix ? -1 : 1))) {
       const k = s.keys;
-      // the order of the stream's entries by key
+      // the order of the stream's entries by key (sorted ahead, if nothing came since)
       let order: Uint32Array | undefined;
       if (!s.ordered) {
-        const idx = Array.from(k.keys());
-        idx.sort((a, b) => (k[a]! < k[b]! ? -1 : k[a]! > k[b]! ? 1 : 0));
-        order = Uint32Array.from(idx);
+        const ahead = this.sorted.get(s);
+        order = ahead !== undefined && ahead.n === k.length ? ahead.order : orderOf(k);
       }
       for (let j = 0; j < k.length; j++) {
         const key = k[order ? order[j]! : j]!;
@@ -116,8 +128,16 @@ export class SortedLayerBuilder {
       if (k.length) parts.push({ keys: k, values: s.values, order });
     }
     this.streams.length = 0;
+    this.sorted.clear();
     return new SortedLayer(parts);
   }
+}
+
+/** The order of `keys` (indexes into it) by key. */
+function orderOf(k: readonly string[]): Uint32Array {
+  const idx = Array.from(k.keys());
+  idx.sort((a, b) => (k[a]! < k[b]! ? -1 : k[a]! > k[b]! ? 1 : 0));
+  return Uint32Array.from(idx);
 }
 
 /** A stream as sealed: its entries in key order are keys[order[j]] (keys[j] without an order). */

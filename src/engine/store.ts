@@ -338,6 +338,11 @@ export class Tx implements KvReader {
   }
 
   /** The bulk load's entries, made into the transaction's layer; undefined if a key was put twice (nothing is then added); BulkConflict if a stream said to be in order was not. */
+  /** The bulk load's unordered streams sorted now (what endBulk() would sort): nothing more is to come to them but by a caller that knows. */
+  sortBulkAhead(): void {
+    this.loading?.builder.sortAhead();
+  }
+
   endBulk(): { duplicate: string } | undefined {
     const l = this.loading;
     if (!l) throw new Error('no bulk load under way');
