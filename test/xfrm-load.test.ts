@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { XfrmBackend } from '../src/backends/xfrm.js';
 import { BulkConflict } from '../src/engine/sorted-layer.js';
 import { loadText } from '../src/ingest/bulk.js';
-import { XfrmLoad } from '../src/ingest/xfrm-load.js';
+import { MAX_LOAD_TEXT, XfrmLoad } from '../src/ingest/xfrm-load.js';
 import type { AddCommand, Command, PolicyCommand } from '../src/model/command.js';
 import { withForwardCopies } from '../src/model/rfc-mode.js';
 import { parse } from '../src/syntax/parser.js';
@@ -160,13 +160,14 @@ function bigFile(n: number): string {
   return lines.join('\n') + '\n';
 }
 
-test('through the backend: a load is sent in order, whole', async () => {
-  const text = bigFile(300);
+test('through the backend: a load is sent in order, whole (held in more than one chunk)', async () => {
+  const text = bigFile(2000);
   const k = fakeKernel(new Set());
   const ok = await XfrmBackend.over(k.transport, noOpen).load([text], { sys: testSys, rfcMode: false });
   assert.equal(ok, true);
   const want = commandsOf(text, false)!.map((c) => usualRequest(c)!);
-  assert.equal(k.sent.length, 600);
+  assert.ok(want.reduce((n, r) => n + r.payload.length, 0) > 1 << 20, 'more than a chunk of requests');
+  assert.equal(k.sent.length, 4000);
   k.sent.forEach((s, i) => {
     assert.equal(s.type, want[i]!.type);
     assert.deepEqual([...s.payload], [...want[i]!.payload]);
@@ -218,4 +219,27 @@ test('a load that would hold more than its bound declines (nothing sent: the usu
   const whole = new XfrmLoad();
   await loadText([text], whole, testSys, { rfcMode: false });
   assert.equal(whole.count, 400);
+});
+
+test('a file too large for its requests to be held is checked only: nothing taken, nothing sent, the usual apply follows', async () => {
+  const k = fakeKernel(new Set());
+  const b = XfrmBackend.over(k.transport, noOpen);
+  const text = bigFile(20);
+  let taken = 0;
+  const check = async (take: (src: string, start: number, semi: number, unchecked: boolean) => void): Promise<boolean> => {
+    // the statements as the check hands them over
+    let at = 0;
+    for (let semi = text.indexOf(';'); semi >= 0; semi = text.indexOf(';', at)) {
+      take(text, at, semi, false);
+      taken++;
+      at = semi + 2;
+    }
+    return true;
+  };
+  assert.equal(await b.loadChecking(check, { sys: testSys, rfcMode: false, size: MAX_LOAD_TEXT + 1 }), false);
+  assert.equal(k.sent.length, 0);
+  // the same file of a size that can be held: loaded and sent
+  assert.equal(await b.loadChecking(check, { sys: testSys, rfcMode: false, size: text.length }), true);
+  assert.equal(k.sent.length, 40);
+  assert.equal(taken, 80);
 });

@@ -127,6 +127,8 @@ export interface Backend {
 
 export interface LoadOptions {
   readonly sys: SystemDb;
+  /** the file's size in bytes, where known (a load that holds its requests is not tried for a file too large to hold) */
+  readonly size?: number;
   /** inbound policies get their forward copy (model/rfc-mode.ts) */
   readonly rfcMode: boolean;
   /** statements read so far, a chunk of text at a time (progress; the caller's count) */

@@ -32,7 +32,7 @@ import type { Json } from '../format/json.js';
 import { eventToPfkey } from '../xfrm/events.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { loadText, Statements } from '../ingest/bulk.js';
-import { XfrmLoad } from '../ingest/xfrm-load.js';
+import { MAX_LOAD_TEXT, XfrmLoad } from '../ingest/xfrm-load.js';
 
 const ENOENT = 2;
 const EINVAL = 22;
@@ -264,6 +264,11 @@ export class XfrmBackend implements Backend {
    * the check has read the whole file and keeps it.
    */
   async loadChecking(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+    // a file whose requests could not all be held is checked only (a load would give up at its bound, late)
+    if (opts.size !== undefined && opts.size > MAX_LOAD_TEXT) {
+      await check(() => undefined, () => undefined, () => undefined, false);
+      return false;
+    }
     let load: XfrmLoad | undefined = new XfrmLoad();
     const statements = new Statements(load, 'checked', opts.rfcMode);
     let given: unknown;

@@ -719,7 +719,7 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
         if (keep) progress?.phase(backend.name === 'embedded' ? 'writing the store' : 'installing');
         return keep;
       },
-      loadOptions(io, o, progress),
+      { ...loadOptions(io, o, progress), ...sizeOf(io, path) },
     );
     // given up with SAs unchecked: the file checked again, whole, for what is to be reported and applied
     if (!done && deferred > 0 && input) input = await readScript(io, path, o);
@@ -728,6 +728,18 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
     progress?.end();
   }
   return input;
+}
+
+/** The size of the file at `path`, where it can be known. */
+function sizeOf(io: Io, path: string): { readonly size?: number } {
+  try {
+    const f = io.open?.(path);
+    const size = f?.size;
+    f?.close();
+    return size === undefined ? {} : { size };
+  } catch {
+    return {};
+  }
 }
 
 /** A load's options: its statements counted (and shown), V8's young generation checked every 1024 of them (the check reads its heap statistics). */

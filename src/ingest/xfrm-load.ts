@@ -32,6 +32,10 @@ export class NotXfrmBulk extends BulkConflict {}
 
 /** The payloads held at most (~200k statements): past it, the file is applied the usual way (memory). */
 const MAX_HELD = 64 << 20;
+/** The text a load is tried for at most, where its size is known: its requests take ~2.5 times its bytes (MAX_HELD). */
+export const MAX_LOAD_TEXT = 24 << 20;
+/** the requests' chunks */
+const CHUNK = 1 << 20;
 
 // what saToXfrm and policyToXfrm give every such entry, encoded once; the rest is written over it
 const SA_FIXED = encodeUsersaInfo({
@@ -89,11 +93,17 @@ export class XfrmLoad implements BulkLoader {
   /** `maxHeld`: bytes of requests held at most (a test's smaller) */
   constructor(private readonly maxHeld = MAX_HELD) {}
 
-  private buf = new Uint8Array(1 << 16);
+  /** the requests are written into chunks of CHUNK bytes, one after the other (none spans two: nothing is copied as they grow) */
+  private readonly chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(0);
+  /** where the next request starts in buf, and the bytes held in all */
   private used = 0;
-  /** each request's type and where its payload ends */
-  private types: number[] = [];
-  private ends: number[] = [];
+  private held = 0;
+  /** each request's type, its chunk, and where it starts and ends there */
+  private readonly types: number[] = [];
+  private readonly chunkOf: number[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
 
   get count(): number {
     return this.types.length;
@@ -101,27 +111,27 @@ export class XfrmLoad implements BulkLoader {
 
   /** Request `i`: its type and payload (a view of the held bytes). */
   request(i: number): { readonly type: number; readonly payload: Uint8Array } {
-    const start = i === 0 ? 0 : this.ends[i - 1]!;
-    return { type: this.types[i]!, payload: this.buf.subarray(start, this.ends[i]!) };
+    return { type: this.types[i]!, payload: this.chunks[this.chunkOf[i]!]!.subarray(this.starts[i]!, this.ends[i]!) };
   }
 
-  /** Room for `n` more bytes, zeroed (the buffer grows by doubling). */
+  /** Room for `n` more bytes at `used`, zeroed (a new chunk when this one is full). */
   private room(n: number): Uint8Array {
-    if (this.used + n > this.maxHeld) throw new NotXfrmBulk('more requests than are held at once');
+    if (this.held + n > this.maxHeld) throw new NotXfrmBulk('more requests than are held at once');
     if (this.used + n > this.buf.length) {
-      let size = this.buf.length * 2;
-      while (size < this.used + n) size *= 2;
-      const b = new Uint8Array(size);
-      b.set(this.buf.subarray(0, this.used));
-      this.buf = b;
+      this.buf = new Uint8Array(Math.max(CHUNK, n));
+      this.chunks.push(this.buf);
+      this.used = 0;
     }
     return this.buf;
   }
 
   private done(type: number, end: number): void {
-    this.used = end;
     this.types.push(type);
+    this.chunkOf.push(this.chunks.length - 1);
+    this.starts.push(this.used);
     this.ends.push(end);
+    this.held += end - this.used;
+    this.used = end;
   }
 
   /** An algorithm attribute (xfrm_algo, or xfrm_algo_auth with its ICV bits) of a key in hex digits; where it ends. */
