@@ -270,18 +270,18 @@ export class XfrmBackend implements Backend {
       return false;
     }
     let load: XfrmLoad | undefined = new XfrmLoad();
-    const statements = new Statements(load, 'checked', opts.rfcMode);
+    let statements: Statements | undefined = new Statements(load, 'checked', opts.rfcMode);
     let given: unknown;
     const keep = await check(
       (src, start, semi) => {
-        if (given !== undefined) return;
+        if (statements === undefined) return;
         try {
           statements.take(src, start, semi);
           opts.onStatements?.(1);
         } catch (e) {
           // a statement this does not write: the check reads on, nothing is sent (what was held is let go)
           given = e;
-          load = undefined;
+          load = statements = undefined;
         }
       },
       () => undefined,
