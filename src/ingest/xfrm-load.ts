@@ -19,6 +19,7 @@
  * apply sends for the parser's command.
  */
 import { BulkConflict } from '../engine/sorted-layer.js';
+import { putU32, putU32BE } from '../engine/u64.js';
 import type { BulkLoader, BulkPolicy, BulkSa } from '../engine/bulk-load.js';
 import { algorithmById, type Algorithm } from '../model/algorithms.js';
 import { Action, IpProto, Level, Mode, SaType } from '../model/tables.js';
@@ -68,20 +69,6 @@ function xfrmAlgorithm(kind: 'enc' | 'auth', id: number): { a: Algorithm; name: 
 function hexValue(c: number): number {
   // the quick check found only hex digits
   return c <= 57 ? c - 48 : (c | 32) - 87;
-}
-
-function put32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 255;
-  b[at + 1] = (v >>> 8) & 255;
-  b[at + 2] = (v >>> 16) & 255;
-  b[at + 3] = v >>> 24;
-}
-
-function put32be(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24;
-  b[at + 1] = (v >>> 16) & 255;
-  b[at + 2] = (v >>> 8) & 255;
-  b[at + 3] = v & 255;
 }
 
 /**
@@ -142,8 +129,8 @@ export class XfrmLoad implements BulkLoader {
     b[at + 1] = len >>> 8;
     b[at + 2] = type;
     b.set(name, at + 4);
-    put32(b, at + 4 + 64, digits * 4);
-    if (icvBits !== undefined) put32(b, at + 4 + 68, icvBits);
+    putU32(b, at + 4 + 64, digits * 4);
+    if (icvBits !== undefined) putU32(b, at + 4 + 68, icvBits);
     let k = at + 4 + head;
     for (let i = 0; i < digits; i += 2) b[k++] = (hexValue(text.charCodeAt(keyAt + i)) << 4) | hexValue(text.charCodeAt(keyAt + i + 1));
     return at + ((len + 3) & ~3);
@@ -162,11 +149,11 @@ export class XfrmLoad implements BulkLoader {
     const at = this.used;
     b.set(SA_FIXED, at);
     // xfrm_usersa_info: id (daddr, spi, proto), saddr, reqid, mode, replay_window, flags (structs.ts writeUsersaInfo)
-    put32be(b, at + 56, s.dst);
-    put32be(b, at + 72, s.spi);
+    putU32BE(b, at + 56, s.dst);
+    putU32BE(b, at + 72, s.spi);
     b[at + 76] = proto;
-    put32be(b, at + 80, s.src);
-    put32(b, at + 208, s.reqid);
+    putU32BE(b, at + 80, s.src);
+    putU32(b, at + 208, s.reqid);
     b[at + 214] = xfrmMode(s.mode);
     b[at + 215] = esn ? 0 : s.replay;
     b[at + 216] = (s.flags & 0x80000000 ? XfrmStateFlag.NOECN : 0) | (s.flags & 0x40000000 ? XfrmStateFlag.DECAP_DSCP : 0) | (s.flags & 0x20000000 ? XfrmStateFlag.NOPMTUDISC : 0);
@@ -196,8 +183,8 @@ export class XfrmLoad implements BulkLoader {
     const at = this.used;
     b.set(POLICY_FIXED, at);
     // the selector (selectorToXfrm: 255 is any protocol, a port of 0 any port)
-    put32be(b, at, p.dst);
-    put32be(b, at + 16, p.src);
+    putU32BE(b, at, p.dst);
+    putU32BE(b, at + 16, p.src);
     if (p.dport) {
       b[at + 32] = p.dport >>> 8;
       b[at + 33] = p.dport & 255;
@@ -211,7 +198,7 @@ export class XfrmLoad implements BulkLoader {
     b[at + 42] = p.dprefix;
     b[at + 43] = p.sprefix;
     b[at + 44] = p.proto === IpProto.ANY ? 0 : p.proto;
-    put32(b, at + 152, p.priority);
+    putU32(b, at + 152, p.priority);
     b[at + 160] = p.dir - 1;
     b[at + 161] = p.action === Action.DISCARD ? XfrmAction.BLOCK : XfrmAction.ALLOW;
     let w = at + XSize.userpolicyInfo;
@@ -230,12 +217,12 @@ export class XfrmLoad implements BulkLoader {
         b.fill(0, w, w + XSize.userTmpl);
         const tunnel = t.mode === Mode.TUNNEL && t.ends;
         if (tunnel) {
-          put32be(b, w, t.dst);
-          put32be(b, w + 28, t.src);
+          putU32BE(b, w, t.dst);
+          putU32BE(b, w + 28, t.src);
         }
         b[w + 20] = t.proto;
         b[w + 24] = AF.INET;
-        put32(b, w + 44, t.level === Level.UNIQUE ? t.reqid : 0);
+        putU32(b, w + 44, t.level === Level.UNIQUE ? t.reqid : 0);
         b[w + 48] = xfrmMode(t.mode);
         b[w + 50] = t.level === Level.USE ? 1 : 0;
         b.fill(255, w + 52, w + 64);
