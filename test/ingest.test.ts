@@ -496,6 +496,15 @@ function piecesOf(text: string, n: number): string[] {
 
 const worker = saWorkers({ SETKEY_BULK_WORKER: '1' })!;
 
+/** The descriptors this process has open (Linux; elsewhere -1: not compared). */
+function openFds(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return -1;
+  }
+}
+
 test('SAs loaded by a worker thread: the same store, byte for byte, as loaded by the main thread; no file left', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-'));
   const temps = (d: string): string[] => readdirSync(d).filter((f) => f.endsWith('.tmp'));
@@ -504,6 +513,7 @@ test('SAs loaded by a worker thread: the same store, byte for byte, as loaded by
     for (const [rfcMode, deferSas] of [[true, false], [false, false], [false, true]] as const) {
       for (const n of [1, 7]) {
         const tag = `${rfcMode}${deferSas}${n}`;
+        const fds = openFds();
         const a = await EmbeddedBackend.open(join(dir, `a${tag}`), { clock });
         const b = await EmbeddedBackend.open(join(dir, `b${tag}`), { clock });
         // (deferSas: the SAs handed over unchecked, the worker checks them)
@@ -512,6 +522,8 @@ test('SAs loaded by a worker thread: the same store, byte for byte, as loaded by
         assert.deepEqual(temps(join(dir, `a${tag}`)), []);
         await a.close();
         await b.close();
+        // (the load's file and its second descriptor, for the worker's syncs: both closed)
+        assert.equal(openFds(), fds, 'descriptors left open');
         const ra = await Engine.open(join(dir, `a${tag}`), { clock, create: false });
         const rb = await Engine.open(join(dir, `b${tag}`), { clock, create: false });
         const [ma, mb] = [hex(toMap(ra.store.read())), hex(toMap(rb.store.read()))];
@@ -538,6 +550,7 @@ test('a load whose SAs a worker declines (an SA twice, one it does not read) is 
     const unclean = [firstSa.replace(' esp ', ' esp # a comment\n '), firstSa.replace(/0x([0-9a-f]+);$/, (_, k: string) => `0x${k.slice(1)};`)].map((sa) => body.replace(firstSa, sa.replace('10.0.0.0 ', '10.9.0.0 ')));
     for (const [i, text] of [...cases, ...unclean].entries()) {
       const deferSas = i >= cases.length;
+      const fds = openFds();
       const a = await EmbeddedBackend.open(join(dir, `a${i}`), { clock });
       // a store that holds a policy (an SA would keep the worker out: its identities are asked of the store then)
       assert.ok(await usual(a, commandsOf(COMMON[12]!, false)!));
@@ -551,6 +564,7 @@ test('a load whose SAs a worker declines (an SA twice, one it does not read) is 
       // the usual apply then reports the file as ever; the store works on
       assert.ok(await usual(a, commandsOf(COMMON[0]!, false)!));
       await a.close();
+      assert.equal(openFds(), fds, `case ${i}: descriptors left open`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -671,8 +685,8 @@ test('SAs sorted ahead while the worker is idle: the same identities as sorted a
     assert.ok(adds.length / 2 >= 5000, 'enough SAs to be sorted ahead');
     const triples = (pairs: number[], first: number): Float64Array => Float64Array.from(pairs.flatMap((v, i) => (i % 2 ? [v, first + (i - 1) / 2] : [v])));
     let n = 0;
-    /** a loader on a file of its own; `idleAfter`: batches after which it is idle */
-    const run = (batches: Float64Array[], idleAfter: Set<number>): { bytes: Buffer } | { conflict: string } => {
+    /** a loader on a file of its own; `idleAfter`: batches after which it is idle; `settledAfter`: after which it has been idle a while */
+    const run = (batches: Float64Array[], idleAfter: Set<number>, settledAfter = new Set<number>()): { bytes: Buffer; blocks: unknown } | { conflict: string } => {
       const path = join(dir, `f${n++}`);
       const fd = openSync(path, 'w+');
       const file = { fd, shown: path, end: new BigInt64Array(new SharedArrayBuffer(8)) };
@@ -681,9 +695,11 @@ test('SAs sorted ahead while the worker is idle: the same identities as sorted a
         batches.forEach((b, i) => {
           l.load(text, b);
           if (idleAfter.has(i)) l.idle();
+          if (settledAfter.has(i)) l.settled();
         });
-        l.end();
-        return { bytes: read(path) };
+        // (what the main thread is told: where each block lies)
+        const blocks = l.end();
+        return { bytes: read(path), blocks };
       } catch (e) {
         return { conflict: (e as Error).message };
       } finally {
@@ -697,10 +713,19 @@ test('SAs sorted ahead while the worker is idle: the same identities as sorted a
     assert.ok('bytes' in plain);
     // idle after the first part (sorted then, again at the end), after both (the sort taken as it is), after each
     for (const idle of [[0], [1], [0, 1]]) assert.deepEqual(run(parts, new Set(idle)), plain, `idle after ${idle}`);
+    // the identities' blocks made ahead: after the first part (made again at the end), after both (placed as made), after each;
+    // the same file, byte for byte
+    for (const settled of [[0], [1], [0, 1]]) assert.deepEqual(run(parts, new Set(settled), new Set(settled)), plain, `settled after ${settled}`);
+    for (const settled of [[0], [1]]) assert.deepEqual(run(parts, new Set(), new Set(settled)), plain, `settled, not idle, after ${settled}`);
     // an SA of the first part again, after the first part was sorted ahead
     const again = triples([adds[0]!, adds[1]!], 10 + adds.length / 2);
     const twice = run([all, again], new Set([0]));
     assert.ok('conflict' in twice && /put twice/.test(twice.conflict), JSON.stringify(twice).slice(0, 200));
+    // and across blocks made ahead, or among them
+    for (const settled of [[0], [1]]) {
+      const r = run([all, again], new Set(), new Set(settled));
+      assert.ok('conflict' in r && /put twice/.test(r.conflict), `settled after ${settled}: ${JSON.stringify(r).slice(0, 200)}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -35,6 +35,13 @@ export interface PlacedFile {
   readonly fd: number;
   readonly shown: string;
   readonly end: BigInt64Array;
+  /**
+   * A second descriptor of the file (read only), for syncs ahead of the
+   * commit's: Linux (4.13 on) tells a writeback error to each open file
+   * description on its next sync, so one such sync, whenever it ends and
+   * whatever it saw, leaves the commit's fsync on `fd` to find the error.
+   */
+  readonly syncFd?: number;
 }
 
 /** Room for `length` bytes at the end of `file`: where they go. */
@@ -63,6 +70,7 @@ export function placedWriter(file: PlacedFile, blocksOnly: boolean): TableWriter
  */
 export class LoadFile implements PlacedFile {
   readonly fd: number;
+  readonly syncFd: number | undefined;
   readonly end = new BigInt64Array(new SharedArrayBuffer(8));
   private open = true;
 
@@ -71,8 +79,9 @@ export class LoadFile implements PlacedFile {
     readonly name: string,
   ) {
     this.fd = files.openWrite(name, 'create-new');
-    this.end[0] = BigInt(TABLE_MAGIC_PLACED.length);
     try {
+      this.syncFd = files.openRead(name);
+      this.end[0] = BigInt(TABLE_MAGIC_PLACED.length);
       writeAt(this, TABLE_MAGIC_PLACED, 0);
     } catch (e) {
       this.discard();
@@ -86,7 +95,7 @@ export class LoadFile implements PlacedFile {
 
   /** What another thread is given to place blocks in it (plain data: a worker's copy of it). */
   shared(): PlacedFile {
-    return { fd: this.fd, shown: this.shown, end: this.end };
+    return { fd: this.fd, shown: this.shown, end: this.end, ...(this.syncFd === undefined ? {} : { syncFd: this.syncFd }) };
   }
 
   /** Closed and named `name` (the table it now is: written whole and synced by the caller). */
@@ -106,6 +115,8 @@ export class LoadFile implements PlacedFile {
     if (!this.open) return;
     this.open = false;
     closeSync(this.fd);
+    // (a worker's sync of it may be under way still: one not begun finds it closed, or a file of the store's opened since, and syncs that: nothing else)
+    if (this.syncFd !== undefined) closeSync(this.syncFd);
   }
 }
 

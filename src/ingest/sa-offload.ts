@@ -51,9 +51,10 @@ class SaWorker implements SaOffload {
   private readonly worker: Worker;
   /**
    * [0]: KiB of messages the worker has handled (it counts each one, whatever it did with it: messageKiB);
-   * [1]: KiB of messages posted (the worker is idle when it has handled them all: SaLoader.idle)
+   * [1]: KiB of messages posted (the worker is idle when it has handled them all: SaLoader.idle);
+   * [2]: 1 once the end is posted (what the worker would do ahead of it, it does not: the end waits for it)
    */
-  private readonly handled = new Int32Array(new SharedArrayBuffer(8));
+  private readonly handled = new Int32Array(new SharedArrayBuffer(12));
   private posted = 0;
   /** the worker's thread ended before its reply (it failed to start, or died) */
   private gone = false;
@@ -134,6 +135,7 @@ class SaWorker implements SaOffload {
 
   async drain(): Promise<SaOffloadResult> {
     this.flush();
+    Atomics.store(this.handled, 2, 1);
     this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
     const r = await this.reply;
     if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts };

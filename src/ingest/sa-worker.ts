@@ -16,18 +16,19 @@
  *        { at: Float64Array }        start, semi, order of each statement of a batch (order negative: unchecked)
  *        { end: true }
  *        (each message's KiB (messageKiB) counted in `handled[0]` once handled: the main thread paces itself by it;
- *        it counts what it posted in `handled[1]`: the worker is idle when the two are equal)
+ *        it counts what it posted in `handled[1]`: the worker is idle when the two are equal; `handled[2]` is 1
+ *        once the end is posted: then nothing is done ahead of it)
  *   out: { ok: true, records, identities (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
-import { fdatasyncSync } from 'node:fs';
+import { fdatasync } from 'node:fs';
 import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
 import { saKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
-import { SpoolBlocks, type PlacedFile } from '../engine/spool.js';
+import { placeIn, SpoolBlocks, writeAt, type PlacedFile } from '../engine/spool.js';
 import { StoreError } from '../engine/store-dir.js';
-import { writeHexDigits } from '../engine/store-format.js';
+import { TableWriter, writeHexDigits, type BlocksState } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
 import { QuickSaCheck } from '../syntax/quick.js';
@@ -46,6 +47,10 @@ function reply(e: unknown): SaWorkerReply {
 const IDLE_SORT_MIN = 4096;
 /** bytes placed since the last sync that are synced when idle */
 const IDLE_SYNC_BYTES = 16 << 20;
+/** ms idle, nothing more come, before the identities' blocks are made ahead of the end (SaLoader.settled) */
+export const SETTLE_MS = 10;
+/** SAs whose identities' blocks may be made ahead, in memory (~40 bytes each: 16 MB) */
+const SETTLE_MAX = 400000;
 
 /** The SAs of the batches given, loaded (a class for its tests: run() is the thread's). */
 export class SaLoader {
@@ -111,27 +116,60 @@ export class SaLoader {
    * waited for the worker). Again only once there are twice as many: a file
    * of SAs and policies mixed, often idle, sorts a few times in all. Then
    * what was placed in the file so far synced, once it is much: the
-   * commit's fsync has that much less to wait for.
+   * commit's fsync has that much less to wait for. The sync runs on
+   * libuv's threads, on the file's second descriptor (PlacedFile.syncFd):
+   * done here, it held the end up to ~130 ms when the end came during it;
+   * its outcome is nothing to this load (the commit's fsync finds what it
+   * found), and it is never waited for.
    */
   idle(): void {
     const n = this.n / 4;
     if (n >= IDLE_SORT_MIN && n >= 2 * (this.sorted?.length ?? 0)) this.sorted = identityOrder(this.ids, n);
     const placed = Number(Atomics.load(this.file.end, 0));
-    if (placed - this.synced >= IDLE_SYNC_BYTES) {
-      fdatasyncSync(this.file.fd);
+    const fd = this.file.syncFd;
+    if (fd !== undefined && !this.syncing && placed - this.synced >= IDLE_SYNC_BYTES) {
+      this.syncing = true;
       this.synced = placed;
+      fdatasync(fd, () => (this.syncing = false));
     }
   }
+
+  /** an idle sync is under way */
+  private syncing = false;
 
   /** the order of the first sorted.length identities, sorted when idle */
   private sorted: Uint32Array | undefined;
   /** bytes of the file synced when idle */
   private synced = 0;
 
-  /** Everything loaded: the records' blocks ended, the identities sorted and written (one twice: BulkConflict, as the transaction's sort finds it). */
-  end(): SaOffloadResult {
+  /**
+   * Idle a while (SETTLE_MS), nothing more come: most likely the SAs are
+   * all here (a file of SAs, then policies), and the end is the policies'
+   * time away. The identities sorted and their blocks made, in memory, for
+   * the end to write at once, if no SA comes after (writing them was ~60
+   * ms of what waited for the worker). Not for a load of many SAs: that
+   * would be much memory, held.
+   */
+  settled(): void {
+    const n = this.n / 4;
+    if (n === 0 || n > SETTLE_MAX || this.ahead?.n === n) return;
+    if (this.sorted?.length !== n) this.sorted = identityOrder(this.ids, n);
+    const parts: { b: Buffer; at: number }[] = [];
+    let bytes = 0;
+    // (each block where it lies among the others, from 0: placed in the file at the end)
+    const w = new TableWriter((b, at) => parts.push({ b, at }), { blocksOnly: true, place: (length) => (bytes += length) - length });
+    this.writeIdentities(this.sorted, (kb, kl, order) => w.addRaw(kb, 0, kl, order, 0, 8));
+    // (the last block ended, and placed, first)
+    const state = w.blocksState();
+    this.ahead = { n, parts, bytes, state };
+  }
+
+  /** the identities' blocks made ahead (settled) for the first n SAs: in parts, from 0, `bytes` in all */
+  private ahead: { readonly n: number; readonly parts: readonly { readonly b: Buffer; readonly at: number }[]; readonly bytes: number; readonly state: BlocksState } | undefined;
+
+  /** The identities of idx's order (sorted), each key and order handed to `put`; one twice: BulkConflict, as the transaction's sort finds it. */
+  private writeIdentities(idx: Uint32Array, put: (kb: Uint8Array, kl: number, order: Uint8Array) => void): void {
     const ids = this.ids;
-    const idx = this.sorted?.length === this.n / 4 ? this.sorted : identityOrder(ids, this.n / 4);
     const key = new SaKeyBytes();
     const order = new Uint8Array(8);
     for (let j = 0; j < idx.length; j++) {
@@ -141,9 +179,24 @@ export class SaLoader {
         if (ids[h] === ids[i] && ids[h + 1] === ids[i + 1] && ids[h + 2] === ids[i + 2]) throw new BulkConflict(`${saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!)} put twice`);
       }
       putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
-      this.identities.putKeyed(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
+      put(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
     }
-    return { records: this.records.w.blocksState(), identities: this.identities.w.blocksState(), counts: [...this.counts].flat() };
+  }
+
+  /** Everything loaded: the records' blocks ended, the identities sorted and written (one twice: BulkConflict). */
+  end(): SaOffloadResult {
+    const records = this.records.w.blocksState();
+    const counts = [...this.counts].flat();
+    const n = this.n / 4;
+    const ahead = this.ahead;
+    if (ahead?.n === n && n > 0) {
+      // the blocks made ahead, placed at once: each index entry where its block now lies
+      const base = placeIn(this.file, ahead.bytes);
+      for (const p of ahead.parts) writeAt(this.file, p.b, base + p.at);
+      return { records, identities: { ...ahead.state, index: ahead.state.index.map((e) => ({ ...e, offset: base + e.offset })) }, counts };
+    }
+    this.writeIdentities(this.sorted?.length === n ? this.sorted : identityOrder(this.ids, n), (kb, kl, order) => this.identities.putKeyed(kb, kl, order));
+    return { records, identities: this.identities.w.blocksState(), counts };
   }
 }
 
@@ -197,16 +250,29 @@ function run(): void {
   const port = parentPort!;
   const data = workerData as OffloadSpools & { now: string; handled: Int32Array };
   // each message counted once handled, whatever came of it (the main thread waits while it is far ahead)
+  // (messages handled: a wait for settling is over once another is)
+  let count = 0;
+  const idle = (): boolean => !failed && Atomics.load(data.handled, 0) === Atomics.load(data.handled, 1) && Atomics.load(data.handled, 2) === 0;
   const handled = (m: SaWorkerMessage): void => {
-    const done = Atomics.add(data.handled, 0, messageKiB(m)) + messageKiB(m);
+    Atomics.add(data.handled, 0, messageKiB(m));
     Atomics.notify(data.handled, 0);
-    // nothing more posted yet: time for what the end would do
-    if (failed || done !== Atomics.load(data.handled, 1)) return;
+    const seen = ++count;
+    // nothing more posted yet (and not the end: it is handled next): time for what the end would do
+    if (!idle()) return;
     try {
       loader?.idle();
     } catch (e) {
       failed = reply(e);
     }
+    // and, nothing more come for a while, for more of it
+    setTimeout(() => {
+      if (seen !== count || !idle()) return;
+      try {
+        loader?.settled();
+      } catch (e) {
+        failed = reply(e);
+      }
+    }, SETTLE_MS);
   };
 
   let loader: SaLoader | undefined;
