@@ -287,6 +287,7 @@ test('a statement read by the regular expression of its shape reads as it does w
         ? { ...p, templates: p.templates.slice(0, p.count).map((t) => ({ ...t, keptLevel: 0, keptReqid: 0, ...(t.ends ? {} : { src: 0, dst: 0 }) })) }
         : kind;
   let both = 0;
+  const common = { sa: 0, policy: 0 };
   fc.assert(
     fc.property(fc.oneof({ weight: 4, arbitrary: commonSa }, { weight: 4, arbitrary: commonPolicy }, { weight: 1, arbitrary: statement }), (text) => {
       const start = text.search(/\S/);
@@ -298,10 +299,20 @@ test('a statement read by the regular expression of its shape reads as it does w
       assert.equal(ka, kb, text);
       if (ka) both++;
       assert.deepEqual(norm(ka, a[0], a[1]), norm(kb, b[0], b[1]), text);
+      // and by the expression alone, where it reads it
+      const c = [bulkSa(), bulkPolicy()] as const;
+      const kc = scanStatement(quick, text, start, semi, c[0], c[1], { commonOnly: true });
+      if (kc) {
+        common[kc]++;
+        assert.equal(kc, kb, text);
+        assert.deepEqual(norm(kc, c[0], c[1]), norm(kb, b[0], b[1]), text);
+      }
     }),
     { numRuns: 2000 },
   );
   assert.ok(both > 800, `${both} statements read`);
+  // (the expressions read most of the common shapes: not all left to the words)
+  assert.ok(common.sa > 300 && common.policy > 300, `read by the expressions: ${JSON.stringify(common)}`);
 });
 
 test('a load larger than its memory puts parts aside: the same store; a key in two parts declines it, nothing kept, no file left', async () => {

@@ -487,13 +487,14 @@ function readPolicy(w: PolicyWords, p: BulkPolicy): boolean {
  * read into `sa` or `p` if the quick check finds it clean (or found it
  * so: 'checked') and it is one this module reads: 'sa', 'policy', or false.
  */
-export function scanStatement(quick: QuickCheck | QuickSaCheck | 'checked', src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean } = {}): 'sa' | 'policy' | false {
+export function scanStatement(quick: QuickCheck | QuickSaCheck | 'checked', src: string, start: number, semi: number, sa: BulkSa, p: BulkPolicy, opts: { readonly wordsOnly?: boolean; readonly commonOnly?: boolean } = {}): 'sa' | 'policy' | false {
   // ('checked': the caller's quick check found it clean already)
   if (quick !== 'checked' && !quick.clean(src, start, semi)) return false;
   const c = src.charCodeAt(start);
-  // the commonest shapes by one regular expression, the others (and any, for a test that holds the two to each other) word by word
+  // the commonest shapes by one regular expression, the others word by word (a test holds each way to the other: wordsOnly, commonOnly)
   const quickly = opts.wordsOnly !== true;
-  if (c === 97) return ((quickly && readCommonSa(src, start, semi, sa)) || readSa(new Words(src, start, semi), sa)) && 'sa';
-  if (c === 115) return ((quickly && readCommonPolicy(src, start, semi, p)) || readPolicy(new PolicyWords(src, start, semi), p)) && 'policy';
+  const words = opts.commonOnly !== true;
+  if (c === 97) return ((quickly && readCommonSa(src, start, semi, sa)) || (words && readSa(new Words(src, start, semi), sa))) && 'sa';
+  if (c === 115) return ((quickly && readCommonPolicy(src, start, semi, p)) || (words && readPolicy(new PolicyWords(src, start, semi), p))) && 'policy';
   return false;
 }
