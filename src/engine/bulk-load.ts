@@ -26,7 +26,7 @@ import { policyKeyV4, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
-import type { PlacedFile, RecordSpool } from './spool.js';
+import type { LoadFile, PlacedFile, RecordSpool } from './spool.js';
 import type { BlocksState } from './store-format.js';
 import { countReqid, genIndexWith, INDEX_DIGITS, INDEX_PREFIX, indexKey, keptTemplate, XFRM_MAX_DEPTH, type IndexGenerator } from './spd.js';
 
@@ -349,7 +349,9 @@ export class BulkLoad implements BulkLoader {
     private readonly c: Ctx,
     offload?: SaOffloadFactory,
   ) {
-    const records = offload ? c.tx.bulkSpool(recordsPrefix('S')) : undefined;
+    const spooled = c.tx.bulkSpool(recordsPrefix('S'));
+    this.file = spooled?.file;
+    const records = offload ? spooled : undefined;
     // (an identity there would have to be asked for each SA: SAs are loaded apart into a SAD with none)
     const identities = records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
     if (offload && records && identities) {
@@ -357,7 +359,15 @@ export class BulkLoad implements BulkLoader {
       const to = offload({ file: records.file.shared() }, c.now);
       this.offload = { to, records, identities };
       this.text = (src) => to.text(src);
-      this.paced = () => to.paced();
+    }
+    // between pieces of the file: what is written so far synced ahead, the worker waited for if far behind
+    const file = this.file;
+    const to = this.offload?.to;
+    if (file || to) {
+      this.paced = () => {
+        file?.syncAhead();
+        return to?.paced();
+      };
     }
     const policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
     const index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
@@ -369,8 +379,13 @@ export class BulkLoad implements BulkLoader {
     }
   }
 
+  /** the load's file, where its records are spooled */
+  private readonly file: LoadFile | undefined;
+
   /** The SAs loaded apart, taken in: the blocks of their records and identities as the spools', their counts. */
   async drain(): Promise<void> {
+    // everything read: what is written so far synced ahead, while the load ends (the rest is little)
+    this.file?.syncAhead(0);
     if (!this.offload) return;
     const r = await this.offload.to.drain();
     this.offload.records.adopt(r.records);
