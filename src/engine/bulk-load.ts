@@ -224,6 +224,8 @@ interface Streams {
   readonly policies: NewEntries;
   readonly index: (id: number, value: string) => void;
   readonly counters: LoadCounters;
+  /** the store held a policy when the load began (else none is asked for: Tx.get would say none) */
+  readonly policiesHeld: boolean;
 }
 
 /** Where a bulk load's statements go, one at a time (each struct may be filled again once taken). */
@@ -371,7 +373,7 @@ export class BulkLoad implements BulkLoader {
     }
     const policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
     const index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
-    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c) };
+    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c), policiesHeld: c.tx.bulkHeld('p/') };
     if (this.offload) {
       const to = this.offload.to;
       const counters = this.to.counters;
@@ -503,7 +505,7 @@ function bulkPolicyKey(p: BulkPolicy): string {
 function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
   const key = bulkPolicyKey(p);
-  if (c.tx.has(key)) decline('a policy with this selector and direction exists');
+  if (to.policiesHeld && c.tx.has(key)) decline('a policy with this selector and direction exists');
   // templates are read only for ipsec; with none or discard they are ignored
   const count = p.action === 2 ? p.count : 0;
   if (count) keepTemplates(c, p);

@@ -104,6 +104,19 @@ class KeyText {
 
   /** A non-negative integer's decimal digits, as a template writes it. */
   dec(v: number): this {
+    // (most are one or two digits: a policy's prefixes, protocol and ports)
+    if (v < 10) {
+      this.b[this.n++] = 48 + v;
+      return this;
+    }
+    if (v < 100) {
+      // (v * 205) >>> 11 is v / 10 rounded down, for v below 1029
+      const t = (v * 205) >>> 11;
+      this.b[this.n] = 48 + t;
+      this.b[this.n + 1] = 48 + v - 10 * t;
+      this.n += 2;
+      return this;
+    }
     let len = 1;
     for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
     for (let k = len - 1; k >= 0; k--) {

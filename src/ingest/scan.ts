@@ -165,11 +165,22 @@ function readCommonSa(src: string, start: number, semi: number, sa: BulkSa): boo
   COMMON_SA.lastIndex = start;
   const m = COMMON_SA.exec(src);
   if (!m || COMMON_SA.lastIndex !== semi + 1) return false;
-  const [, s, d, proto, spi, mode, reqid, replay, ealg, ekey, aalg, akey] = m;
-  sa.satype = SA_PROTOS.find(proto!, 0, proto!.length);
-  sa.src = v4(s!, 0, s!.length);
-  sa.dst = v4(d!, 0, d!.length);
-  sa.spi = number(spi!, 0, spi!.length);
+  // (by index: destructured, the match array was iterated)
+  const s = m[1]!;
+  const d = m[2]!;
+  const proto = m[3]!;
+  const spi = m[4]!;
+  const mode = m[5];
+  const reqid = m[6];
+  const replay = m[7];
+  const ealg = m[8];
+  const ekey = m[9];
+  const aalg = m[10];
+  const akey = m[11];
+  sa.satype = SA_PROTOS.find(proto, 0, proto.length);
+  sa.src = v4(s, 0, s.length);
+  sa.dst = v4(d, 0, d.length);
+  sa.spi = number(spi, 0, spi.length);
   sa.mode = mode === undefined ? Mode.ANY : MODES.find(mode, 0, mode.length);
   sa.reqid = reqid === undefined ? 0 : decimal(reqid, 0, reqid.length);
   sa.replay = replay === undefined ? 0 : decimal(replay, 0, replay.length);
@@ -416,15 +427,29 @@ function readCommonPolicy(src: string, start: number, semi: number, p: BulkPolic
   COMMON_POLICY.lastIndex = start;
   const m = COMMON_POLICY.exec(src);
   if (!m || COMMON_POLICY.lastIndex !== semi + 1) return false;
-  const [, s, sp, sport, d, dp, dport, upper, dir, action, proto, mode, a, b, lvl] = m;
-  p.src = v4(s!, 0, s!.length);
+  // (by index: destructured, the match array was iterated)
+  const s = m[1]!;
+  const sp = m[2];
+  const sport = m[3];
+  const d = m[4]!;
+  const dp = m[5];
+  const dport = m[6];
+  const upper = m[7]!;
+  const dir = m[8]!;
+  const action = m[9];
+  const proto = m[10];
+  const mode = m[11];
+  const a = m[12];
+  const b = m[13];
+  const lvl = m[14];
+  p.src = v4(s, 0, s.length);
   p.sprefix = sp === undefined ? 32 : decimal(sp, 0, sp.length);
   p.sport = sport === undefined || sport === 'any' ? 0 : decimal(sport, 0, sport.length);
-  p.dst = v4(d!, 0, d!.length);
+  p.dst = v4(d, 0, d.length);
   p.dprefix = dp === undefined ? 32 : decimal(dp, 0, dp.length);
   p.dport = dport === undefined || dport === 'any' ? 0 : decimal(dport, 0, dport.length);
-  p.proto = upper === 'any' ? IpProto.ANY : decimal(upper!, 0, upper!.length);
-  p.dir = DIRS.find(dir!, 0, dir!.length);
+  p.proto = upper === 'any' ? IpProto.ANY : decimal(upper, 0, upper.length);
+  p.dir = DIRS.find(dir, 0, dir.length);
   p.count = 0;
   if (action === undefined) {
     // `DIR` alone: libipsec sends type 0 (discard) with priority 0
