@@ -526,19 +526,21 @@ function openFds(): number {
   }
 }
 
-test('SAs loaded by a worker thread: the same store, byte for byte, as loaded by the main thread; no file left', async () => {
+test('SAs loaded by a worker thread (and batches of them taken back by the main thread): the same store, byte for byte, as loaded by the main thread; no file left', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-'));
   const temps = (d: string): string[] => readdirSync(d).filter((f) => f.endsWith('.tmp'));
   try {
-    const text = benchStatements(3000) + COMMON.join('\n') + '\n';
-    for (const [rfcMode, deferSas] of [[true, false], [false, false], [false, true]] as const) {
+    // (a few batches of SAs: 2048 each; what is taken back is a run of them to the last)
+    const text = benchStatements(12000) + COMMON.join('\n') + '\n';
+    for (const [rfcMode, deferSas, takeFrom] of [[true, false, undefined], [false, false, undefined], [false, true, undefined], [false, true, 0], [true, false, 1], [false, false, 2]] as const) {
+      const offloadSas = takeFrom === undefined ? worker : saWorkers({ SETKEY_BULK_WORKER: '1' }, { takeFrom })!;
       for (const n of [1, 7]) {
-        const tag = `${rfcMode}${deferSas}${n}`;
+        const tag = `${rfcMode}${deferSas}${takeFrom}${n}`;
         const fds = openFds();
         const a = await EmbeddedBackend.open(join(dir, `a${tag}`), { clock });
         const b = await EmbeddedBackend.open(join(dir, `b${tag}`), { clock });
-        // (deferSas: the SAs handed over unchecked, the worker checks them)
-        assert.equal(await loadChecked(a, piecesOf(text, n), { rfcMode, offloadSas: worker, deferSas }), true);
+        // (deferSas: the SAs handed over unchecked, the worker checks them; takeFrom: the batches from that one on loaded by the main thread)
+        assert.equal(await loadChecked(a, piecesOf(text, n), { rfcMode, offloadSas, deferSas }), true);
         assert.equal(await loadChecked(b, piecesOf(text, n), { rfcMode }), true);
         assert.deepEqual(temps(join(dir, `a${tag}`)), []);
         await a.close();
@@ -548,7 +550,7 @@ test('SAs loaded by a worker thread: the same store, byte for byte, as loaded by
         const ra = await Engine.open(join(dir, `a${tag}`), { clock, create: false });
         const rb = await Engine.open(join(dir, `b${tag}`), { clock, create: false });
         const [ma, mb] = [hex(toMap(ra.store.read())), hex(toMap(rb.store.read()))];
-        assert.ok(ma.size > 6000);
+        assert.ok(ma.size > 24000);
         assert.deepEqual(ma, mb);
         ra.close();
         rb.close();
@@ -577,7 +579,9 @@ test('a load whose SAs a worker declines (an SA twice, one it does not read) is 
       assert.ok(await usual(a, commandsOf(COMMON[12]!, false)!));
       const before = hex(toMap(a.engine.store.read()));
       let made = 0;
-      const counting: SaOffloadFactory = (spools, now) => (made++, worker(spools, now));
+      // (the odd cases: the main thread takes back every batch, and finds the conflict itself)
+      const using = i % 2 ? saWorkers({ SETKEY_BULK_WORKER: '1' }, { takeFrom: 0 })! : worker;
+      const counting: SaOffloadFactory = (spools, now, syncAhead) => (made++, using(spools, now, syncAhead));
       assert.equal(await loadChecked(a, piecesOf(text, 3), { rfcMode: false, offloadSas: counting, deferSas }), false, `case ${i}`);
       assert.equal(made, 1, `case ${i}: the worker was used`);
       assert.deepEqual(hex(toMap(a.engine.store.read())), before);
@@ -693,7 +697,7 @@ test('property: SAs of any common shape load through the worker as through the m
 
 test('SAs sorted ahead while the worker is idle: the same identities as sorted at the end; an SA twice across the sort is still found', async () => {
   const { openSync, closeSync, readFileSync: read } = await import('node:fs');
-  const { SaLoader } = await import('../src/ingest/sa-worker.js');
+  const { SaLoader } = await import('../src/ingest/sa-loader.js');
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-idle-'));
   try {
     const text = benchStatements(12000);

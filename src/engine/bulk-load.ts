@@ -279,8 +279,12 @@ export interface OffloadSpools {
   readonly file: PlacedFile;
 }
 
-/** An SaOffload writing the SAs' records and identities into spools, its SAs added at `now`. */
-export type SaOffloadFactory = (spools: OffloadSpools, now: bigint) => SaOffload;
+/**
+ * An SaOffload writing the SAs' records and identities into spools, its SAs
+ * added at `now`; `syncAhead`: what is written so far synced ahead of the
+ * commit (LoadFile.syncAhead), for the loading it does on the caller's thread.
+ */
+export type SaOffloadFactory = (spools: OffloadSpools, now: bigint, syncAhead?: () => void) => SaOffload;
 
 /** The orders a load stands below (sad.ts nextOrder's counter; a store past it is the usual apply's). */
 const ORDER_LIMIT = 2 ** 53 - 2 ** 32;
@@ -358,7 +362,8 @@ export class BulkLoad implements BulkLoader {
     const identities = records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
     if (offload && records && identities) {
       if (identities.file !== records.file) throw new Error("a load's spools in two files");
-      const to = offload({ file: records.file.shared() }, c.now);
+      const file = records.file;
+      const to = offload({ file: file.shared() }, c.now, () => file.syncAhead());
       this.offload = { to, records, identities };
       this.text = (src) => to.text(src);
     }

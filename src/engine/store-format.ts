@@ -396,6 +396,29 @@ export interface BlocksState {
 }
 
 /**
+ * The blocks of writers of blocks only (blocksState), as one writer's: the
+ * blocks of each after those of the one before, whose keys must all come
+ * before its (a bulk load's SAs, loaded by two threads in two runs of
+ * orders: ingest/sa-offload.ts). Empty ones are left out.
+ */
+export function concatBlocks(parts: readonly BlocksState[]): BlocksState {
+  const index: BlocksState['index'][number][] = [];
+  let offset = 0;
+  let total = 0;
+  let last: Uint8Array | undefined;
+  for (const p of parts) {
+    if (p.total === 0) continue;
+    const first = Buffer.from(p.index[0]!.first, 'latin1');
+    if (last && Buffer.compare(first, last) <= 0) throw new Error(`blocks out of order: ${JSON.stringify(p.index[0]!.first)}`);
+    index.push(...p.index);
+    offset += p.offset;
+    total += p.total;
+    last = p.last;
+  }
+  return { index, offset, total, ...(last ? { last } : {}) };
+}
+
+/**
  * Builds a table from entries given in strictly increasing key order,
  * handing each block to `sink` as it is full: only the index stays in
  * memory, so a table of any size is written in the memory of one block.

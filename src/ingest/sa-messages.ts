@@ -9,8 +9,8 @@ import type { StoreError } from '../engine/store-dir.js';
 
 export type SaWorkerMessage =
   | { readonly text: string }
-  | { readonly at: Float64Array }
-  | { readonly end: true };
+  | { readonly at: Float64Array; readonly batch: number }
+  | { readonly end: true; readonly ids?: Float64Array };
 
 export type SaWorkerReply =
   | ({ readonly ok: true } & SaOffloadResult)

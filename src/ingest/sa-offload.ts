@@ -23,10 +23,24 @@ import type { OffloadSpools, SaOffload, SaOffloadFactory, SaOffloadResult } from
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { compileWorkersInline, lazyWorkerThreads } from '../sys/builtin.js';
+import { concatBlocks, type BlocksState } from '../engine/store-format.js';
+import { SaLoader, TakenIds } from './sa-loader.js';
 import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-messages.js';
 
 /** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
 const BATCH = 2048;
+
+/** Batches that may be taken back (one claim each, shared): 2^16 of 2048 SAs; past them the worker loads them all. */
+const CLAIMS = 1 << 16;
+/** The fewest batches the worker has not begun that are taken back at the end (~10 ms each). */
+const TAKE_MIN = 4;
+/**
+ * The most text (of the last batches the worker has not begun) kept to be
+ * taken back: ~17 batches of the bench's SAs, a sixth of a load of 100k.
+ * All of it (up to AHEAD_KIB) took a load of 1M SAs + 1M policies to a
+ * peak of 305-320 MiB, from 273; 12 MiB, to 297.
+ */
+const KEEP_BYTES = 6 << 20;
 
 /** Where the worker's script is: beside the one-file build (dist/sa-worker.cjs), else beside this module. */
 function workerScript(): string | URL {
@@ -66,11 +80,28 @@ class SaWorker implements SaOffload {
   private at = new Float64Array(3 * BATCH);
   private n = 0;
 
-  constructor(spools: OffloadSpools, now: bigint) {
+  /** each batch's claim: 0 none yet, 1 the worker's, 2 this thread's (taken back at the end: drain) */
+  private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIMS));
+  /** batches posted */
+  private batches = 0;
+  /** the batches posted that the worker may not have begun, with their text, from `keptFrom` on (those before it it had) */
+  private readonly kept: { readonly batch: number; readonly text: string; readonly at: Float64Array; readonly span: number }[] = [];
+  private keptFrom = 0;
+  /** the text the kept batches' statements span */
+  private keptSpan = 0;
+
+  constructor(
+    private readonly spools: OffloadSpools,
+    private readonly now: bigint,
+    /** what is written so far synced ahead of the commit, between the batches taken back */
+    private readonly syncAhead: (() => void) | undefined,
+    /** tests: the batches from this one on are this thread's from the start (the worker loads none of them) */
+    private readonly takeFrom = Infinity,
+  ) {
     const { Worker } = lazyWorkerThreads();
     // (both cores run JavaScript from now on: sys/builtin.ts)
     compileWorkersInline();
-    this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled }, stdout: true, stderr: true });
+    this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled, claims: this.claims }, stdout: true, stderr: true });
     this.reply = new Promise((resolve) => {
       this.worker.once('message', resolve);
       this.worker.once('error', (e) => resolve({ ok: false, gone: e instanceof Error ? e.message : String(e) }));
@@ -128,17 +159,72 @@ class SaWorker implements SaOffload {
     if (!this.sent) this.post({ text: this.src });
     this.sent = true;
     const at = this.n === BATCH ? this.at : this.at.slice(0, 3 * this.n);
-    this.post({ at }, [at.buffer]);
-    if (at === this.at) this.at = new Float64Array(3 * BATCH);
+    const batch = this.batches++;
+    if (batch >= this.takeFrom && batch < CLAIMS) this.claims[batch] = 2;
+    // (a copy is sent: this one is kept, to be loaded here if the worker has not begun it by the end)
+    this.post({ at, batch });
+    if (batch < CLAIMS) {
+      const span = at[at.length - 2]! - at[0]!;
+      this.kept.push({ batch, text: this.src, at, span });
+      this.keptSpan += span;
+    }
+    // what the worker has begun is let go (its text with it), and the oldest beyond KEEP_BYTES of text: left to the worker
+    while (this.keptFrom < this.kept.length && (this.keptSpan > KEEP_BYTES || Atomics.load(this.claims, this.kept[this.keptFrom]!.batch) === 1)) {
+      this.keptSpan -= this.kept[this.keptFrom]!.span;
+      this.kept[this.keptFrom++] = DONE;
+    }
+    if (this.keptFrom > 1024 && this.keptFrom * 2 > this.kept.length) this.kept.splice(0, this.keptFrom), (this.keptFrom = 0);
+    this.at = new Float64Array(3 * BATCH);
     this.n = 0;
+  }
+
+  /**
+   * The batches the worker has not begun, taken back from the last one on
+   * (each by its claim: the worker skips one taken) and loaded here, each
+   * by a loader of its own, into the same spool file: the worker, which
+   * loads from the first on, and this thread meet in the middle, where a
+   * file ends with SAs (the worker behind: this thread had only to read
+   * them). The SAs so loaded come after the worker's, in order.
+   */
+  private takeBack(ids: TakenIds): { readonly records: BlocksState; readonly counts: readonly number[] }[] {
+    const taken = [];
+    // (a few left are the worker's: what it sorted and made ahead when idle would be made again for them)
+    let unclaimed = 0;
+    for (let j = this.keptFrom; j < this.kept.length; j++) if (this.kept[j] !== DONE && Atomics.load(this.claims, this.kept[j]!.batch) !== 1) unclaimed++;
+    if (unclaimed < TAKE_MIN && this.takeFrom === Infinity) return [];
+    for (let j = this.kept.length - 1; j >= this.keptFrom; j--) {
+      const b = this.kept[j]!;
+      if (b === DONE || (this.claims[b.batch] !== 2 && Atomics.compareExchange(this.claims, b.batch, 0, 2) !== 0)) break;
+      const loader = new SaLoader(this.spools, this.now, b.at.length / 3);
+      loader.load(b.text, b.at);
+      taken.push(loader.taken(ids));
+      this.kept[j] = DONE;
+      this.keptSpan -= b.span;
+      this.syncAhead?.();
+    }
+    return taken.reverse();
   }
 
   async drain(): Promise<SaOffloadResult> {
     this.flush();
     Atomics.store(this.handled, 2, 1);
-    this.worker.postMessage({ end: true } satisfies SaWorkerMessage);
+    let taken: ReturnType<SaWorker['takeBack']>;
+    const gathered = new TakenIds();
+    try {
+      taken = this.takeBack(gathered);
+    } finally {
+      // (the worker waits for the end either way: stop() ends it if this failed)
+      this.kept.length = 0;
+    }
+    // (taken back from the last batch on: their SAs' identities in that order, which the worker's sort does not mind)
+    const ids = gathered.all();
+    this.worker.postMessage({ end: true, ...(ids.length ? { ids } : {}) } satisfies SaWorkerMessage, ids.length ? [ids.buffer as ArrayBuffer] : []);
     const r = await this.reply;
-    if (r.ok) return { records: r.records, identities: r.identities, counts: r.counts };
+    if (r.ok) {
+      const counts = new Map<number, number>();
+      for (const c of [r.counts, ...taken.map((t) => t.counts)]) for (let i = 0; i < c.length; i += 2) counts.set(c[i]!, (counts.get(c[i]!) ?? 0) + c[i + 1]!);
+      return { records: concatBlocks([r.records, ...taken.map((t) => t.records)]), identities: r.identities, counts: [...counts].flat() };
+    }
     if ('conflict' in r) throw new BulkConflict(r.conflict);
     if ('store' in r) throw new StoreError(r.store.code, r.store.message);
     if ('gone' in r) throw new BulkConflict(`the SAs' worker stopped: ${r.gone}`);
@@ -151,12 +237,19 @@ class SaWorker implements SaOffload {
   }
 }
 
-/** The factory of SA workers, where this machine and the environment allow one (see above), and the worker's script is there. */
-export function saWorkers(env: Readonly<Record<string, string | undefined>>): SaOffloadFactory | undefined {
+/**
+ * The factory of SA workers, where this machine and the environment allow
+ * one (see above), and the worker's script is there. `takeFrom` (tests):
+ * the batches from that one on are the main thread's from the start.
+ */
+export function saWorkers(env: Readonly<Record<string, string | undefined>>, opts: { readonly takeFrom?: number } = {}): SaOffloadFactory | undefined {
   if (env.SETKEY_BULK_WORKER === '0') return undefined;
   const cores = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
   if (cores < 2 && env.SETKEY_BULK_WORKER !== '1') return undefined;
   // (a build without it, or a copy of the bundle alone: loaded in one thread, as ever)
   if (!existsSync(workerScript())) return undefined;
-  return (spools, now) => new SaWorker(spools, now);
+  return (spools, now, syncAhead) => new SaWorker(spools, now, syncAhead, opts.takeFrom);
 }
+
+/** A kept batch the worker has begun. */
+const DONE = { batch: -1, text: '', at: new Float64Array(0), span: 0 };

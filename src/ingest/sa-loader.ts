@@ -1,0 +1,297 @@
+/**
+ * A bulk load's SAs loaded from their statements' text (ingest/sa-worker.ts
+ * runs one in a worker thread; the main thread runs one on the batches it
+ * takes back at the end: sa-offload.ts): each `add` statement's text, as
+ * the check found it clean (or, handed over unchecked, as the quick check
+ * here finds it), read into numbers (scan.ts), checked and made its record
+ * (engine/bulk-load.ts saRecordAlone), and written at its order into the SA
+ * records' spool, by the spool's open descriptor (engine/spool.ts
+ * SpoolBlocks). At the end the SAs' identities are sorted and written into
+ * a spool of their own. A module without side effects: the main bundle
+ * imports it.
+ */
+import { fdatasync } from 'node:fs';
+import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
+import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
+import { saKeyV4 } from '../engine/records.js';
+import { BulkConflict } from '../engine/sorted-layer.js';
+import { placeIn, SpoolBlocks, writeAt, type PlacedFile } from '../engine/spool.js';
+import { TableWriter, writeHexDigits, type BlocksState } from '../engine/store-format.js';
+import { putU64Number } from '../engine/u64.js';
+import { QuickSaCheck } from '../syntax/quick.js';
+import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
+
+/** SA identities (SA type, destination, SPI, order) gathered from loaders (taken()), for another's end: in one array, which grows. */
+export class TakenIds {
+  private a = new Float64Array(4 * 4096);
+  private n = 0;
+
+  push(satype: number, dst: number, spi: number, order: number): void {
+    if (this.n === this.a.length) {
+      const more = new Float64Array(this.a.length * 2);
+      more.set(this.a);
+      this.a = more;
+    }
+    const a = this.a;
+    a[this.n] = satype;
+    a[this.n + 1] = dst;
+    a[this.n + 2] = spi;
+    a[this.n + 3] = order;
+    this.n += 4;
+  }
+
+  /** The identities pushed, in the order given (a copy of its own: it may be transferred). */
+  all(): Float64Array {
+    return this.a.slice(0, this.n);
+  }
+}
+
+/** SAs sorted ahead at least (fewer sort quickly at the end) */
+const IDLE_SORT_MIN = 4096;
+/** bytes placed since the last sync that are synced when idle */
+const IDLE_SYNC_BYTES = 16 << 20;
+/** ms idle, nothing more come, before the identities' blocks are made ahead of the end (SaLoader.settled) */
+export const SETTLE_MS = 10;
+/** SAs whose identities' blocks may be made ahead, in memory (~40 bytes each: 16 MB) */
+const SETTLE_MAX = 400000;
+
+/** The SAs of the batches given, loaded (a class for its tests: run() is the thread's). */
+export class SaLoader {
+  private readonly records: SpoolBlocks;
+  private readonly sa = bulkSa();
+  private readonly quick = new QuickSaCheck();
+  private readonly p = bulkPolicy();
+  /**
+   * each SA's identity as u32s: SA type, destination, SPI, and its order
+   * less the first SA's (records.ts saKeyV4 makes its key of the first
+   * three): 16 bytes an SA, a load of 1M holds 16 MB
+   */
+  private ids: Uint32Array;
+  private n = 0;
+  private firstOrder = -1;
+  /** SAs by SA type */
+  private readonly counts = new Map<number, number>();
+
+  /** the load's file (every spool's) */
+  private readonly file: PlacedFile;
+
+  /** `sas`: about how many SAs it will load (room for their identities made at once: a loader of one batch, taken()). */
+  constructor(
+    spools: OffloadSpools,
+    private readonly now: bigint,
+    sas = 4096,
+  ) {
+    this.file = spools.file;
+    this.records = new SpoolBlocks(spools.file, recordsPrefix('S'));
+    this.ids = new Uint32Array(4 * Math.max(1, sas));
+  }
+
+  /** Where the identities are written at the end (made then: a loader whose SAs another's end writes has none). */
+  private get identities(): SpoolBlocks {
+    return (this.identitiesSpool ??= new SpoolBlocks(this.file, SA_IDENTITIES));
+  }
+
+  private identitiesSpool: SpoolBlocks | undefined;
+
+  /** The statements text[start, semi] to be stored at their orders: (start, semi, order) triples. */
+  load(text: string, at: Float64Array): void {
+    const sa = this.sa;
+    for (let k = 0; k < at.length; k += 3) {
+      // (a negative order: the main thread did not check it, the quick check is run here: syntax/parser.ts deferAdds)
+      const order = Math.abs(at[k + 2]!);
+      if (scanStatement(at[k + 2]! < 0 ? this.quick : 'checked', text, at[k]!, at[k + 1]!, sa, this.p) !== 'sa') throw new BulkConflict('a statement the bulk load does not read');
+      this.records.putNumbered(order, ORDER_DIGITS, recordBytes(), saRecordAlone(sa, order, this.now));
+      // (the store held no SA: whether one has this identity is the sort's to find, among these)
+      this.identity(sa.satype, sa.dst, sa.spi, order);
+      this.counts.set(sa.satype, (this.counts.get(sa.satype) ?? 0) + 1);
+    }
+  }
+
+  /** An SA's identity kept for the end's sort. */
+  private identity(satype: number, dst: number, spi: number, order: number): void {
+    if (this.n === this.ids.length) {
+      const more = new Uint32Array(this.ids.length * 2);
+      more.set(this.ids);
+      this.ids = more;
+    }
+    if (this.firstOrder < 0) this.firstOrder = order;
+    // (orders grow by one a statement: 2^32 of them past the first would be a file of ~600 GB)
+    if (order - this.firstOrder >= 2 ** 32) throw new BulkConflict('orders beyond 2^32 in one load');
+    // (another loader's SAs come after this one's)
+    if (order < this.firstOrder) throw new BulkConflict('SAs of two loaders out of order');
+    const ids = this.ids;
+    ids[this.n] = satype;
+    ids[this.n + 1] = dst;
+    ids[this.n + 2] = spi;
+    ids[this.n + 3] = order - this.firstOrder;
+    this.n += 4;
+  }
+
+  /**
+   * What this loader loaded, for another's end (the main thread's, of the
+   * batches it took back): the blocks of its records, and each SA's
+   * identity (SA type, destination, SPI, order), its SAs by SA type (pairs).
+   */
+  taken(ids: TakenIds): { readonly records: BlocksState; readonly counts: readonly number[] } {
+    for (let i = 0; i < this.n; i += 4) ids.push(this.ids[i]!, this.ids[i + 1]!, this.ids[i + 2]!, this.firstOrder + this.ids[i + 3]!);
+    return { records: this.records.w.blocksState(), counts: [...this.counts].flat() };
+  }
+
+  /**
+   * Nothing to do until more comes (the main thread is reading the file):
+   * the identities sorted ahead of the end, which takes the order if no SA
+   * came after (a file of SAs, then policies: the sort was ~60 ms of what
+   * waited for the worker). Again only once there are twice as many: a file
+   * of SAs and policies mixed, often idle, sorts a few times in all. Then
+   * what was placed in the file so far synced, once it is much: the
+   * commit's fsync has that much less to wait for. The sync runs on
+   * libuv's threads, on the file's second descriptor (PlacedFile.syncFd):
+   * done here, it held the end up to ~130 ms when the end came during it;
+   * its outcome is nothing to this load (the commit's fsync finds what it
+   * found), and it is never waited for.
+   */
+  idle(): void {
+    const n = this.n / 4;
+    if (n >= IDLE_SORT_MIN && n >= 2 * (this.sorted?.length ?? 0)) this.sorted = identityOrder(this.ids, n);
+    this.syncAhead();
+  }
+
+  /**
+   * What is placed in the file so far synced (on libuv's threads), once it
+   * is IDLE_SYNC_BYTES more than at the last sync. Only when idle: synced
+   * after each batch too, a load of 100k SAs and 100k policies waited
+   * 110-140 ms for the commit's fsync instead of 30-50 (each sync a commit
+   * of the file system's journal, which the last one waits for).
+   */
+  private syncAhead(): void {
+    const placed = Number(Atomics.load(this.file.end, 0));
+    const fd = this.file.syncFd;
+    if (fd !== undefined && !this.syncing && placed - this.synced >= IDLE_SYNC_BYTES) {
+      this.syncing = true;
+      this.synced = placed;
+      fdatasync(fd, () => (this.syncing = false));
+    }
+  }
+
+  /** a sync ahead is under way */
+  private syncing = false;
+
+  /** the order of the first sorted.length identities, sorted when idle */
+  private sorted: Uint32Array | undefined;
+  /** bytes of the file synced when idle */
+  private synced = 0;
+
+  /**
+   * Idle a while (SETTLE_MS), nothing more come: most likely the SAs are
+   * all here (a file of SAs, then policies), and the end is the policies'
+   * time away. The identities sorted and their blocks made, in memory, for
+   * the end to write at once, if no SA comes after (writing them was ~60
+   * ms of what waited for the worker). Not for a load of many SAs: that
+   * would be much memory, held.
+   */
+  settled(): void {
+    const n = this.n / 4;
+    if (n === 0 || n > SETTLE_MAX || this.ahead?.n === n) return;
+    if (this.sorted?.length !== n) this.sorted = identityOrder(this.ids, n);
+    const parts: { b: Buffer; at: number }[] = [];
+    let bytes = 0;
+    // (each block where it lies among the others, from 0: placed in the file at the end)
+    const w = new TableWriter((b, at) => parts.push({ b, at }), { blocksOnly: true, place: (length) => (bytes += length) - length });
+    this.writeIdentities(this.sorted, (kb, kl, order) => w.addRaw(kb, 0, kl, order, 0, 8));
+    // (the last block ended, and placed, first)
+    const state = w.blocksState();
+    this.ahead = { n, parts, bytes, state };
+  }
+
+  /** the identities' blocks made ahead (settled) for the first n SAs: in parts, from 0, `bytes` in all */
+  private ahead: { readonly n: number; readonly parts: readonly { readonly b: Buffer; readonly at: number }[]; readonly bytes: number; readonly state: BlocksState } | undefined;
+
+  /** The identities of idx's order (sorted), each key and order handed to `put`; one twice: BulkConflict, as the transaction's sort finds it. */
+  private writeIdentities(idx: Uint32Array, put: (kb: Uint8Array, kl: number, order: Uint8Array) => void): void {
+    const ids = this.ids;
+    const key = new SaKeyBytes();
+    const order = new Uint8Array(8);
+    for (let j = 0; j < idx.length; j++) {
+      const i = 4 * idx[j]!;
+      if (j > 0) {
+        const h = 4 * idx[j - 1]!;
+        if (ids[h] === ids[i] && ids[h + 1] === ids[i + 1] && ids[h + 2] === ids[i + 2]) throw new BulkConflict(`${saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!)} put twice`);
+      }
+      putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
+      put(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
+    }
+  }
+
+  /**
+   * Everything loaded: the records' blocks ended, the identities sorted and
+   * written (one twice: BulkConflict), with those of the SAs another loader
+   * loaded after these (`more`: taken()'s ids; their records and counts are
+   * that loader's to tell).
+   */
+  end(more?: Float64Array): SaOffloadResult {
+    const records = this.records.w.blocksState();
+    const counts = [...this.counts].flat();
+    if (more) {
+      // (none loaded here: the orders count from the least of those)
+      if (this.firstOrder < 0) for (let i = 3; i < more.length; i += 4) if (this.firstOrder < 0 || more[i]! < this.firstOrder) this.firstOrder = more[i]!;
+      for (let i = 0; i < more.length; i += 4) this.identity(more[i]!, more[i + 1]!, more[i + 2]!, more[i + 3]!);
+    }
+    const n = this.n / 4;
+    const ahead = this.ahead;
+    if (ahead?.n === n && n > 0) {
+      // the blocks made ahead, placed at once: each index entry where its block now lies
+      const base = placeIn(this.file, ahead.bytes);
+      for (const p of ahead.parts) writeAt(this.file, p.b, base + p.at);
+      return { records, identities: { ...ahead.state, index: ahead.state.index.map((e) => ({ ...e, offset: base + e.offset })) }, counts };
+    }
+    this.writeIdentities(this.sorted?.length === n ? this.sorted : identityOrder(this.ids, n), (kb, kl, order) => this.identities.putKeyed(kb, kl, order));
+    return { records, identities: this.identities.w.blocksState(), counts };
+  }
+}
+
+/**
+ * records.ts saKeyV4's key as bytes, `s/<satype>/4:<dst>/<spi>`, made of
+ * its numbers without a string (100k strings made and written were most of
+ * end()'s ~100 ms). The SA type is one digit: ESP and AH, the only ones a
+ * load takes (checked: the keys' order is the numbers' only then).
+ */
+class SaKeyBytes {
+  readonly b = Buffer.from('s/0/4:00000000/00000000', 'latin1');
+
+  /** The key of an SA: its length in b. */
+  of(satype: number, dst: number, spi: number): number {
+    if (satype > 9) throw new BulkConflict(`SA type ${satype} in a load`);
+    this.b[2] = 48 + satype;
+    writeHexDigits(this.b, 6, dst, 8);
+    writeHexDigits(this.b, 15, spi, 8);
+    return this.b.length;
+  }
+}
+
+/**
+ * The order of `n` SA identities (SA type, destination, SPI: ids[4i..]) by key: SA type, then destination,
+ * then SPI, as numbers, by a radix sort 16 bits at a time (5 passes at most; a sort of the keys' strings by a
+ * comparator was ~40 ms of 100k). The same order as the keys' (SaKeyBytes: the SA type in one decimal
+ * digit, the rest in 8 hex digits each).
+ */
+function identityOrder(ids: Uint32Array, n: number): Uint32Array {
+  let idx = new Uint32Array(n);
+  let tmp = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const count = new Uint32Array(65537);
+  // least significant first: SPI low and high, destination low and high, SA type
+  for (const [field, shift] of [[2, 0], [2, 16], [1, 0], [1, 16], [0, 0]] as const) {
+    count.fill(0);
+    for (let j = 0; j < n; j++) count[((ids[4 * j + field]! >>> shift) & 0xffff) + 1]!++;
+    // (a digit all SAs have alike, as their SA type or their destinations' first half often: nothing to move)
+    if (n === 0 || count[((ids[field]! >>> shift) & 0xffff) + 1] === n) continue;
+    for (let v = 1; v <= 65536; v++) count[v]! += count[v - 1]!;
+    for (let j = 0; j < n; j++) {
+      const i = idx[j]!;
+      tmp[count[(ids[4 * i + field]! >>> shift) & 0xffff]!++] = i;
+    }
+    [idx, tmp] = [tmp, idx];
+  }
+  return idx;
+}
+
