@@ -472,8 +472,8 @@ function saRecord(sa: BulkSa, order: number, now: bigint): number {
 }
 
 /**
- * An SA's checks and record apart from the transaction (a worker thread
- * writes a load's SAs: src/ingest/sa-worker.ts): what loadSa stores for
+ * An SA's checks and record apart from the transaction (a load's SAs
+ * written apart: src/ingest/sa-loader.ts): what loadSa stores for
  * it at `order`, its record recordBytes()[0, length); BulkConflict where
  * loadSa declines without asking the store (an SA already there is the
  * caller's to find: it knows the store held none).

@@ -145,7 +145,7 @@ export class LoadFile implements PlacedFile {
 /**
  * Entries of a stream, in key order, written as table blocks placed in a
  * file as they come: a spool's writing half, which a worker thread runs
- * too (the file is the load's; a bulk load's SAs: src/ingest/sa-worker.ts).
+ * too (the file is the load's; a bulk load's SAs: src/ingest/sa-loader.ts).
  */
 export class SpoolBlocks {
   readonly w: TableWriter;
