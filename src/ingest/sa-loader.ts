@@ -21,6 +21,8 @@ import { putU64Number } from '../engine/u64.js';
 import { QuickSaCheck } from '../syntax/quick.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
 
+let QUICK: QuickSaCheck | undefined;
+
 /** SA identities (SA type, destination, SPI, order) gathered from loaders (taken()), for another's end: in one array, which grows. */
 export class TakenIds {
   private a = new Float64Array(4 * 4096);
@@ -59,7 +61,8 @@ const SETTLE_MAX = 400000;
 export class SaLoader {
   private readonly records: SpoolBlocks;
   private readonly sa = bulkSa();
-  private readonly quick = new QuickSaCheck();
+  /** (one for every loader of the thread: the main thread makes one for each batch it takes back) */
+  private readonly quick = (QUICK ??= new QuickSaCheck());
   private readonly p = bulkPolicy();
   /**
    * each SA's identity as u32s: SA type, destination, SPI, and its order
