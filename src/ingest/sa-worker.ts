@@ -26,7 +26,7 @@ import type { OffloadSpools } from '../engine/bulk-load.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
-import { SaLoader, SETTLE_MS } from './sa-loader.js';
+import { SaLoader, SETTLE_MS, warmUpSort } from './sa-loader.js';
 import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-messages.js';
 
 /** What a failure is told as (a store's failure keeps its code; anything else unexpected is a bug). */
@@ -72,6 +72,7 @@ function run(): void {
   let failed: SaWorkerReply | undefined;
   try {
     loader = new SaLoader(data, BigInt(data.now));
+    warmUpSort();
   } catch (e) {
     failed = reply(e);
   }
