@@ -561,6 +561,24 @@ test('SAs loaded by a worker thread (and batches of them taken back by the main 
   }
 });
 
+test('batches taken back by the main thread from the start stay its own past the text kept for taking back (6 MiB): the same store', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-take-'));
+  try {
+    // ~40k SAs: ~7 MB of their text
+    const text = benchStatements(80000);
+    const a = await EmbeddedBackend.open(join(dir, 'a'), { clock });
+    const b = await EmbeddedBackend.open(join(dir, 'b'), { clock });
+    const taking = saWorkers({ SETKEY_BULK_WORKER: '1' }, { takeFrom: 1 })!;
+    assert.equal(await loadChecked(a, piecesOf(text, 9), { rfcMode: false, offloadSas: taking, deferSas: true }), true);
+    assert.equal(await loadChecked(b, piecesOf(text, 9), { rfcMode: false }), true);
+    assert.deepEqual(hex(toMap(a.engine.store.read())), hex(toMap(b.engine.store.read())));
+    await a.close();
+    await b.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a load whose SAs a worker declines (an SA twice, one it does not read) is given up: nothing kept, no file left; the worker is gone', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-no-'));
   try {

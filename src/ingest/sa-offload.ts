@@ -169,13 +169,19 @@ class SaWorker implements SaOffload {
       this.keptSpan += span;
     }
     // what the worker has begun is let go (its text with it), and the oldest beyond KEEP_BYTES of text: left to the worker
-    while (this.keptFrom < this.kept.length && (this.keptSpan > KEEP_BYTES || Atomics.load(this.claims, this.kept[this.keptFrom]!.batch) === 1)) {
+    // (never one this thread has claimed: only it loads that)
+    while (this.keptFrom < this.kept.length && this.claimOf(this.keptFrom) !== 2 && (this.keptSpan > KEEP_BYTES || this.claimOf(this.keptFrom) === 1)) {
       this.keptSpan -= this.kept[this.keptFrom]!.span;
       this.kept[this.keptFrom++] = DONE;
     }
     if (this.keptFrom > 1024 && this.keptFrom * 2 > this.kept.length) this.kept.splice(0, this.keptFrom), (this.keptFrom = 0);
     this.at = new Float64Array(3 * BATCH);
     this.n = 0;
+  }
+
+  /** The claim of kept batch j. */
+  private claimOf(j: number): number {
+    return Atomics.load(this.claims, this.kept[j]!.batch);
   }
 
   /**
