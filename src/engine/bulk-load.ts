@@ -355,24 +355,21 @@ export class BulkLoad implements BulkLoader {
     private readonly c: Ctx,
     offload?: SaOffloadFactory,
   ) {
-    const spooled = c.tx.bulkSpool(recordsPrefix('S'));
-    this.file = spooled?.file;
-    const records = offload ? spooled : undefined;
+    const records = c.tx.bulkSpool(recordsPrefix('S'));
+    const file = (this.file = records?.file);
     // (an identity there would have to be asked for each SA: SAs are loaded apart into a SAD with none)
-    const identities = records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
-    if (offload && records && identities) {
-      if (identities.file !== records.file) throw new Error("a load's spools in two files");
-      const file = records.file;
-      const to = offload({ file: file.shared() }, c.now, () => file.syncAhead());
-      this.offload = { to, records, identities };
-      this.text = (src) => to.text(src);
+    const identities = offload && records && !c.tx.bulkHeld(SA_IDENTITIES) ? c.tx.bulkSpoolSorted(SA_IDENTITIES) : undefined;
+    let to: SaOffload | undefined;
+    if (offload && file && records && identities) {
+      if (identities.file !== file) throw new Error("a load's spools in two files");
+      const worker = (to = offload({ file: file.shared() }, c.now, () => file.syncAhead()));
+      this.offload = { to: worker, records, identities };
+      this.text = (src) => worker.text(src);
     }
     // between pieces of the file: what is written so far synced ahead, the worker waited for if far behind
-    const file = this.file;
-    const to = this.offload?.to;
-    if (file || to) {
+    if (file) {
       this.paced = () => {
-        file?.syncAhead();
+        file.syncAhead();
         return to?.paced();
       };
     }

@@ -63,8 +63,34 @@ export function placedWriter(file: PlacedFile, blocksOnly: boolean): TableWriter
   return new TableWriter((b, at) => writeAt(file, b, at), { keeps: false, blocksOnly, place: (length) => placeIn(file, length) });
 }
 
-/** bytes placed between the syncs a load's main thread begins ahead of the commit's (LoadFile.syncAhead) */
+/** bytes placed between the syncs begun ahead of the commit's (SyncsAhead) */
 const SYNC_AHEAD_BYTES = 16 << 20;
+
+/**
+ * Syncs of a placed file ahead of the commit's, begun by one thread (each
+ * thread that writes the load's file has its own): what is placed so far
+ * synced on libuv's threads, on the second descriptor (PlacedFile.syncFd),
+ * once it is `min` bytes more than at the last one, one at a time. The
+ * commit's fsync, which the commit waits for, has that much less to write
+ * (a load of 100k policies: ~80 ms of it). Never waited for; what one
+ * finds is the commit's fsync's to find again.
+ */
+export class SyncsAhead {
+  /** bytes placed when the last sync began, and whether one is under way */
+  private synced = 0;
+  private syncing = false;
+
+  constructor(private readonly file: PlacedFile) {}
+
+  begin(min = SYNC_AHEAD_BYTES): void {
+    const placed = Number(Atomics.load(this.file.end, 0));
+    const fd = this.file.syncFd;
+    if (fd === undefined || this.syncing || placed - this.synced < min) return;
+    this.syncing = true;
+    this.synced = placed;
+    fdatasync(fd, () => (this.syncing = false));
+  }
+}
 
 /**
  * The next table's file, as a bulk load writes it: its spools' blocks
@@ -96,23 +122,11 @@ export class LoadFile implements PlacedFile {
     return this.files.show(this.name);
   }
 
-  /** bytes placed when the last sync ahead began, and whether one is under way */
-  private synced = 0;
-  private syncing = false;
+  private readonly syncs = new SyncsAhead(this);
 
-  /**
-   * What is placed in the file so far synced, on libuv's threads, on the
-   * second descriptor (syncFd), once it is `min` bytes more than the last
-   * time: the commit's fsync, which the commit waits for, has that much
-   * less to write (a load of 100k policies: ~80 ms of it). Never waited for;
-   * what it finds is the commit's fsync's to find again.
-   */
-  syncAhead(min = SYNC_AHEAD_BYTES): void {
-    const placed = Number(this.end[0]);
-    if (this.syncFd === undefined || !this.open || this.syncing || placed - this.synced < min) return;
-    this.syncing = true;
-    this.synced = placed;
-    fdatasync(this.syncFd, () => (this.syncing = false));
+  /** The main thread's syncs ahead (SyncsAhead: `min` bytes more placed than at the last); none once closed. */
+  syncAhead(min?: number): void {
+    if (this.open) this.syncs.begin(min);
   }
 
   /** What another thread is given to place blocks in it (plain data: a worker's copy of it). */

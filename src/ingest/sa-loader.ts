@@ -10,12 +10,11 @@
  * a spool of their own. A module without side effects: the main bundle
  * imports it.
  */
-import { fdatasync } from 'node:fs';
 import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
 import { saKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
-import { placeIn, SpoolBlocks, writeAt, type PlacedFile } from '../engine/spool.js';
+import { placeIn, SpoolBlocks, SyncsAhead, writeAt, type PlacedFile } from '../engine/spool.js';
 import { TableWriter, writeHexDigits, type BlocksState } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { QuickSaCheck } from '../syntax/quick.js';
@@ -50,8 +49,6 @@ export class TakenIds {
 
 /** SAs sorted ahead at least (fewer sort quickly at the end) */
 const IDLE_SORT_MIN = 4096;
-/** bytes placed since the last sync that are synced when idle */
-const IDLE_SYNC_BYTES = 16 << 20;
 /** ms idle, nothing more come, before the identities' blocks are made ahead of the end (SaLoader.settled) */
 export const SETTLE_MS = 10;
 /** SAs whose identities' blocks may be made ahead, in memory (~40 bytes each: 16 MB) */
@@ -85,6 +82,7 @@ export class SaLoader {
     sas = 4096,
   ) {
     this.file = spools.file;
+    this.syncs = new SyncsAhead(spools.file);
     this.records = new SpoolBlocks(spools.file, recordsPrefix('S'));
     this.ids = new Uint32Array(4 * Math.max(1, sas));
   }
@@ -156,33 +154,16 @@ export class SaLoader {
   idle(): void {
     const n = this.n / 4;
     if (n >= IDLE_SORT_MIN && n >= 2 * (this.sorted?.length ?? 0)) this.sorted = identityOrder(this.ids, n);
-    this.syncAhead();
+    // (only when idle: synced after each batch too, a load of 100k SAs and 100k policies waited 110-140 ms
+    // for the commit's fsync instead of 30-50, each sync a commit of the file system's journal)
+    this.syncs.begin();
   }
 
-  /**
-   * What is placed in the file so far synced (on libuv's threads), once it
-   * is IDLE_SYNC_BYTES more than at the last sync. Only when idle: synced
-   * after each batch too, a load of 100k SAs and 100k policies waited
-   * 110-140 ms for the commit's fsync instead of 30-50 (each sync a commit
-   * of the file system's journal, which the last one waits for).
-   */
-  private syncAhead(): void {
-    const placed = Number(Atomics.load(this.file.end, 0));
-    const fd = this.file.syncFd;
-    if (fd !== undefined && !this.syncing && placed - this.synced >= IDLE_SYNC_BYTES) {
-      this.syncing = true;
-      this.synced = placed;
-      fdatasync(fd, () => (this.syncing = false));
-    }
-  }
-
-  /** a sync ahead is under way */
-  private syncing = false;
+  /** this thread's syncs of the file ahead of the commit's */
+  private readonly syncs: SyncsAhead;
 
   /** the order of the first sorted.length identities, sorted when idle */
   private sorted: Uint32Array | undefined;
-  /** bytes of the file synced when idle */
-  private synced = 0;
 
   /**
    * Idle a while (SETTLE_MS), nothing more come: most likely the SAs are

@@ -196,11 +196,11 @@ class SaWorker implements SaOffload {
     const taken = [];
     // (a few left are the worker's: what it sorted and made ahead when idle would be made again for them)
     let unclaimed = 0;
-    for (let j = this.keptFrom; j < this.kept.length; j++) if (this.kept[j] !== DONE && Atomics.load(this.claims, this.kept[j]!.batch) !== 1) unclaimed++;
+    for (let j = this.keptFrom; j < this.kept.length; j++) if (this.kept[j] !== DONE && this.claimOf(j) !== 1) unclaimed++;
     if (unclaimed < TAKE_MIN && this.takeFrom === Infinity) return [];
     for (let j = this.kept.length - 1; j >= this.keptFrom; j--) {
       const b = this.kept[j]!;
-      if (b === DONE || (this.claims[b.batch] !== 2 && Atomics.compareExchange(this.claims, b.batch, 0, 2) !== 0)) break;
+      if (b === DONE || (this.claimOf(j) !== 2 && Atomics.compareExchange(this.claims, b.batch, 0, 2) !== 0)) break;
       const loader = new SaLoader(this.spools, this.now, b.at.length / 3);
       loader.load(b.text, b.at);
       taken.push(loader.taken(ids));
