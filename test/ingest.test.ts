@@ -203,6 +203,9 @@ test('-f of a large file: the same store with the bulk load as without it (SETKE
         benchStatements(1200) + COMMON[0] + '\n' + COMMON[0] + '\n',
         benchStatements(600) + 'update 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x00112233445566778899aabbccddeeff;\n' + benchStatements(600),
         benchStatements(1200) + 'add 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x0011;\n',
+        // policies past the first 1000 statements (their check left to the load) the parser reports: an error, a warning
+        benchStatements(1200) + 'spdadd 10.1.0.0/33 10.2.0.0/16 any -P out ipsec esp/tunnel/10.0.0.1-10.0.0.2/require;\n',
+        benchStatements(1200) + 'spdadd 10.1.0.0/16 10.2.0.0/16 any -P out ipsec esp/tunnel/10.0.0.1-10.0.0.2/unique:0;\n' + benchStatements(10),
       ];
       for (const [i, text] of cases.entries()) {
         const bad = join(dir, `bad${i}.conf`);
@@ -483,20 +486,21 @@ test('the check counts the statements a bulk load reads: in pieces or whole, che
  * A load as a check feeds it (EmbeddedBackend.loadChecking, as cli/script.ts checkAndLoad does): paced, then
  * each piece's text told, then each of its statements, all found clean by the quick check. Pieces are whole statements.
  */
-async function loadChecked(b: EmbeddedBackend, pieces: readonly string[], opts: { rfcMode: boolean; offloadSas?: SaOffloadFactory; deferSas?: boolean }): Promise<boolean> {
+async function loadChecked(b: EmbeddedBackend, pieces: readonly string[], opts: { rfcMode: boolean; offloadSas?: SaOffloadFactory; deferSas?: boolean; deferPolicies?: boolean; noBytes?: boolean }): Promise<boolean> {
   const quick = QuickCheck.for(testSys);
   return b.loadChecking(
     async (take, text, paced, defers) => {
       for (const piece of pieces) {
         // (paced between pieces, as the CLI's check is)
         await paced();
-        text(piece);
+        // (its bytes too, as the CLI's check tells them, unless `noBytes`: policies then read from the text)
+        text(piece, opts.noBytes ? undefined : Buffer.from(piece, 'latin1'));
         for (let i = 0; ; ) {
           while (/\s/.test(piece[i] ?? '')) i++;
           const semi = piece.indexOf(';', i);
           if (semi < 0) break;
-          // `deferSas`: SAs handed over unchecked where the load checks them (as cli/script.ts does)
-          const unchecked = opts.deferSas === true && defers && piece.startsWith('add', i);
+          // `deferSas`, `deferPolicies`: handed over unchecked where the load checks them (as cli/script.ts does)
+          const unchecked = (opts.deferSas === true && defers.adds && piece.startsWith('add', i)) || (opts.deferPolicies === true && defers.spdadds && piece.startsWith('spdadd', i));
           if (!unchecked) assert.ok(quick.clean(piece, i, semi), piece.slice(i, semi));
           take(piece, i, semi, unchecked);
           i = semi + 1;
@@ -589,7 +593,11 @@ test('a load whose SAs a worker declines (an SA twice, one it does not read) is 
     // and, handed over unchecked, an SA that is not clean (a comment in it; a key one digit short)
     const cases = [body + firstSa + '\n', body + firstPolicy + '\n', body + 'add 10.9.9.1 10.9.9.2 ipcomp 0x1000 -C deflate;\n'];
     const unclean = [firstSa.replace(' esp ', ' esp # a comment\n '), firstSa.replace(/0x([0-9a-f]+);$/, (_, k: string) => `0x${k.slice(1)};`)].map((sa) => body.replace(firstSa, sa.replace('10.0.0.0 ', '10.9.0.0 ')));
-    for (const [i, text] of [...cases, ...unclean].entries()) {
+    // and policies handed over unchecked that are not clean: a comment in one, a prefix too long, a level the parser warns of
+    const policies = [firstPolicy.replace(' any ', ' any # a comment\n '), firstPolicy.replace('/24 ', '/33 '), firstPolicy.replace(/\/require;$/, '/unique:0;')];
+    assert.ok(policies.every((p) => p !== firstPolicy));
+    const uncleanPolicies = policies.map((p) => body.replace(firstPolicy, p.replace('10.0.0.0/', '10.9.0.0/')));
+    for (const [i, text] of [...cases, ...unclean, ...uncleanPolicies].entries()) {
       const deferSas = i >= cases.length;
       const fds = openFds();
       const a = await EmbeddedBackend.open(join(dir, `a${i}`), { clock });
@@ -600,7 +608,7 @@ test('a load whose SAs a worker declines (an SA twice, one it does not read) is 
       // (the odd cases: the main thread takes back every batch, and finds the conflict itself)
       const using = i % 2 ? saWorkers({ SETKEY_BULK_WORKER: '1' }, { takeFrom: 0 })! : worker;
       const counting: SaOffloadFactory = (spools, now, syncAhead) => (made++, using(spools, now, syncAhead));
-      assert.equal(await loadChecked(a, piecesOf(text, 3), { rfcMode: false, offloadSas: counting, deferSas }), false, `case ${i}`);
+      assert.equal(await loadChecked(a, piecesOf(text, 3), { rfcMode: false, offloadSas: counting, deferSas, deferPolicies: deferSas }), false, `case ${i}`);
       assert.equal(made, 1, `case ${i}: the worker was used`);
       assert.deepEqual(hex(toMap(a.engine.store.read())), before);
       assert.deepEqual(readdirSync(join(dir, `a${i}`)).filter((f) => f.endsWith('.tmp')), []);
@@ -697,8 +705,9 @@ test('property: SAs of any common shape load through the worker as through the m
         const wa = await EmbeddedBackend.open(a, { clock });
         const wb = await EmbeddedBackend.open(b, { clock });
         try {
-          const done = await loadChecked(wa, piecesOf(text, n), { rfcMode: true, offloadSas: worker, deferSas: true });
-          assert.equal(done, await loadChecked(wb, piecesOf(text, n), { rfcMode: true }), text);
+          // (one with its policies' checks left to the load and read from the bytes, the other's read from the text)
+          const done = await loadChecked(wa, piecesOf(text, n), { rfcMode: true, offloadSas: worker, deferSas: true, deferPolicies: true });
+          assert.equal(done, await loadChecked(wb, piecesOf(text, n), { rfcMode: true, noBytes: true }), text);
           assert.deepEqual(hex(toMap(wa.engine.store.read())), hex(toMap(wb.engine.store.read())), text);
           assert.deepEqual(readdirSync(a).filter((f) => f.endsWith('.tmp')), []);
         } finally {

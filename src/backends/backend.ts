@@ -116,14 +116,27 @@ export interface Backend {
    * (it found no error and nothing the load cannot take). True when the
    * file was applied whole; false when nothing of it was kept (`take` has
    * quietly ignored everything from the first statement the load does not
-   * read, and the file is then applied with run()). Where `defers`, `take`
-   * accepts an `add` the check did not check (`unchecked`): the load runs
-   * the quick check on it, and is given up if it is not clean (the check's
-   * result then is not the file's: it is read again).
+   * read, and the file is then applied with run()). Where `defers` says,
+   * `take` accepts an `add` or an `spdadd` the check did not check
+   * (`unchecked`): the load checks it, and is given up if it is not clean
+   * (the check's result then is not the file's: it is read again). `text`
+   * is told of each piece of the file before its statements, with its
+   * bytes (valid until the next piece).
    */
-  loadChecking?(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean>;
+  loadChecking?(check: LoadCheck, opts: LoadOptions): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** What a load checks itself, of the statements a check hands it (Backend.loadChecking). */
+export interface Defers {
+  readonly adds: boolean;
+  readonly spdadds: boolean;
+}
+
+export const NO_DEFERS: Defers = { adds: false, spdadds: false };
+
+/** The check of a file that feeds a load as it reads (Backend.loadChecking): whether the file is to be kept. */
+export type LoadCheck = (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string, bytes?: Uint8Array) => void, paced: () => Promise<void> | undefined, defers: Defers) => Promise<boolean>;
 
 export interface LoadOptions {
   readonly sys: SystemDb;

@@ -11,7 +11,8 @@ import { serialize } from '../pfkey/serialize.js';
 import { header } from '../pfkey/types.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { StoreError } from '../engine/store.js';
-import { benign, chunksOf, endsRun, type Backend, type Capabilities, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { benign, chunksOf, endsRun, NO_DEFERS, type Backend, type Capabilities, type LoadCheck, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { QuickCheck } from '../syntax/quick.js';
 import { loadText, NotBulk, Statements } from '../ingest/bulk.js';
 import { runPfkeyCommand, type Exchanger } from './pfkey-run.js';
 
@@ -128,11 +129,12 @@ export class EmbeddedBackend implements Backend {
     return (await this.engine.bulk((load) => loadText(text, load, opts.sys, opts))) === 'done';
   }
 
-  async loadChecking(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+  async loadChecking(check: LoadCheck, opts: LoadOptions): Promise<boolean> {
     let checked = false;
     const outcome = await this.engine.bulk(async (load) => {
       checked = true;
-      const statements = new Statements(load, 'checked', opts.rfcMode);
+      // (policies handed over unchecked are checked as they are read: Statements)
+      const statements = new Statements(load, 'checked', opts.rfcMode, QuickCheck.for(opts.sys));
       let given: unknown;
       const keep = await check((src, start, semi, unchecked) => {
         if (given !== undefined) return;
@@ -144,12 +146,12 @@ export class EmbeddedBackend implements Backend {
           // is given up; the store's failure is reported once the check is done (thrown into the check, it would be the file's)
           given = e;
         }
-      }, (src) => statements.text(src), () => (given === undefined ? statements.paced() : undefined), statements.defersSas);
+      }, (src, bytes) => statements.text(src, bytes), () => (given === undefined ? statements.paced() : undefined), statements.defers);
       if (given !== undefined) throw given;
       if (!keep) throw new NotBulk('the check did not keep it');
     }, opts.offloadSas ? { offloadSas: opts.offloadSas } : {});
     // the engine does not load at all (a monitor listens: it reads each request): the file is checked all the same
-    if (!checked) await check(() => undefined, () => undefined, () => undefined, false);
+    if (!checked) await check(() => undefined, () => undefined, () => undefined, NO_DEFERS);
     return outcome === 'done';
   }
 

@@ -27,7 +27,7 @@ import { stateFields } from '../xfrm/state-fields.js';
 import { SaFields } from '../pfkey/sa-fields.js';
 import { emptySelector, encodeUserpolicyId, encodeUserpolicyInfo, encodeUsersaId, encodeUsersaInfo, encodeUserspiInfo, infiniteLifetime, readUserpolicyInfo, readUsersaInfo, zeroCur } from '../xfrm/structs.js';
 import { selectorToXfrm } from '../xfrm/policy.js';
-import { chunksOf, endsRun, gathered, type Backend, type Capabilities, type Exchange, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
+import { chunksOf, endsRun, gathered, NO_DEFERS, type Backend, type Capabilities, type Exchange, type LoadCheck, type LoadOptions, type Observed, type Outcome, type RunOptions } from './backend.js';
 import type { Json } from '../format/json.js';
 import { eventToPfkey } from '../xfrm/events.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
@@ -263,10 +263,10 @@ export class XfrmBackend implements Backend {
    * statement written into its request as it is found, nothing sent until
    * the check has read the whole file and keeps it.
    */
-  async loadChecking(check: (take: (src: string, start: number, semi: number, unchecked: boolean) => void, text: (src: string) => void, paced: () => Promise<void> | undefined, defers: boolean) => Promise<boolean>, opts: LoadOptions): Promise<boolean> {
+  async loadChecking(check: LoadCheck, opts: LoadOptions): Promise<boolean> {
     // a file whose requests could not all be held is checked only (a load would give up at its bound, late)
     if (opts.size !== undefined && opts.size > MAX_LOAD_TEXT) {
-      await check(() => undefined, () => undefined, () => undefined, false);
+      await check(() => undefined, () => undefined, () => undefined, NO_DEFERS);
       return false;
     }
     let load: XfrmLoad | undefined = new XfrmLoad();
@@ -286,7 +286,7 @@ export class XfrmBackend implements Backend {
       },
       () => undefined,
       () => undefined,
-      false,
+      NO_DEFERS,
     );
     if (given !== undefined && !(given instanceof BulkConflict)) throw given;
     return keep && load !== undefined && this.installLoaded(load);

@@ -261,8 +261,10 @@ export async function readScript(
     readonly onUnclean?: () => void;
     /** an `add` handed to onClean unchecked, its check the load's (syntax/parser.ts deferAdds) */
     readonly deferAdds?: () => boolean;
-    /** each piece of text before the statements of it handed to onClean */
-    readonly onText?: (src: string) => void;
+    /** the same of an `spdadd` (syntax/parser.ts deferSpdadds) */
+    readonly deferSpdadds?: () => boolean;
+    /** each piece of text before the statements of it handed to onClean, and its bytes (valid until the next piece) */
+    readonly onText?: (src: string, bytes: Uint8Array) => void;
     /** awaited after each piece is checked, where it returns a promise (a load fed by the check paces it) */
     readonly afterPiece?: () => Promise<void> | undefined;
   },
@@ -299,7 +301,7 @@ export async function readScript(
   let count = 0;
   // keeping no statement, the check builds none it can find clean without (syntax/quick.ts)
   // an apply counts the statements a bulk load could take (src/ingest/): it is tried only if they are all such
-  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.deferAdds ? { deferAdds: o.deferAdds } : {}), ...(o.onText ? { onText: o.onText } : {}) }, (s) => {
+  const parser = new StreamParser({ file, sys: io.sys, keepText, checkOnly: kept === undefined, countClean: !o.noAct, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.deferAdds ? { deferAdds: o.deferAdds } : {}), ...(o.deferSpdadds ? { deferSpdadds: o.deferSpdadds } : {}), ...(o.onText ? { onText: o.onText } : {}) }, (s) => {
     // a long script: V8's young generation kept small (src/sys/builtin.ts)
     if (++count === LARGE_SCRIPT) containYoung();
     if (s.hosts) hosts.push(s);
@@ -699,7 +701,7 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   let input: ScriptInput | undefined;
   const progress = startProgress(io.progress, `applying ${escapeControls(file)}`);
   try {
-    // SAs handed to the load unchecked (their check the load's: `defers`): the check's result is the file's only if the load is kept
+    // statements handed to the load unchecked (their check the load's: `defers`): the check's result is the file's only if the load is kept
     let deferred = 0;
     const done = await backend.loadChecking(
       async (take, text, paced, defers) => {
@@ -713,15 +715,15 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
         };
         // deferred only while the load takes them (after an unclean statement each is checked here), and once the
         // file has enough statements to be a load's: a smaller one, given up, is not read a third time
-        const deferAdds = (): boolean => !unclean && clean >= BULK_STATEMENTS;
-        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers ? { deferAdds } : {}) });
+        const deferring = (): boolean => !unclean && clean >= BULK_STATEMENTS;
+        input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers.adds ? { deferAdds: deferring } : {}), ...(defers.spdadds ? { deferSpdadds: deferring } : {}) });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase(backend.name === 'embedded' ? 'writing the store' : 'installing');
         return keep;
       },
       { ...loadOptions(io, o, progress), ...sizeOf(io, path) },
     );
-    // given up with SAs unchecked: the file checked again, whole, for what is to be reported and applied
+    // given up with statements unchecked: the file checked again, whole, for what is to be reported and applied
     if (!done && deferred > 0 && input) input = await readScript(io, path, o);
     if (input) input.loadedWhileChecked = done ? 'done' : 'declined';
   } finally {

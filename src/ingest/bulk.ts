@@ -23,12 +23,14 @@ import { BulkConflict } from '../engine/sorted-layer.js';
 import { QuickCheck } from '../syntax/quick.js';
 import type { SystemDb } from '../syntax/sysdb.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
+import { readPolicyBytes } from './scan-bytes.js';
 
 /** A statement the load does not read: it is given up. */
 export class NotBulk extends BulkConflict {}
 
 const HASH = 35;
 const A = 97;
+const S = 115;
 
 /** Past the text between statements: blanks and comments (lexer.ts: '#' to the end of the line); a comment not ended in `src` is where this stops. */
 function skipBetween(src: string, i: number): number {
@@ -50,12 +52,17 @@ function skipBetween(src: string, i: number): number {
 export class Statements {
   private readonly sa = bulkSa();
   private readonly p = bulkPolicy();
+  /** the text the statements taken next stand in, and its bytes (text()) */
+  private src: string | undefined;
+  private bytes: Uint8Array | undefined;
 
   constructor(
     private readonly load: BulkLoader,
     /** the quick check, or 'checked': the caller hands over only what its own found clean */
     private readonly quick: QuickCheck | 'checked',
     private readonly rfcMode: boolean,
+    /** with 'checked': the check of the policies the caller hands over unchecked (then it may: defers) */
+    private readonly deferredCheck?: QuickCheck,
   ) {
     this.saText = quick === 'checked' ? load.saText : undefined;
   }
@@ -63,13 +70,19 @@ export class Statements {
   /** where SAs go as text (BulkLoader.saText), for statements checked by the caller only */
   private readonly saText: ((src: string, start: number, semi: number, unchecked: boolean) => void) | undefined;
 
-  /** Whether an SA may be taken unchecked (take's `unchecked`): the load checks the SAs it reads apart. */
-  get defersSas(): boolean {
-    return this.saText !== undefined;
+  /** What may be taken unchecked (take's `unchecked`): SAs where the load checks those it reads apart, policies where this has their check. */
+  get defers(): { readonly adds: boolean; readonly spdadds: boolean } {
+    return { adds: this.saText !== undefined, spdadds: this.quick === 'checked' && this.deferredCheck !== undefined };
   }
 
-  /** The text the statements taken next stand in (BulkLoader.text). */
-  text(src: string): void {
+  /**
+   * The text the statements taken next stand in (BulkLoader.text), and its
+   * bytes where known (a char a byte: policies are read from them, valid
+   * until the next text).
+   */
+  text(src: string, bytes?: Uint8Array): void {
+    this.src = src;
+    this.bytes = bytes;
     this.load.text?.(src);
   }
 
@@ -80,15 +93,20 @@ export class Statements {
 
   /**
    * The statement whose first word is at `start` and whose ';' is at
-   * `semi`; throws NotBulk if the load does not read it. `unchecked`: an
-   * SA the caller did not check (defersSas).
+   * `semi`; throws NotBulk if the load does not read it. `unchecked`: one
+   * the caller did not check (defers).
    */
   take(src: string, start: number, semi: number, unchecked = false): void {
+    const c = src.charCodeAt(start);
     // an SA the load reads apart (a worker), as text: what the check found clean it reads as this module does
-    if (this.saText !== undefined && src.charCodeAt(start) === A) return this.saText(src, start, semi, unchecked);
-    if (unchecked) throw new Error('an SA taken unchecked by a load that does not check SAs');
+    if (this.saText !== undefined && c === A) return this.saText(src, start, semi, unchecked);
     const p = this.p;
-    const kind = scanStatement(this.quick, src, start, semi, this.sa, p);
+    let kind: 'sa' | 'policy' | false;
+    // a policy read from the bytes, its check and its reading in one (scan-bytes.ts); else the quick check first, where the caller did not
+    if (c === S && this.bytes !== undefined && src === this.src && readPolicyBytes(this.bytes, start, semi, p)) kind = 'policy';
+    else if (!unchecked) kind = scanStatement(this.quick, src, start, semi, this.sa, p);
+    else if (c === S && this.deferredCheck !== undefined) kind = scanStatement(this.deferredCheck, src, start, semi, this.sa, p);
+    else throw new Error('a statement taken unchecked by a load that does not check it');
     if (kind === 'sa') this.load.sa(this.sa);
     else if (kind === 'policy') {
       this.load.policy(p);

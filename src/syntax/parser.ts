@@ -70,6 +70,8 @@ export interface ParseOptions {
    * at each `add`, checkOnly.
    */
   readonly deferAdds?: () => boolean;
+  /** The same of an `spdadd` (a bulk load's main thread reads and checks it in one pass: src/ingest/scan-bytes.ts). */
+  readonly deferSpdadds?: () => boolean;
 }
 
 /** The longest statement, from its first word to its ';' (the longest real one is a few hundred bytes). */
@@ -123,6 +125,7 @@ export class StatementReader implements Iterable<Statement> {
   private readonly onClean: ((src: string, start: number, semi: number, unchecked?: boolean) => void) | undefined;
   private readonly onUnclean: (() => void) | undefined;
   private readonly deferAdds: (() => boolean) | undefined;
+  private readonly deferSpdadds: (() => boolean) | undefined;
 
   constructor(src: string, opts: ParseOptions) {
     const start = opts.start ?? 0;
@@ -136,6 +139,7 @@ export class StatementReader implements Iterable<Statement> {
     this.onClean = opts.onClean;
     this.onUnclean = opts.onUnclean;
     this.deferAdds = opts.deferAdds;
+    this.deferSpdadds = opts.deferSpdadds;
     if (this.checkOnly || this.countClean) this.quick = QuickCheck.for(opts.sys);
   }
 
@@ -201,21 +205,23 @@ export class StatementReader implements Iterable<Statement> {
   }
 
   /**
-   * An `add` whose check is deferred (deferAdds): one the quick check would
-   * read (to a ';' in this text, not longer than it reads), its first word
-   * `add` and a blank.
+   * An `add` or `spdadd` whose check is deferred (deferAdds, deferSpdadds):
+   * one the quick check would read (to a ';' in this text, not longer than
+   * it reads), its first word that command and a blank.
    */
   private deferred(): boolean {
     const lx = this.p.lx;
     const start = lx.start;
-    if (lx.stop - start !== 3 || !lx.src.startsWith('add', start) || !this.deferAdds!()) return false;
+    const len = lx.stop - start;
+    const ask = len === 3 ? this.deferAdds : len === 6 ? this.deferSpdadds : undefined;
+    if (ask === undefined || !lx.src.startsWith(len === 3 ? 'add' : 'spdadd', start) || !ask()) return false;
     const semi = this.semiAfter(start);
     return semi >= 0 && semi < this.end && semi + 1 - start <= this.maxStatement && semi - start < QUICK_MAX;
   }
 
-  /** The statement at the current token checked by the quick check (or its check deferred: deferAdds), and the lexer past it; false (the lexer left there) if it is not sure. */
+  /** The statement at the current token checked by the quick check (or its check deferred: deferAdds, deferSpdadds), and the lexer past it; false (the lexer left there) if it is not sure. */
   private quickly(quick: QuickCheck): boolean {
-    const unchecked = this.deferAdds !== undefined && this.deferred();
+    const unchecked = (this.deferAdds !== undefined || this.deferSpdadds !== undefined) && this.deferred();
     if (!unchecked && !this.clean(quick)) return false;
     const lx = this.p.lx;
     const semi = this.semi;

@@ -41,8 +41,14 @@ export interface StreamOptions {
   readonly onUnclean?: () => void;
   /** an `add` handed to onClean unchecked (ParseOptions.deferAdds) */
   readonly deferAdds?: () => boolean;
-  /** each piece's text, before its statements are handed to onClean (whose `src` it is: a reader of it knows it changed without comparing texts) */
-  readonly onText?: (src: string) => void;
+  /** an `spdadd` handed to onClean unchecked (ParseOptions.deferSpdadds) */
+  readonly deferSpdadds?: () => boolean;
+  /**
+   * each piece's text, before its statements are handed to onClean (whose
+   * `src` it is: a reader of it knows it changed without comparing texts),
+   * and its bytes, valid until the next piece
+   */
+  readonly onText?: (src: string, bytes: Uint8Array) => void;
 }
 
 export class StreamParser {
@@ -117,8 +123,8 @@ export class StreamParser {
   private run(bytes: Buffer, end: number, partial: boolean): void {
     const o = this.opts;
     const buf = bytes.toString('latin1');
-    o.onText?.(buf);
-    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.deferAdds ? { deferAdds: o.deferAdds } : {}) });
+    o.onText?.(buf, bytes);
+    const r = new StatementReader(buf, { file: o.file, sys: o.sys, sink: this.sink, partial, start: 0, end, firstLine: this.line, lineStart: this.lineStart, maxStatement: this.max, quotedLines: this.quotedLines, checkOnly: this.checkOnly, countClean: this.opts.countClean === true, ...(o.onClean ? { onClean: o.onClean } : {}), ...(o.onUnclean ? { onUnclean: o.onUnclean } : {}), ...(o.deferAdds ? { deferAdds: o.deferAdds } : {}), ...(o.deferSpdadds ? { deferSpdadds: o.deferSpdadds } : {}) });
     for (const st of r) this.each(st);
     this.checked += r.checked;
     this.cleanAdds += r.cleanAdds;
