@@ -49,6 +49,8 @@ export interface BulkSa {
   atext: string;
   akeyAt: number;
   akeyDigits: number;
+  /** where both keys' digits are, if not in etext and atext: the file's bytes (ingest/scan-bytes.ts) */
+  keyBytes: Uint8Array | undefined;
 }
 
 export interface BulkTemplate {
@@ -162,14 +164,26 @@ class RecordWriter {
 
   /** sadb_key from hex digits (an even number of them, as the quick check found them) */
   key(type: number, text: string, at: number, digits: number): void {
+    const b = this.b;
+    // digit by digit (a slice and Buffer's hex write were ~0.65 us a key: 65 ms of 100k SAs)
+    let o = this.keyExt(type, digits);
+    for (let k = at; k < at + digits; k += 2) b[o++] = (hexDigit(text.charCodeAt(k)) << 4) | hexDigit(text.charCodeAt(k + 1));
+  }
+
+  /** The same from the hex digits' bytes (a char a byte). */
+  keyOfBytes(type: number, src: Uint8Array, at: number, digits: number): void {
+    const b = this.b;
+    let o = this.keyExt(type, digits);
+    for (let k = at; k < at + digits; k += 2) b[o++] = (hexDigit(src[k]!) << 4) | hexDigit(src[k + 1]!);
+  }
+
+  /** sadb_key's header for a key of `digits` hex digits: where its bytes go. */
+  private keyExt(type: number, digits: number): number {
     const bytes = digits / 2;
     const e = this.ext(8 + Math.ceil(bytes / 8) * 8, type);
-    const b = this.b;
-    b[e + 4] = (bytes * 8) & 0xff;
-    b[e + 5] = (bytes * 8) >>> 8;
-    // digit by digit (a slice and Buffer's hex write were ~0.65 us a key: 65 ms of 100k SAs)
-    let o = e + 8;
-    for (let k = at; k < at + digits; k += 2) b[o++] = (hexDigit(text.charCodeAt(k)) << 4) | hexDigit(text.charCodeAt(k + 1));
+    this.b[e + 4] = (bytes * 8) & 0xff;
+    this.b[e + 5] = (bytes * 8) >>> 8;
+    return e + 8;
   }
 
   /** The record's length: it is b[0, length) (a view of it for each record was 18 MB of 100k + 100k's allocation). */
@@ -238,8 +252,12 @@ export interface BulkLoader {
    * SA then comes this way, not through sa().
    */
   readonly saText?: (src: string, start: number, semi: number, unchecked: boolean) => void;
-  /** The text the statements handed to saText next stand in, whenever it changes (a new piece of the file; none: each is compared). */
-  readonly text?: (src: string) => void;
+  /**
+   * The text the statements handed to saText next stand in, whenever it
+   * changes (a new piece of the file; none: each is compared), and its
+   * bytes where known (a char a byte, valid while its statements are handed over).
+   */
+  readonly text?: (src: string, bytes?: Uint8Array) => void;
   /** Awaited between pieces of the file, where given: what loads apart catches up (memory stays bounded). */
   readonly paced?: () => Promise<void> | undefined;
 }
@@ -253,8 +271,8 @@ export interface BulkLoader {
  * the same file (spool.ts: each block placed where there is room).
  */
 export interface SaOffload {
-  /** The text of the statements pushed next (until the next text). */
-  text(src: string): void;
+  /** The text of the statements pushed next (until the next text), and its bytes where known (valid while its statements are pushed). */
+  text(src: string, bytes?: Uint8Array): void;
   /** The `add` statement text[start, semi], checked clean (or `unchecked`: then checked there, and the load given up if not clean), to be stored at `order`. */
   push(start: number, semi: number, order: number, unchecked: boolean): void;
   /** Resolved once it is not far behind what was pushed (undefined: it is not): the caller reads on then. */
@@ -343,7 +361,7 @@ export class BulkLoad implements BulkLoader {
   /** the SAs loaded apart, and the spools their records and identities go to */
   private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool } | undefined;
   readonly saText?: (src: string, start: number, semi: number, unchecked: boolean) => void;
-  readonly text?: (src: string) => void;
+  readonly text?: (src: string, bytes?: Uint8Array) => void;
   readonly paced?: () => Promise<void> | undefined;
 
   /**
@@ -364,7 +382,7 @@ export class BulkLoad implements BulkLoader {
       if (identities.file !== file) throw new Error("a load's spools in two files");
       const worker = (to = offload({ file: file.shared() }, c.now, () => file.syncAhead()));
       this.offload = { to: worker, records, identities };
-      this.text = (src) => worker.text(src);
+      this.text = (src, bytes) => worker.text(src, bytes);
     }
     // between pieces of the file: what is written so far synced ahead, the worker waited for if far behind
     if (file) {
@@ -459,8 +477,9 @@ function saRecord(sa: BulkSa, order: number, now: bigint): number {
   w.address(EXT.dst, 0, 32, sa.dst, 0);
   // the PROXY extension Linux adds when the source is not 0.0.0.0 (sa-state.ts proxyExt)
   if (sa.src !== 0) w.address(EXT.proxy, IpProto.ANY, 0, 0, 0);
-  if (sa.aalg) w.key(EXT.auth, sa.atext, sa.akeyAt, sa.akeyDigits);
-  if (sa.ealg) w.key(EXT.enc, sa.etext, sa.ekeyAt, sa.ekeyDigits);
+  const keys = sa.keyBytes;
+  if (sa.aalg) keys !== undefined ? w.keyOfBytes(EXT.auth, keys, sa.akeyAt, sa.akeyDigits) : w.key(EXT.auth, sa.atext, sa.akeyAt, sa.akeyDigits);
+  if (sa.ealg) keys !== undefined ? w.keyOfBytes(EXT.enc, keys, sa.ekeyAt, sa.ekeyDigits) : w.key(EXT.enc, sa.etext, sa.ekeyAt, sa.ekeyDigits);
   at = w.ext(16, EXT.sa2);
   // mode any is installed as transport
   w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;

@@ -83,7 +83,7 @@ export class Statements {
   text(src: string, bytes?: Uint8Array): void {
     this.src = src;
     this.bytes = bytes;
-    this.load.text?.(src);
+    this.load.text?.(src, bytes);
   }
 
   /** To be awaited between pieces of text (BulkLoader.paced). */

@@ -19,8 +19,14 @@ import { TableWriter, writeHexDigits, type BlocksState } from '../engine/store-f
 import { putU64Number } from '../engine/u64.js';
 import { QuickSaCheck } from '../syntax/quick.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
+import { readSaBytes } from './scan-bytes.js';
 
 let QUICK: QuickSaCheck | undefined;
+
+/** bytes[s, e) as text, a char a byte. */
+function latin1Of(bytes: Uint8Array, s: number, e: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + s, e - s).toString('latin1');
+}
 
 /** SA identities (SA type, destination, SPI, order) gathered from loaders (taken()), for another's end: in one array, which grows. */
 export class TakenIds {
@@ -94,18 +100,31 @@ export class SaLoader {
 
   private identitiesSpool: SpoolBlocks | undefined;
 
-  /** The statements text[start, semi] to be stored at their orders: (start, semi, order) triples. */
-  load(text: string, at: Float64Array): void {
+  /**
+   * The statements text[start, semi] to be stored at their orders: (start,
+   * semi, order) triples. `text` may be its bytes (a char a byte): each
+   * statement is then read from them, where scan-bytes.ts reads it (its
+   * check too), else from its text.
+   */
+  load(text: string | Uint8Array, at: Float64Array): void {
     const sa = this.sa;
     for (let k = 0; k < at.length; k += 3) {
+      const start = at[k]!;
+      const semi = at[k + 1]!;
       // (a negative order: the main thread did not check it, the quick check is run here: syntax/parser.ts deferAdds)
       const order = Math.abs(at[k + 2]!);
-      if (scanStatement(at[k + 2]! < 0 ? this.quick : 'checked', text, at[k]!, at[k + 1]!, sa, this.p) !== 'sa') throw new BulkConflict('a statement the bulk load does not read');
+      const read = typeof text === 'string' ? this.scan(text, start, semi, at[k + 2]! < 0) : readSaBytes(text, start, semi, sa) || this.scan(latin1Of(text, start, semi + 1), 0, semi - start, at[k + 2]! < 0);
+      if (!read) throw new BulkConflict('a statement the bulk load does not read');
       this.records.putNumbered(order, ORDER_DIGITS, recordBytes(), saRecordAlone(sa, order, this.now));
       // (the store held no SA: whether one has this identity is the sort's to find, among these)
       this.identity(sa.satype, sa.dst, sa.spi, order);
       this.counts.set(sa.satype, (this.counts.get(sa.satype) ?? 0) + 1);
     }
+  }
+
+  /** The statement text[start, semi] read into this.sa by scan.ts (the quick check first, if `unchecked`): whether it is an SA it reads. */
+  private scan(text: string, start: number, semi: number, unchecked: boolean): boolean {
+    return scanStatement(unchecked ? this.quick : 'checked', text, start, semi, this.sa, this.p) === 'sa';
   }
 
   /** An SA's identity kept for the end's sort. */

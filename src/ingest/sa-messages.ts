@@ -9,6 +9,7 @@ import type { StoreError } from '../engine/store-dir.js';
 
 export type SaWorkerMessage =
   | { readonly text: string }
+  | { readonly bytes: Uint8Array }
   | { readonly at: Float64Array; readonly batch: number }
   | { readonly end: true; readonly ids?: Float64Array };
 
@@ -19,11 +20,11 @@ export type SaWorkerReply =
   | { readonly ok: false; readonly bug: string };
 
 /**
- * What a message weighs in the worker's queue, in KiB (at least 1): its text or its
+ * What a message weighs in the worker's queue, in KiB (at least 1): its text, bytes or
  * arrays. Both threads count it alike: the main thread what it posted, the worker
  * what it has handled.
  */
 export function messageKiB(m: SaWorkerMessage): number {
-  const bytes = 'text' in m ? m.text.length : 'at' in m ? m.at.byteLength : 0;
+  const bytes = 'text' in m ? m.text.length : 'bytes' in m ? m.bytes.byteLength : 'at' in m ? m.at.byteLength : 0;
   return 1 + (bytes >>> 10);
 }

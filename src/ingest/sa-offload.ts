@@ -76,6 +76,13 @@ class SaWorker implements SaOffload {
   /** the text of the statements pushed, and whether the worker has it */
   private src: string | undefined;
   private sent = false;
+  /**
+   * the text's bytes where told (valid while its statements are pushed),
+   * and a copy of them once an SA of it is pushed: the worker is sent that
+   * (read from bytes, an SA is checked and read in one pass: scan-bytes.ts)
+   */
+  private bytes: Uint8Array | undefined;
+  private copy: Uint8Array | undefined;
   /** start, semi and order of each statement pushed since the last batch */
   private at = new Float64Array(3 * BATCH);
   private n = 0;
@@ -136,13 +143,17 @@ class SaWorker implements SaOffload {
     })();
   }
 
-  text(src: string): void {
+  text(src: string, bytes?: Uint8Array): void {
     this.flush();
     this.src = src;
     this.sent = false;
+    this.bytes = bytes;
+    this.copy = undefined;
   }
 
   push(start: number, semi: number, order: number, unchecked: boolean): void {
+    // (copied now, while they are valid: the batches are sent later; a Buffer's slice() would be a view)
+    if (this.bytes !== undefined && this.copy === undefined) this.copy = new Uint8Array(this.bytes);
     const at = this.at;
     const i = 3 * this.n++;
     at[i] = start;
@@ -156,7 +167,8 @@ class SaWorker implements SaOffload {
   private flush(): void {
     if (this.n === 0) return;
     if (this.src === undefined) throw new Error('SAs pushed before their text');
-    if (!this.sent) this.post({ text: this.src });
+    // (the bytes' copy handed over whole: this thread keeps the text, for the batches it may take back)
+    if (!this.sent) this.copy !== undefined ? this.post({ bytes: this.copy }, [this.copy.buffer as ArrayBuffer]) : this.post({ text: this.src });
     this.sent = true;
     const at = this.n === BATCH ? this.at : this.at.slice(0, 3 * this.n);
     const batch = this.batches++;

@@ -13,7 +13,7 @@
  * are all after this thread's. Their identities come with the end.
  *
  *   in:  workerData { role: 'sa-loader', file (OffloadSpools: the load's file), now, handled, claims }
- *        { text }                    the text the statements of the next batches stand in
+ *        { text } | { bytes }        the text the statements of the next batches stand in (or its bytes, a char a byte)
  *        { at: Float64Array, batch } start, semi, order of each statement of batch number `batch` (order negative: unchecked)
  *        { end: true, ids? }         ids: satype, dst, spi, order of each SA the main thread loaded
  *        (each message's KiB (messageKiB) counted in `handled[0]` once handled: the main thread paces itself by it;
@@ -77,6 +77,7 @@ function run(): void {
     failed = reply(e);
   }
   let text = '';
+  let bytes: Uint8Array | undefined;
   port.on('message', (m: SaWorkerMessage) => {
     if ('end' in m) {
       let r = failed;
@@ -92,9 +93,10 @@ function run(): void {
     }
     try {
       if (failed) return;
-      if ('text' in m) text = m.text;
+      if ('text' in m) (text = m.text), (bytes = undefined);
+      else if ('bytes' in m) (bytes = m.bytes), (text = '');
       // (a batch the main thread took back: it has all those after it too)
-      else if (m.batch >= data.claims.length || Atomics.compareExchange(data.claims, m.batch, 0, 1) === 0) loader!.load(text, m.at);
+      else if (m.batch >= data.claims.length || Atomics.compareExchange(data.claims, m.batch, 0, 1) === 0) loader!.load(bytes ?? text, m.at);
     } catch (e) {
       failed = reply(e);
     } finally {

@@ -1,22 +1,25 @@
 /**
- * The common policy statement read from the file's bytes in one pass that
- * is also its check: what the quick check (syntax/quick.ts) and scan.ts's
- * reader did in two passes over the text, the first a regular expression,
- * the second another with its captures (~14 short strings a statement).
- * On the bulk load's main thread, which reads every policy of a file, the
- * two were ~1.7 us of a policy's ~7; this is ~0.7. Bytes, not the text:
- * an index into a Uint8Array reads about twice as fast as charCodeAt here.
+ * The common statements read from the file's bytes in one pass that is
+ * also their check: what the quick check (syntax/quick.ts) and scan.ts's
+ * readers did in two passes over the text, the first a regular expression,
+ * the second another with its captures (~12 short strings a statement).
+ * A bulk load reads every statement of a file: the two passes were ~2.7 us
+ * of a policy and ~2.6 of an SA (micro-benchmarked on this machine), this
+ * ~1.1. Bytes, not the text: an index into a Uint8Array reads about twice
+ * as fast as charCodeAt here.
  *
- * It says yes only where the quick check says clean (test/scan-bytes.test.ts
- * holds it to the check, and what it reads to what scan.ts reads), and
- * only for what it knows: `spdadd` of IPv4 selectors, an upper-layer
- * protocol of `any` or a number, and the policy the quick check takes (a
- * direction, an action, up to 6 requests). Anything else (a protocol by
- * name, whose names are the system's) is false: the caller checks and
- * reads it the usual way.
+ * Each says yes only where the quick check says clean (test/scan-bytes.test.ts
+ * holds them to the check, and what they read to what scan.ts reads), and
+ * only for what a load takes: `add` of an ESP or AH SA between IPv4
+ * addresses, with -m, -u, -r and -f, and algorithms with an af_key number;
+ * `spdadd` of IPv4 selectors, an upper-layer protocol of `any` or a number,
+ * and the policy the quick check takes (a direction, an action, up to 6
+ * requests). Anything else (a protocol by name, whose names are the
+ * system's) is false: the caller checks and reads it the usual way.
  */
-import { Action, Dir, IpProto, Level, Mode, PRIORITY_DEFAULT } from '../model/tables.js';
-import type { BulkPolicy, BulkTemplate } from '../engine/bulk-load.js';
+import { ALGORITHMS, algorithmByName, keyBitsAllowed, variantBySpelling, type AlgKind } from '../model/algorithms.js';
+import { Action, Dir, IpProto, Level, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, SaFlag, SaType } from '../model/tables.js';
+import type { BulkPolicy, BulkSa, BulkTemplate } from '../engine/bulk-load.js';
 import { QUICK_MAX } from '../syntax/quick.js';
 
 /** Char classes by byte: 1 the statement lexer's blanks ([\t\n\v\f\r ]), 2 the policy lexer's ([\t\n\r ]). */
@@ -46,9 +49,12 @@ const UNIQUE_MAX = 16383;
 /** ASCII codes of a word, to compare bytes against. */
 const codes = (w: string): Uint8Array => Uint8Array.from(w, (ch) => ch.charCodeAt(0));
 const W = {
+  add: codes('add'),
   spdadd: codes('spdadd'),
   any: codes('any'),
   P: codes('-P'),
+  E: codes('-E'),
+  A: codes('-A'),
   in: codes('in'),
   out: codes('out'),
   fwd: codes('fwd'),
@@ -349,6 +355,257 @@ export function readPolicyBytes(b: Uint8Array, start: number, semi: number, p: B
     if (p.count === MAX_REQUESTS || !request(p.templates[p.count]!)) return false;
     p.count++;
     c.pblanks();
+  }
+  return c.i === semi;
+}
+
+/** Words of a table found in place by their bytes: by length, then compared (a table is a few words; the last found is tried first). */
+class ByteWords<T> {
+  private readonly byLength: { readonly w: Uint8Array; readonly v: T }[][] = [];
+  private last: { readonly w: Uint8Array; readonly v: T } | undefined;
+
+  constructor(entries: Iterable<readonly [string, T]>) {
+    for (const [name, v] of entries) (this.byLength[name.length] ??= []).push({ w: codes(name), v });
+  }
+
+  /** The value of the word b[s, e), or undefined. */
+  find(b: Uint8Array, s: number, e: number): T | undefined {
+    const last = this.last;
+    if (last !== undefined && last.w.length === e - s && same(b, s, last.w)) return last.v;
+    const list = this.byLength[e - s];
+    if (list === undefined) return undefined;
+    for (const x of list) {
+      if (same(b, s, x.w)) {
+        this.last = x;
+        return x.v;
+      }
+    }
+    return undefined;
+  }
+}
+
+function same(b: Uint8Array, s: number, w: Uint8Array): boolean {
+  for (let k = 0; k < w.length; k++) if (b[s + k] !== w[k]) return false;
+  return true;
+}
+
+/** An algorithm a key goes with, as the quick check takes it: its af_key number, whether it is an AEAD, the key lengths (bytes) it takes. */
+interface KeyedAlgorithm {
+  readonly id: number;
+  readonly aead: boolean;
+  /** 1 at each byte count (1-1024) its key may have */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The spellings of each kind the quick check takes with a key
+ * (quick.ts keyedAlgorithms: keyed, not tcp-md5, not a variant's
+ * spelling), of an algorithm af_key installs (scan.ts: its number on Linux).
+ */
+function keyedAlgorithms(kind: AlgKind): ByteWords<KeyedAlgorithm> {
+  const entries: [string, KeyedAlgorithm][] = [];
+  for (const a of ALGORITHMS) {
+    if (a.kind !== kind || a.noKey || a.name === 'tcp-md5') continue;
+    const bytes = new Uint8Array(1025);
+    for (let n = 1; n <= 1024; n++) if (keyBitsAllowed(a.keyBits, n * 8)) bytes[n] = 1;
+    for (const name of [a.name, ...a.aliases]) {
+      const id = algorithmByName(kind, name)?.ids.linux ?? 0;
+      // (a spelling another algorithm answers to is left to the usual way)
+      if (variantBySpelling(kind, name) !== undefined || algorithmByName(kind, name) !== a || id === 0) continue;
+      entries.push([name, { id, aead: a.aead === true, bytes }]);
+    }
+  }
+  return new ByteWords(entries);
+}
+
+let algorithms: { readonly enc: ByteWords<KeyedAlgorithm>; readonly auth: ByteWords<KeyedAlgorithm> } | undefined;
+const MODES = new ByteWords(modeTable.byName);
+/** -f's words: a padding flag's bits (seq-pad's are none), or -1 for nocyclic-seq (it clears CYCSEQ) */
+const SA_FLAGS = new ByteWords<number>([...padFlagTable.byName, ['nocyclic-seq', -1]]);
+
+/** A hex digit's value by byte, 255 for any other */
+const HEX = new Uint8Array(256).fill(255);
+for (let d = 0; d < 16; d++) {
+  HEX[d.toString(16).charCodeAt(0)] = d;
+  HEX[d.toString(16).toUpperCase().charCodeAt(0)] = d;
+}
+
+/** A statement lexer's word from i: where it ends. */
+function wordEnd(): number {
+  const b = c.b;
+  let i = c.i;
+  while ((WORD[b[i]!]! & 1) !== 0) i++;
+  return i;
+}
+
+/** B+: at least one blank of the statement lexer, and the rest of them. */
+function blanks1(): boolean {
+  if ((BLANK[c.b[c.i]!]! & 1) === 0) return false;
+  c.blanks();
+  return true;
+}
+
+/**
+ * An SPI as the quick check takes it: 0x and 3-8 hex digits (leading
+ * zeros aside) from 0x100, or a decimal from 256 to 999999999 without a
+ * leading zero; then a blank. Into n.
+ */
+function spi(): boolean {
+  const b = c.b;
+  let i = c.i;
+  let n = 0;
+  if (b[i] === 48 && (b[i + 1]! | 32) === 120) {
+    i += 2;
+    while (b[i] === 48) i++;
+    const s = i;
+    for (let d = HEX[b[i]!]!; d !== 255; d = HEX[b[++i]!]!) n = n * 16 + d;
+    if (i - s < 3 || i - s > 8) return false;
+  } else {
+    const s = i;
+    for (let ch = b[i]!; ch >= 48 && ch <= 57; ch = b[++i]!) n = n * 10 + (ch - 48);
+    if (i - s > 9 || b[s] === 48 || n < 256) return false;
+  }
+  if ((BLANK[b[i]!]! & 1) === 0) return false;
+  c.i = i;
+  c.n = n;
+  return true;
+}
+
+/** Up to `max` decimal digits (leading zeros and all), ended as a word; into n. */
+function digits(max: number): boolean {
+  const b = c.b;
+  const s = c.i;
+  let i = s;
+  let n = 0;
+  for (let ch = b[i]!; ch >= 48 && ch <= 57; ch = b[++i]!) n = n * 10 + (ch - 48);
+  if (i === s || i - s > max || (WORD[b[i]!]! & 1) !== 0) return false;
+  c.i = i;
+  c.n = n;
+  return true;
+}
+
+/** ALG B+ 0xKEY of `kind` into sa (its number and where its digits are); the algorithm, or undefined. */
+function keyed(kind: 'enc' | 'auth', sa: BulkSa): KeyedAlgorithm | undefined {
+  const algs = (algorithms ??= { enc: keyedAlgorithms('enc'), auth: keyedAlgorithms('auth') });
+  const e = wordEnd();
+  const a = algs[kind].find(c.b, c.i, e);
+  if (a === undefined) return undefined;
+  c.i = e;
+  if (!blanks1()) return undefined;
+  const b = c.b;
+  let i = c.i;
+  if (b[i] !== 48 || (b[i + 1]! | 32) !== 120) return undefined;
+  i += 2;
+  const s = i;
+  while (HEX[b[i]!] !== 255) i++;
+  const n = i - s;
+  if (n % 2 !== 0 || n > 2048 || a.bytes[n / 2] !== 1 || (WORD[b[i]!]! & 1) !== 0) return undefined;
+  c.i = i;
+  if (kind === 'enc') {
+    sa.ealg = a.id;
+    sa.ekeyAt = s;
+    sa.ekeyDigits = n;
+  } else {
+    sa.aalg = a.id;
+    sa.akeyAt = s;
+    sa.akeyDigits = n;
+  }
+  return a;
+}
+
+/** An option of an SA, -m, -u, -r or -f and its value (quick.ts saPattern's), into sa; false for any other. */
+function option(sa: BulkSa): boolean {
+  const b = c.b;
+  const opt = b[c.i + 1];
+  c.i += 2;
+  if (!blanks1()) return false;
+  switch (opt) {
+    case 109: {
+      const e = wordEnd();
+      const mode = MODES.find(b, c.i, e);
+      if (mode === undefined) return false;
+      c.i = e;
+      sa.mode = mode;
+      return true;
+    }
+    case 117:
+      if (!digits(9)) return false;
+      sa.reqid = c.n;
+      return true;
+    case 114: {
+      // [0-3]?\d{1,3} | 40[0-8]\d | 409[0-6]: up to 4096, four digits only from 0-3 or below 4097
+      const s = c.i;
+      if (!digits(4) || (c.i - s === 4 && b[s]! > 51 && c.n > 4096)) return false;
+      sa.replay = c.n;
+      return true;
+    }
+    case 102: {
+      const e = wordEnd();
+      const bit = SA_FLAGS.find(b, c.i, e);
+      if (bit === undefined) return false;
+      c.i = e;
+      if (bit >= 0) sa.flags |= bit;
+      else sa.flags &= ~SaFlag.CYCSEQ;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * The statement b[start, semi] (semi: its ';', the first after start)
+ * into sa if it is an `add` this reads and the quick check finds clean;
+ * false otherwise (sa is then anything). The keys' hex digits are left
+ * where they are: sa.keyBytes is b.
+ */
+export function readSaBytes(b: Uint8Array, start: number, semi: number, sa: BulkSa): boolean {
+  if (semi - start >= QUICK_MAX || b[semi] !== SEMI) return false;
+  c.b = b;
+  c.i = start;
+  c.semi = semi;
+  if (!c.word(W.add) || !blanks1()) return false;
+  const src = c.v4();
+  if (src < 0 || !blanks1()) return false;
+  const dst = c.v4();
+  if (dst < 0 || !blanks1()) return false;
+  let esp: boolean;
+  if (c.word(W.esp)) esp = true;
+  else if (c.word(W.ah)) esp = false;
+  else return false;
+  if (!blanks1() || !spi()) return false;
+  sa.satype = esp ? SaType.ESP : SaType.AH;
+  sa.src = src;
+  sa.dst = dst;
+  sa.spi = c.n;
+  sa.mode = Mode.ANY;
+  sa.reqid = 0;
+  sa.replay = 0;
+  sa.flags = SaFlag.CYCSEQ;
+  sa.ealg = sa.aalg = 0;
+  sa.etext = sa.atext = '';
+  sa.ekeyAt = sa.ekeyDigits = sa.akeyAt = sa.akeyDigits = 0;
+  sa.keyBytes = b;
+  // the options, then the algorithms (ESP -E [-A], an AEAD -E alone; AH -A)
+  for (;;) {
+    if (!blanks1() || b[c.i] !== HYPHEN) return false;
+    const opt = b[c.i + 1];
+    if (opt === 69 || opt === 65) break;
+    if (!option(sa)) return false;
+  }
+  if (esp) {
+    if (!c.word(W.E) || !blanks1()) return false;
+    const e = keyed('enc', sa);
+    if (e === undefined) return false;
+    const at = c.i;
+    c.blanks();
+    if (!e.aead && c.i < semi && c.i > at) {
+      if (!c.word(W.A) || !blanks1() || keyed('auth', sa) === undefined) return false;
+      c.blanks();
+    }
+  } else {
+    if (!c.word(W.A) || !blanks1() || keyed('auth', sa) === undefined) return false;
+    c.blanks();
   }
   return c.i === semi;
 }
