@@ -22,7 +22,7 @@ import { IpProto, Level, Mode, SaState, SaType } from '../model/tables.js';
 import { AF, extNumber, MsgType } from '../pfkey/constants.js';
 import { afKeyAlgorithm, E, fail, type Ctx } from './context.js';
 import { countNew, NewEntries, ORDER_DIGITS, recordsPrefix } from './entries.js';
-import { policyKeyV4, saKeyV4 } from './records.js';
+import { keyBytes, policyKeyV4, policyKeyV4Bytes, saKeyV4 } from './records.js';
 import { KEPT_FLAGS } from './sa-state.js';
 import { putU32, putU32BE, putU64, putU64Number } from './u64.js';
 import { BulkConflict } from './sorted-layer.js';
@@ -236,7 +236,9 @@ export const BULK_STREAMS = [
 interface Streams {
   readonly sas: NewEntries;
   readonly policies: NewEntries;
-  readonly index: (id: number, value: string) => void;
+  readonly index: (id: number, value: Uint8Array | string, length?: number) => void;
+  /** where the policies' identities go, when loaded apart (SaOffload.policy): none are put into the transaction */
+  readonly policyIds: SaOffload['policy'] | undefined;
   readonly counters: LoadCounters;
   /** the store held a policy when the load began (else none is asked for: Tx.get would say none) */
   readonly policiesHeld: boolean;
@@ -275,6 +277,13 @@ export interface SaOffload {
   text(src: string, bytes?: Uint8Array): void;
   /** The `add` statement text[start, semi], checked clean (or `unchecked`: then checked there, and the load given up if not clean), to be stored at `order`. */
   push(start: number, semi: number, order: number, unchecked: boolean): void;
+  /**
+   * A policy's identity (policyKeyV4's numbers, the protocol 0 for any) at
+   * `order`, written by the worker into the p/ stream's spool
+   * (SaOffloadResult.policies), where the store held no policy: the
+   * transaction has none of them.
+   */
+  policy(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number, order: number): void;
   /** Resolved once it is not far behind what was pushed (undefined: it is not): the caller reads on then. */
   paced(): Promise<void> | undefined;
   /** Everything pushed, loaded: its records in the spool's file; BulkConflict where one is declined (as loadSa would). */
@@ -290,6 +299,8 @@ export interface SaOffloadResult {
   readonly identities: BlocksState;
   /** SA type, how many SAs of it: pairs */
   readonly counts: readonly number[];
+  /** the blocks written to the policies' identities' spool (sorted; none where none were given: SaOffload.policy) */
+  readonly policies: BlocksState;
 }
 
 /** What an SaOffload writes into: the load's file (spool.ts: every spool of a load places its blocks there), as a worker is given it. */
@@ -359,7 +370,7 @@ export class BulkLoad implements BulkLoader {
   private readonly to: Streams;
 
   /** the SAs loaded apart, and the spools their records and identities go to */
-  private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool } | undefined;
+  private readonly offload: { readonly to: SaOffload; readonly records: RecordSpool; readonly identities: RecordSpool; readonly policyIdentities: RecordSpool | undefined } | undefined;
   readonly saText?: (src: string, start: number, semi: number, unchecked: boolean) => void;
   readonly text?: (src: string, bytes?: Uint8Array) => void;
   readonly paced?: () => Promise<void> | undefined;
@@ -381,7 +392,10 @@ export class BulkLoad implements BulkLoader {
     if (offload && file && records && identities) {
       if (identities.file !== file) throw new Error("a load's spools in two files");
       const worker = (to = offload({ file: file.shared() }, c.now, () => file.syncAhead()));
-      this.offload = { to: worker, records, identities };
+      // the policies' identities too, where the store held none (else each is asked for: loadPolicy)
+      const policyIdentities = c.tx.bulkHeld('p/') ? undefined : c.tx.bulkSpoolSorted('p/');
+      if (policyIdentities && policyIdentities.file !== file) throw new Error("a load's spools in two files");
+      this.offload = { to: worker, records, identities, policyIdentities };
       this.text = (src, bytes) => worker.text(src, bytes);
     }
     // between pieces of the file: what is written so far synced ahead, the worker waited for if far behind
@@ -393,7 +407,9 @@ export class BulkLoad implements BulkLoader {
     }
     const policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
     const index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
-    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c), policiesHeld: c.tx.bulkHeld('p/') };
+    const worker = this.offload?.policyIdentities ? this.offload.to : undefined;
+    const policyIds: SaOffload['policy'] | undefined = worker ? (...a) => worker.policy(...a) : undefined;
+    this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c), policiesHeld: c.tx.bulkHeld('p/'), policyIds };
     if (this.offload) {
       const to = this.offload.to;
       const counters = this.to.counters;
@@ -412,6 +428,7 @@ export class BulkLoad implements BulkLoader {
     const r = await this.offload.to.drain();
     this.offload.records.adopt(r.records);
     this.offload.identities.adopt(r.identities);
+    this.offload.policyIdentities?.adopt(r.policies);
     for (let i = 0; i < r.counts.length; i += 2) this.sas.set(r.counts[i]!, (this.sas.get(r.counts[i]!) ?? 0) + r.counts[i + 1]!);
   }
 
@@ -525,15 +542,25 @@ function bulkPolicyKey(p: BulkPolicy): string {
 /** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly (its count is the caller's). */
 function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
-  const key = bulkPolicyKey(p);
-  if (to.policiesHeld && c.tx.has(key)) decline('a policy with this selector and direction exists');
+  // (its identity loaded apart: no string made, none asked for: the store held no policy)
+  const key = to.policyIds ? undefined : bulkPolicyKey(p);
+  if (key !== undefined && to.policiesHeld && c.tx.has(key)) decline('a policy with this selector and direction exists');
   // templates are read only for ipsec; with none or discard they are ignored
   const count = p.action === 2 ? p.count : 0;
   if (count) keepTemplates(c, p);
   const id = to.counters.genIndex(p.dir - 1);
   const order = to.counters.nextOrder();
-  to.policies.put(key, order, w.b, policyRecord(p, id, order, c.now));
-  to.index(id, key);
+  const length = policyRecord(p, id, order, c.now);
+  if (key !== undefined) {
+    to.policies.put(key, order, w.b, length);
+    to.index(id, key);
+  } else {
+    to.policies.record(order, w.b, length);
+    // pfkey_proto_to_xfrm(): 255 is any (0), as bulkPolicyKey
+    const proto = p.proto === IpProto.ANY ? 0 : p.proto;
+    to.index(id, keyBytes(), policyKeyV4Bytes(p.dir, p.src, p.sprefix, p.dst, p.dprefix, proto, p.sport, p.dport));
+    to.policyIds!(p.dir, p.src, p.sprefix, p.dst, p.dprefix, proto, p.sport, p.dport, order);
+  }
   for (let i = 0; i < count; i++) countReqid(c, p.templates[i]!.keptReqid, 1);
 }
 

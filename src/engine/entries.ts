@@ -107,6 +107,11 @@ export class NewEntries {
     this.records(order, rec, length);
   }
 
+  /** An entry's record alone (its identity written elsewhere: a worker's). */
+  record(order: number, rec: Uint8Array, length: number): void {
+    this.records(order, rec, length);
+  }
+
   /** An entry's identity alone (its record written to the stream's spool elsewhere: a worker's). */
   identity(key: string, order: number): void {
     // the streams copy what they are given: one scratch u64 serves them all (and `rec` may be a scratch too)

@@ -94,7 +94,7 @@ export function saKey(satype: number, dst: IpAddress, spi: number): string {
  * ms sorted, against 11-13 and 2 this way).
  */
 class KeyText {
-  private readonly b = Buffer.allocUnsafe(128);
+  readonly b = Buffer.allocUnsafe(128);
   n = 0;
 
   char(c: number): this {
@@ -175,8 +175,29 @@ export function policyKey(dir: number, s: SelectorKey, ctx: Uint8Array | undefin
 
 /** policyKey of an IPv4 selector given as numbers (addresses as u32), without a context (a bulk load's): selectorKey's text. */
 export function policyKeyV4(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): string {
+  return writePolicyKeyV4(dir, src, sprefix, dst, dprefix, proto, sport, dport).done();
+}
+
+function writePolicyKeyV4(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): KeyText {
   key.char(112).char(SLASH).dec(dir).char(SLASH).char(52).char(58).hex8(src >>> 0).char(SLASH).dec(sprefix).char(SLASH).hex8(dst >>> 0).char(SLASH);
-  return key.dec(dprefix).char(SLASH).dec(proto).char(SLASH).dec(sport).char(SLASH).dec(dport).char(SLASH).char(45).done();
+  return key.dec(dprefix).char(SLASH).dec(proto).char(SLASH).dec(sport).char(SLASH).dec(dport).char(SLASH).char(45);
+}
+
+/**
+ * policyKeyV4's key as bytes, in keyBytes() (a scratch, written over by the
+ * next key): its length. No string is made (a bulk load's policy index
+ * takes the bytes; its worker writes the identities from them).
+ */
+export function policyKeyV4Bytes(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): number {
+  writePolicyKeyV4(dir, src, sprefix, dst, dprefix, proto, sport, dport);
+  const n = key.n;
+  key.n = 0;
+  return n;
+}
+
+/** The scratch policyKeyV4Bytes writes its key into. */
+export function keyBytes(): Uint8Array {
+  return key.b;
 }
 
 function selectorKey(dir: number, family: number, src: string, sprefix: number, dst: string, dprefix: number, proto: number, sport: number, dport: number, ctx: string): string {

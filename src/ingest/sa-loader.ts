@@ -18,6 +18,7 @@ import { placeIn, SpoolBlocks, SyncsAhead, writeAt, type PlacedFile } from '../e
 import { TableWriter, writeHexDigits, type BlocksState } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { QuickSaCheck } from '../syntax/quick.js';
+import { radixOrder, type Digit } from './radix-order.js';
 import { bulkPolicy, bulkSa, scanStatement } from './scan.js';
 import { readSaBytes } from './scan-bytes.js';
 
@@ -231,7 +232,7 @@ export class SaLoader {
    * loaded after these (`more`: taken()'s ids; their records and counts are
    * that loader's to tell).
    */
-  end(more?: Float64Array): SaOffloadResult {
+  end(more?: Float64Array): Omit<SaOffloadResult, 'policies'> {
     const records = this.records.w.blocksState();
     const counts = [...this.counts].flat();
     if (more) {
@@ -291,29 +292,20 @@ class SaKeyBytes {
 }
 
 /**
- * The order of `n` SA identities (SA type, destination, SPI: ids[4i..]) by key: SA type, then destination,
- * then SPI, as numbers, by a radix sort 16 bits at a time (5 passes at most; a sort of the keys' strings by a
- * comparator was ~40 ms of 100k). The same order as the keys' (SaKeyBytes: the SA type in one decimal
+ * The order of `n` SA identities (SA type, destination, SPI: ids[4i..]) by
+ * key: SA type, then destination, then SPI, as numbers (5 passes at most).
+ * The same order as the keys' (SaKeyBytes: the SA type in one decimal
  * digit, the rest in 8 hex digits each).
  */
 function identityOrder(ids: Uint32Array, n: number): Uint32Array {
-  let idx = new Uint32Array(n);
-  let tmp = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  const count = new Uint32Array(65537);
-  // least significant first: SPI low and high, destination low and high, SA type
-  for (const [field, shift] of [[2, 0], [2, 16], [1, 0], [1, 16], [0, 0]] as const) {
-    count.fill(0);
-    for (let j = 0; j < n; j++) count[((ids[4 * j + field]! >>> shift) & 0xffff) + 1]!++;
-    // (a digit all SAs have alike, as their SA type or their destinations' first half often: nothing to move)
-    if (n === 0 || count[((ids[field]! >>> shift) & 0xffff) + 1] === n) continue;
-    for (let v = 1; v <= 65536; v++) count[v]! += count[v - 1]!;
-    for (let j = 0; j < n; j++) {
-      const i = idx[j]!;
-      tmp[count[(ids[4 * i + field]! >>> shift) & 0xffff]!++] = i;
-    }
-    [idx, tmp] = [tmp, idx];
-  }
-  return idx;
+  return radixOrder(ids, 4, n, SA_DIGITS);
 }
 
+/** least significant first: SPI low and high, destination low and high, SA type */
+const SA_DIGITS: readonly Digit[] = [
+  [2, 0],
+  [2, 16],
+  [1, 0],
+  [1, 16],
+  [0, 0],
+];

@@ -11,6 +11,7 @@ export type SaWorkerMessage =
   | { readonly text: string }
   | { readonly bytes: Uint8Array }
   | { readonly at: Float64Array; readonly batch: number }
+  | { readonly pids: Uint32Array; readonly count: number; readonly base: number }
   | { readonly end: true; readonly ids?: Float64Array };
 
 export type SaWorkerReply =
@@ -25,6 +26,6 @@ export type SaWorkerReply =
  * what it has handled.
  */
 export function messageKiB(m: SaWorkerMessage): number {
-  const bytes = 'text' in m ? m.text.length : 'bytes' in m ? m.bytes.byteLength : 'at' in m ? m.at.byteLength : 0;
+  const bytes = 'text' in m ? m.text.length : 'bytes' in m ? m.bytes.byteLength : 'at' in m ? m.at.byteLength : 'pids' in m ? 28 * m.count : 0;
   return 1 + (bytes >>> 10);
 }

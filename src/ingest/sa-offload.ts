@@ -25,10 +25,13 @@ import { StoreError } from '../engine/store-dir.js';
 import { compileWorkersInline, lazyWorkerThreads } from '../sys/builtin.js';
 import { concatBlocks, type BlocksState } from '../engine/store-format.js';
 import { SaLoader, TakenIds } from './sa-loader.js';
+import { packPolicy, POLICY_WORDS } from './policy-ids.js';
 import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-messages.js';
 
 /** Statements sent at a time (the text they stand in is sent once, before the first batch in it). */
 const BATCH = 2048;
+/** Policies' identities sent at a time (28 bytes each: policy-ids.ts) */
+const POLICY_BATCH = 4096;
 
 /** Batches that may be taken back (one claim each, shared): 2^16 of 2048 SAs; past them the worker loads them all. */
 const CLAIMS = 1 << 16;
@@ -86,6 +89,11 @@ class SaWorker implements SaOffload {
   /** start, semi and order of each statement pushed since the last batch */
   private at = new Float64Array(3 * BATCH);
   private n = 0;
+
+  /** the policies' identities given since the last batch of them (packPolicy), the first one's order */
+  private pids = new Uint32Array(POLICY_WORDS * POLICY_BATCH);
+  private pn = 0;
+  private pbase = 0;
 
   /** each batch's claim: 0 none yet, 1 the worker's, 2 this thread's (taken back at the end: drain) */
   private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIMS));
@@ -163,6 +171,21 @@ class SaWorker implements SaOffload {
     if (this.n === BATCH) this.flush();
   }
 
+  policy(dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number, order: number): void {
+    if (this.pn === 0) this.pbase = order;
+    packPolicy(this.pids, POLICY_WORDS * this.pn++, dir, src, sprefix, dst, dprefix, proto, sport, dport, order, this.pbase);
+    if (this.pn === POLICY_BATCH) this.flushPolicies();
+  }
+
+  /** The policies' identities given since the last batch of them, sent (the array itself: transferred). */
+  private flushPolicies(): void {
+    if (this.pn === 0) return;
+    const pids = this.pids;
+    this.post({ pids, count: this.pn, base: this.pbase }, [pids.buffer as ArrayBuffer]);
+    this.pids = new Uint32Array(POLICY_WORDS * POLICY_BATCH);
+    this.pn = 0;
+  }
+
   /** The statements pushed since the last batch, sent (their text first, if the worker has not had it). */
   private flush(): void {
     if (this.n === 0) return;
@@ -225,6 +248,7 @@ class SaWorker implements SaOffload {
 
   async drain(): Promise<SaOffloadResult> {
     this.flush();
+    this.flushPolicies();
     Atomics.store(this.handled, 2, 1);
     let taken: ReturnType<SaWorker['takeBack']>;
     const gathered = new TakenIds();
@@ -241,7 +265,7 @@ class SaWorker implements SaOffload {
     if (r.ok) {
       const counts = new Map<number, number>();
       for (const c of [r.counts, ...taken.map((t) => t.counts)]) for (let i = 0; i < c.length; i += 2) counts.set(c[i]!, (counts.get(c[i]!) ?? 0) + c[i + 1]!);
-      return { records: concatBlocks([r.records, ...taken.map((t) => t.records)]), identities: r.identities, counts: [...counts].flat() };
+      return { records: concatBlocks([r.records, ...taken.map((t) => t.records)]), identities: r.identities, counts: [...counts].flat(), policies: r.policies };
     }
     if ('conflict' in r) throw new BulkConflict(r.conflict);
     if ('store' in r) throw new StoreError(r.store.code, r.store.message);

@@ -15,17 +15,19 @@
  *   in:  workerData { role: 'sa-loader', file (OffloadSpools: the load's file), now, handled, claims }
  *        { text } | { bytes }        the text the statements of the next batches stand in (or its bytes, a char a byte)
  *        { at: Float64Array, batch } start, semi, order of each statement of batch number `batch` (order negative: unchecked)
+ *        { pids, count, base }       the identities of `count` policies (policy-ids.ts packPolicy), their orders less `base`
  *        { end: true, ids? }         ids: satype, dst, spi, order of each SA the main thread loaded
  *        (each message's KiB (messageKiB) counted in `handled[0]` once handled: the main thread paces itself by it;
  *        it counts what it posted in `handled[1]`: the worker is idle when the two are equal; `handled[2]` is 1
  *        once the end is posted: then nothing is done ahead of it)
- *   out: { ok: true, records, identities (the blocks each spool got), counts }
+ *   out: { ok: true, records, identities, policies (the blocks each spool got), counts }
  *        { ok: false, conflict } | { ok: false, store: { code, message } } | { ok: false, bug }
  */
 import type { OffloadSpools } from '../engine/bulk-load.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { StoreError } from '../engine/store-dir.js';
 import { lazyWorkerThreads } from '../sys/builtin.js';
+import { PolicyIdentities } from './policy-ids.js';
 import { SaLoader, SETTLE_MS, warmUpSort } from './sa-loader.js';
 import { messageKiB, type SaWorkerMessage, type SaWorkerReply } from './sa-messages.js';
 
@@ -78,12 +80,13 @@ function run(): void {
   }
   let text = '';
   let bytes: Uint8Array | undefined;
+  const policies = new PolicyIdentities();
   port.on('message', (m: SaWorkerMessage) => {
     if ('end' in m) {
       let r = failed;
       if (!r) {
         try {
-          r = { ok: true, ...loader!.end(m.ids) };
+          r = { ok: true, ...loader!.end(m.ids), policies: policies.end(data.file) };
         } catch (e) {
           r = reply(e);
         }
@@ -95,6 +98,7 @@ function run(): void {
       if (failed) return;
       if ('text' in m) (text = m.text), (bytes = undefined);
       else if ('bytes' in m) (bytes = m.bytes), (text = '');
+      else if ('pids' in m) policies.add(m.pids, m.count, m.base);
       // (a batch the main thread took back: it has all those after it too)
       else if (m.batch >= data.claims.length || Atomics.compareExchange(data.claims, m.batch, 0, 1) === 0) loader!.load(bytes ?? text, m.at);
     } catch (e) {
