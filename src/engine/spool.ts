@@ -24,7 +24,7 @@
 import { closeSync, fdatasync, writeSync } from 'node:fs';
 import { BulkConflict } from './sorted-layer.js';
 import { ioError, type StoreDir } from './store-dir.js';
-import { hexDigits, TableWriter, TABLE_MAGIC_PLACED, writeHexDigits, writeLatin1, type BlocksState } from './store-format.js';
+import { hexDigits, TableWriter, TABLE_MAGIC_PLACED, writeLatin1, type BlocksState } from './store-format.js';
 
 /**
  * A file blocks are placed in, by any thread that has it: its descriptor,
@@ -177,31 +177,26 @@ export class SpoolBlocks {
 
   /** the last numbered key's number (putNumbered) */
   private lastNumber = -1;
-  /** the numbered key being written: the prefix, then the digits */
-  private key: Buffer | undefined;
+  /** the prefix's bytes (putNumbered) */
+  private prefixBytes: Uint8Array | undefined;
 
   /**
    * The next entry, its key the prefix and `n` in `digits` hex digits
    * (records by order, the policy index by index): the key written as
-   * bytes, never made a string (a key joined from its pieces, then
-   * flattened to be compared and written, was ~0.45 us). Its number must
-   * be above the last one's (a number twice, or one out of order, is a
-   * conflict the load cannot take, as in sorted-layer.ts).
+   * bytes, in place in the block (TableWriter.addNumbered), never made a
+   * string (a key joined from its pieces, then flattened to be compared and
+   * written, was ~0.45 us). Its number must be above the last one's (a
+   * number twice, or one out of order, is a conflict the load cannot take,
+   * as in sorted-layer.ts).
    */
   putNumbered(n: number, digits: number, value: Uint8Array | string, length = value.length, offset = 0): void {
     if (n <= this.lastNumber) throw new BulkConflict(n === this.lastNumber ? `${this.prefix}${hexDigits(n, digits)} put twice` : `stream ${this.prefix} is not in order`);
     this.lastNumber = n;
-    const p = this.prefix.length;
-    let k = this.key;
-    if (k === undefined || k.length !== p + digits) {
-      k = this.key = Buffer.alloc(p + digits);
-      writeLatin1(k, 0, this.prefix);
-    }
-    writeHexDigits(k, p, n, digits);
+    const prefix = (this.prefixBytes ??= Buffer.from(this.prefix, 'latin1'));
     // (a value at `offset` of a byte array: entries sent in batches, one after the other)
-    if (typeof value !== 'string') return this.w.addRaw(k, 0, k.length, value, offset, length);
+    if (typeof value !== 'string') return this.w.addNumbered(prefix, n, digits, value, offset, length);
     if (value.length > this.text.length) this.text = Buffer.allocUnsafe(value.length * 2);
-    this.w.addRaw(k, 0, k.length, this.text, 0, writeLatin1(this.text, 0, value));
+    this.w.addNumbered(prefix, n, digits, this.text, 0, writeLatin1(this.text, 0, value));
   }
 
   /** The next entry, its key kb[0, kl) (above the last one's: TableWriter refuses one that is not). */
