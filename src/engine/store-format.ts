@@ -582,6 +582,33 @@ export class TableWriter {
     this.entry(at, kl, vb, vs, vl, undefined);
   }
 
+  /**
+   * Room for the next entry, its key at most `maxKl` bytes and its value
+   * `vl`: where the caller writes its key, in `buffer`, before addWritten
+   * (a key written in place is not made elsewhere and copied).
+   */
+  keyRoom(maxKl: number, vl: number): number {
+    return this.room(maxKl, vl, undefined);
+  }
+
+  /** The block being written (keyRoom's `at` is in it until addWritten). */
+  get buffer(): Uint8Array {
+    return this.buf;
+  }
+
+  /**
+   * The entry whose key the caller wrote at `at` (keyRoom), `kl` bytes,
+   * its value vb[vs, vs + vl): not compared with the last key (the caller
+   * writes its keys in order and knows they are distinct).
+   */
+  addWritten(at: number, kl: number, vb: Uint8Array, vs: number, vl: number): void {
+    putU32(this.buf, at - 4, kl);
+    this.rawLast = this.buf;
+    this.rawLastAt = at;
+    this.rawLastLen = kl;
+    this.entry(at, kl, vb, vs, vl, undefined);
+  }
+
   /** the last key: as a string (add), as its bytes in a block (addRaw); a writer is fed one way */
   private last: string | undefined;
   private rawLast: Buffer | undefined;
