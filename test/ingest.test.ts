@@ -482,6 +482,41 @@ test('the check counts the statements a bulk load reads: in pieces or whole, che
   }
 });
 
+test('statements handed over unchecked (deferred): the same statements, counts and diagnostics, lines and columns, as checked', async () => {
+  const { StreamParser } = await import('../src/syntax/stream.js');
+  // runs of clean adds and spdadds (blank lines, tabs, a statement over lines, comments between) among statements the
+  // load does not take and errors, whose lines and columns come after the runs
+  const lines = benchStatements(400).trimEnd().split('\n');
+  const parts: string[] = [];
+  lines.forEach((l, i) => {
+    parts.push(i % 7 === 3 ? l.replace(' esp ', '\n\tesp ') : l, i % 11 === 5 ? '\n\n\t ' : i % 13 === 6 ? '\n# a note; with a semicolon\n' : i % 17 === 2 ? ' ' : '\n');
+    // (a deferred statement that is not clean is the load's to find: none here)
+    if (i % 50 === 49) parts.push('update 10.0.0.1 10.0.0.2 esp 0x1000 -E aes-cbc 0x0011;\n', 'flush;\n', 'bogus 1 2;\n', `delete 10.0.0.9 10.0.0.8 esq 0x${(0x9000 + i).toString(16)};\n`);
+  });
+  const text = parts.join('');
+  for (const piece of [61, 4096, 1 << 20]) {
+    const run = (defer: boolean): unknown => {
+      const taken: string[] = [];
+      let others = 0;
+      const p = new StreamParser(
+        { file: 't', sys: testSys, checkOnly: true, countClean: true, onClean: (src, start, semi) => taken.push(src.slice(start, semi + 1)), onUnclean: () => others++, ...(defer ? { deferAdds: () => true, deferSpdadds: () => true } : {}) },
+        () => undefined,
+      );
+      for (let i = 0; i < text.length; i += piece) p.push(text.slice(i, i + piece));
+      p.end();
+      const diags = p.sink.list.map((d) => `${d.line}:${d.col} ${d.severity} ${d.message}`);
+      assert.ok(taken.every(quickClean));
+      return { taken, others, diags, counted: p.cleanAdds, checkedOnly: p.checked };
+    };
+    const checked = run(false);
+    assert.deepEqual(run(true), checked, `pieces of ${piece}`);
+    assert.ok((checked as { diags: string[] }).diags.length >= 16, 'the errors are reported');
+    assert.equal((checked as { counted: number }).counted, 400);
+  }
+});
+
+const quickClean = (t: string): boolean => QuickCheck.for(testSys).clean(t, 0, t.length - 1);
+
 /**
  * A load as a check feeds it (EmbeddedBackend.loadChecking, as cli/script.ts checkAndLoad does): paced, then
  * each piece's text told, then each of its statements, all found clean by the quick check. Pieces are whole statements.

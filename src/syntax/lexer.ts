@@ -38,7 +38,8 @@ export function isWordChar(c: number): boolean {
  */
 export const COMMAND_WORDS: ReadonlySet<string> = new Set(['add', 'update', 'get', 'getspi', 'delete', 'deleteall', 'flush', 'dump', 'spdadd', 'spdupdate', 'spddelete', 'spdflush', 'spddump', 'exit', 'quit', 'bye']);
 
-const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+/** The lexer's blanks (between tokens). */
+export const isBlankChar = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
 
 /** First letters of the command words (a cheap test before a word is cut out). */
 const COMMAND_FIRST = new Uint8Array(128);
@@ -315,7 +316,7 @@ export class Lexer {
     // the policy text stands as the previous token, ending at its last character (comments are blanks in `out`):
     // a missing ';' is reported after it
     let k = out.length - 1;
-    while (k >= 0 && isBlank(out.charCodeAt(k))) k--;
+    while (k >= 0 && isBlankChar(out.charCodeAt(k))) k--;
     if (k >= 0) {
       const nl = out.lastIndexOf('\n', k);
       let lines = 0;
