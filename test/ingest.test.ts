@@ -705,6 +705,30 @@ test('-f of a large file with SAs loaded by a worker and without: the same store
   }
 });
 
+test('a worker started ahead is the next load\'s (told its load in its first message); one whose thread ended before is not: the load starts its own', async () => {
+  const { prestartSaWorker, waitingSaWorker } = await import('../src/ingest/sa-offload.js');
+  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-ahead-'));
+  try {
+    const text = benchStatements(3000);
+    const b = await EmbeddedBackend.open(join(dir, 'b'), { clock });
+    assert.equal(await loadChecked(b, piecesOf(text, 5), { rfcMode: false }), true);
+    for (const gone of [false, true]) {
+      prestartSaWorker({ SETKEY_BULK_WORKER: '1' });
+      const ahead = waitingSaWorker();
+      assert.ok(ahead, 'started');
+      if (gone) await ahead.terminate();
+      const a = await EmbeddedBackend.open(join(dir, `a${gone}`), { clock });
+      assert.equal(await loadChecked(a, piecesOf(text, 5), { rfcMode: false, offloadSas: worker, deferSas: true, deferPolicies: true }), true);
+      assert.equal(waitingSaWorker(), undefined, 'taken by the load');
+      assert.deepEqual(hex(toMap(a.engine.store.read())), hex(toMap(b.engine.store.read())));
+      await a.close();
+    }
+    await b.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a worker gone in the middle of a load (its thread ended) gives the load up at once: nothing kept, no file left, no wait', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-worker-gone-'));
   try {

@@ -143,6 +143,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         const { checkAndLoad, loadsWhileChecking, runFile } = await script();
         if (loadsWhileChecking(io, o, o.script!)) {
           const file = o.script!;
+          // the engine's load of it loads its SAs on a worker thread: started now, while the store opens (ingest/sa-offload.ts)
+          if (goesTo === 'engine') (await import('../ingest/sa-offload.js')).prestartSaWorker(io.env);
           return withBackend(io, o, async (b) => {
             const input = await checkAndLoad(io, o, file, b);
             return input === undefined ? 1 : runFile(io, o, file, input, b);

@@ -45,6 +45,34 @@ const TAKE_MIN = 4;
  */
 const KEEP_BYTES = 6 << 20;
 
+/** A worker started ahead (prestartSaWorker), not yet a load's; whether its thread has ended. */
+let waiting: { readonly worker: Worker; gone: boolean } | undefined;
+
+/**
+ * The SA worker started now, ahead of the load that will use it (an apply
+ * of a large file to the engine: cli/main.ts), where saWorkers() would
+ * make one. Node's start-up of a worker thread (its own modules compiled,
+ * ~80-130 ms of the second core) then runs while the main thread opens
+ * the store, not after the load has begun: the worker's first batch came
+ * ~100 ms after the main thread's first statement. A worker no load takes
+ * (the store held SAs, say) waits unreferenced: it keeps no process alive.
+ */
+export function prestartSaWorker(env: Readonly<Record<string, string | undefined>>): void {
+  if (waiting !== undefined || saWorkers(env) === undefined) return;
+  const { Worker } = lazyWorkerThreads();
+  compileWorkersInline();
+  const w = { worker: new Worker(workerScript(), { workerData: { role: 'sa-waiting' }, stdout: true, stderr: true }), gone: false };
+  w.worker.once('exit', () => (w.gone = true));
+  w.worker.once('error', () => (w.gone = true));
+  w.worker.unref();
+  waiting = w;
+}
+
+/** The worker started ahead and not yet a load's (tests). */
+export function waitingSaWorker(): Worker | undefined {
+  return waiting?.worker;
+}
+
 /** Where the worker's script is: beside the one-file build (dist/sa-worker.cjs), else beside this module. */
 function workerScript(): string | URL {
   return typeof __dirname === 'string' ? join(__dirname, 'sa-worker.cjs') : new URL('./sa-worker.js', import.meta.url);
@@ -116,7 +144,15 @@ class SaWorker implements SaOffload {
     const { Worker } = lazyWorkerThreads();
     // (both cores run JavaScript from now on: sys/builtin.ts)
     compileWorkersInline();
-    this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...spools, now: now.toString(), handled: this.handled, claims: this.claims }, stdout: true, stderr: true });
+    const data = { ...spools, now: now.toString(), handled: this.handled, claims: this.claims };
+    // the worker started ahead, if any (and alive): told its load now
+    const ahead = waiting;
+    waiting = undefined;
+    if (ahead !== undefined && !ahead.gone) {
+      this.worker = ahead.worker;
+      this.worker.ref();
+      this.worker.postMessage({ start: data });
+    } else this.worker = new Worker(workerScript(), { workerData: { role: 'sa-loader', ...data }, stdout: true, stderr: true });
     this.reply = new Promise((resolve) => {
       this.worker.once('message', resolve);
       this.worker.once('error', (e) => resolve({ ok: false, gone: e instanceof Error ? e.message : String(e) }));

@@ -12,7 +12,8 @@
  * loads them itself: the two meet in the middle, and the SAs those give
  * are all after this thread's. Their identities come with the end.
  *
- *   in:  workerData { role: 'sa-loader', file (OffloadSpools: the load's file), now, handled, claims }
+ *   in:  workerData { role: 'sa-loader', file (OffloadSpools: the load's file), now, handled, claims },
+ *        or workerData { role: 'sa-waiting' } and then { start: the same } (started ahead: sa-offload.ts prestartSaWorker)
  *        { text } | { bytes }        the text the statements of the next batches stand in (or its bytes, a char a byte)
  *        { at: Float64Array, batch } start, semi, order of each statement of batch number `batch` (order negative: unchecked)
  *        { pids, count, base }       the identities of `count` policies (policy-ids.ts packPolicy), their orders less `base`
@@ -40,9 +41,8 @@ function reply(e: unknown): SaWorkerReply {
 }
 
 /** The thread's work: batches until the end, then one reply (the first failure's, if any: what follows it is not read). */
-function run(): void {
-  const { parentPort, workerData } = lazyWorkerThreads();
-  const port = parentPort!;
+function run(workerData: unknown): void {
+  const port = lazyWorkerThreads().parentPort!;
   const data = workerData as OffloadSpools & { now: string; handled: Int32Array; claims: Int32Array };
   // each message counted once handled, whatever came of it (the main thread waits while it is far ahead)
   // (messages handled: a wait for settling is over once another is)
@@ -109,4 +109,7 @@ function run(): void {
   });
 }
 
-if (!lazyWorkerThreads().isMainThread && (lazyWorkerThreads().workerData as { role?: string } | undefined)?.role === 'sa-loader') run();
+const role = lazyWorkerThreads().isMainThread ? undefined : (lazyWorkerThreads().workerData as { role?: string } | undefined)?.role;
+if (role === 'sa-loader') run(lazyWorkerThreads().workerData);
+// started ahead: its load's data in its first message (what follows is the load's)
+else if (role === 'sa-waiting') lazyWorkerThreads().parentPort!.once('message', (m: { readonly start: unknown }) => run(m.start));
