@@ -119,8 +119,9 @@ test('the byte reader: edges of the numbers and words it takes, each against the
 
 /** what matters of an SA struct: its keys' digits as text, not where they lie */
 function normSa(sa: ReturnType<typeof bulkSa>): unknown {
-  const digits = (text: string, at: number, n: number): string => (sa.keyBytes ? Buffer.from(sa.keyBytes.subarray(at, at + n)).toString('latin1') : text.slice(at, at + n));
-  return { ...sa, etext: digits(sa.etext, sa.ekeyAt, sa.ekeyDigits), atext: digits(sa.atext, sa.akeyAt, sa.akeyDigits), ekeyAt: 0, akeyAt: 0, keyBytes: undefined };
+  // (as hex digits, lowercase: the byte reader decodes them as it reads them)
+  const digits = (text: string, at: number, n: number): string => (sa.keyRaw ? Buffer.from(sa.keyRaw.subarray(at, at + n / 2)).toString('hex') : text.slice(at, at + n).toLowerCase());
+  return { ...sa, etext: digits(sa.etext, sa.ekeyAt, sa.ekeyDigits), atext: digits(sa.atext, sa.akeyAt, sa.akeyDigits), ekeyAt: 0, akeyAt: 0, keyRaw: undefined };
 }
 
 /** The words of SAs run together at random. */

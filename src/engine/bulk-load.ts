@@ -49,8 +49,13 @@ export interface BulkSa {
   atext: string;
   akeyAt: number;
   akeyDigits: number;
-  /** where both keys' digits are, if not in etext and atext: the file's bytes (ingest/scan-bytes.ts) */
-  keyBytes: Uint8Array | undefined;
+  /**
+   * both keys already as bytes, if not as hex digits in etext and atext
+   * (ingest/scan-bytes.ts decodes them as it checks them): the encryption
+   * key at ekeyAt, the authentication key at akeyAt, each of its digits / 2
+   * bytes
+   */
+  keyRaw: Uint8Array | undefined;
 }
 
 export interface BulkTemplate {
@@ -170,11 +175,11 @@ class RecordWriter {
     for (let k = at; k < at + digits; k += 2) b[o++] = (hexDigit(text.charCodeAt(k)) << 4) | hexDigit(text.charCodeAt(k + 1));
   }
 
-  /** The same from the hex digits' bytes (a char a byte). */
-  keyOfBytes(type: number, src: Uint8Array, at: number, digits: number): void {
+  /** The same of the key's bytes, src[at, at + digits / 2). */
+  keyOfRaw(type: number, src: Uint8Array, at: number, digits: number): void {
     const b = this.b;
-    let o = this.keyExt(type, digits);
-    for (let k = at; k < at + digits; k += 2) b[o++] = (hexDigit(src[k]!) << 4) | hexDigit(src[k + 1]!);
+    const o = this.keyExt(type, digits);
+    for (let k = 0; k < digits / 2; k++) b[o + k] = src[at + k]!;
   }
 
   /** sadb_key's header for a key of `digits` hex digits: where its bytes go. */
@@ -494,9 +499,9 @@ function saRecord(sa: BulkSa, order: number, now: bigint): number {
   w.address(EXT.dst, 0, 32, sa.dst, 0);
   // the PROXY extension Linux adds when the source is not 0.0.0.0 (sa-state.ts proxyExt)
   if (sa.src !== 0) w.address(EXT.proxy, IpProto.ANY, 0, 0, 0);
-  const keys = sa.keyBytes;
-  if (sa.aalg) keys !== undefined ? w.keyOfBytes(EXT.auth, keys, sa.akeyAt, sa.akeyDigits) : w.key(EXT.auth, sa.atext, sa.akeyAt, sa.akeyDigits);
-  if (sa.ealg) keys !== undefined ? w.keyOfBytes(EXT.enc, keys, sa.ekeyAt, sa.ekeyDigits) : w.key(EXT.enc, sa.etext, sa.ekeyAt, sa.ekeyDigits);
+  const raw = sa.keyRaw;
+  if (sa.aalg) raw !== undefined ? w.keyOfRaw(EXT.auth, raw, sa.akeyAt, sa.akeyDigits) : w.key(EXT.auth, sa.atext, sa.akeyAt, sa.akeyDigits);
+  if (sa.ealg) raw !== undefined ? w.keyOfRaw(EXT.enc, raw, sa.ekeyAt, sa.ekeyDigits) : w.key(EXT.enc, sa.etext, sa.ekeyAt, sa.ekeyDigits);
   at = w.ext(16, EXT.sa2);
   // mode any is installed as transport
   w.b[at + 4] = sa.mode === Mode.ANY ? Mode.TRANSPORT : sa.mode;

@@ -201,7 +201,7 @@ export class SaLoader {
     let bytes = 0;
     // (each block where it lies among the others, from 0: placed in the file at the end)
     const w = new TableWriter((b, at) => parts.push({ b, at }), { blocksOnly: true, place: (length) => (bytes += length) - length });
-    this.writeIdentities(this.sorted, (kb, kl, order) => w.addRaw(kb, 0, kl, order, 0, 8));
+    this.writeIdentities(this.sorted, w);
     // (the last block ended, and placed, first)
     const state = w.blocksState();
     this.ahead = { n, parts, bytes, state };
@@ -210,10 +210,14 @@ export class SaLoader {
   /** the identities' blocks made ahead (settled) for the first n SAs: in parts, from 0, `bytes` in all */
   private ahead: { readonly n: number; readonly parts: readonly { readonly b: Buffer; readonly at: number }[]; readonly bytes: number; readonly state: BlocksState } | undefined;
 
-  /** The identities of idx's order (sorted), each key and order handed to `put`; one twice: BulkConflict, as the transaction's sort finds it. */
-  private writeIdentities(idx: Uint32Array, put: (kb: Uint8Array, kl: number, order: Uint8Array) => void): void {
+  /**
+   * The identities of idx's order (sorted) written by `w`, each key in
+   * place in its block (TableWriter.keyRoom: made in a scratch, compared and
+   * copied, 100k were ~40 ms more of the end); one twice: BulkConflict, as
+   * the transaction's sort finds it.
+   */
+  private writeIdentities(idx: Uint32Array, w: TableWriter): void {
     const ids = this.ids;
-    const key = new SaKeyBytes();
     const order = new Uint8Array(8);
     for (let j = 0; j < idx.length; j++) {
       const i = 4 * idx[j]!;
@@ -222,7 +226,8 @@ export class SaLoader {
         if (ids[h] === ids[i] && ids[h + 1] === ids[i + 1] && ids[h + 2] === ids[i + 2]) throw new BulkConflict(`${saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!)} put twice`);
       }
       putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
-      put(key.b, key.of(ids[i]!, ids[i + 1]!, ids[i + 2]!), order);
+      const at = w.keyRoom(SA_KEY_LENGTH, 8);
+      w.addWritten(at, writeSaKey(w.buffer, at, ids[i]!, ids[i + 1]!, ids[i + 2]!), order, 0, 8);
     }
   }
 
@@ -248,7 +253,7 @@ export class SaLoader {
       for (const p of ahead.parts) writeAt(this.file, p.b, base + p.at);
       return { records, identities: { ...ahead.state, index: ahead.state.index.map((e) => ({ ...e, offset: base + e.offset })) }, counts };
     }
-    this.writeIdentities(this.sorted?.length === n ? this.sorted : identityOrder(this.ids, n), (kb, kl, order) => this.identities.putKeyed(kb, kl, order));
+    this.writeIdentities(this.sorted?.length === n ? this.sorted : identityOrder(this.ids, n), this.identities.w);
     return { records, identities: this.identities.w.blocksState(), counts };
   }
 }
@@ -272,23 +277,27 @@ export function warmUpSort(): void {
 /** SAs warmUpSort makes up */
 const WARM_SAS = 8192;
 
-/**
- * records.ts saKeyV4's key as bytes, `s/<satype>/4:<dst>/<spi>`, made of
- * its numbers without a string (100k strings made and written were most of
- * end()'s ~100 ms). The SA type is one digit: ESP and AH, the only ones a
- * load takes (checked: the keys' order is the numbers' only then).
- */
-class SaKeyBytes {
-  readonly b = Buffer.from('s/0/4:00000000/00000000', 'latin1');
+/** records.ts saKeyV4's key as bytes, `s/<satype>/4:<dst>/<spi>`: its length (SA types ESP and AH: one digit) */
+const SA_KEY_LENGTH = 23;
 
-  /** The key of an SA: its length in b. */
-  of(satype: number, dst: number, spi: number): number {
-    if (satype > 9) throw new BulkConflict(`SA type ${satype} in a load`);
-    this.b[2] = 48 + satype;
-    writeHexDigits(this.b, 6, dst, 8);
-    writeHexDigits(this.b, 15, spi, 8);
-    return this.b.length;
-  }
+/**
+ * saKeyV4's key written at `at` of b, of its numbers, no string made (100k
+ * strings made and written were most of end()'s ~100 ms): its length. The
+ * SA type is one digit: ESP and AH, the only ones a load takes (checked:
+ * the keys' order is the numbers' only then).
+ */
+function writeSaKey(b: Uint8Array, at: number, satype: number, dst: number, spi: number): number {
+  if (satype > 9) throw new BulkConflict(`SA type ${satype} in a load`);
+  b[at] = 115;
+  b[at + 1] = 47;
+  b[at + 2] = 48 + satype;
+  b[at + 3] = 47;
+  b[at + 4] = 52;
+  b[at + 5] = 58;
+  writeHexDigits(b, at + 6, dst, 8);
+  b[at + 14] = 47;
+  writeHexDigits(b, at + 15, spi, 8);
+  return SA_KEY_LENGTH;
 }
 
 /**

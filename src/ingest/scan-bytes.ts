@@ -484,7 +484,11 @@ function digits(max: number): boolean {
   return true;
 }
 
-/** ALG B+ 0xKEY of `kind` into sa (its number and where its digits are); the algorithm, or undefined. */
+/** The keys' bytes, decoded as they are checked: the encryption key's from 0, the authentication key's from KEY_MAX. */
+const KEY_MAX = 1024;
+const KEYS = new Uint8Array(2 * KEY_MAX);
+
+/** ALG B+ 0xKEY of `kind` into sa (its number; its bytes into KEYS, decoded); the algorithm, or undefined. */
 function keyed(kind: 'enc' | 'auth', sa: BulkSa): KeyedAlgorithm | undefined {
   const algs = (algorithms ??= { enc: keyedAlgorithms('enc'), auth: keyedAlgorithms('auth') });
   const e = wordEnd();
@@ -497,17 +501,25 @@ function keyed(kind: 'enc' | 'auth', sa: BulkSa): KeyedAlgorithm | undefined {
   if (b[i] !== 48 || (b[i + 1]! | 32) !== 120) return undefined;
   i += 2;
   const s = i;
-  while (HEX[b[i]!] !== 255) i++;
+  // two digits a byte, decoded as they are read (an odd one out, or too many, is not clean)
+  const out = kind === 'enc' ? 0 : KEY_MAX;
+  let o = out;
+  for (let hi = HEX[b[i]!]!; hi !== 255; hi = HEX[b[i]!]!) {
+    const lo = HEX[b[i + 1]!]!;
+    if (lo === 255 || o - out === KEY_MAX) return undefined;
+    KEYS[o++] = (hi << 4) | lo;
+    i += 2;
+  }
   const n = i - s;
-  if (n % 2 !== 0 || n > 2048 || a.bytes[n / 2] !== 1 || (WORD[b[i]!]! & 1) !== 0) return undefined;
+  if (a.bytes[n / 2] !== 1 || (WORD[b[i]!]! & 1) !== 0) return undefined;
   c.i = i;
   if (kind === 'enc') {
     sa.ealg = a.id;
-    sa.ekeyAt = s;
+    sa.ekeyAt = out;
     sa.ekeyDigits = n;
   } else {
     sa.aalg = a.id;
-    sa.akeyAt = s;
+    sa.akeyAt = out;
     sa.akeyDigits = n;
   }
   return a;
@@ -556,8 +568,8 @@ function option(sa: BulkSa): boolean {
 /**
  * The statement b[start, semi] (semi: its ';', the first after start)
  * into sa if it is an `add` this reads and the quick check finds clean;
- * false otherwise (sa is then anything). The keys' hex digits are left
- * where they are: sa.keyBytes is b.
+ * false otherwise (sa is then anything). The keys are decoded into a
+ * scratch, sa.keyRaw, until the next statement read.
  */
 export function readSaBytes(b: Uint8Array, start: number, semi: number, sa: BulkSa): boolean {
   if (semi - start >= QUICK_MAX || b[semi] !== SEMI) return false;
@@ -585,7 +597,7 @@ export function readSaBytes(b: Uint8Array, start: number, semi: number, sa: Bulk
   sa.ealg = sa.aalg = 0;
   sa.etext = sa.atext = '';
   sa.ekeyAt = sa.ekeyDigits = sa.akeyAt = sa.akeyDigits = 0;
-  sa.keyBytes = b;
+  sa.keyRaw = KEYS;
   // the options, then the algorithms (ESP -E [-A], an AEAD -E alone; AH -A)
   for (;;) {
     if (!blanks1() || b[c.i] !== HYPHEN) return false;

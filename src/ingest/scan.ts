@@ -195,7 +195,7 @@ function readCommonSa(src: string, start: number, semi: number, sa: BulkSa): boo
   sa.atext = akey ?? '';
   sa.akeyAt = 0;
   sa.akeyDigits = sa.atext.length;
-  sa.keyBytes = undefined;
+  sa.keyRaw = undefined;
   return true;
 }
 
@@ -211,7 +211,7 @@ function readSa(w: Words, sa: BulkSa): boolean {
   if (satype < 0 || !w.next()) return false;
   sa.satype = satype;
   sa.etext = sa.atext = src;
-  sa.keyBytes = undefined;
+  sa.keyRaw = undefined;
   sa.spi = number(src, w.s, w.e);
   sa.mode = Mode.ANY;
   sa.reqid = 0;
@@ -406,7 +406,7 @@ export function bulkPolicy(): BulkPolicy {
 }
 
 export function bulkSa(): BulkSa {
-  return { satype: 0, src: 0, dst: 0, spi: 0, mode: 0, reqid: 0, replay: 0, flags: 0, ealg: 0, etext: '', ekeyAt: 0, ekeyDigits: 0, aalg: 0, atext: '', akeyAt: 0, akeyDigits: 0, keyBytes: undefined };
+  return { satype: 0, src: 0, dst: 0, spi: 0, mode: 0, reqid: 0, replay: 0, flags: 0, ealg: 0, etext: '', ekeyAt: 0, ekeyDigits: 0, aalg: 0, atext: '', akeyAt: 0, akeyDigits: 0, keyRaw: undefined };
 }
 
 
