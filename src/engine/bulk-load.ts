@@ -90,6 +90,19 @@ export interface BulkPolicy {
   readonly templates: BulkTemplate[];
 }
 
+/** One side of a policy's selector into p (0: the source, 1: the destination). */
+export function setSide(p: BulkPolicy, which: 0 | 1, addr: number, prefix: number, port: number): void {
+  if (which === 0) {
+    p.src = addr;
+    p.sprefix = prefix;
+    p.sport = port;
+  } else {
+    p.dst = addr;
+    p.dprefix = prefix;
+    p.dport = port;
+  }
+}
+
 const EXT = {
   sa: extNumber('linux', 'sa'),
   hard: extNumber('linux', 'lifetime_hard'),

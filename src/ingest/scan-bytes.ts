@@ -19,7 +19,7 @@
  */
 import { ALGORITHMS, algorithmByName, keyBitsAllowed, variantBySpelling, type AlgKind } from '../model/algorithms.js';
 import { Action, Dir, IpProto, Level, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, SaFlag, SaType } from '../model/tables.js';
-import type { BulkPolicy, BulkSa, BulkTemplate } from '../engine/bulk-load.js';
+import { setSide, type BulkPolicy, type BulkSa, type BulkTemplate } from '../engine/bulk-load.js';
 import { QUICK_MAX } from '../syntax/quick.js';
 
 /** Char classes by byte: 1 the statement lexer's blanks ([\t\n\v\f\r ]), 2 the policy lexer's ([\t\n\r ]). */
@@ -171,6 +171,19 @@ class Cursor {
 const c = new Cursor();
 
 /**
+ * The cursor on the statement b[start, semi] (semi: its ';'), past its
+ * command word `word` and the blanks after it; false if it is not that
+ * command, or longer than the quick check reads.
+ */
+function begin(b: Uint8Array, start: number, semi: number, word: Uint8Array): boolean {
+  if (semi - start >= QUICK_MAX || b[semi] !== SEMI) return false;
+  c.b = b;
+  c.i = start;
+  c.semi = semi;
+  return c.word(word) && blanks1();
+}
+
+/**
  * One side of the selector, V4[/plen][[port]] (quick.ts spdPattern's
  * `side`), into p (0: the source). The blanks after it are left to the
  * next part, unless a '/' or '[' of this side follows them.
@@ -198,15 +211,7 @@ function side(p: BulkPolicy, which: 0 | 1): boolean {
     c.blanks();
     if (!c.mark(CLOSE)) return false;
   }
-  if (which === 0) {
-    p.src = a;
-    p.sprefix = prefix;
-    p.sport = port;
-  } else {
-    p.dst = a;
-    p.dprefix = prefix;
-    p.dport = port;
-  }
+  setSide(p, which, a, prefix, port);
   return true;
 }
 
@@ -312,12 +317,7 @@ function request(t: BulkTemplate): boolean {
  * otherwise (p is then anything).
  */
 export function readPolicyBytes(b: Uint8Array, start: number, semi: number, p: BulkPolicy): boolean {
-  if (semi - start >= QUICK_MAX || b[semi] !== SEMI) return false;
-  c.b = b;
-  c.i = start;
-  c.semi = semi;
-  if (!c.word(W.spdadd) || (BLANK[b[c.i]!]! & 1) === 0) return false;
-  c.blanks();
+  if (!begin(b, start, semi, W.spdadd)) return false;
   if (!side(p, 0)) return false;
   c.blanks();
   if (!side(p, 1)) return false;
@@ -572,11 +572,7 @@ function option(sa: BulkSa): boolean {
  * scratch, sa.keyRaw, until the next statement read.
  */
 export function readSaBytes(b: Uint8Array, start: number, semi: number, sa: BulkSa): boolean {
-  if (semi - start >= QUICK_MAX || b[semi] !== SEMI) return false;
-  c.b = b;
-  c.i = start;
-  c.semi = semi;
-  if (!c.word(W.add) || !blanks1()) return false;
+  if (!begin(b, start, semi, W.add)) return false;
   const src = c.v4();
   if (src < 0 || !blanks1()) return false;
   const dst = c.v4();

@@ -14,7 +14,7 @@
  */
 import { algorithmByName } from '../model/algorithms.js';
 import { Action, dirTable, IpProto, Level, levelTable, Mode, modeTable, padFlagTable, PRIORITY_DEFAULT, requestProtoTable, SaFlag, SaType, table } from '../model/tables.js';
-import type { BulkPolicy, BulkSa, BulkTemplate } from '../engine/bulk-load.js';
+import { setSide, type BulkPolicy, type BulkSa, type BulkTemplate } from '../engine/bulk-load.js';
 import type { QuickCheck, QuickSaCheck } from '../syntax/quick.js';
 
 const SLASH = 47;
@@ -338,15 +338,7 @@ function side(w: PolicyWords, p: BulkPolicy, which: 0 | 1): boolean {
     port = w.is('any') ? 0 : decimal(w.src, w.s, w.e);
     if (!w.mark(CLOSE)) return false;
   }
-  if (which === 0) {
-    p.src = addr;
-    p.sprefix = prefix;
-    p.sport = port;
-  } else {
-    p.dst = addr;
-    p.dprefix = prefix;
-    p.dport = port;
-  }
+  setSide(p, which, addr, prefix, port);
   return true;
 }
 
