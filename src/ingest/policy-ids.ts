@@ -178,20 +178,3 @@ export class PolicyIdentities {
     }
   }
 }
-
-/**
- * PolicyIdentities run ahead on made-up policies, so that V8 has compiled
- * what the end runs once (a worker's first thing, while it waits for its
- * first batch): run cold at the end, the sort and the keys of 100k
- * policies took ~150 ms; compiled, ~50.
- */
-export function warmUpPolicies(): void {
-  const n = 4096;
-  const words = new Uint32Array(POLICY_WORDS * n);
-  for (let i = 0; i < n; i++) packPolicy(words, POLICY_WORDS * i, 1 + (i % 3), (i * 2654435761) >>> 0, i & 31, (i * 40503) >>> 0, 32 - (i & 7), i & 255, i & 1023, (i * 7) & 0xffff, i, 0);
-  for (let k = 0; k < 3; k++) {
-    const p = new PolicyIdentities();
-    p.add(words, n, 0);
-    p.write(() => {});
-  }
-}
