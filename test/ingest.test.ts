@@ -228,36 +228,6 @@ test('-f of a large file: the same store with the bulk load as without it (SETKE
   }
 });
 
-test('-f of a file of 4 MiB or more (its checks the load\'s from the first statement): the same store and reports as without the load', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'setkey-ingest-large-'));
-  try {
-    const body = benchStatements(30000);
-    assert.ok(body.length >= 4 << 20, `${body.length} bytes`);
-    const lines = body.trimEnd().split('\n');
-    // clean; an error and a warning among the first 1000 statements (an SA, a policy), which the load finds
-    const texts = [
-      body,
-      [...lines.slice(0, 5), 'add 10.9.0.1 10.9.0.2 esp 0x1000 -E aes-cbc 0x0011;', ...lines.slice(5)].join('\n') + '\n',
-      [...lines.slice(0, 15001), 'spdadd 10.9.0.0/16 10.8.0.0/16 any -P out ipsec esp/tunnel/10.0.0.1-10.0.0.2/unique:0;', ...lines.slice(15001)].join('\n') + '\n',
-    ];
-    for (const [i, text] of texts.entries()) {
-      const f = join(dir, `f${i}.conf`);
-      writeFileSync(f, text);
-      const out: string[] = [];
-      for (const bulk of ['1', '0']) {
-        const store = join(dir, `s${i}${bulk}`);
-        const r = await runCli(['--store', store, '-f', f], { env: { SETKEY_BULK: bulk, SETKEY_BULK_WORKER: '1' }, openFiles: true });
-        const d = await runCli(['--store', store, '-D', '-P']);
-        out.push(`${r.code}\n${r.stdout}\n${r.stderr.replaceAll(store, 'S')}\n${d.stdout.replace(/(created|current|diff|lastuse|lifetime).*\n/g, '')}`);
-      }
-      assert.equal(out[0], out[1], `file ${i}`);
-      if (i === 1) assert.match(out[0]!, /key for aes-cbc/);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 test('a sorted layer answers a key and a range as a map of its entries would (sorted ahead at any point, or not; put in order, or not)', async () => {
   const { SortedLayerBuilder } = await import('../src/engine/sorted-layer.js');
   await fc.assert(

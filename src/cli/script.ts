@@ -703,9 +703,6 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   try {
     // statements handed to the load unchecked (their check the load's: `defers`): the check's result is the file's only if the load is kept
     let deferred = 0;
-    const size = sizeOf(io, path);
-    // a file this large has a load's statements many times over: its checks are the load's from the first one
-    const large = (size.size ?? 0) >= DEFER_FROM_START_BYTES;
     const done = await backend.loadChecking(
       async (take, text, paced, defers) => {
         // a statement the load does not take (a flush first, say): it would be given up at the end, so it stops now
@@ -718,13 +715,13 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
         };
         // deferred only while the load takes them (after an unclean statement each is checked here), and once the
         // file has enough statements to be a load's: a smaller one, given up, is not read a third time
-        const deferring = (): boolean => !unclean && (large || clean >= BULK_STATEMENTS);
+        const deferring = (): boolean => !unclean && clean >= BULK_STATEMENTS;
         input = await readScript(io, path, { ...o, onClean, onUnclean: () => (unclean = true), onText: text, afterPiece: paced, ...(defers.adds ? { deferAdds: deferring } : {}), ...(defers.spdadds ? { deferSpdadds: deferring } : {}) });
         const keep = input !== undefined && input.errorCount === 0 && !input.stoppedReading && loadsWhole(input);
         if (keep) progress?.phase(backend.name === 'embedded' ? 'writing the store' : 'installing');
         return keep;
       },
-      { ...loadOptions(io, o, progress), ...size },
+      { ...loadOptions(io, o, progress), ...sizeOf(io, path) },
     );
     // given up with statements unchecked: the file checked again, whole, for what is to be reported and applied
     if (!done && deferred > 0 && input) input = await readScript(io, path, o);
@@ -734,14 +731,6 @@ export async function checkAndLoad(io: Io, o: Options, path: string, backend: Ba
   }
   return input;
 }
-
-/**
- * A file at least this large defers its checks to the load from its first
- * statement, not its 1000th (BULK_STATEMENTS: ~100 KB of common ones):
- * the main thread, which reads the file and loads its policies, checked the
- * first 1000 itself (the SAs' expression compiled for them: ~15-30 ms).
- */
-const DEFER_FROM_START_BYTES = 4 << 20;
 
 /** The size of the file at `path`, where it can be known. */
 function sizeOf(io: Io, path: string): { readonly size?: number } {
