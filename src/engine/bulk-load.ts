@@ -426,7 +426,8 @@ export class BulkLoad implements BulkLoader {
     const policyRecords = c.tx.bulkPutNumbered(recordsPrefix('P'), ORDER_DIGITS);
     const index = c.tx.bulkPutNumbered(INDEX_PREFIX, INDEX_DIGITS);
     const worker = this.offload?.policyIdentities ? this.offload.to : undefined;
-    const policyIds: SaOffload['policy'] | undefined = worker ? (...a) => worker.policy(...a) : undefined;
+    // (each argument passed on: a rest parameter spread again made an array a policy)
+    const policyIds: SaOffload['policy'] | undefined = worker ? (dir, src, sprefix, dst, dprefix, proto, sport, dport, order) => worker.policy(dir, src, sprefix, dst, dprefix, proto, sport, dport, order) : undefined;
     this.to = { sas: new NewEntries(c.tx, 'S', SA_IDENTITIES), policies: new NewEntries(c.tx, 'P', 'p/', policyRecords), index, counters: new LoadCounters(c), policiesHeld: c.tx.bulkHeld('p/'), policyIds };
     if (this.offload) {
       const to = this.offload.to;
