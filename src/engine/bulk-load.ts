@@ -552,17 +552,13 @@ function keepTemplates(c: Ctx, p: BulkPolicy): void {
   }
 }
 
-/** A policy's identity key (records.ts policyKeyV4 of its selector and direction). */
-function bulkPolicyKey(p: BulkPolicy): string {
-  // pfkey_proto_to_xfrm(): 255 is any (0); the record says 255 again
-  return policyKeyV4(p.dir, p.src, p.sprefix, p.dst, p.dprefix, p.proto === IpProto.ANY ? 0 : p.proto, p.sport, p.dport);
-}
-
 /** spd.spdadd of an SPDADD for `p` (templatesOf, genIndex, putPolicy), its record written directly (its count is the caller's). */
 function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
   if (p.action > 2 || p.dir === 0 || p.dir >= 4) decline('a policy beyond the common case');
+  // its identity (records.ts policyKeyV4): pfkey_proto_to_xfrm() makes 255 any (0); the record says 255 again
+  const proto = p.proto === IpProto.ANY ? 0 : p.proto;
   // (its identity loaded apart: no string made, none asked for: the store held no policy)
-  const key = to.policyIds ? undefined : bulkPolicyKey(p);
+  const key = to.policyIds ? undefined : policyKeyV4(p.dir, p.src, p.sprefix, p.dst, p.dprefix, proto, p.sport, p.dport);
   if (key !== undefined && to.policiesHeld && c.tx.has(key)) decline('a policy with this selector and direction exists');
   // templates are read only for ipsec; with none or discard they are ignored
   const count = p.action === 2 ? p.count : 0;
@@ -575,8 +571,6 @@ function loadPolicy(c: Ctx, to: Streams, p: BulkPolicy): void {
     to.index(id, key);
   } else {
     to.policies.record(order, w.b, length);
-    // pfkey_proto_to_xfrm(): 255 is any (0), as bulkPolicyKey
-    const proto = p.proto === IpProto.ANY ? 0 : p.proto;
     to.index(id, keyBytes(), policyKeyV4Bytes(p.dir, p.src, p.sprefix, p.dst, p.dprefix, proto, p.sport, p.dport));
     to.policyIds!(p.dir, p.src, p.sprefix, p.dst, p.dprefix, proto, p.sport, p.dport, order);
   }

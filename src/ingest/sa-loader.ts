@@ -12,10 +12,10 @@
  */
 import { recordBytes, saRecordAlone, SA_IDENTITIES, type OffloadSpools, type SaOffloadResult } from '../engine/bulk-load.js';
 import { ORDER_DIGITS, recordsPrefix } from '../engine/entries.js';
-import { saKeyV4 } from '../engine/records.js';
+import { saKeyV4, writeSaKeyV4 } from '../engine/records.js';
 import { BulkConflict } from '../engine/sorted-layer.js';
 import { placeIn, SpoolBlocks, SyncsAhead, writeAt, type PlacedFile } from '../engine/spool.js';
-import { TableWriter, writeHexDigits, type BlocksState } from '../engine/store-format.js';
+import { TableWriter, type BlocksState } from '../engine/store-format.js';
 import { putU64Number } from '../engine/u64.js';
 import { QuickSaCheck } from '../syntax/quick.js';
 import { radixOrder, type Digit } from './radix-order.js';
@@ -225,9 +225,11 @@ export class SaLoader {
         const h = 4 * idx[j - 1]!;
         if (ids[h] === ids[i] && ids[h + 1] === ids[i + 1] && ids[h + 2] === ids[i + 2]) throw new BulkConflict(`${saKeyV4(ids[i]!, ids[i + 1]!, ids[i + 2]!)} put twice`);
       }
+      // (the SA type in one digit: ESP and AH, the only ones a load takes; the keys' order is the numbers' only then)
+      if (ids[i]! > 9) throw new BulkConflict(`SA type ${ids[i]} in a load`);
       putU64Number(order, 0, this.firstOrder + ids[i + 3]!);
       const at = w.keyRoom(SA_KEY_LENGTH, 8);
-      w.addWritten(at, writeSaKey(w.buffer, at, ids[i]!, ids[i + 1]!, ids[i + 2]!), order, 0, 8);
+      w.addWritten(at, writeSaKeyV4(w.buffer, at, ids[i]!, ids[i + 1]!, ids[i + 2]!), order, 0, 8);
     }
   }
 
@@ -277,33 +279,13 @@ export function warmUpSort(): void {
 /** SAs warmUpSort makes up */
 const WARM_SAS = 8192;
 
-/** records.ts saKeyV4's key as bytes, `s/<satype>/4:<dst>/<spi>`: its length (SA types ESP and AH: one digit) */
+/** records.ts saKeyV4's key's length, `s/<satype>/4:<dst>/<spi>`, of a one-digit SA type */
 const SA_KEY_LENGTH = 23;
-
-/**
- * saKeyV4's key written at `at` of b, of its numbers, no string made (100k
- * strings made and written were most of end()'s ~100 ms): its length. The
- * SA type is one digit: ESP and AH, the only ones a load takes (checked:
- * the keys' order is the numbers' only then).
- */
-function writeSaKey(b: Uint8Array, at: number, satype: number, dst: number, spi: number): number {
-  if (satype > 9) throw new BulkConflict(`SA type ${satype} in a load`);
-  b[at] = 115;
-  b[at + 1] = 47;
-  b[at + 2] = 48 + satype;
-  b[at + 3] = 47;
-  b[at + 4] = 52;
-  b[at + 5] = 58;
-  writeHexDigits(b, at + 6, dst, 8);
-  b[at + 14] = 47;
-  writeHexDigits(b, at + 15, spi, 8);
-  return SA_KEY_LENGTH;
-}
 
 /**
  * The order of `n` SA identities (SA type, destination, SPI: ids[4i..]) by
  * key: SA type, then destination, then SPI, as numbers (5 passes at most).
- * The same order as the keys' (SaKeyBytes: the SA type in one decimal
+ * The same order as the keys' (writeSaKeyV4: the SA type in one decimal
  * digit, the rest in 8 hex digits each).
  */
 function identityOrder(ids: Uint32Array, n: number): Uint32Array {
