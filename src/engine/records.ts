@@ -117,16 +117,22 @@ export function saKeyV4(satype: number, dst: number, spi: number): string {
 
 /** saKeyV4's key written into b at `at` (room for 32 bytes: an SA type below 2^31): its length. */
 export function writeSaKeyV4(b: Uint8Array, at: number, satype: number, dst: number, spi: number): number {
-  b[at] = 115;
+  const o = writeV4Head(b, at, 115, satype, dst);
+  writeHexDigits(b, o, spi >>> 0, 8);
+  return o + 8 - at;
+}
+
+/** `<kind>/<n>/4:<addr>/` (an IPv4 identity key's head: s/ of an SA, p/ of a policy) written at `at`: where it ends. */
+function writeV4Head(b: Uint8Array, at: number, kind: number, n: number, addr: number): number {
+  b[at] = kind;
   b[at + 1] = SLASH;
-  const o = writeDec(b, at + 2, satype);
+  const o = writeDec(b, at + 2, n);
   b[o] = SLASH;
   b[o + 1] = 52;
   b[o + 2] = 58;
-  writeHexDigits(b, o + 3, dst >>> 0, 8);
+  writeHexDigits(b, o + 3, addr >>> 0, 8);
   b[o + 11] = SLASH;
-  writeHexDigits(b, o + 12, spi >>> 0, 8);
-  return o + 20 - at;
+  return o + 12;
 }
 
 export function spiZeroKey(order: bigint): string {
@@ -172,15 +178,7 @@ export const POLICY_KEY_V4_MAX = 48;
  * 100k policy identities, where KeyText's calls were ~0.3 us a key).
  */
 export function writePolicyKeyV4(b: Uint8Array, at: number, dir: number, src: number, sprefix: number, dst: number, dprefix: number, proto: number, sport: number, dport: number): number {
-  b[at] = 112;
-  b[at + 1] = SLASH;
-  let o = writeDec(b, at + 2, dir);
-  b[o] = SLASH;
-  b[o + 1] = 52;
-  b[o + 2] = 58;
-  writeHexDigits(b, o + 3, src >>> 0, 8);
-  b[o + 11] = SLASH;
-  o = writeDec(b, o + 12, sprefix);
+  let o = writeDec(b, writeV4Head(b, at, 112, dir, src), sprefix);
   b[o] = SLASH;
   writeHexDigits(b, o + 1, dst >>> 0, 8);
   b[o + 9] = SLASH;
